@@ -1,0 +1,26 @@
+import type { Tx } from '../db/database.ts'
+
+/**
+ * Ends every session of a user: revokes all refresh-token families and bumps the session version,
+ * which invalidates access tokens issued before (they carry the version they were issued with).
+ */
+export async function revokeAllSessions(tx: Tx, userId: string, reason: string): Promise<void> {
+  await tx.execute(
+    `update refresh_tokens set revoked_at = now(), revoked_reason = ?
+      where user_id = ? and revoked_at is null`,
+    [reason, userId],
+  )
+  await tx.execute(
+    `update users set session_version = session_version + 1, updated_at = now() where id = ?`,
+    [userId],
+  )
+}
+
+export async function revokeFamily(tx: Tx, familyId: string, reason: string): Promise<number> {
+  const rows: { id: string }[] = await tx.execute(
+    `update refresh_tokens set revoked_at = now(), revoked_reason = ?
+      where family_id = ? and revoked_at is null returning id`,
+    [reason, familyId],
+  )
+  return rows.length
+}

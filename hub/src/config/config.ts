@@ -1,0 +1,131 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+
+/**
+ * Hub configuration. Every setting has one name, the environment variable's, and the same name is
+ * the key in the optional JSON/YAML file named by VMS_CONFIG (the environment wins over the file).
+ * Validation happens once at start; a bad value stops the hub with a message naming the key.
+ */
+
+const port = z.coerce.number().int().min(0).max(65535)
+const positiveInt = z.coerce.number().int().positive()
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'on', 'off', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'on' || v === 'yes')
+const optionalString = z.string().trim().min(1).optional()
+
+export const OWASP_ARGON2_MIN = { memoryKiB: 19456, timeCost: 2, parallelism: 1 } as const
+
+export const configSchema = z.object({
+  VMS_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  VMS_HTTP_PORT: port.default(8080),
+  VMS_DATA_DIR: z.string().min(1).default('./data/hub'),
+  VMS_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  VMS_DATABASE_POOL_MAX: positiveInt.max(200).default(10),
+  VMS_REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  VMS_MASTER_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of exactly 32 bytes')
+    .optional(),
+  VMS_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
+  VMS_PUBLIC_URL: z.url().optional(),
+  VMS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  VMS_TRUST_PROXY: optionalString,
+  VMS_JWT_ISSUER: optionalString,
+  VMS_JWT_AUDIENCE: z.string().min(1).default('ts-vms-api'),
+  VMS_ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(3600).default(900),
+  VMS_REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
+  VMS_PASSWORD_RESET_TTL_SECONDS: positiveInt.max(24 * 3600).default(30 * 60),
+  VMS_SIGNING_KEY_REFRESH_SECONDS: positiveInt.default(60),
+  VMS_ARGON2_MEMORY_KIB: z.coerce
+    .number()
+    .int()
+    .min(OWASP_ARGON2_MIN.memoryKiB, `must be at least ${OWASP_ARGON2_MIN.memoryKiB} (OWASP minimum)`)
+    .default(OWASP_ARGON2_MIN.memoryKiB),
+  VMS_ARGON2_TIME_COST: z.coerce
+    .number()
+    .int()
+    .min(OWASP_ARGON2_MIN.timeCost, `must be at least ${OWASP_ARGON2_MIN.timeCost} (OWASP minimum)`)
+    .default(OWASP_ARGON2_MIN.timeCost),
+  VMS_ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(OWASP_ARGON2_MIN.parallelism),
+  VMS_SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  VMS_SMTP_FROM: z.string().min(3).default('TS-VMS <no-reply@localhost>'),
+  VMS_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  VMS_BODY_LIMIT_BYTES: positiveInt.default(1024 * 1024),
+  VMS_MIGRATE_ON_START: bool.default(true),
+})
+
+export type HubConfig = z.infer<typeof configSchema>
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError([`VMS_CONFIG: cannot read ${file}: ${(err as Error).message}`])
+  }
+  let parsed: unknown
+  try {
+    parsed = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    throw new ConfigError([`VMS_CONFIG: ${file} is not valid JSON/YAML: ${(err as Error).message}`])
+  }
+  if (parsed === null || parsed === undefined) return {}
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError([`VMS_CONFIG: ${file} must hold a mapping of setting names to values`])
+  }
+  const known = new Set(Object.keys(configSchema.shape))
+  const unknown = Object.keys(parsed).filter((k) => !known.has(k))
+  if (unknown.length > 0) {
+    throw new ConfigError(unknown.map((k) => `${k}: unknown setting in ${file}`))
+  }
+  return parsed as Record<string, unknown>
+}
+
+/**
+ * Builds the configuration from the environment (and VMS_CONFIG's file). `overrides` lets tests and
+ * embedding code pass values directly; they win over both.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Record<keyof HubConfig, unknown>> = {},
+): HubConfig {
+  const fromFile = env.VMS_CONFIG ? readConfigFile(env.VMS_CONFIG) : {}
+  const fromEnv: Record<string, unknown> = {}
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key]
+    // An empty variable means "not set", as shells and service managers often export them so.
+    if (value !== undefined && value !== '') fromEnv[key] = value
+  }
+  const merged = { ...fromFile, ...fromEnv, ...overrides }
+  const result = configSchema.safeParse(merged)
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const key = issue.path.join('.') || '(root)'
+        return `${key}: ${issue.message}`
+      }),
+    )
+  }
+  const config = result.data
+  config.VMS_DATA_DIR = path.resolve(config.VMS_DATA_DIR)
+  return config
+}

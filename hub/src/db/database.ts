@@ -1,0 +1,111 @@
+import { Migrator } from '@mikro-orm/migrations'
+import { type EntityManager, MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
+import type { Logger } from 'pino'
+import { migrationsList } from '../../../migrations/index.ts'
+import { allEntities } from './entities.ts'
+
+/**
+ * The hub's database access. Every unit of work runs in a transaction that first switches to a
+ * restricted role and sets the row-level-security context, so no code path can query tenant data
+ * without saying whose it is:
+ *   - withTenant: as vms_app, for request traffic, scoped to one tenant (or, for system-admins,
+ *     explicitly to all tenants);
+ *   - withSystem: as vms_system, for the few paths that run before a tenant is known.
+ */
+export interface TenantScope {
+  tenantId: string
+  /** True only for principals who may act in every tenant (system-admins). */
+  crossTenant?: boolean
+}
+
+export type Tx = EntityManager
+
+export interface DatabaseOptions {
+  url: string
+  poolMax: number
+  logger: Logger
+}
+
+export class Database {
+  private constructor(
+    readonly orm: MikroORM,
+    private readonly logger: Logger,
+  ) {}
+
+  static async open(options: DatabaseOptions): Promise<Database> {
+    const log = options.logger.child({ component: 'db' })
+    const orm = await MikroORM.init({
+      driver: PostgreSqlDriver,
+      clientUrl: options.url,
+      entities: allEntities,
+      extensions: [Migrator],
+      migrations: {
+        migrationsList,
+        tableName: 'mikro_orm_migrations',
+        transactional: true,
+        allOrNothing: true,
+        snapshot: false,
+        silent: true,
+      },
+      pool: { min: 0, max: options.poolMax },
+      driverOptions: { connection: { application_name: 'ts-vms-hub' } },
+      allowGlobalContext: false,
+      forceUtcTimezone: true,
+      debug: false,
+      logger: (message) => log.debug(message),
+      discovery: { warnWhenNoEntities: false },
+    })
+    return new Database(orm, log)
+  }
+
+  async migrateUp(): Promise<string[]> {
+    const applied = await this.orm.getMigrator().up()
+    for (const m of applied) this.logger.info({ migration: m.name }, 'migration applied')
+    return applied.map((m) => m.name)
+  }
+
+  async migrateDown(): Promise<string[]> {
+    const reverted = await this.orm.getMigrator().down()
+    return reverted.map((m) => m.name)
+  }
+
+  async migrationStatus(): Promise<{ executed: string[]; pending: string[] }> {
+    const migrator = this.orm.getMigrator()
+    const executed = (await migrator.getExecutedMigrations()).map((m) => m.name)
+    const pending = (await migrator.getPendingMigrations()).map((m) => m.name)
+    return { executed, pending }
+  }
+
+  withTenant<T>(scope: TenantScope, work: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.orm.em.fork().transactional(async (tx) => {
+      await tx.execute(
+        `select set_config('role', 'vms_app', true), set_config('vms.tenant_id', ?, true), set_config('vms.cross_tenant', ?, true)`,
+        [scope.tenantId, scope.crossTenant ? 'on' : 'off'],
+      )
+      return work(tx)
+    })
+  }
+
+  withSystem<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.orm.em.fork().transactional(async (tx) => {
+      await tx.execute(
+        `select set_config('role', 'vms_system', true), set_config('vms.tenant_id', '', true), set_config('vms.cross_tenant', 'off', true)`,
+      )
+      return work(tx)
+    })
+  }
+
+  /** True when the database answers a trivial query. */
+  async ping(): Promise<boolean> {
+    try {
+      await this.orm.em.fork().execute('select 1')
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.orm.close(true)
+  }
+}

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto'
+import { bodyParser } from '@koa/bodyparser'
+import Router from '@koa/router'
+import Koa from 'koa'
+import type { HubContext } from '../hub-context.ts'
+import { Api } from './api.ts'
+import { authenticate } from './authenticate.ts'
+import { errorMiddleware, HttpError } from './errors.ts'
+import { registerAuthRoutes } from './routes/auth.ts'
+import { registerCameraRoutes } from './routes/cameras.ts'
+import { registerMeRoutes } from './routes/me.ts'
+import { registerRoleBindingRoutes } from './routes/role-bindings.ts'
+import { registerRoleRoutes } from './routes/roles.ts'
+import { registerSiteRoutes } from './routes/sites.ts'
+import { registerSystemRoutes } from './routes/system.ts'
+import { registerTenantRoutes } from './routes/tenants.ts'
+import { registerUserRoutes } from './routes/users.ts'
+
+export function buildApi(hub: HubContext): Api {
+  const api = new Api()
+  registerAuthRoutes(api, hub)
+  registerMeRoutes(api, hub)
+  registerTenantRoutes(api, hub)
+  registerSiteRoutes(api, hub)
+  registerCameraRoutes(api, hub)
+  registerUserRoutes(api, hub)
+  registerRoleRoutes(api, hub)
+  registerRoleBindingRoutes(api, hub)
+  return api
+}
+
+export function createApp(hub: HubContext): Koa {
+  const app = new Koa()
+  app.proxy = false // client IPs come from the socket until trusted proxies are configured
+  const router = new Router()
+  const api = buildApi(hub)
+  const auth = authenticate(hub)
+
+  // Request id, access log and metrics. Only method, route and status: never bodies or headers.
+  app.use(async (ctx, next) => {
+    const requestId = randomUUID()
+    ctx.state.requestId = requestId
+    ctx.set('X-Request-Id', requestId)
+    const started = process.hrtime.bigint()
+    try {
+      await next()
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched'
+      hub.metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) })
+      hub.metrics.httpDuration.observe({ method: ctx.method, route }, seconds)
+      hub.logger.debug(
+        { requestId, method: ctx.method, route, status: ctx.status, ms: Math.round(seconds * 1000) },
+        'request',
+      )
+    }
+  })
+  app.use(async (ctx, next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff')
+    ctx.set('Referrer-Policy', 'no-referrer')
+    ctx.set('X-Frame-Options', 'DENY')
+    ctx.set('Cross-Origin-Opener-Policy', 'same-origin')
+    ctx.set('Cache-Control', 'no-store')
+    await next()
+  })
+  app.use(errorMiddleware(hub.logger))
+  app.use(async (ctx, next) => {
+    const method = ctx.method
+    if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && ctx.request.length !== 0) {
+      const type = ctx.request.type
+      if (type && type !== 'application/json' && !type.endsWith('+json')) {
+        throw new HttpError(415, 'unsupported_media_type', 'send the request body as application/json')
+      }
+    }
+    await next()
+  })
+  app.use(
+    bodyParser({
+      enableTypes: ['json'],
+      encoding: 'utf-8',
+      jsonLimit: hub.config.VMS_BODY_LIMIT_BYTES,
+      jsonStrict: true,
+    }),
+  )
+
+  registerSystemRoutes(router, api, hub, auth)
+  api.mount(router, auth)
+  app.use(router.routes())
+  app.use(
+    router.allowedMethods({
+      throw: true,
+      methodNotAllowed: () => new HttpError(405, 'method_not_allowed', 'method not allowed on this endpoint'),
+      notImplemented: () => new HttpError(405, 'method_not_allowed', 'method not supported'),
+    }),
+  )
+  return app
+}

@@ -1,0 +1,48 @@
+import type { Context, Middleware } from 'koa'
+import { InvalidAccessToken } from '../auth/access-tokens.ts'
+import type { ClientMeta } from '../auth/auth-service.ts'
+import type { HubContext } from '../hub-context.ts'
+import { loadPrincipal, type Principal } from '../rbac/principal.ts'
+import { unauthorized } from './errors.ts'
+
+const BEARER = /^Bearer +([A-Za-z0-9\-_.~+/]+=*) *$/i
+
+/**
+ * Resolves the caller from a bearer access token. The token proves who they are; their current
+ * roles, disabled flag and session version come from the database on every request, so disabling
+ * a user or changing a binding takes effect at once.
+ */
+export function authenticate(hub: HubContext): Middleware {
+  return async (ctx, next) => {
+    const match = BEARER.exec(ctx.get('authorization'))
+    if (!match?.[1]) throw unauthorized()
+    let claims: Awaited<ReturnType<typeof hub.tokens.verify>>
+    try {
+      claims = await hub.tokens.verify(match[1])
+    } catch (err) {
+      if (err instanceof InvalidAccessToken) throw unauthorized(`access token rejected: ${err.message}`, 'invalid_token')
+      throw err
+    }
+    const principal = await hub.db.withTenant({ tenantId: claims.tid }, (tx) =>
+      loadPrincipal(tx, claims.sub, hub.systemTenantId),
+    )
+    if (!principal || principal.tenantId !== claims.tid) throw unauthorized('the user no longer exists', 'invalid_token')
+    if (principal.disabled) throw unauthorized('the account is disabled', 'invalid_token')
+    if (principal.sessionVersion !== claims.sv) throw unauthorized('the session has ended', 'invalid_token')
+    ctx.state.principal = principal
+    await next()
+  }
+}
+
+export function clientMeta(ctx: Context): ClientMeta {
+  return { ip: ctx.ip || null, userAgent: ctx.get('user-agent') || null }
+}
+
+/** Who did it and from where, for audit records of authenticated requests. */
+export function auditSource(ctx: Context, principal: Principal) {
+  return {
+    actor: { type: 'user' as const, id: principal.userId, name: principal.username },
+    clientIp: ctx.ip || null,
+    userAgent: ctx.get('user-agent') || null,
+  }
+}

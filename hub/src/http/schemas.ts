@@ -1,0 +1,186 @@
+import { PERMISSIONS } from '@ts-vms/shared'
+import { z } from 'zod'
+
+/** Request and response schemas of the public API (the exact contract lives in docs and tests). */
+
+export const idParams = z.object({ id: z.uuid() })
+
+export const paginationQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+})
+
+export function page<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item), total: z.number().int() })
+}
+
+const name = z.string().trim().min(1).max(200)
+const slug = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, starting with a letter or digit')
+
+export const tokenResponse = z
+  .object({
+    accessToken: z.string(),
+    refreshToken: z.string(),
+    tokenType: z.literal('Bearer'),
+    expiresIn: z.number().int(),
+  })
+  .meta({ id: 'TokenResponse' })
+
+export const loginBody = z
+  .object({
+    tenant: z.string().min(1).max(63),
+    username: z.string().min(1).max(100),
+    password: z.string().min(1).max(4096),
+  })
+  .strict()
+
+export const refreshBody = z.object({ refreshToken: z.string().min(1).max(500) }).strict()
+
+export const passwordResetBody = z
+  .object({ tenant: z.string().min(1).max(63), email: z.string().min(3).max(320) })
+  .strict()
+
+export const passwordResetConfirmBody = z
+  .object({ token: z.string().min(1).max(500), password: z.string().min(1).max(4096) })
+  .strict()
+
+export const tenant = z.object({
+  id: z.uuid(),
+  slug: z.string(),
+  name: z.string(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+})
+export const tenantCreate = z.object({ slug, name }).strict()
+export const tenantUpdate = z.object({ slug: slug.optional(), name: name.optional() }).strict()
+
+export const tenantFilter = z.object({ tenantId: z.uuid().optional() })
+
+export const site = z.object({
+  id: z.uuid(),
+  tenantId: z.uuid(),
+  name: z.string(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+})
+export const siteCreate = z.object({ name, tenantId: z.uuid().optional() }).strict()
+export const siteUpdate = z.object({ name: name.optional() }).strict()
+
+export const camera = z.object({
+  id: z.uuid(),
+  tenantId: z.uuid(),
+  siteId: z.uuid(),
+  name: z.string(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+})
+export const cameraCreate = z.object({ name, siteId: z.uuid() }).strict()
+export const cameraUpdate = z.object({ name: name.optional(), siteId: z.uuid().optional() }).strict()
+
+const username = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .regex(/^[\p{L}\p{N}._@+-]+$/u, 'letters, digits and . _ @ + - only')
+const email = z.email().max(320)
+const password = z.string().min(1).max(4096)
+
+export const user = z.object({
+  id: z.uuid(),
+  tenantId: z.uuid(),
+  username: z.string(),
+  email: z.string().nullable(),
+  displayName: z.string().nullable(),
+  disabled: z.boolean(),
+  lastLoginAt: z.iso.datetime().nullable(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+})
+export const userCreate = z
+  .object({
+    username,
+    password,
+    email: email.nullable().optional(),
+    displayName: z.string().trim().max(200).nullable().optional(),
+    disabled: z.boolean().optional(),
+    tenantId: z.uuid().optional(),
+  })
+  .strict()
+export const userUpdate = z
+  .object({
+    username: username.optional(),
+    password: password.optional(),
+    /** Required when users change their own password. */
+    currentPassword: password.optional(),
+    email: email.nullable().optional(),
+    displayName: z.string().trim().max(200).nullable().optional(),
+    disabled: z.boolean().optional(),
+  })
+  .strict()
+
+const permission = z.enum(PERMISSIONS)
+export const role = z.object({
+  id: z.uuid(),
+  tenantId: z.uuid().nullable(),
+  name: z.string(),
+  description: z.string().nullable(),
+  permissions: z.array(z.string()),
+  builtin: z.boolean(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+})
+const roleName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .regex(/^[\p{L}\p{N} ._-]+$/u, 'letters, digits, spaces and . _ - only')
+export const roleCreate = z
+  .object({
+    name: roleName,
+    permissions: z.array(permission).max(PERMISSIONS.length),
+    description: z.string().trim().max(500).nullable().optional(),
+    tenantId: z.uuid().optional(),
+  })
+  .strict()
+export const roleUpdate = z
+  .object({
+    name: roleName.optional(),
+    permissions: z.array(permission).max(PERMISSIONS.length).optional(),
+    description: z.string().trim().max(500).nullable().optional(),
+  })
+  .strict()
+
+export const scope = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('tenant'), id: z.uuid().optional() }).strict(),
+  z.object({ type: z.literal('site'), id: z.uuid() }).strict(),
+  z.object({ type: z.literal('camera'), id: z.uuid() }).strict(),
+])
+export const roleBinding = z.object({
+  id: z.uuid(),
+  userId: z.uuid(),
+  tenantId: z.uuid(),
+  role: z.object({ id: z.uuid(), name: z.string() }),
+  scope: z.object({ type: z.enum(['tenant', 'site', 'camera']), id: z.uuid().optional() }),
+  createdAt: z.iso.datetime(),
+})
+export const roleBindingCreate = z
+  .object({ role: z.string().trim().min(1).max(100).describe('role name or id'), scope })
+  .strict()
+export const bindingParams = z.object({ id: z.uuid(), bindingId: z.uuid() })
+
+export const me = z.object({
+  id: z.uuid(),
+  username: z.string(),
+  tenantId: z.uuid(),
+  tenantSlug: z.string(),
+  displayName: z.string().nullable(),
+  email: z.string().nullable(),
+  roles: z.array(z.string()),
+  permissions: z.array(z.string()),
+  bindings: z.array(roleBinding.omit({ userId: true, tenantId: true, createdAt: true })),
+  systemAdmin: z.boolean(),
+})

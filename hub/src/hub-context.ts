@@ -1,0 +1,30 @@
+import type { Logger } from 'pino'
+import type { AuditLog } from './audit/audit-log.ts'
+import type { AccessTokens } from './auth/access-tokens.ts'
+import type { AuthService } from './auth/auth-service.ts'
+import type { PasswordHasher } from './auth/password-hasher.ts'
+import type { SigningKeyStore } from './auth/signing-keys.ts'
+import type { HubConfig } from './config/config.ts'
+import type { Database, TenantScope } from './db/database.ts'
+import type { HubMetrics } from './observability/metrics.ts'
+import type { Principal } from './rbac/principal.ts'
+
+/** The hub's services, as route modules see them. */
+export interface HubContext {
+  config: HubConfig
+  logger: Logger
+  db: Database
+  hasher: PasswordHasher
+  keys: SigningKeyStore
+  tokens: AccessTokens
+  auth: AuthService
+  audit: AuditLog
+  metrics: HubMetrics
+  systemTenantId: string
+  version: string
+}
+
+/** The database scope a principal's requests run in. */
+export function scopeOf(principal: Principal): TenantScope {
+  return { tenantId: principal.tenantId, crossTenant: principal.isSystemAdmin }
+}

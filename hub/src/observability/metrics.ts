@@ -1,0 +1,39 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+
+/** Prometheus metrics of one hub instance (own registry: tests run several hubs in one process). */
+export class HubMetrics {
+  readonly registry = new Registry()
+
+  readonly httpRequests = new Counter({
+    name: 'vms_http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  })
+
+  readonly httpDuration = new Histogram({
+    name: 'vms_http_request_duration_seconds',
+    help: 'HTTP request duration by method and route',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  })
+
+  readonly logins = new Counter({
+    name: 'vms_auth_logins_total',
+    help: 'Login attempts by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  })
+
+  readonly refreshReuse = new Counter({
+    name: 'vms_auth_refresh_token_reuse_total',
+    help: 'Rotated refresh tokens presented again (each revoked its family)',
+    registers: [this.registry],
+  })
+
+  constructor() {
+    this.registry.setDefaultLabels({ service: 'ts-vms-hub' })
+    collectDefaultMetrics({ register: this.registry, prefix: 'vms_hub_' })
+  }
+}

@@ -1,0 +1,180 @@
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { DestinationStream, Logger } from 'pino'
+import { type AuditLog, LogAuditLog } from './audit/audit-log.ts'
+import { AccessTokens } from './auth/access-tokens.ts'
+import { AuthService } from './auth/auth-service.ts'
+import { LogMailer, type Mailer, SmtpMailer } from './auth/mailer.ts'
+import { PasswordHasher } from './auth/password-hasher.ts'
+import { SigningKeyStore } from './auth/signing-keys.ts'
+import type { HubConfig } from './config/config.ts'
+import { loadMasterKey } from './crypto/master-key.ts'
+import { SecretBox } from './crypto/secret-box.ts'
+import { Database } from './db/database.ts'
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded-postgres.ts'
+import { createApp } from './http/app.ts'
+import type { HubContext } from './hub-context.ts'
+import { createLogger } from './observability/logger.ts'
+import { HubMetrics } from './observability/metrics.ts'
+import { type BootstrapResult, bootstrap } from './services/bootstrap.ts'
+
+export interface StartHubOptions {
+  config: HubConfig
+  /** Where logs go (tests capture them); stdout by default. */
+  logDestination?: DestinationStream
+  logger?: Logger
+}
+
+export interface RunningHub {
+  url: string
+  context: HubContext
+  bootstrap: BootstrapResult
+  /** Set when the hub runs its own embedded Postgres. */
+  embedded?: EmbeddedPostgres
+  close(): Promise<void>
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }
+    return pkg.version ?? '0.0.0'
+  } catch {
+    return '0.0.0'
+  }
+}
+
+/** Opens the database the configuration names, or the embedded one in the data dir. */
+export async function openDatabase(
+  config: HubConfig,
+  logger: Logger,
+): Promise<{ db: Database; embedded?: EmbeddedPostgres }> {
+  let embedded: EmbeddedPostgres | undefined
+  let url = config.VMS_DATABASE_URL
+  let poolMax = config.VMS_DATABASE_POOL_MAX
+  if (!url) {
+    embedded = await startEmbeddedPostgres(config.VMS_DATA_DIR)
+    url = embedded.url
+    poolMax = embedded.poolMax
+    logger.info({ dataDir: config.VMS_DATA_DIR }, 'using the embedded PostgreSQL (PGlite)')
+  }
+  try {
+    const db = await Database.open({ url, poolMax, logger })
+    return { db, ...(embedded ? { embedded } : {}) }
+  } catch (err) {
+    await embedded?.close()
+    throw err
+  }
+}
+
+export async function startHub(options: StartHubOptions): Promise<RunningHub> {
+  const { config } = options
+  const logger = options.logger ?? createLogger(config.VMS_LOG_LEVEL, options.logDestination)
+  const masterKey = loadMasterKey(config.VMS_DATA_DIR, config.VMS_MASTER_KEY)
+  const box = new SecretBox(masterKey.key)
+  const { db, embedded } = await openDatabase(config, logger)
+  const closers: (() => Promise<void> | void)[] = [() => db.close(), () => embedded?.close()]
+  const closeAll = async () => {
+    for (const close of closers.splice(0)) await close()
+  }
+  try {
+    if (config.VMS_MIGRATE_ON_START) await db.migrateUp()
+    const hasher = new PasswordHasher({
+      memoryKiB: config.VMS_ARGON2_MEMORY_KIB,
+      timeCost: config.VMS_ARGON2_TIME_COST,
+      parallelism: config.VMS_ARGON2_PARALLELISM,
+    })
+    const boot = await bootstrap(db, hasher, {
+      dataDir: config.VMS_DATA_DIR,
+      adminPassword: config.VMS_BOOTSTRAP_ADMIN_PASSWORD,
+      logger,
+    })
+    const keys = new SigningKeyStore(db, box, {
+      tokenTtlSeconds: config.VMS_ACCESS_TOKEN_TTL_SECONDS,
+      refreshSeconds: config.VMS_SIGNING_KEY_REFRESH_SECONDS,
+      logger,
+    })
+    await keys.init()
+    const metrics = new HubMetrics()
+    const audit: AuditLog = new LogAuditLog(logger.child({ component: 'audit' }))
+    let mailer: Mailer
+    if (config.VMS_SMTP_URL) {
+      const smtp = new SmtpMailer(config.VMS_SMTP_URL, config.VMS_SMTP_FROM)
+      closers.unshift(() => smtp.close())
+      mailer = smtp
+    } else {
+      mailer = new LogMailer(logger.child({ component: 'mail' }))
+    }
+    const publicUrlFallback = `http://${config.VMS_HTTP_HOST}:${config.VMS_HTTP_PORT}`
+    const tokens = new AccessTokens(keys, {
+      issuer: config.VMS_JWT_ISSUER ?? config.VMS_PUBLIC_URL ?? 'ts-vms-hub',
+      audience: config.VMS_JWT_AUDIENCE,
+      ttlSeconds: config.VMS_ACCESS_TOKEN_TTL_SECONDS,
+    })
+    const auth = new AuthService(
+      db,
+      hasher,
+      tokens,
+      mailer,
+      audit,
+      logger,
+      {
+        login: (outcome) => metrics.logins.inc({ outcome }),
+        refreshReuse: () => metrics.refreshReuse.inc(),
+      },
+      {
+        refreshTtlSeconds: config.VMS_REFRESH_TOKEN_TTL_SECONDS,
+        resetTtlSeconds: config.VMS_PASSWORD_RESET_TTL_SECONDS,
+        publicUrl: config.VMS_PUBLIC_URL,
+      },
+    )
+    const context: HubContext = {
+      config,
+      logger,
+      db,
+      hasher,
+      keys,
+      tokens,
+      auth,
+      audit,
+      metrics,
+      systemTenantId: boot.systemTenantId,
+      version: packageVersion(),
+    }
+    const app = createApp(context)
+    const server = http.createServer(app.callback())
+    server.headersTimeout = 30_000
+    server.requestTimeout = 60_000
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new Error(`VMS_HTTP_PORT: ${config.VMS_HTTP_HOST}:${config.VMS_HTTP_PORT} is already in use`)
+            : err,
+        ),
+      )
+      server.listen(config.VMS_HTTP_PORT, config.VMS_HTTP_HOST, () => resolve())
+    })
+    closers.unshift(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          server.closeAllConnections()
+        }),
+    )
+    const address = server.address() as AddressInfo
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    const url = `http://${host}:${address.port}`
+    logger.info({ url, publicUrl: config.VMS_PUBLIC_URL ?? publicUrlFallback }, 'hub listening')
+    return {
+      url,
+      context,
+      bootstrap: boot,
+      ...(embedded ? { embedded } : {}),
+      close: closeAll,
+    }
+  } catch (err) {
+    await closeAll()
+    throw err
+  }
+}

@@ -1,0 +1,10 @@
+import type { MigrationObject } from '@mikro-orm/core'
+import { Migration20261124000000_identity } from './Migration20261124000000_identity.ts'
+
+/**
+ * The hub's schema history, in order. Listed explicitly (not discovered from the file system) so
+ * that the same list runs under tsx, Vitest and a bundled build.
+ */
+export const migrationsList: MigrationObject[] = [
+  { name: 'Migration20261124000000_identity', class: Migration20261124000000_identity },
+]

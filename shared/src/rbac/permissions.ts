@@ -1,0 +1,89 @@
+/**
+ * The permission catalogue and the built-in roles. Both the hub (authorisation) and user
+ * interfaces (what to show) read it, so it lives in shared/.
+ *
+ * A permission is granted by binding a role at a scope: the whole tenant, one site (and its
+ * cameras) or one camera. Permissions that act on tenant-wide objects (users, roles, licenses,
+ * audit, the tenant itself) only take effect from a tenant-scope binding.
+ */
+export const PERMISSIONS = [
+  'camera.live',
+  'camera.playback',
+  'camera.export',
+  'camera.ptz',
+  'camera.manage',
+  'site.manage',
+  'user.manage',
+  'role.manage',
+  'audit.read',
+  'license.manage',
+  'agent.manage',
+  'tenant.manage',
+] as const
+
+export type Permission = (typeof PERMISSIONS)[number]
+
+export function isPermission(value: string): value is Permission {
+  return (PERMISSIONS as readonly string[]).includes(value)
+}
+
+/** Permissions that only make sense tenant-wide; a site or camera binding never grants them. */
+export const TENANT_ONLY_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>([
+  'user.manage',
+  'role.manage',
+  'audit.read',
+  'license.manage',
+  'tenant.manage',
+])
+
+export const BUILTIN_ROLE_NAMES = [
+  'system-admin',
+  'tenant-admin',
+  'site-manager',
+  'operator',
+  'viewer',
+  'auditor',
+] as const
+
+export type BuiltinRoleName = (typeof BUILTIN_ROLE_NAMES)[number]
+
+export const SYSTEM_ADMIN_ROLE: BuiltinRoleName = 'system-admin'
+export const TENANT_ADMIN_ROLE: BuiltinRoleName = 'tenant-admin'
+/** The tenant created at first start; its system-admins manage every tenant. */
+export const SYSTEM_TENANT_SLUG = 'system'
+
+export const BUILTIN_ROLES: Record<BuiltinRoleName, { description: string; permissions: Permission[] }> = {
+  'system-admin': {
+    description: 'Operates the whole installation: every permission in every tenant.',
+    permissions: [...PERMISSIONS],
+  },
+  'tenant-admin': {
+    description:
+      'Administers one tenant: its settings, sites, cameras, agents, users, roles and license. Cannot create or delete tenants.',
+    permissions: [...PERMISSIONS],
+  },
+  'site-manager': {
+    description: 'Runs the sites and cameras in scope: configuration, agents and all viewing.',
+    permissions: [
+      'camera.live',
+      'camera.playback',
+      'camera.export',
+      'camera.ptz',
+      'camera.manage',
+      'site.manage',
+      'agent.manage',
+    ],
+  },
+  operator: {
+    description: 'Watches, reviews and exports video and steers PTZ cameras in scope.',
+    permissions: ['camera.live', 'camera.playback', 'camera.export', 'camera.ptz'],
+  },
+  viewer: {
+    description: 'Watches live video in scope.',
+    permissions: ['camera.live'],
+  },
+  auditor: {
+    description: 'Reads the audit trail of the tenant.',
+    permissions: ['audit.read'],
+  },
+}
