@@ -1,9 +1,10 @@
+import { SigningKeyStore } from './auth/signing-keys.ts'
+import { serveHub } from './cli/serve.ts'
 import { ConfigError, loadConfig } from './config/config.ts'
 import { loadMasterKey } from './crypto/master-key.ts'
 import { SecretBox } from './crypto/secret-box.ts'
 import { createLogger } from './observability/logger.ts'
-import { openDatabase, startHub } from './server.ts'
-import { SigningKeyStore } from './auth/signing-keys.ts'
+import { openDatabase } from './server.ts'
 
 const USAGE = `usage: npm run hub [-- <command>]
 
@@ -34,28 +35,7 @@ async function rotateSigningKey(): Promise<void> {
 }
 
 async function serve(): Promise<void> {
-  const config = loadConfig()
-  const hub = await startHub({ config })
-  const lines = [`TS-VMS hub listening on ${hub.url}`]
-  const admin = hub.bootstrap.createdAdmin
-  if (admin) {
-    lines.push(
-      `First administrator: tenant "system", username "${admin.username}", password ${
-        admin.passwordFile ? `in ${admin.passwordFile}` : 'from VMS_BOOTSTRAP_ADMIN_PASSWORD'
-      }`,
-    )
-  }
-  process.stderr.write(`\n${lines.join('\n')}\n\n`)
-  let stopping = false
-  const stop = async (signal: string) => {
-    if (stopping) return
-    stopping = true
-    hub.context.logger.info({ signal }, 'stopping')
-    await hub.close()
-    process.exit(0)
-  }
-  process.on('SIGINT', () => void stop('SIGINT'))
-  process.on('SIGTERM', () => void stop('SIGTERM'))
+  await serveHub(loadConfig())
 }
 
 async function main(argv: string[]): Promise<void> {

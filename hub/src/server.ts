@@ -37,7 +37,9 @@ export interface RunningHub {
 
 function packageVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version?: string
+    }
     return pkg.version ?? '0.0.0'
   } catch {
     return '0.0.0'
@@ -50,16 +52,18 @@ export async function openDatabase(
   logger: Logger,
 ): Promise<{ db: Database; embedded?: EmbeddedPostgres }> {
   let embedded: EmbeddedPostgres | undefined
-  let url = config.VMS_DATABASE_URL
   let poolMax = config.VMS_DATABASE_POOL_MAX
-  if (!url) {
+  if (!config.VMS_DATABASE_URL) {
     embedded = await startEmbeddedPostgres(config.VMS_DATA_DIR)
-    url = embedded.url
     poolMax = embedded.poolMax
     logger.info({ dataDir: config.VMS_DATA_DIR }, 'using the embedded PostgreSQL (PGlite)')
   }
   try {
-    const db = await Database.open({ url, poolMax, logger })
+    const db = await Database.open({
+      ...(embedded ? { connection: embedded.connection } : { url: config.VMS_DATABASE_URL }),
+      poolMax,
+      logger,
+    })
     return { db, ...(embedded ? { embedded } : {}) }
   } catch (err) {
     await embedded?.close()
@@ -105,7 +109,6 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
     } else {
       mailer = new LogMailer(logger.child({ component: 'mail' }))
     }
-    const publicUrlFallback = `http://${config.VMS_HTTP_HOST}:${config.VMS_HTTP_PORT}`
     const tokens = new AccessTokens(keys, {
       issuer: config.VMS_JWT_ISSUER ?? config.VMS_PUBLIC_URL ?? 'ts-vms-hub',
       audience: config.VMS_JWT_AUDIENCE,
@@ -165,7 +168,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
     const address = server.address() as AddressInfo
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
     const url = `http://${host}:${address.port}`
-    logger.info({ url, publicUrl: config.VMS_PUBLIC_URL ?? publicUrlFallback }, 'hub listening')
+    logger.info({ url, publicUrl: config.VMS_PUBLIC_URL ?? url }, 'hub listening')
     return {
       url,
       context,

@@ -100,15 +100,26 @@ export class AuthService {
       tenantId: user.tenantId,
       sessionVersion: user.sessionVersion,
     })
-    return { accessToken: access.token, refreshToken, tokenType: 'Bearer', expiresIn: access.expiresIn } as const
+    return {
+      accessToken: access.token,
+      refreshToken,
+      tokenType: 'Bearer',
+      expiresIn: access.expiresIn,
+    } as const
   }
 
-  async login(input: { tenant: string; username: string; password: string }, meta: ClientMeta): Promise<TokenPair> {
+  async login(
+    input: { tenant: string; username: string; password: string },
+    meta: ClientMeta,
+  ): Promise<TokenPair> {
     const tenantId = await tenantIdBySlug(this.db, input.tenant)
     const user = tenantId
       ? await this.db.withTenant({ tenantId }, (tx) => findUserByUsername(tx, input.username))
       : null
-    const fail = async (reason: string, error: HttpError = unauthorized(INVALID_CREDENTIALS, 'invalid_credentials')) => {
+    const fail = async (
+      reason: string,
+      error: HttpError = unauthorized(INVALID_CREDENTIALS, 'invalid_credentials'),
+    ) => {
       this.metrics.login(reason)
       await this.audit.record({
         action: 'auth.login.failure',
@@ -130,7 +141,9 @@ export class AuthService {
     if (!(await this.hasher.verify(user.passwordHash, input.password))) throw await fail('bad_password')
     if (user.disabled) throw await fail('disabled', forbidden('this account is disabled', 'account_disabled'))
 
-    const upgradedHash = this.hasher.needsRehash(user.passwordHash) ? await this.hasher.hash(input.password) : null
+    const upgradedHash = this.hasher.needsRehash(user.passwordHash)
+      ? await this.hasher.hash(input.password)
+      : null
     const refreshToken = await this.db.withTenant({ tenantId }, async (tx) => {
       await tx.execute(
         `update users set last_login_at = now()${upgradedHash ? ', password_hash = ?' : ''} where id = ?`,
@@ -315,7 +328,10 @@ export class AuthService {
       const row = await lookup(tx, true)
       if (row.user_id !== user.id) throw conflict('the reset token changed hands')
       await tx.execute('update password_reset_tokens set used_at = now() where id = ?', [row.id])
-      await tx.execute('update users set password_hash = ?, updated_at = now() where id = ?', [passwordHash, user.id])
+      await tx.execute('update users set password_hash = ?, updated_at = now() where id = ?', [
+        passwordHash,
+        user.id,
+      ])
       await revokeAllSessions(tx, user.id, 'password_reset')
     })
     await this.audit.record({

@@ -12,7 +12,14 @@ describe('checkPassword', () => {
   })
 
   it('rejects common passwords and padded common stems', () => {
-    for (const weak of ['password1234', 'Password1234!', 'qwertyuiop12', '123456789012', 'iloveyou2024!!', 'Administrator']) {
+    for (const weak of [
+      'password1234',
+      'Password1234!',
+      'qwertyuiop12',
+      '123456789012',
+      'iloveyou2024!!',
+      'Administrator',
+    ]) {
       expect(checkPassword(weak), weak).toContain('is too common or predictable')
     }
   })
@@ -24,10 +31,14 @@ describe('checkPassword', () => {
   })
 
   it('rejects passwords that contain the username', () => {
-    expect(checkPassword('my-name-is-alice-42', { username: 'alice' })).toContain('must not contain the username')
+    expect(checkPassword('my-name-is-alice-42', { username: 'alice' })).toContain(
+      'must not contain the username',
+    )
   })
 
   it('bounds the length so hashing cost stays bounded', () => {
-    expect(checkPassword('x'.repeat(10) + 'Yz!'.repeat(400))).toContain('must be at most 1024 characters long')
+    expect(checkPassword('x'.repeat(10) + 'Yz!'.repeat(400))).toContain(
+      'must be at most 1024 characters long',
+    )
   })
 })

@@ -21,7 +21,9 @@ export interface TenantScope {
 export type Tx = EntityManager
 
 export interface DatabaseOptions {
-  url: string
+  /** A postgres:// URL, or explicit fields (for a Unix socket, whose path a URL cannot carry here). */
+  url?: string
+  connection?: { host: string; port: number; user: string; database: string }
   poolMax: number
   logger: Logger
 }
@@ -36,7 +38,14 @@ export class Database {
     const log = options.logger.child({ component: 'db' })
     const orm = await MikroORM.init({
       driver: PostgreSqlDriver,
-      clientUrl: options.url,
+      ...(options.connection
+        ? {
+            host: options.connection.host,
+            port: options.connection.port,
+            user: options.connection.user,
+            dbName: options.connection.database,
+          }
+        : { clientUrl: options.url }),
       entities: allEntities,
       extensions: [Migrator],
       migrations: {

@@ -12,7 +12,10 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
  * pool is sized 1 to match: concurrent transactions queue instead of interleaving in one session.
  */
 export interface EmbeddedPostgres {
+  /** For pg-style clients (pg-connection-string understands ?host=<socket dir>). */
   url: string
+  /** Explicit connection fields (MikroORM drops URL query parameters such as host). */
+  connection: { host: string; port: number; user: string; database: string }
   /** Largest pool the hub may open against this server. */
   poolMax: number
   close(): Promise<void>
@@ -38,7 +41,7 @@ function acquireLock(lockFile: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       const holder = Number.parseInt(readFileSync(lockFile, 'utf8'), 10)
-      if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+      if (Number.isInteger(holder) && isAlive(holder)) {
         throw new Error(`the embedded database in ${path.dirname(lockFile)} is in use by process ${holder}`)
       }
       rmSync(lockFile, { force: true }) // stale: its process is gone
@@ -68,22 +71,29 @@ export async function startEmbeddedPostgres(dataDir?: string, maxConnections = 1
   const useUnixSocket =
     socketFile !== undefined && socketFile.length < SOCKET_PATH_MAX && process.platform !== 'win32'
 
+  // A Unix socket in a 0700 directory where possible: PGlite has no authentication, so a loopback
+  // TCP port would let any local user in.
   let server: PGLiteSocketServer
+  let connection: EmbeddedPostgres['connection']
   let url: string
   if (useUnixSocket && socketDir && socketFile) {
     mkdirSync(socketDir, { recursive: true, mode: 0o700 })
     rmSync(socketFile, { force: true })
     server = new PGLiteSocketServer({ db, path: socketFile, maxConnections })
     await server.start()
+    connection = { host: socketDir, port: 5432, user: 'postgres', database: 'postgres' }
     url = `postgres://postgres@localhost/postgres?host=${encodeURIComponent(socketDir)}`
   } else {
     server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections })
     await server.start()
-    url = `postgres://postgres@${server.getServerConn()}/postgres`
+    const port = Number(server.getServerConn().split(':').pop())
+    connection = { host: '127.0.0.1', port, user: 'postgres', database: 'postgres' }
+    url = `postgres://postgres@127.0.0.1:${port}/postgres`
   }
 
   return {
     url,
+    connection,
     poolMax: 1,
     async close() {
       await server.stop()

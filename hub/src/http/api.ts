@@ -98,14 +98,35 @@ export class Api {
 
   openapi(info: { title: string; version: string; description?: string }): Record<string, unknown> {
     const paths: Record<string, Record<string, unknown>> = {}
+    // Named schemas (zod .meta({ id })) become components; their $defs/$refs are rewritten to point there.
+    const components: Record<string, unknown> = {}
+    const rewriteRefs = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(rewriteRefs)
+      if (value && typeof value === 'object') {
+        const out: Record<string, unknown> = {}
+        for (const [k, v] of Object.entries(value)) {
+          out[k] =
+            k === '$ref' && typeof v === 'string'
+              ? v.replace('#/$defs/', '#/components/schemas/')
+              : rewriteRefs(v)
+        }
+        return out
+      }
+      return value
+    }
     const toSchema = (schema: z.ZodType, io: 'input' | 'output') => {
-      const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
+      const {
+        $schema: _ignored,
+        $defs,
+        ...rest
+      } = z.toJSONSchema(schema, {
         io,
         target: 'draft-2020-12',
         unrepresentable: 'any',
         reused: 'inline',
-      }) as Record<string, unknown>
-      return rest
+      }) as Record<string, unknown> & { $defs?: Record<string, unknown> }
+      for (const [name, def] of Object.entries($defs ?? {})) components[name] ??= rewriteRefs(def)
+      return rewriteRefs(rest) as Record<string, unknown>
     }
     const parameters = (schema: z.ZodType | undefined, where: 'path' | 'query') => {
       if (!schema || !(schema instanceof z.ZodObject)) return []
@@ -125,7 +146,11 @@ export class Api {
         responses[status] = {
           description: spec.description,
           ...(spec.schema
-            ? { content: { [spec.contentType ?? 'application/json']: { schema: toSchema(spec.schema, 'output') } } }
+            ? {
+                content: {
+                  [spec.contentType ?? 'application/json']: { schema: toSchema(spec.schema, 'output') },
+                },
+              }
             : {}),
         }
       }
@@ -147,13 +172,16 @@ export class Api {
           ? {
               requestBody: {
                 required: true,
-                content: { [route.bodyContentType ?? 'application/json']: { schema: toSchema(route.body, 'input') } },
+                content: {
+                  [route.bodyContentType ?? 'application/json']: { schema: toSchema(route.body, 'input') },
+                },
               },
             }
           : {}),
         responses,
       }
     }
+    toSchema(errorBodySchema, 'output')
     return {
       openapi: '3.1.0',
       info,
@@ -161,7 +189,7 @@ export class Api {
       servers: [{ url: '/' }],
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-        schemas: { Error: toSchema(errorBodySchema, 'output') },
+        schemas: components,
       },
       paths,
     }

@@ -16,6 +16,13 @@ import { registerSystemRoutes } from './routes/system.ts'
 import { registerTenantRoutes } from './routes/tenants.ts'
 import { registerUserRoutes } from './routes/users.ts'
 
+function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\0')
+  if (depth > 32 || value === null || typeof value !== 'object') return false
+  for (const [k, v] of Object.entries(value)) if (k.includes('\0') || containsNul(v, depth + 1)) return true
+  return false
+}
+
 export function buildApi(hub: HubContext): Api {
   const api = new Api()
   registerAuthRoutes(api, hub)
@@ -82,6 +89,18 @@ export function createApp(hub: HubContext): Koa {
       jsonStrict: true,
     }),
   )
+
+  // Postgres text cannot hold NUL: refuse it at the door rather than as a database error.
+  app.use(async (ctx, next) => {
+    if (
+      containsNul((ctx.request as { body?: unknown }).body) ||
+      containsNul(ctx.query) ||
+      ctx.path.includes('\0')
+    ) {
+      throw new HttpError(400, 'invalid_characters', 'the request contains a NUL character')
+    }
+    await next()
+  })
 
   registerSystemRoutes(router, api, hub, auth)
   api.mount(router, auth)

@@ -20,13 +20,15 @@ export function authenticate(hub: HubContext): Middleware {
     try {
       claims = await hub.tokens.verify(match[1])
     } catch (err) {
-      if (err instanceof InvalidAccessToken) throw unauthorized(`access token rejected: ${err.message}`, 'invalid_token')
+      if (err instanceof InvalidAccessToken)
+        throw unauthorized(`access token rejected: ${err.message}`, 'invalid_token')
       throw err
     }
     const principal = await hub.db.withTenant({ tenantId: claims.tid }, (tx) =>
       loadPrincipal(tx, claims.sub, hub.systemTenantId),
     )
-    if (!principal || principal.tenantId !== claims.tid) throw unauthorized('the user no longer exists', 'invalid_token')
+    if (!principal || principal.tenantId !== claims.tid)
+      throw unauthorized('the user no longer exists', 'invalid_token')
     if (principal.disabled) throw unauthorized('the account is disabled', 'invalid_token')
     if (principal.sessionVersion !== claims.sv) throw unauthorized('the session has ended', 'invalid_token')
     ctx.state.principal = principal

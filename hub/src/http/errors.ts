@@ -69,7 +69,10 @@ export function describeError(err: unknown): HttpError | undefined {
   // Errors from koa and its body parser carry a 4xx status of their own.
   const status = e.status ?? e.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    if (status === 400 && (e.type === 'entity.parse.failed' || 'body' in (e as object) || /JSON/i.test(e.message ?? ''))) {
+    if (
+      status === 400 &&
+      (e.type === 'entity.parse.failed' || 'body' in (e as object) || /JSON/i.test(e.message ?? ''))
+    ) {
       return new HttpError(400, 'malformed_json', 'the request body is not valid JSON')
     }
     if (status === 413) return new HttpError(413, 'payload_too_large', 'the request body is too large')
@@ -90,6 +93,8 @@ export function describeError(err: unknown): HttpError | undefined {
     case '22P02':
     case '22007':
     case '22008':
+    case '22021':
+    case '22P05':
       return badRequest('a value has the wrong format')
     case '42501':
       // Row-level security refused the row: to the caller it does not exist. (Other privilege

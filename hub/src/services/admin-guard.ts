@@ -27,7 +27,12 @@ async function activeAdmins(tx: Tx, tenantId: string, roleName: string): Promise
 }
 
 /** Throws 409 if taking `userId` out of service (disable, delete) would leave no admin. */
-export async function assertNotLastAdmin(tx: Tx, tenantId: string, userId: string, verb: string): Promise<void> {
+export async function assertNotLastAdmin(
+  tx: Tx,
+  tenantId: string,
+  userId: string,
+  verb: string,
+): Promise<void> {
   for (const role of ADMIN_ROLES) {
     const admins = await activeAdmins(tx, tenantId, role)
     if (admins.length === 1 && admins[0] === userId) {
@@ -53,7 +58,8 @@ export async function assertBindingRemovable(
         where b.user_id = ? and b.scope_type = 'tenant' and r.tenant_id is null and r.name in (?, ?)`,
       [actingUserId, ...ADMIN_ROLES],
     )
-    if (Number(own[0]?.n ?? 0) <= 1) throw conflict('you cannot remove your own last admin role', 'self_demotion')
+    if (Number(own[0]?.n ?? 0) <= 1)
+      throw conflict('you cannot remove your own last admin role', 'self_demotion')
   }
   const admins = await activeAdmins(tx, binding.tenantId, binding.roleName)
   if (admins.length === 1 && admins[0] === binding.userId) {

@@ -38,7 +38,10 @@ export async function bootstrap(
 
   const existing = await db.withSystem(async (tx) => {
     await tx.execute(`select pg_advisory_xact_lock(hashtext('vms.bootstrap'))`)
-    for (const [name, role] of Object.entries(BUILTIN_ROLES) as [BuiltinRoleName, (typeof BUILTIN_ROLES)[BuiltinRoleName]][]) {
+    for (const [name, role] of Object.entries(BUILTIN_ROLES) as [
+      BuiltinRoleName,
+      (typeof BUILTIN_ROLES)[BuiltinRoleName],
+    ][]) {
       await tx.execute(
         `insert into roles (id, tenant_id, name, description, permissions, builtin)
          values (?, null, ?, ?, ?::text[], true)
@@ -48,7 +51,9 @@ export async function bootstrap(
         [randomUUID(), name, role.description, pgTextArray(role.permissions)],
       )
     }
-    const rows: { id: string }[] = await tx.execute('select id from tenants where slug = ?', [SYSTEM_TENANT_SLUG])
+    const rows: { id: string }[] = await tx.execute('select id from tenants where slug = ?', [
+      SYSTEM_TENANT_SLUG,
+    ])
     return rows[0]?.id
   })
   if (existing) return { systemTenantId: existing }
@@ -56,11 +61,17 @@ export async function bootstrap(
   const passwordHash = await hasher.hash(password)
   const created = await db.withSystem(async (tx) => {
     await tx.execute(`select pg_advisory_xact_lock(hashtext('vms.bootstrap'))`)
-    const again: { id: string }[] = await tx.execute('select id from tenants where slug = ?', [SYSTEM_TENANT_SLUG])
+    const again: { id: string }[] = await tx.execute('select id from tenants where slug = ?', [
+      SYSTEM_TENANT_SLUG,
+    ])
     if (again[0]) return { tenantId: again[0].id, created: false }
     const tenantId = randomUUID()
     const userId = randomUUID()
-    await tx.execute('insert into tenants (id, slug, name) values (?, ?, ?)', [tenantId, SYSTEM_TENANT_SLUG, 'System'])
+    await tx.execute('insert into tenants (id, slug, name) values (?, ?, ?)', [
+      tenantId,
+      SYSTEM_TENANT_SLUG,
+      'System',
+    ])
     await tx.execute(
       `insert into users (id, tenant_id, username, display_name, password_hash) values (?, ?, ?, ?, ?)`,
       [userId, tenantId, INITIAL_ADMIN_USERNAME, 'System administrator', passwordHash],

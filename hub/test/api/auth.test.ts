@@ -34,7 +34,11 @@ describe('login', () => {
     const { header, payload } = decode(res.body.accessToken)
     expect(header).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' })
     expect(typeof header.kid).toBe('string')
-    expect(payload).toMatchObject({ iss: 'ts-vms-hub', aud: 'ts-vms-api', tid: t.hub.bootstrap.systemTenantId })
+    expect(payload).toMatchObject({
+      iss: 'ts-vms-hub',
+      aud: 'ts-vms-api',
+      tid: t.hub.bootstrap.systemTenantId,
+    })
     expect(payload.exp as number).toBe((payload.iat as number) + 900)
     for (const claim of ['sub', 'jti', 'iat', 'exp']) expect(payload[claim]).toBeDefined()
   })
@@ -68,17 +72,28 @@ describe('login', () => {
 
   it('validates the body', async () => {
     expect((await t.request('POST', '/api/v1/auth/login', { body: { tenant: 'system' } })).status).toBe(400)
-    expect((await t.request('POST', '/api/v1/auth/login', { body: { tenant: 1, username: [], password: {} } })).status).toBe(400)
-    expect((await t.request('POST', '/api/v1/auth/login', { rawBody: '{"tenant":' })).body.error.code).toBe('malformed_json')
+    expect(
+      (await t.request('POST', '/api/v1/auth/login', { body: { tenant: 1, username: [], password: {} } }))
+        .status,
+    ).toBe(400)
+    expect((await t.request('POST', '/api/v1/auth/login', { rawBody: '{"tenant":' })).body.error.code).toBe(
+      'malformed_json',
+    )
   })
 
   it('upgrades a hash made with older parameters at the next login', async () => {
     const sys = await t.adminToken()
-    const user = await t.request('POST', '/api/v1/users', { token: sys, body: { username: 'rehash', password: USER_PASSWORD } })
+    const user = await t.request('POST', '/api/v1/users', {
+      token: sys,
+      body: { username: 'rehash', password: USER_PASSWORD },
+    })
     expect(user.status).toBe(201)
     const hashOf = async () =>
-      (await t.db.adminQuery<{ password_hash: string }>('select password_hash from users where id = $1', [user.body.id]))
-        .rows[0]?.password_hash
+      (
+        await t.db.adminQuery<{ password_hash: string }>('select password_hash from users where id = $1', [
+          user.body.id,
+        ])
+      ).rows[0]?.password_hash
     expect(await hashOf()).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/)
     await t.restart({ VMS_ARGON2_TIME_COST: 3 })
     await t.login('system', 'rehash', USER_PASSWORD)
@@ -146,7 +161,9 @@ describe('access tokens', () => {
 
   it('401s without a token or with a malformed Authorization header', async () => {
     expect((await t.request('GET', '/api/v1/me')).status).toBe(401)
-    expect((await t.request('GET', '/api/v1/me', { headers: { authorization: 'Basic YWRtaW46eA==' } })).status).toBe(401)
+    expect(
+      (await t.request('GET', '/api/v1/me', { headers: { authorization: 'Basic YWRtaW46eA==' } })).status,
+    ).toBe(401)
     const res = await t.request('GET', '/api/v1/sites')
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/)
   })
@@ -160,7 +177,9 @@ describe('access tokens', () => {
     expect(decode(after.accessToken).header.kid).toBe(newKid)
     expect((await t.request('GET', '/api/v1/me', { token: before.accessToken })).status).toBe(200)
     expect((await t.request('GET', '/api/v1/me', { token: after.accessToken })).status).toBe(200)
-    const kids = ((await t.request('GET', '/.well-known/jwks.json')).body as { keys: JWK[] }).keys.map((k) => k.kid)
+    const kids = ((await t.request('GET', '/.well-known/jwks.json')).body as { keys: JWK[] }).keys.map(
+      (k) => k.kid,
+    )
     expect(kids).toEqual(expect.arrayContaining([oldKid, newKid]))
   })
 
@@ -180,7 +199,9 @@ describe('access tokens', () => {
 describe('refresh tokens', () => {
   it('rotate on every use', async () => {
     const first = await t.login('system', 'admin', ADMIN_PASSWORD)
-    const res = await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: first.refreshToken } })
+    const res = await t.request('POST', '/api/v1/auth/refresh', {
+      body: { refreshToken: first.refreshToken },
+    })
     expect(res.status).toBe(200)
     expect(res.body.refreshToken).not.toBe(first.refreshToken)
     expect(res.body.tokenType).toBe('Bearer')
@@ -192,8 +213,10 @@ describe('refresh tokens', () => {
   it('revoke the whole family when a rotated token is presented again', async () => {
     const login = await t.login('system', 'admin', ADMIN_PASSWORD)
     const r1 = login.refreshToken
-    const r2 = (await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: r1 } })).body.refreshToken
-    const r3 = (await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: r2 } })).body.refreshToken
+    const r2 = (await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: r1 } })).body
+      .refreshToken
+    const r3 = (await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: r2 } })).body
+      .refreshToken
     const reuse = await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: r1 } })
     expect(reuse.status).toBe(401)
     expect(reuse.body.error.code).toBe('invalid_refresh_token')
@@ -204,13 +227,17 @@ describe('refresh tokens', () => {
     expect(JSON.stringify(events)).not.toContain(r1.split('.')[1])
     // Other logins (families) are untouched.
     const other = await t.login('system', 'admin', ADMIN_PASSWORD)
-    expect((await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: other.refreshToken } })).status).toBe(200)
+    expect(
+      (await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: other.refreshToken } }))
+        .status,
+    ).toBe(200)
   })
 
   it('are revoked by logout (the whole family)', async () => {
     const login = await t.login('system', 'admin', ADMIN_PASSWORD)
-    const r2 = (await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: login.refreshToken } })).body
-      .refreshToken
+    const r2 = (
+      await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: login.refreshToken } })
+    ).body.refreshToken
     const out = await t.request('POST', '/api/v1/auth/logout', { body: { refreshToken: r2 } })
     expect(out.status).toBe(204)
     expect((await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: r2 } })).status).toBe(401)
@@ -226,7 +253,12 @@ describe('refresh tokens', () => {
       expect((await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken } })).status).toBe(401)
     }
     const login = await t.login('system', 'admin', ADMIN_PASSWORD)
-    await t.db.adminQuery("update refresh_tokens set expires_at = now() - interval '1 second' where used_at is null")
-    expect((await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: login.refreshToken } })).status).toBe(401)
+    await t.db.adminQuery(
+      "update refresh_tokens set expires_at = now() - interval '1 second' where used_at is null",
+    )
+    expect(
+      (await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: login.refreshToken } }))
+        .status,
+    ).toBe(401)
   })
 })

@@ -16,6 +16,8 @@ export interface TestDatabase {
     sql: string,
     params?: unknown[],
   ): Promise<pg.QueryResult<R>>
+  /** Runs `work` on one dedicated owner connection (for multi-statement transactions). */
+  withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T>
   drop(): Promise<void>
 }
 
@@ -36,6 +38,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       poolMax: 10,
       kind: 'postgres',
       adminQuery: (sql, params) => owner.query(sql, params as unknown[]),
+      async withAdminClient(work) {
+        const c = new pg.Client({ connectionString: url.toString() })
+        await c.connect()
+        try {
+          return await work(c)
+        } finally {
+          await c.end()
+        }
+      },
       async drop() {
         await owner.end()
         const c = new pg.Client({ connectionString: serverUrl })
@@ -46,21 +57,23 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     }
   }
   const embedded = await startEmbeddedPostgres(undefined, 2)
+  const withClient = async <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => {
+    const c = new pg.Client({ connectionString: embedded.url })
+    await c.connect()
+    try {
+      return await work(c)
+    } finally {
+      await c.end()
+    }
+  }
   // The hub's pool holds one connection; admin queries use a second, short-lived one while the
   // test is not running hub traffic (see startEmbeddedPostgres).
   return {
     url: embedded.url,
     poolMax: embedded.poolMax,
     kind: 'pglite',
-    async adminQuery(sql, params) {
-      const c = new pg.Client({ connectionString: embedded.url })
-      await c.connect()
-      try {
-        return await c.query(sql, params as unknown[])
-      } finally {
-        await c.end()
-      }
-    },
+    adminQuery: (sql, params) => withClient((c) => c.query(sql, params as unknown[])),
+    withAdminClient: withClient,
     drop: () => embedded.close(),
   }
 }

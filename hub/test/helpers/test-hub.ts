@@ -49,14 +49,20 @@ export interface TestHub {
   dataDir: string
   config: HubConfig
   request<T = any>(method: string, path: string, options?: RequestOptions): Promise<ApiResponse<T>>
-  login(tenant: string, username: string, password: string): Promise<{ accessToken: string; refreshToken: string }>
+  login(
+    tenant: string,
+    username: string,
+    password: string,
+  ): Promise<{ accessToken: string; refreshToken: string }>
   adminToken(): Promise<string>
   /** Stops the hub (keeping its database) and starts it again with the same settings. */
   restart(overrides?: Partial<Record<keyof HubConfig, unknown>>): Promise<void>
   close(): Promise<void>
 }
 
-export async function startTestHub(overrides: Partial<Record<keyof HubConfig, unknown>> = {}): Promise<TestHub> {
+export async function startTestHub(
+  overrides: Partial<Record<keyof HubConfig, unknown>> = {},
+): Promise<TestHub> {
   const db = await createTestDatabase()
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vms-hub-test-'))
   const logs = new LogCapture()
@@ -74,7 +80,11 @@ export async function startTestHub(overrides: Partial<Record<keyof HubConfig, un
   let hub = await startHub({ config, logDestination: logs })
   let url = hub.url
 
-  const request = async <T = any>(method: string, p: string, options: RequestOptions = {}): Promise<ApiResponse<T>> => {
+  const request = async <T = any>(
+    method: string,
+    p: string,
+    options: RequestOptions = {},
+  ): Promise<ApiResponse<T>> => {
     const headers: Record<string, string> = { ...options.headers }
     if (options.token) headers.authorization = `Bearer ${options.token}`
     let body: string | undefined
@@ -127,11 +137,19 @@ export async function startTestHub(overrides: Partial<Record<keyof HubConfig, un
 /** Creates a tenant with a tenant-admin, as the system admin; returns ids and the admin's token. */
 export async function createTenantWithAdmin(t: TestHub, slug: string) {
   const sys = await t.adminToken()
-  const tenant = await t.request('POST', '/api/v1/tenants', { token: sys, body: { slug, name: `Tenant ${slug}` } })
+  const tenant = await t.request('POST', '/api/v1/tenants', {
+    token: sys,
+    body: { slug, name: `Tenant ${slug}` },
+  })
   if (tenant.status !== 201) throw new Error(`tenant: ${tenant.text}`)
   const admin = await t.request('POST', '/api/v1/users', {
     token: sys,
-    body: { username: `${slug}-admin`, password: USER_PASSWORD, email: `admin@${slug}.example`, tenantId: tenant.body.id },
+    body: {
+      username: `${slug}-admin`,
+      password: USER_PASSWORD,
+      email: `admin@${slug}.example`,
+      tenantId: tenant.body.id,
+    },
   })
   if (admin.status !== 201) throw new Error(`admin: ${admin.text}`)
   const binding = await t.request('POST', `/api/v1/users/${admin.body.id}/role-bindings`, {
@@ -140,5 +158,10 @@ export async function createTenantWithAdmin(t: TestHub, slug: string) {
   })
   if (binding.status !== 201) throw new Error(`binding: ${binding.text}`)
   const tokens = await t.login(slug, `${slug}-admin`, USER_PASSWORD)
-  return { tenantId: tenant.body.id as string, adminId: admin.body.id as string, token: tokens.accessToken, tokens }
+  return {
+    tenantId: tenant.body.id as string,
+    adminId: admin.body.id as string,
+    token: tokens.accessToken,
+    tokens,
+  }
 }

@@ -1,5 +1,5 @@
-import type { Context } from 'koa'
 import { randomUUID } from 'node:crypto'
+import type { Context } from 'koa'
 import type { Tx } from '../../db/database.ts'
 import { type Camera, CameraSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
@@ -9,7 +9,15 @@ import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { cameraDto } from '../dto.ts'
 import { conflict, forbidden, notFound, unprocessable } from '../errors.ts'
-import { camera, cameraCreate, cameraUpdate, idParams, page, paginationQuery, tenantFilter } from '../schemas.ts'
+import {
+  camera,
+  cameraCreate,
+  cameraUpdate,
+  idParams,
+  page,
+  paginationQuery,
+  tenantFilter,
+} from '../schemas.ts'
 import { siteResource, visibleSite } from './sites.ts'
 
 export const cameraResource = (c: Camera): Resource => ({
@@ -26,10 +34,10 @@ export async function visibleCamera(tx: Tx, principal: Principal, id: string): P
 }
 
 async function assertUniqueName(tx: Tx, siteId: string, name: string, exceptId?: string) {
-  const rows: { id: string }[] = await tx.execute('select id from cameras where site_id = ? and lower(name) = lower(?)', [
-    siteId,
-    name,
-  ])
+  const rows: { id: string }[] = await tx.execute(
+    'select id from cameras where site_id = ? and lower(name) = lower(?)',
+    [siteId, name],
+  )
   if (rows.some((r) => r.id !== exceptId)) {
     throw conflict(`a camera named "${name}" already exists at this site`, 'already_exists')
   }
@@ -84,7 +92,12 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         const s = await visibleSite(tx, principal, body.siteId)
         if (!can(principal, 'camera.manage', siteResource(s))) throw forbidden()
         await assertUniqueName(tx, s.id, body.name)
-        const c = tx.create(CameraSchema, { id: randomUUID(), tenantId: s.tenantId, siteId: s.id, name: body.name } as Camera)
+        const c = tx.create(CameraSchema, {
+          id: randomUUID(),
+          tenantId: s.tenantId,
+          siteId: s.id,
+          name: body.name,
+        } as Camera)
         await tx.flush()
         return c
       })
@@ -103,7 +116,9 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     params: idParams,
     responses: { 200: { description: 'The camera', schema: camera } },
     async handler(ctx, { params, principal }) {
-      ctx.body = cameraDto(await hub.db.withTenant(scopeOf(principal), (tx) => visibleCamera(tx, principal, params.id)))
+      ctx.body = cameraDto(
+        await hub.db.withTenant(scopeOf(principal), (tx) => visibleCamera(tx, principal, params.id)),
+      )
     },
   })
 
@@ -122,12 +137,14 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         if (!can(principal, 'camera.manage', cameraResource(c))) throw forbidden()
         if (body.siteId !== undefined && body.siteId !== c.siteId) {
           const target = await visibleSite(tx, principal, body.siteId)
-          if (target.tenantId !== c.tenantId) throw unprocessable('a camera cannot move to another tenant', 'cross_tenant')
+          if (target.tenantId !== c.tenantId)
+            throw unprocessable('a camera cannot move to another tenant', 'cross_tenant')
           if (!can(principal, 'camera.manage', siteResource(target))) throw forbidden()
           c.siteId = target.id
         }
         if (body.name !== undefined) c.name = body.name
-        if (body.name !== undefined || body.siteId !== undefined) await assertUniqueName(tx, c.siteId, c.name, c.id)
+        if (body.name !== undefined || body.siteId !== undefined)
+          await assertUniqueName(tx, c.siteId, c.name, c.id)
         await tx.flush()
         return c
       })

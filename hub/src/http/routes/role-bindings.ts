@@ -3,7 +3,14 @@ import { isPermission, SYSTEM_ADMIN_ROLE } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import type { Tx } from '../../db/database.ts'
-import { CameraSchema, type Role, type RoleBinding, RoleBindingSchema, RoleSchema, SiteSchema } from '../../db/entities.ts'
+import {
+  CameraSchema,
+  type Role,
+  type RoleBinding,
+  RoleBindingSchema,
+  RoleSchema,
+  SiteSchema,
+} from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { permissionsAt, type Resource } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
@@ -35,7 +42,12 @@ export function registerRoleBindingRoutes(api: Api, hub: HubContext): void {
       tenantId: b.tenantId,
       ...auditSource(ctx, p),
       target: { type: 'role_binding', id: b.id },
-      details: { userId: b.userId, role: r.name, scope: b.scopeType, scopeId: b.siteId ?? b.cameraId ?? null },
+      details: {
+        userId: b.userId,
+        role: r.name,
+        scope: b.scopeType,
+        scopeId: b.siteId ?? b.cameraId ?? null,
+      },
     })
 
   api.route({
@@ -49,10 +61,16 @@ export function registerRoleBindingRoutes(api: Api, hub: HubContext): void {
     async handler(ctx, { params, principal }) {
       const items = await hub.db.withTenant(scopeOf(principal), async (tx) => {
         const u = await visibleUser(tx, principal, params.id)
-        const bindings = await tx.find(RoleBindingSchema, { userId: u.id }, { orderBy: { createdAt: 'asc', id: 'asc' } })
+        const bindings = await tx.find(
+          RoleBindingSchema,
+          { userId: u.id },
+          { orderBy: { createdAt: 'asc', id: 'asc' } },
+        )
         const roles = await tx.find(RoleSchema, { id: { $in: [...new Set(bindings.map((b) => b.roleId))] } })
         const byId = new Map(roles.map((r) => [r.id, r]))
-        return bindings.map((b) => roleBindingDto(b, byId.get(b.roleId) ?? { id: b.roleId, name: '(hidden)' }))
+        return bindings.map((b) =>
+          roleBindingDto(b, byId.get(b.roleId) ?? { id: b.roleId, name: '(hidden)' }),
+        )
       })
       ctx.body = { items, total: items.length }
     },
@@ -101,14 +119,20 @@ export function registerRoleBindingRoutes(api: Api, hub: HubContext): void {
         if (r.builtin && r.name === SYSTEM_ADMIN_ROLE) {
           if (!principal.isSystemAdmin) throw forbidden('only system administrators can grant system-admin')
           if (u.tenantId !== hub.systemTenantId || body.scope.type !== 'tenant') {
-            throw unprocessable('system-admin is granted only at tenant scope in the system tenant', 'invalid_scope')
+            throw unprocessable(
+              'system-admin is granted only at tenant scope in the system tenant',
+              'invalid_scope',
+            )
           }
         }
         if (!principal.isSystemAdmin) {
           const held = permissionsAt(principal, resource)
           const missing = r.permissions.filter((p) => isPermission(p) && !held.has(p))
           if (missing.length > 0) {
-            throw forbidden(`you cannot grant permissions you do not hold: ${missing.join(', ')}`, 'privilege_escalation')
+            throw forbidden(
+              `you cannot grant permissions you do not hold: ${missing.join(', ')}`,
+              'privilege_escalation',
+            )
           }
         }
         const dup = await tx.count(RoleBindingSchema, {
@@ -147,7 +171,13 @@ export function registerRoleBindingRoutes(api: Api, hub: HubContext): void {
         await lockTenant(tx, u.tenantId)
         await assertBindingRemovable(
           tx,
-          { tenantId: u.tenantId, userId: u.id, scopeType: b.scopeType, roleName: r.name, roleBuiltin: r.builtin },
+          {
+            tenantId: u.tenantId,
+            userId: u.id,
+            scopeType: b.scopeType,
+            roleName: r.name,
+            roleBuiltin: r.builtin,
+          },
           principal.userId,
         )
         await tx.execute('delete from role_bindings where id = ?', [b.id])

@@ -21,12 +21,19 @@ export async function visibleRole(tx: Tx, id: string): Promise<Role> {
 }
 
 /** Nobody defines a role with powers they do not hold themselves. */
-export function assertNoEscalation(principal: Principal, tenantId: string, permissions: readonly Permission[]) {
+export function assertNoEscalation(
+  principal: Principal,
+  tenantId: string,
+  permissions: readonly Permission[],
+) {
   if (principal.isSystemAdmin) return
   const held = permissionsAt(principal, { type: 'tenant', tenantId })
   const missing = permissions.filter((p) => !held.has(p))
   if (missing.length > 0) {
-    throw forbidden(`you cannot grant permissions you do not hold: ${missing.join(', ')}`, 'privilege_escalation')
+    throw forbidden(
+      `you cannot grant permissions you do not hold: ${missing.join(', ')}`,
+      'privilege_escalation',
+    )
   }
 }
 
@@ -34,11 +41,12 @@ async function assertNameFree(tx: Tx, tenantId: string, name: string, exceptId?:
   if ((BUILTIN_ROLE_NAMES as readonly string[]).includes(name.toLowerCase())) {
     throw conflict(`"${name}" is the name of a built-in role`, 'already_exists')
   }
-  const rows: { id: string }[] = await tx.execute('select id from roles where tenant_id = ? and lower(name) = lower(?)', [
-    tenantId,
-    name,
-  ])
-  if (rows.some((r) => r.id !== exceptId)) throw conflict(`a role named "${name}" already exists`, 'already_exists')
+  const rows: { id: string }[] = await tx.execute(
+    'select id from roles where tenant_id = ? and lower(name) = lower(?)',
+    [tenantId, name],
+  )
+  if (rows.some((r) => r.id !== exceptId))
+    throw conflict(`a role named "${name}" already exists`, 'already_exists')
 }
 
 export function registerRoleRoutes(api: Api, hub: HubContext): void {
@@ -165,7 +173,11 @@ export function registerRoleRoutes(api: Api, hub: HubContext): void {
         if (r.builtin || !r.tenantId) throw conflict('built-in roles cannot be deleted', 'builtin_role')
         if (!can(principal, 'role.manage', { type: 'tenant', tenantId: r.tenantId })) throw forbidden()
         const uses = await tx.count(RoleBindingSchema, { roleId: r.id })
-        if (uses > 0) throw conflict(`the role is bound to users ${uses} time(s); remove the bindings first`, 'role_in_use')
+        if (uses > 0)
+          throw conflict(
+            `the role is bound to users ${uses} time(s); remove the bindings first`,
+            'role_in_use',
+          )
         await tx.execute('delete from roles where id = ?', [r.id])
         return r
       })

@@ -1,5 +1,5 @@
-import type { Context } from 'koa'
 import { randomUUID } from 'node:crypto'
+import type { Context } from 'koa'
 import type { Tx } from '../../db/database.ts'
 import { CameraSchema, type Site, SiteSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
@@ -26,7 +26,8 @@ async function assertUniqueName(tx: Tx, tenantId: string, name: string, exceptId
     'select id from sites where tenant_id = ? and lower(name) = lower(?)',
     [tenantId, name],
   )
-  if (rows.some((r) => r.id !== exceptId)) throw conflict(`a site named "${name}" already exists`, 'already_exists')
+  if (rows.some((r) => r.id !== exceptId))
+    throw conflict(`a site named "${name}" already exists`, 'already_exists')
 }
 
 export function registerSiteRoutes(api: Api, hub: HubContext): void {
@@ -96,7 +97,9 @@ export function registerSiteRoutes(api: Api, hub: HubContext): void {
     params: idParams,
     responses: { 200: { description: 'The site', schema: site } },
     async handler(ctx, { params, principal }) {
-      ctx.body = siteDto(await hub.db.withTenant(scopeOf(principal), (tx) => visibleSite(tx, principal, params.id)))
+      ctx.body = siteDto(
+        await hub.db.withTenant(scopeOf(principal), (tx) => visibleSite(tx, principal, params.id)),
+      )
     },
   })
 
@@ -138,7 +141,11 @@ export function registerSiteRoutes(api: Api, hub: HubContext): void {
         const s = await visibleSite(tx, principal, params.id)
         if (!can(principal, 'site.manage', { type: 'tenant', tenantId: s.tenantId })) throw forbidden()
         const cameras = await tx.count(CameraSchema, { siteId: s.id })
-        if (cameras > 0) throw conflict(`the site still has ${cameras} camera(s); delete or move them first`, 'site_not_empty')
+        if (cameras > 0)
+          throw conflict(
+            `the site still has ${cameras} camera(s); delete or move them first`,
+            'site_not_empty',
+          )
         await tx.execute('delete from sites where id = ?', [s.id])
         return s
       })

@@ -16,7 +16,12 @@ function sameSecret(a: string, b: string): boolean {
  * probe them) and reveal nothing but up/down. The JWKS is public by nature: verifiers need it.
  * Metrics need VMS_METRICS_TOKEN as a bearer token, or a system-admin's access token.
  */
-export function registerSystemRoutes(router: Router, api: Api, hub: HubContext, authenticate: Middleware): void {
+export function registerSystemRoutes(
+  router: Router,
+  api: Api,
+  hub: HubContext,
+  authenticate: Middleware,
+): void {
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' }
   })
@@ -24,7 +29,10 @@ export function registerSystemRoutes(router: Router, api: Api, hub: HubContext, 
   router.get('/readyz', async (ctx) => {
     const database = await hub.db.ping()
     ctx.status = database ? 200 : 503
-    ctx.body = { status: database ? 'ready' : 'unavailable', checks: { database: database ? 'ok' : 'unreachable' } }
+    ctx.body = {
+      status: database ? 'ready' : 'unavailable',
+      checks: { database: database ? 'ok' : 'unreachable' },
+    }
   })
 
   router.get('/.well-known/jwks.json', async (ctx) => {

@@ -1,6 +1,6 @@
-import type { Context } from 'koa'
 import { randomUUID } from 'node:crypto'
 import { SYSTEM_TENANT_SLUG } from '@ts-vms/shared'
+import type { Context } from 'koa'
 import type { Tx } from '../../db/database.ts'
 import { SiteSchema, type Tenant, TenantSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
@@ -20,14 +20,24 @@ export async function visibleTenant(tx: Tx, id: string): Promise<Tenant> {
 }
 
 /** The tenant a create request targets: the caller's, or (system-admins only) the one named. */
-export async function targetTenant(tx: Tx, principal: Principal, requested: string | undefined): Promise<string> {
+export async function targetTenant(
+  tx: Tx,
+  principal: Principal,
+  requested: string | undefined,
+): Promise<string> {
   if (!requested || requested === principal.tenantId) return principal.tenantId
   if (!principal.isSystemAdmin) throw notFound('tenant')
   return (await visibleTenant(tx, requested)).id
 }
 
 export function registerTenantRoutes(api: Api, hub: HubContext): void {
-  const auditTenant = (ctx: Context, p: Principal, action: string, t: Tenant, details?: Record<string, unknown>) =>
+  const auditTenant = (
+    ctx: Context,
+    p: Principal,
+    action: string,
+    t: Tenant,
+    details?: Record<string, unknown>,
+  ) =>
     hub.audit.record({
       action,
       outcome: 'success',
@@ -47,7 +57,11 @@ export function registerTenantRoutes(api: Api, hub: HubContext): void {
     responses: { 200: { description: 'Tenants', schema: page(tenant) } },
     async handler(ctx, { query, principal }) {
       const [items, total] = await hub.db.withTenant(scopeOf(principal), (tx) =>
-        tx.findAndCount(TenantSchema, {}, { orderBy: { slug: 'asc' }, limit: query.limit, offset: query.offset }),
+        tx.findAndCount(
+          TenantSchema,
+          {},
+          { orderBy: { slug: 'asc' }, limit: query.limit, offset: query.offset },
+        ),
       )
       ctx.body = { items: items.map(tenantDto), total }
     },
@@ -104,7 +118,8 @@ export function registerTenantRoutes(api: Api, hub: HubContext): void {
         const t = await visibleTenant(tx, params.id)
         if (!can(principal, 'tenant.manage', { type: 'tenant', tenantId: t.id })) throw forbidden()
         if (body.slug !== undefined && body.slug !== t.slug) {
-          if (t.slug === SYSTEM_TENANT_SLUG) throw conflict('the system tenant keeps its slug', 'system_tenant')
+          if (t.slug === SYSTEM_TENANT_SLUG)
+            throw conflict('the system tenant keeps its slug', 'system_tenant')
           if (await tx.count(TenantSchema, { slug: body.slug })) {
             throw conflict(`a tenant with slug "${body.slug}" already exists`, 'already_exists')
           }
@@ -131,9 +146,11 @@ export function registerTenantRoutes(api: Api, hub: HubContext): void {
       const deleted = await hub.db.withTenant(scopeOf(principal), async (tx) => {
         const t = await visibleTenant(tx, params.id)
         if (!principal.isSystemAdmin) throw forbidden('only system administrators can delete tenants')
-        if (t.id === hub.systemTenantId) throw conflict('the system tenant cannot be deleted', 'system_tenant')
+        if (t.id === hub.systemTenantId)
+          throw conflict('the system tenant cannot be deleted', 'system_tenant')
         const sites = await tx.count(SiteSchema, { tenantId: t.id })
-        if (sites > 0) throw conflict(`the tenant still has ${sites} site(s); delete them first`, 'tenant_not_empty')
+        if (sites > 0)
+          throw conflict(`the tenant still has ${sites} site(s); delete them first`, 'tenant_not_empty')
         await tx.execute('delete from tenants where id = ?', [t.id])
         return t
       })

@@ -15,34 +15,44 @@ import { conflict, forbidden, notFound, unprocessable } from '../errors.ts'
 import { idParams, page, paginationQuery, tenantFilter, user, userCreate, userUpdate } from '../schemas.ts'
 import { targetTenant } from './tenants.ts'
 
-export const managesUsers = (p: Principal, tenantId: string) => can(p, 'user.manage', { type: 'tenant', tenantId })
+export const managesUsers = (p: Principal, tenantId: string) =>
+  can(p, 'user.manage', { type: 'tenant', tenantId })
 
 /** A user the principal may see (themself, or anyone if they manage users), or 404. */
 export async function visibleUser(tx: Tx, principal: Principal, id: string): Promise<User> {
   const found = await tx.findOne(UserSchema, { id })
-  if (!found || (found.id !== principal.userId && !managesUsers(principal, found.tenantId))) throw notFound('user')
+  if (!found || (found.id !== principal.userId && !managesUsers(principal, found.tenantId)))
+    throw notFound('user')
   return found
 }
 
 function assertPasswordPolicy(password: string, context: { username: string; email?: string | null }) {
   const problems = checkPassword(password, context)
-  if (problems.length > 0) throw unprocessable(`the password ${problems.join(' and ')}`, 'weak_password', problems)
+  if (problems.length > 0)
+    throw unprocessable(`the password ${problems.join(' and ')}`, 'weak_password', problems)
 }
 
-async function assertUnique(tx: Tx, tenantId: string, fields: { username?: string; email?: string | null }, exceptId?: string) {
+async function assertUnique(
+  tx: Tx,
+  tenantId: string,
+  fields: { username?: string; email?: string | null },
+  exceptId?: string,
+) {
   if (fields.username !== undefined) {
     const rows: { id: string }[] = await tx.execute(
       'select id from users where tenant_id = ? and lower(username) = lower(?)',
       [tenantId, fields.username],
     )
-    if (rows.some((r) => r.id !== exceptId)) throw conflict(`username "${fields.username}" is taken`, 'already_exists')
+    if (rows.some((r) => r.id !== exceptId))
+      throw conflict(`username "${fields.username}" is taken`, 'already_exists')
   }
   if (fields.email) {
-    const rows: { id: string }[] = await tx.execute('select id from users where tenant_id = ? and lower(email) = lower(?)', [
-      tenantId,
-      fields.email,
-    ])
-    if (rows.some((r) => r.id !== exceptId)) throw conflict('another user has this email address', 'already_exists')
+    const rows: { id: string }[] = await tx.execute(
+      'select id from users where tenant_id = ? and lower(email) = lower(?)',
+      [tenantId, fields.email],
+    )
+    if (rows.some((r) => r.id !== exceptId))
+      throw conflict('another user has this email address', 'already_exists')
   }
 }
 
@@ -68,7 +78,8 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
     async handler(ctx, { query, principal }) {
       const where: Record<string, unknown> = {}
       if (query.tenantId) where.tenantId = query.tenantId
-      if (!principal.isSystemAdmin && !managesUsers(principal, principal.tenantId)) where.id = principal.userId
+      if (!principal.isSystemAdmin && !managesUsers(principal, principal.tenantId))
+        where.id = principal.userId
       const [items, total] = await hub.db.withTenant(scopeOf(principal), (tx) =>
         tx.findAndCount(UserSchema, where, {
           orderBy: { username: 'asc', id: 'asc' },
@@ -128,7 +139,9 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
     params: idParams,
     responses: { 200: { description: 'The user', schema: user } },
     async handler(ctx, { params, principal }) {
-      ctx.body = userDto(await hub.db.withTenant(scopeOf(principal), (tx) => visibleUser(tx, principal, params.id)))
+      ctx.body = userDto(
+        await hub.db.withTenant(scopeOf(principal), (tx) => visibleUser(tx, principal, params.id)),
+      )
     },
   })
 
@@ -146,7 +159,9 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
     responses: { 200: { description: 'The updated user', schema: user } },
     async handler(ctx, { params, body, principal }) {
       // Checks that need no lock, and the password hash, before the writing transaction.
-      const before = await hub.db.withTenant(scopeOf(principal), (tx) => visibleUser(tx, principal, params.id))
+      const before = await hub.db.withTenant(scopeOf(principal), (tx) =>
+        visibleUser(tx, principal, params.id),
+      )
       const isSelf = before.id === principal.userId
       const isAdmin = managesUsers(principal, before.tenantId)
       if (!isAdmin && (body.username !== undefined || body.disabled !== undefined)) {
@@ -157,7 +172,10 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
       if (body.password !== undefined) {
         if (isSelf) {
           if (body.currentPassword === undefined) {
-            throw unprocessable('changing your own password needs currentPassword', 'current_password_required')
+            throw unprocessable(
+              'changing your own password needs currentPassword',
+              'current_password_required',
+            )
           }
           if (!(await hub.hasher.verify(before.passwordHash, body.currentPassword))) {
             throw forbidden('currentPassword is wrong', 'current_password_mismatch')
@@ -191,7 +209,8 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
       })
       const fields = Object.keys(body).filter((k) => k !== 'currentPassword')
       await audit(ctx, principal, 'user.update', updated, { fields })
-      if (passwordHash) await audit(ctx, principal, isSelf ? 'user.password.change' : 'user.password.reset', updated)
+      if (passwordHash)
+        await audit(ctx, principal, isSelf ? 'user.password.change' : 'user.password.reset', updated)
       ctx.body = userDto(updated)
     },
   })

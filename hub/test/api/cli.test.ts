@@ -1,0 +1,75 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+
+/** `npm start` as a new user runs it: print the URL and the password file, then log in with them. */
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+const dataDir = mkdtempSync(path.join(tmpdir(), 'vms-start-'))
+let child: ChildProcess | undefined
+
+afterAll(() => {
+  child?.kill('SIGKILL')
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+function waitFor(proc: ChildProcess, pattern: RegExp): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let seen = ''
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString()
+      const m = seen.match(pattern)
+      if (m) {
+        proc.stderr?.off('data', onData)
+        resolve(m)
+      }
+    }
+    proc.stderr?.on('data', onData)
+    proc.once('exit', (code) => reject(new Error(`exited with ${code} before printing ${pattern}:\n${seen}`)))
+  })
+}
+
+describe('npm start', () => {
+  it('serves the hub and prints working credentials', async () => {
+    child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start-demo.ts'], {
+      cwd: root,
+      env: { ...process.env, VMS_DATA_DIR: dataDir, VMS_HTTP_PORT: '0', VMS_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    const match = await waitFor(child, /listening on (http:\/\/\S+)\n.*password in (\S+)\n/s)
+    const [, url, file] = match
+    const password = readFileSync(file as string, 'utf8').trim()
+    const res = await fetch(`${url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tenant: 'system', username: 'admin', password }),
+    })
+    expect(res.status).toBe(200)
+    const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)))
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+  })
+})
+
+describe('npm run hub -- rotate-signing-key', () => {
+  it('adds a new key to the stopped hub and says so', async () => {
+    const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
+      const proc = spawn(process.execPath, ['--import', 'tsx', 'hub/src/main.ts', 'rotate-signing-key'], {
+        cwd: root,
+        env: { ...process.env, VMS_DATA_DIR: dataDir, VMS_LOG_LEVEL: 'warn' },
+      })
+      let text = ''
+      proc.stdout.on('data', (c: Buffer) => {
+        text += c.toString()
+      })
+      proc.stderr.on('data', (c: Buffer) => {
+        text += c.toString()
+      })
+      proc.on('exit', (code) => resolve({ code, text }))
+    })
+    expect(out.text).toMatch(/new signing key \S+/)
+    expect(out.code).toBe(0)
+  })
+})
