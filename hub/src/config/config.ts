@@ -38,7 +38,6 @@ export const configSchema = z.object({
   VMS_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
   VMS_PUBLIC_URL: z.url().optional(),
   VMS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  VMS_TRUST_PROXY: optionalString,
   VMS_JWT_ISSUER: optionalString,
   VMS_JWT_AUDIENCE: z.string().min(1).default('ts-vms-api'),
   VMS_ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(3600).default(900),
