@@ -1,3 +1,4 @@
+import type { BlockList } from 'node:net'
 import type { Logger } from 'pino'
 import type { AuditLog } from './audit/audit-log.ts'
 import type { AccessTokens } from './auth/access-tokens.ts'
@@ -7,6 +8,7 @@ import type { SigningKeyStore } from './auth/signing-keys.ts'
 import type { HubConfig } from './config/config.ts'
 import type { Database, TenantScope } from './db/database.ts'
 import type { HubMetrics } from './observability/metrics.ts'
+import type { RateLimits } from './ratelimit/rate-limits.ts'
 import type { Principal } from './rbac/principal.ts'
 
 /** The hub's services, as route modules see them. */
@@ -20,6 +22,8 @@ export interface HubContext {
   auth: AuthService
   audit: AuditLog
   metrics: HubMetrics
+  limits: RateLimits
+  trustedProxies: BlockList | undefined
   systemTenantId: string
   version: string
 }

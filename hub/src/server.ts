@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Redis } from 'ioredis'
 import type { DestinationStream, Logger } from 'pino'
 import { type AuditLog, LogAuditLog } from './audit/audit-log.ts'
 import { AccessTokens } from './auth/access-tokens.ts'
@@ -14,13 +15,21 @@ import { SecretBox } from './crypto/secret-box.ts'
 import { Database } from './db/database.ts'
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded-postgres.ts'
 import { createApp } from './http/app.ts'
+import { parseTrustedProxies } from './http/client-ip.ts'
 import type { HubContext } from './hub-context.ts'
 import { createLogger } from './observability/logger.ts'
 import { HubMetrics } from './observability/metrics.ts'
+import { MemoryRateLimitStore } from './ratelimit/memory-store.ts'
+import { RateLimits } from './ratelimit/rate-limits.ts'
+import { connectRedis, untilReady } from './ratelimit/redis-client.ts'
+import { RedisRateLimitStore } from './ratelimit/redis-store.ts'
+import { ResilientRateLimitStore } from './ratelimit/resilient-store.ts'
 import { type BootstrapResult, bootstrap } from './services/bootstrap.ts'
 
 export interface StartHubOptions {
   config: HubConfig
+  /** A Redis client to use instead of connecting to VMS_REDIS_URL (tests share one between hubs). */
+  redis?: Redis
   /** Where logs go (tests capture them); stdout by default. */
   logDestination?: DestinationStream
   logger?: Logger
@@ -100,6 +109,40 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
     })
     await keys.init()
     const metrics = new HubMetrics()
+    const limitsLogger = logger.child({ component: 'ratelimit' })
+    const memoryLimits = new MemoryRateLimitStore()
+    closers.push(() => memoryLimits.close())
+    let redis = options.redis
+    if (!redis && config.VMS_REDIS_URL) {
+      const client = connectRedis(config.VMS_REDIS_URL, limitsLogger)
+      closers.push(() => client.disconnect())
+      if (!(await untilReady(client, 3000))) {
+        limitsLogger.warn('Redis is not reachable yet: starting with rate limits in memory')
+      }
+      redis = client
+    }
+    const limitStore = redis
+      ? new ResilientRateLimitStore(
+          new RedisRateLimitStore(redis, config.VMS_REDIS_KEY_PREFIX),
+          memoryLimits,
+          limitsLogger,
+          {
+            degraded: (on) => metrics.rateLimitDegraded.set(on ? 1 : 0),
+            fallback: () => metrics.rateLimitFallbacks.inc(),
+          },
+        )
+      : memoryLimits
+    const limits = new RateLimits(
+      limitStore,
+      {
+        loginFailuresPerUser: config.VMS_LOGIN_MAX_FAILURES_PER_USER,
+        loginFailuresPerIp: config.VMS_LOGIN_MAX_FAILURES_PER_IP,
+        loginWindowSeconds: config.VMS_LOGIN_WINDOW_SECONDS,
+        apiPerMinute: config.VMS_API_RATE_PER_MINUTE,
+        passwordResetsPerHour: config.VMS_PASSWORD_RESET_PER_HOUR,
+      },
+      (limiter) => metrics.rateLimitRejections.inc({ limiter }),
+    )
     const audit: AuditLog = new LogAuditLog(logger.child({ component: 'audit' }))
     let mailer: Mailer
     if (config.VMS_SMTP_URL) {
@@ -115,15 +158,18 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       ttlSeconds: config.VMS_ACCESS_TOKEN_TTL_SECONDS,
     })
     const auth = new AuthService(
-      db,
-      hasher,
-      tokens,
-      mailer,
-      audit,
-      logger,
       {
-        login: (outcome) => metrics.logins.inc({ outcome }),
-        refreshReuse: () => metrics.refreshReuse.inc(),
+        db,
+        hasher,
+        tokens,
+        mailer,
+        audit,
+        logger,
+        limits,
+        metrics: {
+          login: (outcome) => metrics.logins.inc({ outcome }),
+          refreshReuse: () => metrics.refreshReuse.inc(),
+        },
       },
       {
         refreshTtlSeconds: config.VMS_REFRESH_TOKEN_TTL_SECONDS,
@@ -141,6 +187,8 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       auth,
       audit,
       metrics,
+      limits,
+      trustedProxies: parseTrustedProxies(config.VMS_TRUST_PROXY),
       systemTenantId: boot.systemTenantId,
       version: packageVersion(),
     }

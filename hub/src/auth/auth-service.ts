@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/audit-log.ts'
 import type { Database, Tx } from '../db/database.ts'
 import { type User, UserSchema } from '../db/entities.ts'
 import { conflict, forbidden, gone, HttpError, unauthorized, unprocessable } from '../http/errors.ts'
+import type { RateLimits } from '../ratelimit/rate-limits.ts'
 import type { AccessTokens } from './access-tokens.ts'
 import type { Mailer } from './mailer.ts'
 import { hashOpaqueToken, newOpaqueToken, opaqueTokenTenant } from './opaque-tokens.ts'
@@ -55,17 +56,40 @@ export async function findUserByUsername(tx: Tx, username: string): Promise<User
  * Refresh tokens form families: a login starts one, every refresh marks the presented token used
  * and issues its child. Presenting a used token means it was copied: the whole family is revoked.
  */
+export interface AuthServiceDeps {
+  db: Database
+  hasher: PasswordHasher
+  tokens: AccessTokens
+  mailer: Mailer
+  audit: AuditLog
+  logger: Logger
+  metrics: AuthMetrics
+  limits: RateLimits
+}
+
 export class AuthService {
+  private readonly db: Database
+  private readonly hasher: PasswordHasher
+  private readonly tokens: AccessTokens
+  private readonly mailer: Mailer
+  private readonly audit: AuditLog
+  private readonly logger: Logger
+  private readonly metrics: AuthMetrics
+  private readonly limits: RateLimits
+
   constructor(
-    private readonly db: Database,
-    private readonly hasher: PasswordHasher,
-    private readonly tokens: AccessTokens,
-    private readonly mailer: Mailer,
-    private readonly audit: AuditLog,
-    private readonly logger: Logger,
-    private readonly metrics: AuthMetrics,
+    deps: AuthServiceDeps,
     private readonly options: AuthServiceOptions,
-  ) {}
+  ) {
+    this.db = deps.db
+    this.hasher = deps.hasher
+    this.tokens = deps.tokens
+    this.mailer = deps.mailer
+    this.audit = deps.audit
+    this.logger = deps.logger
+    this.metrics = deps.metrics
+    this.limits = deps.limits
+  }
 
   private async newRefreshToken(
     tx: Tx,
@@ -112,6 +136,12 @@ export class AuthService {
     input: { tenant: string; username: string; password: string },
     meta: ClientMeta,
   ): Promise<TokenPair> {
+    try {
+      await this.limits.assertLoginAllowed(input.tenant, input.username, meta.ip)
+    } catch (err) {
+      this.metrics.login('rate_limited')
+      throw err
+    }
     const tenantId = await tenantIdBySlug(this.db, input.tenant)
     const user = tenantId
       ? await this.db.withTenant({ tenantId }, (tx) => findUserByUsername(tx, input.username))
@@ -121,6 +151,21 @@ export class AuthService {
       error: HttpError = unauthorized(INVALID_CREDENTIALS, 'invalid_credentials'),
     ) => {
       this.metrics.login(reason)
+      const exhausted =
+        reason === 'disabled' ? [] : await this.limits.loginFailed(input.tenant, input.username, meta.ip)
+      if (exhausted.length > 0) {
+        await this.audit.record({
+          action: 'auth.login.lockout',
+          outcome: 'denied',
+          tenantId: tenantId ?? null,
+          actor: { type: 'user', id: user?.id ?? null, name: input.username.slice(0, 100) },
+          target: { type: 'user', id: user?.id ?? null },
+          reason: `failed-login limit reached for ${exhausted.join(' and ')}`,
+          clientIp: meta.ip,
+          userAgent: meta.userAgent,
+          details: { limits: exhausted, tenant: input.tenant.slice(0, 63) },
+        })
+      }
       await this.audit.record({
         action: 'auth.login.failure',
         outcome: 'failure',
@@ -251,6 +296,7 @@ export class AuthService {
    * background so timing does not tell either.
    */
   async requestPasswordReset(input: { tenant: string; email: string }, meta: ClientMeta): Promise<void> {
+    await this.limits.passwordResetRequested(input.tenant, input.email)
     const tenantId = await tenantIdBySlug(this.db, input.tenant)
     if (!tenantId) return
     const found = await this.db.withTenant({ tenantId }, async (tx) => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { parseTrustedProxies } from '../http/client-ip.ts'
 
 /**
  * Hub configuration. Every setting has one name, the environment variable's, and the same name is
@@ -31,6 +32,10 @@ export const configSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .optional(),
+  VMS_REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/, 'letters, digits and : _ - only')
+    .default('vms:'),
   VMS_MASTER_KEY: z
     .string()
     .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of exactly 32 bytes')
@@ -62,6 +67,23 @@ export const configSchema = z.object({
   VMS_SMTP_FROM: z.string().min(3).default('TS-VMS <no-reply@localhost>'),
   VMS_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   VMS_BODY_LIMIT_BYTES: positiveInt.default(1024 * 1024),
+  VMS_TRUST_PROXY: z
+    .string()
+    .trim()
+    .min(1)
+    .superRefine((v, ctx) => {
+      try {
+        parseTrustedProxies(v)
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^VMS_TRUST_PROXY: /, '') })
+      }
+    })
+    .optional(),
+  VMS_LOGIN_MAX_FAILURES_PER_USER: positiveInt.default(10),
+  VMS_LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(100),
+  VMS_LOGIN_WINDOW_SECONDS: positiveInt.default(15 * 60),
+  VMS_API_RATE_PER_MINUTE: positiveInt.default(600),
+  VMS_PASSWORD_RESET_PER_HOUR: positiveInt.default(5),
   VMS_MIGRATE_ON_START: bool.default(true),
 })
 

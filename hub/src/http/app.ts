@@ -5,6 +5,7 @@ import Koa from 'koa'
 import type { HubContext } from '../hub-context.ts'
 import { Api } from './api.ts'
 import { authenticate } from './authenticate.ts'
+import { clientIp } from './client-ip.ts'
 import { errorMiddleware, HttpError } from './errors.ts'
 import { registerAuthRoutes } from './routes/auth.ts'
 import { registerCameraRoutes } from './routes/cameras.ts'
@@ -45,6 +46,11 @@ export function createApp(hub: HubContext): Koa {
 
   // Request id, access log and metrics. Only method, route and status: never bodies or headers.
   app.use(async (ctx, next) => {
+    ctx.state.clientIp = clientIp(
+      ctx.req.socket.remoteAddress,
+      ctx.get('x-forwarded-for') || undefined,
+      hub.trustedProxies,
+    )
     const requestId = randomUUID()
     ctx.state.requestId = requestId
     ctx.set('X-Request-Id', requestId)

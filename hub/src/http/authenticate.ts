@@ -2,6 +2,7 @@ import type { Context, Middleware } from 'koa'
 import { InvalidAccessToken } from '../auth/access-tokens.ts'
 import type { ClientMeta } from '../auth/auth-service.ts'
 import type { HubContext } from '../hub-context.ts'
+import { rateLimitHeaders } from '../ratelimit/rate-limits.ts'
 import { loadPrincipal, type Principal } from '../rbac/principal.ts'
 import { unauthorized } from './errors.ts'
 
@@ -32,19 +33,21 @@ export function authenticate(hub: HubContext): Middleware {
     if (principal.disabled) throw unauthorized('the account is disabled', 'invalid_token')
     if (principal.sessionVersion !== claims.sv) throw unauthorized('the session has ended', 'invalid_token')
     ctx.state.principal = principal
+    const quota = await hub.limits.apiRequest(principal.userId)
+    ctx.set(rateLimitHeaders(quota))
     await next()
   }
 }
 
 export function clientMeta(ctx: Context): ClientMeta {
-  return { ip: ctx.ip || null, userAgent: ctx.get('user-agent') || null }
+  return { ip: (ctx.state.clientIp as string | null) ?? null, userAgent: ctx.get('user-agent') || null }
 }
 
 /** Who did it and from where, for audit records of authenticated requests. */
 export function auditSource(ctx: Context, principal: Principal) {
   return {
     actor: { type: 'user' as const, id: principal.userId, name: principal.username },
-    clientIp: ctx.ip || null,
+    clientIp: (ctx.state.clientIp as string | null) ?? null,
     userAgent: ctx.get('user-agent') || null,
   }
 }

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
 /** Prometheus metrics of one hub instance (own registry: tests run several hubs in one process). */
 export class HubMetrics {
@@ -29,6 +29,25 @@ export class HubMetrics {
   readonly refreshReuse = new Counter({
     name: 'vms_auth_refresh_token_reuse_total',
     help: 'Rotated refresh tokens presented again (each revoked its family)',
+    registers: [this.registry],
+  })
+
+  readonly rateLimitRejections = new Counter({
+    name: 'vms_rate_limit_rejections_total',
+    help: 'Requests answered 429, by limiter',
+    labelNames: ['limiter'] as const,
+    registers: [this.registry],
+  })
+
+  readonly rateLimitDegraded = new Gauge({
+    name: 'vms_rate_limit_degraded',
+    help: '1 while Redis is unreachable and limits are held in this instance’s memory',
+    registers: [this.registry],
+  })
+
+  readonly rateLimitFallbacks = new Counter({
+    name: 'vms_rate_limit_fallback_total',
+    help: 'Rate-limit decisions taken in memory because Redis failed',
     registers: [this.registry],
   })
 

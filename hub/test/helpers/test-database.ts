@@ -56,7 +56,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       },
     }
   }
-  const embedded = await startEmbeddedPostgres(undefined, 2)
+  const embedded = await startEmbeddedPostgres(undefined, 3)
   const withClient = async <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => {
     const c = new pg.Client({ connectionString: embedded.url })
     await c.connect()

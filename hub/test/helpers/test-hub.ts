@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
+import type { Redis } from 'ioredis'
 import { type HubConfig, loadConfig } from '../../src/config/config.ts'
 import { type RunningHub, startHub } from '../../src/server.ts'
 import { createTestDatabase, type TestDatabase } from './test-database.ts'
@@ -60,10 +61,19 @@ export interface TestHub {
   close(): Promise<void>
 }
 
+export interface TestHubOptions {
+  /** A Redis client for the hub (e.g. shared with a second hub). */
+  redis?: Redis
+  /** Use this database instead of creating one (the caller drops it). */
+  db?: TestDatabase
+}
+
 export async function startTestHub(
   overrides: Partial<Record<keyof HubConfig, unknown>> = {},
+  options: TestHubOptions = {},
 ): Promise<TestHub> {
-  const db = await createTestDatabase()
+  const ownDb = !options.db
+  const db = options.db ?? (await createTestDatabase())
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vms-hub-test-'))
   const logs = new LogCapture()
   const base = {
@@ -74,10 +84,17 @@ export async function startTestHub(
     VMS_MASTER_KEY: randomBytes(32).toString('base64'),
     VMS_BOOTSTRAP_ADMIN_PASSWORD: ADMIN_PASSWORD,
     VMS_LOG_LEVEL: 'info',
+    ...(process.env.VMS_TEST_REDIS_URL
+      ? {
+          VMS_REDIS_URL: process.env.VMS_TEST_REDIS_URL,
+          VMS_REDIS_KEY_PREFIX: `vmstest:${randomBytes(6).toString('hex')}:`,
+        }
+      : {}),
     ...overrides,
   }
   let config = loadConfig({}, base)
-  let hub = await startHub({ config, logDestination: logs })
+  const redis = options.redis
+  let hub = await startHub({ config, logDestination: logs, ...(redis ? { redis } : {}) })
   let url = hub.url
 
   const request = async <T = any>(
@@ -123,12 +140,12 @@ export async function startTestHub(
     async restart(more = {}) {
       await hub.close()
       config = loadConfig({}, { ...base, ...more })
-      hub = await startHub({ config, logDestination: logs })
+      hub = await startHub({ config, logDestination: logs, ...(redis ? { redis } : {}) })
       url = hub.url
     },
     async close() {
       await hub.close()
-      await db.drop()
+      if (ownDb) await db.drop()
       rmSync(dataDir, { recursive: true, force: true })
     },
   }

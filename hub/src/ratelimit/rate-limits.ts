@@ -1,0 +1,100 @@
+import { HttpError } from '../http/errors.ts'
+import type { Decision, RateLimitRule, RateLimitStore } from './sliding-window.ts'
+
+export interface RateLimitConfig {
+  loginFailuresPerUser: number
+  loginFailuresPerIp: number
+  loginWindowSeconds: number
+  apiPerMinute: number
+  passwordResetsPerHour: number
+}
+
+export function rateLimitHeaders(d: Decision): Record<string, string> {
+  return {
+    'RateLimit-Limit': String(d.limit),
+    'RateLimit-Remaining': String(d.remaining),
+    'RateLimit-Reset': String(d.resetSeconds),
+  }
+}
+
+export function tooManyRequests(d: Decision, message: string): HttpError {
+  return new HttpError(429, 'rate_limited', message, undefined, {
+    'Retry-After': String(Math.max(1, d.retryAfterSeconds)),
+    ...rateLimitHeaders(d),
+  })
+}
+
+const norm = (s: string) => s.trim().toLowerCase()
+
+/** The hub's limits, by what they protect. Keys hold no secrets (usernames and IPs only). */
+export class RateLimits {
+  readonly loginUser: RateLimitRule
+  readonly loginIp: RateLimitRule
+  readonly api: RateLimitRule
+  readonly passwordReset: RateLimitRule
+
+  constructor(
+    private readonly store: RateLimitStore,
+    config: RateLimitConfig,
+    private readonly onReject: (rule: string) => void = () => {},
+  ) {
+    const loginWindow = config.loginWindowSeconds * 1000
+    this.loginUser = { name: 'login-user', limit: config.loginFailuresPerUser, windowMs: loginWindow }
+    this.loginIp = { name: 'login-ip', limit: config.loginFailuresPerIp, windowMs: loginWindow }
+    this.api = { name: 'api-user', limit: config.apiPerMinute, windowMs: 60_000 }
+    this.passwordReset = { name: 'password-reset', limit: config.passwordResetsPerHour, windowMs: 3_600_000 }
+  }
+
+  private loginKeys(tenant: string, username: string, ip: string | null) {
+    return { user: `${norm(tenant)}/${norm(username)}`, ip: ip ?? 'unknown' }
+  }
+
+  /**
+   * Before a login: refuses (429, even with the right password) while the account or the client
+   * address has used up its failures in the window.
+   */
+  async assertLoginAllowed(tenant: string, username: string, ip: string | null): Promise<void> {
+    const keys = this.loginKeys(tenant, username, ip)
+    const [user, byIp] = await Promise.all([
+      this.store.apply(keys.user, this.loginUser, 'peek'),
+      this.store.apply(keys.ip, this.loginIp, 'peek'),
+    ])
+    const refused = [user, byIp].filter((d) => !d.allowed)
+    if (refused.length > 0) {
+      this.onReject('login')
+      const worst = refused.reduce((a, b) => (a.retryAfterSeconds >= b.retryAfterSeconds ? a : b))
+      throw tooManyRequests(worst, 'too many failed logins; try again later')
+    }
+  }
+
+  /** Counts a failed login; tells which limits it has just exhausted (for the lockout audit). */
+  async loginFailed(tenant: string, username: string, ip: string | null): Promise<('user' | 'ip')[]> {
+    const keys = this.loginKeys(tenant, username, ip)
+    const [user, byIp] = await Promise.all([
+      this.store.apply(keys.user, this.loginUser, 'force'),
+      this.store.apply(keys.ip, this.loginIp, 'force'),
+    ])
+    const exhausted: ('user' | 'ip')[] = []
+    if (user.remaining === 0 && user.limit > 0) exhausted.push('user')
+    if (byIp.remaining === 0 && byIp.limit > 0) exhausted.push('ip')
+    return exhausted
+  }
+
+  /** One authenticated API request of a user; throws 429 beyond the per-user limit. */
+  async apiRequest(userId: string): Promise<Decision> {
+    const d = await this.store.apply(userId, this.api, 'hit')
+    if (!d.allowed) {
+      this.onReject('api')
+      throw tooManyRequests(d, 'too many requests; slow down')
+    }
+    return d
+  }
+
+  async passwordResetRequested(tenant: string, email: string): Promise<void> {
+    const d = await this.store.apply(`${norm(tenant)}/${norm(email)}`, this.passwordReset, 'hit')
+    if (!d.allowed) {
+      this.onReject('password-reset')
+      throw tooManyRequests(d, 'too many password-reset requests for this account; try again later')
+    }
+  }
+}
