@@ -1,5 +1,6 @@
 import type { MigrationObject } from '@mikro-orm/core'
 import { Migration20261124000000_identity } from './Migration20261124000000_identity.ts'
+import { Migration20261124010000_audit } from './Migration20261124010000_audit.ts'
 
 /**
  * The hub's schema history, in order. Listed explicitly (not discovered from the file system) so
@@ -7,4 +8,5 @@ import { Migration20261124000000_identity } from './Migration20261124000000_iden
  */
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124000000_identity', class: Migration20261124000000_identity },
+  { name: 'Migration20261124010000_audit', class: Migration20261124010000_audit },
 ]

@@ -1,6 +1,7 @@
 import type { BlockList } from 'node:net'
 import type { Logger } from 'pino'
-import type { AuditLog } from './audit/audit-log.ts'
+import type { DurableAuditLog } from './audit/durable-audit-log.ts'
+import type { AuditPartitions } from './audit/partitions.ts'
 import type { AccessTokens } from './auth/access-tokens.ts'
 import type { AuthService } from './auth/auth-service.ts'
 import type { PasswordHasher } from './auth/password-hasher.ts'
@@ -20,7 +21,8 @@ export interface HubContext {
   keys: SigningKeyStore
   tokens: AccessTokens
   auth: AuthService
-  audit: AuditLog
+  audit: DurableAuditLog
+  auditPartitions: AuditPartitions
   metrics: HubMetrics
   limits: RateLimits
   trustedProxies: BlockList | undefined

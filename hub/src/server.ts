@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import path from 'node:path'
 import type { Redis } from 'ioredis'
 import type { DestinationStream, Logger } from 'pino'
-import { type AuditLog, LogAuditLog } from './audit/audit-log.ts'
+import { DurableAuditLog } from './audit/durable-audit-log.ts'
+import { startAuditMaintenance } from './audit/maintenance.ts'
+import { AuditPartitions } from './audit/partitions.ts'
+import { AuditSpool } from './audit/spool.ts'
 import { AccessTokens } from './auth/access-tokens.ts'
 import { AuthService } from './auth/auth-service.ts'
 import { LogMailer, type Mailer, SmtpMailer } from './auth/mailer.ts'
@@ -143,7 +147,31 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       },
       (limiter) => metrics.rateLimitRejections.inc({ limiter }),
     )
-    const audit: AuditLog = new LogAuditLog(logger.child({ component: 'audit' }))
+    const auditPartitions = new AuditPartitions(db)
+    const audit = new DurableAuditLog({
+      db,
+      spool: new AuditSpool(path.join(config.VMS_DATA_DIR, 'audit-spool')),
+      partitions: auditPartitions,
+      logger: logger.child({ component: 'audit' }),
+      systemTenantId: boot.systemTenantId,
+      dbTimeoutMs: config.VMS_AUDIT_DB_TIMEOUT_MS,
+      metrics: {
+        written: (n) => metrics.auditWritten.inc(n),
+        spooled: (n) => metrics.auditSpooled.inc(n),
+        spooling: (on) => metrics.auditSpooling.set(on ? 1 : 0),
+      },
+    })
+    closers.unshift(() => audit.close())
+    const maintenance = startAuditMaintenance({
+      db,
+      keys,
+      audit,
+      partitions: auditPartitions,
+      logger: logger.child({ component: 'audit' }),
+      checkpointSeconds: config.VMS_AUDIT_CHECKPOINT_SECONDS,
+      retentionDays: config.VMS_AUDIT_RETENTION_DAYS,
+    })
+    closers.unshift(() => maintenance.stop())
     let mailer: Mailer
     if (config.VMS_SMTP_URL) {
       const smtp = new SmtpMailer(config.VMS_SMTP_URL, config.VMS_SMTP_FROM)
@@ -186,6 +214,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       tokens,
       auth,
       audit,
+      auditPartitions,
       metrics,
       limits,
       trustedProxies: parseTrustedProxies(config.VMS_TRUST_PROXY),

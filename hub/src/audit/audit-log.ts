@@ -15,18 +15,17 @@ export interface AuditEvent {
   userAgent?: string | null
   reason?: string
   details?: Record<string, unknown>
+  /** When it happened, if not now (e.g. an agent's record arriving late). */
+  time?: Date
 }
 
 export interface AuditLog {
+  /** Resolves once the record is durable (committed to the database or fsynced to the spool). */
   record(event: AuditEvent): Promise<void>
 }
 
-/** Writes audit events as structured log lines tagged `audit: true`. */
-export class LogAuditLog implements AuditLog {
-  constructor(private readonly logger: Logger) {}
-
-  async record(event: AuditEvent): Promise<void> {
-    const level = event.outcome === 'success' ? 'info' : 'warn'
-    this.logger[level]({ audit: true, ...event }, event.action)
-  }
+/** Mirrors audit events into the structured log (tagged `audit: true`) for log pipelines. */
+export function logAuditEvent(logger: Logger, event: AuditEvent): void {
+  const level = event.outcome === 'success' ? 'info' : 'warn'
+  logger[level]({ audit: true, ...event }, event.action)
 }

@@ -160,6 +160,15 @@ export class SigningKeyStore {
     return key && this.isPublished(key) ? key.publicKey : undefined
   }
 
+  /**
+   * The public key for a kid however long ago it retired: signatures that must outlive tokens
+   * (audit checkpoints) are verified with it. Keys are never deleted from the table.
+   */
+  async historicKey(kid: string): Promise<KeyObject | undefined> {
+    if (!this.keys.has(kid)) await this.reload()
+    return this.keys.get(kid)?.publicKey
+  }
+
   async jwks(): Promise<{ keys: JWK[] }> {
     await this.fresh()
     const now = Date.now()

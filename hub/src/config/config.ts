@@ -85,6 +85,9 @@ export const configSchema = z.object({
   VMS_API_RATE_PER_MINUTE: positiveInt.default(600),
   VMS_PASSWORD_RESET_PER_HOUR: positiveInt.default(5),
   VMS_MIGRATE_ON_START: bool.default(true),
+  VMS_AUDIT_RETENTION_DAYS: positiveInt.default(2557),
+  VMS_AUDIT_CHECKPOINT_SECONDS: positiveInt.default(3600),
+  VMS_AUDIT_DB_TIMEOUT_MS: positiveInt.min(100).default(5000),
 })
 
 export type HubConfig = z.infer<typeof configSchema>

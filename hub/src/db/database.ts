@@ -104,6 +104,14 @@ export class Database {
     })
   }
 
+  /**
+   * As the connection user, the schema owner: only for DDL the schema itself needs at run time
+   * (audit partitions). Never for request traffic.
+   */
+  withOwner<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.orm.em.fork().transactional(work)
+  }
+
   /** True when the database answers a trivial query. */
   async ping(): Promise<boolean> {
     try {

@@ -7,6 +7,7 @@ import { Api } from './api.ts'
 import { authenticate } from './authenticate.ts'
 import { clientIp } from './client-ip.ts'
 import { errorMiddleware, HttpError } from './errors.ts'
+import { registerAuditRoutes } from './routes/audit.ts'
 import { registerAuthRoutes } from './routes/auth.ts'
 import { registerCameraRoutes } from './routes/cameras.ts'
 import { registerMeRoutes } from './routes/me.ts'
@@ -34,6 +35,7 @@ export function buildApi(hub: HubContext): Api {
   registerUserRoutes(api, hub)
   registerRoleRoutes(api, hub)
   registerRoleBindingRoutes(api, hub)
+  registerAuditRoutes(api, hub)
   return api
 }
 

@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa'
 import type { Logger } from 'pino'
 import { z } from 'zod'
+import { isDatabaseUnavailable } from '../db/errors.ts'
 
 /**
  * The API's one error shape: `{ "error": { "code", "message", "details"?, "requestId" } }`.
@@ -78,6 +79,17 @@ export function describeError(err: unknown): HttpError | undefined {
     if (status === 413) return new HttpError(413, 'payload_too_large', 'the request body is too large')
     if (status === 415) return new HttpError(415, 'unsupported_media_type', 'unsupported content type')
     return new HttpError(status, 'bad_request', e.expose && e.message ? e.message : 'bad request')
+  }
+  if (isDatabaseUnavailable(err)) {
+    return new HttpError(
+      503,
+      'database_unavailable',
+      'the database is unavailable; try again shortly',
+      undefined,
+      {
+        'Retry-After': '5',
+      },
+    )
   }
   // Postgres errors that a client's input can provoke (the ORM wraps them, keeping the code).
   const sqlState = e.sqlState ?? e.code

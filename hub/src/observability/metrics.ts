@@ -51,6 +51,24 @@ export class HubMetrics {
     registers: [this.registry],
   })
 
+  readonly auditWritten = new Counter({
+    name: 'vms_audit_records_written_total',
+    help: 'Audit records committed to the database',
+    registers: [this.registry],
+  })
+
+  readonly auditSpooled = new Counter({
+    name: 'vms_audit_records_spooled_total',
+    help: 'Audit records written to the disk spool because the database could not take them',
+    registers: [this.registry],
+  })
+
+  readonly auditSpooling = new Gauge({
+    name: 'vms_audit_spooling',
+    help: '1 while audit records go to the disk spool',
+    registers: [this.registry],
+  })
+
   constructor() {
     this.registry.setDefaultLabels({ service: 'ts-vms-hub' })
     collectDefaultMetrics({ register: this.registry, prefix: 'vms_hub_' })
