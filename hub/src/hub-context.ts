@@ -8,6 +8,7 @@ import type { PasswordHasher } from './auth/password-hasher.ts'
 import type { SigningKeyStore } from './auth/signing-keys.ts'
 import type { HubConfig } from './config/config.ts'
 import type { Database, TenantScope } from './db/database.ts'
+import type { Licensing } from './license/licensing.ts'
 import type { HubMetrics } from './observability/metrics.ts'
 import type { RateLimits } from './ratelimit/rate-limits.ts'
 import type { Principal } from './rbac/principal.ts'
@@ -25,6 +26,7 @@ export interface HubContext {
   auditPartitions: AuditPartitions
   metrics: HubMetrics
   limits: RateLimits
+  licensing: Licensing
   trustedProxies: BlockList | undefined
   systemTenantId: string
   version: string

@@ -21,6 +21,8 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded-post
 import { createApp } from './http/app.ts'
 import { parseTrustedProxies } from './http/client-ip.ts'
 import type { HubContext } from './hub-context.ts'
+import { loadTrustedKeys } from './license/license-format.ts'
+import { Licensing } from './license/licensing.ts'
 import { createLogger } from './observability/logger.ts'
 import { HubMetrics } from './observability/metrics.ts'
 import { MemoryRateLimitStore } from './ratelimit/memory-store.ts'
@@ -205,6 +207,16 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
         publicUrl: config.VMS_PUBLIC_URL,
       },
     )
+    const licensing = new Licensing(loadTrustedKeys(config.VMS_LICENSE_PUBLIC_KEYS ?? []))
+    const licenseLogger = logger.child({ component: 'license' })
+    const licenseTick = () =>
+      licensing
+        .tick(db, licenseLogger)
+        .catch((err: unknown) => licenseLogger.debug({ err }, 'license tick failed'))
+    void licenseTick()
+    const licenseTimer = setInterval(licenseTick, 3600_000)
+    licenseTimer.unref()
+    closers.unshift(() => clearInterval(licenseTimer))
     const context: HubContext = {
       config,
       logger,
@@ -217,6 +229,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       auditPartitions,
       metrics,
       limits,
+      licensing,
       trustedProxies: parseTrustedProxies(config.VMS_TRUST_PROXY),
       systemTenantId: boot.systemTenantId,
       version: packageVersion(),

@@ -85,6 +85,10 @@ export const configSchema = z.object({
   VMS_API_RATE_PER_MINUTE: positiveInt.default(600),
   VMS_PASSWORD_RESET_PER_HOUR: positiveInt.default(5),
   VMS_MIGRATE_ON_START: bool.default(true),
+  VMS_LICENSE_PUBLIC_KEYS: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((p) => p.trim()).filter(Boolean))
+    .optional(),
   VMS_AUDIT_RETENTION_DAYS: positiveInt.default(2557),
   VMS_AUDIT_CHECKPOINT_SECONDS: positiveInt.default(3600),
   VMS_AUDIT_DB_TIMEOUT_MS: positiveInt.min(100).default(5000),

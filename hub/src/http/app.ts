@@ -10,6 +10,7 @@ import { errorMiddleware, HttpError } from './errors.ts'
 import { registerAuditRoutes } from './routes/audit.ts'
 import { registerAuthRoutes } from './routes/auth.ts'
 import { registerCameraRoutes } from './routes/cameras.ts'
+import { registerLicenseRoutes } from './routes/license.ts'
 import { registerMeRoutes } from './routes/me.ts'
 import { registerRoleBindingRoutes } from './routes/role-bindings.ts'
 import { registerRoleRoutes } from './routes/roles.ts'
@@ -36,6 +37,7 @@ export function buildApi(hub: HubContext): Api {
   registerRoleRoutes(api, hub)
   registerRoleBindingRoutes(api, hub)
   registerAuditRoutes(api, hub)
+  registerLicenseRoutes(api, hub)
   return api
 }
 
@@ -83,7 +85,7 @@ export function createApp(hub: HubContext): Koa {
     const method = ctx.method
     if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && ctx.request.length !== 0) {
       const type = ctx.request.type
-      if (type && type !== 'application/json' && !type.endsWith('+json')) {
+      if (type && type !== 'application/json' && !type.endsWith('+json') && type !== 'text/plain') {
         throw new HttpError(415, 'unsupported_media_type', 'send the request body as application/json')
       }
     }
@@ -91,7 +93,8 @@ export function createApp(hub: HubContext): Koa {
   })
   app.use(
     bodyParser({
-      enableTypes: ['json'],
+      enableTypes: ['json', 'text'],
+      textLimit: hub.config.VMS_BODY_LIMIT_BYTES,
       encoding: 'utf-8',
       jsonLimit: hub.config.VMS_BODY_LIMIT_BYTES,
       jsonStrict: true,

@@ -6,6 +6,7 @@ import { Writable } from 'node:stream'
 import type { Redis } from 'ioredis'
 import { type HubConfig, loadConfig } from '../../src/config/config.ts'
 import { type RunningHub, startHub } from '../../src/server.ts'
+import { issueTestLicense, testVendor } from './licenses.ts'
 import { createTestDatabase, type TestDatabase } from './test-database.ts'
 
 export const ADMIN_PASSWORD = 'Initial-Root-Passphrase-42'
@@ -84,6 +85,7 @@ export async function startTestHub(
     VMS_MASTER_KEY: randomBytes(32).toString('base64'),
     VMS_BOOTSTRAP_ADMIN_PASSWORD: ADMIN_PASSWORD,
     VMS_LOG_LEVEL: 'info',
+    VMS_LICENSE_PUBLIC_KEYS: testVendor.publicKeyFile,
     ...(process.env.VMS_TEST_REDIS_URL
       ? {
           VMS_REDIS_URL: process.env.VMS_TEST_REDIS_URL,
@@ -159,6 +161,12 @@ export async function createTenantWithAdmin(t: TestHub, slug: string) {
     body: { slug, name: `Tenant ${slug}` },
   })
   if (tenant.status !== 201) throw new Error(`tenant: ${tenant.text}`)
+  const license = await t.request('PUT', `/api/v1/license?tenantId=${tenant.body.id}`, {
+    token: sys,
+    rawBody: await issueTestLicense({ tenant: slug }),
+    headers: { 'content-type': 'text/plain' },
+  })
+  if (license.status !== 200) throw new Error(`license: ${license.text}`)
   const admin = await t.request('POST', '/api/v1/users', {
     token: sys,
     body: {

@@ -5,6 +5,7 @@ import { type Camera, CameraSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { can, canSee, type Resource, visibility } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
+import { lockTenant } from '../../services/admin-guard.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { cameraDto } from '../dto.ts'
@@ -92,6 +93,8 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         const s = await visibleSite(tx, principal, body.siteId)
         if (!can(principal, 'camera.manage', siteResource(s))) throw forbidden()
         await assertUniqueName(tx, s.id, body.name)
+        await lockTenant(tx, s.tenantId)
+        await hub.licensing.assertCanAdd(tx, s.tenantId, 'cameras')
         const c = tx.create(CameraSchema, {
           id: randomUUID(),
           tenantId: s.tenantId,

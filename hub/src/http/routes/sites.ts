@@ -5,6 +5,7 @@ import { CameraSchema, type Site, SiteSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { can, canSee, type Resource, visibility } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
+import { lockTenant } from '../../services/admin-guard.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { siteDto } from '../dto.ts'
@@ -78,6 +79,13 @@ export function registerSiteRoutes(api: Api, hub: HubContext): void {
         const tenantId = await targetTenant(tx, principal, body.tenantId)
         if (!can(principal, 'site.manage', { type: 'tenant', tenantId })) throw forbidden()
         await assertUniqueName(tx, tenantId, body.name)
+        await lockTenant(tx, tenantId)
+        // An expired license refuses additions as such (LICENSE_LIMIT); otherwise a second site needs
+        // the multi-site feature (LICENSE_FEATURE) and room under maxSites.
+        await hub.licensing.assertCanAdd(tx, tenantId, 'sites', 0)
+        if ((await tx.count(SiteSchema, { tenantId })) >= 1)
+          await hub.licensing.assertFeature(tx, tenantId, 'multi-site')
+        await hub.licensing.assertCanAdd(tx, tenantId, 'sites')
         const s = tx.create(SiteSchema, { id: randomUUID(), tenantId, name: body.name } as Site)
         await tx.flush()
         return s

@@ -110,6 +110,8 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
       const passwordHash = await hub.hasher.hash(body.password)
       const created = await hub.db.withTenant(scopeOf(principal), async (tx) => {
         await assertUnique(tx, tenantId, body)
+        await lockTenant(tx, tenantId)
+        if (!body.disabled) await hub.licensing.assertCanAdd(tx, tenantId, 'users')
         const u = tx.create(UserSchema, {
           id: randomUUID(),
           tenantId,
@@ -191,6 +193,11 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
       const updated = await hub.db.withTenant(scopeOf(principal), async (tx) => {
         const u = await visibleUser(tx, principal, params.id)
         const disabling = body.disabled === true && !u.disabled
+        if (body.disabled === false && u.disabled) {
+          // Re-enabling takes a licensed seat again.
+          await lockTenant(tx, u.tenantId)
+          await hub.licensing.assertCanAdd(tx, u.tenantId, 'users')
+        }
         if (disabling) {
           await lockTenant(tx, u.tenantId)
           await assertNotLastAdmin(tx, u.tenantId, u.id, 'disable')
