@@ -2,6 +2,7 @@ import type { MigrationObject } from '@mikro-orm/core'
 import { Migration20261124000000_identity } from './Migration20261124000000_identity.ts'
 import { Migration20261124010000_audit } from './Migration20261124010000_audit.ts'
 import { Migration20261124020000_licensing } from './Migration20261124020000_licensing.ts'
+import { Migration20261124030000_agents } from './Migration20261124030000_agents.ts'
 
 /**
  * The hub's schema history, in order. Listed explicitly (not discovered from the file system) so
@@ -11,4 +12,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124000000_identity', class: Migration20261124000000_identity },
   { name: 'Migration20261124010000_audit', class: Migration20261124010000_audit },
   { name: 'Migration20261124020000_licensing', class: Migration20261124020000_licensing },
+  { name: 'Migration20261124030000_agents', class: Migration20261124030000_agents },
 ]

@@ -19,6 +19,7 @@ export async function benchAuth(): Promise<BenchResult[]> {
     {},
     {
       VMS_HTTP_PORT: 0,
+      VMS_MQTT_PORT: 0,
       VMS_DATA_DIR: dataDir,
       VMS_BOOTSTRAP_ADMIN_PASSWORD: password,
       ...(process.env.VMS_BENCH_DATABASE_URL ? { VMS_DATABASE_URL: process.env.VMS_BENCH_DATABASE_URL } : {}),

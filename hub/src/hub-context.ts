@@ -8,7 +8,12 @@ import type { PasswordHasher } from './auth/password-hasher.ts'
 import type { SigningKeyStore } from './auth/signing-keys.ts'
 import type { HubConfig } from './config/config.ts'
 import type { Database, TenantScope } from './db/database.ts'
+import type { AgentDirectory } from './agents/agent-directory.ts'
+import type { AgentIngest } from './agents/ingest.ts'
+import type { Presence } from './agents/presence.ts'
 import type { Licensing } from './license/licensing.ts'
+import type { AgentBus } from './mqtt/agent-bus.ts'
+import type { BrokerTls } from './mqtt/tls-cert.ts'
 import type { HubMetrics } from './observability/metrics.ts'
 import type { RateLimits } from './ratelimit/rate-limits.ts'
 import type { Principal } from './rbac/principal.ts'
@@ -27,6 +32,16 @@ export interface HubContext {
   metrics: HubMetrics
   limits: RateLimits
   licensing: Licensing
+  agents: {
+    bus: AgentBus
+    directory: AgentDirectory
+    presence: Presence
+    ingest: AgentIngest
+    /** The broker certificate agents pin (embedded broker with TLS). */
+    tls: BrokerTls | undefined
+    /** The MQTT URL to give enrolling agents, who reached the hub as `requestHost`. */
+    publicUrl(requestHost: string): string
+  }
   trustedProxies: BlockList | undefined
   systemTenantId: string
   version: string

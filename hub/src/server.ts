@@ -18,6 +18,13 @@ import { loadMasterKey } from './crypto/master-key.ts'
 import { SecretBox } from './crypto/secret-box.ts'
 import { Database } from './db/database.ts'
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded-postgres.ts'
+import { AgentDirectory } from './agents/agent-directory.ts'
+import { AgentIngest } from './agents/ingest.ts'
+import { Presence } from './agents/presence.ts'
+import type { AgentBus } from './mqtt/agent-bus.ts'
+import { EmbeddedBroker } from './mqtt/embedded-broker.ts'
+import { ExternalBroker } from './mqtt/external-broker.ts'
+import { loadBrokerTls } from './mqtt/tls-cert.ts'
 import { createApp } from './http/app.ts'
 import { parseTrustedProxies } from './http/client-ip.ts'
 import type { HubContext } from './hub-context.ts'
@@ -146,6 +153,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
         loginWindowSeconds: config.VMS_LOGIN_WINDOW_SECONDS,
         apiPerMinute: config.VMS_API_RATE_PER_MINUTE,
         passwordResetsPerHour: config.VMS_PASSWORD_RESET_PER_HOUR,
+        enrollmentsPerHourPerIp: config.VMS_ENROLL_PER_HOUR_PER_IP,
       },
       (limiter) => metrics.rateLimitRejections.inc({ limiter }),
     )
@@ -217,6 +225,61 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
     const licenseTimer = setInterval(licenseTick, 3600_000)
     licenseTimer.unref()
     closers.unshift(() => clearInterval(licenseTimer))
+    const agentLogger = logger.child({ component: 'agents' })
+    const directory = new AgentDirectory(db)
+    const mqttTls =
+      config.VMS_MQTT_URL || !config.VMS_MQTT_TLS
+        ? undefined
+        : await loadBrokerTls(config.VMS_DATA_DIR, config.VMS_MQTT_TLS_CERT, config.VMS_MQTT_TLS_KEY)
+    const bus: AgentBus = config.VMS_MQTT_URL
+      ? await ExternalBroker.connect({
+          url: config.VMS_MQTT_URL,
+          sharedGroup: config.VMS_MQTT_SHARED_GROUP,
+          logger: agentLogger,
+        })
+      : await EmbeddedBroker.start({
+          host: config.VMS_MQTT_HOST ?? config.VMS_HTTP_HOST,
+          port: config.VMS_MQTT_PORT,
+          ...(mqttTls ? { tls: mqttTls } : {}),
+          auth: directory,
+          logger: agentLogger,
+          onRejected: (reason) => metrics.mqttRejected.inc({ reason }),
+        })
+    closers.unshift(() => bus.close())
+    const presence = new Presence(db, audit, agentLogger)
+    presence.start()
+    closers.unshift(() => presence.stop())
+    const ingest = new AgentIngest({
+      db,
+      bus,
+      directory,
+      presence,
+      audit,
+      logger: agentLogger,
+      metrics: {
+        received: (kind) => metrics.mqttMessages.inc({ kind }),
+        rejected: (reason) => metrics.mqttRejected.inc({ reason }),
+        stored: (type, n) => metrics.ingestStored.inc({ type }, n),
+      },
+    })
+    bus.onMessage((m) => ingest.handle(m))
+    bus.onPresence((agentId, connected) => {
+      if (!connected) {
+        presence
+          .set(agentId, false, 'disconnected')
+          .catch((err: unknown) => agentLogger.warn({ err, agentId }, 'presence update failed'))
+      }
+    })
+    const brokerPort = bus instanceof EmbeddedBroker ? bus.port : undefined
+    const publicMqttUrl = (requestHost: string) => {
+      if (config.VMS_MQTT_PUBLIC_URL) return config.VMS_MQTT_PUBLIC_URL
+      if (config.VMS_MQTT_URL) {
+        const u = new URL(config.VMS_MQTT_URL)
+        return `${u.protocol}//${u.host}`
+      }
+      const host = requestHost.includes(':') && !requestHost.startsWith('[') ? `[${requestHost}]` : requestHost
+      return `${mqttTls ? 'mqtts' : 'mqtt'}://${host}:${brokerPort}`
+    }
     const context: HubContext = {
       config,
       logger,
@@ -230,6 +293,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       metrics,
       limits,
       licensing,
+      agents: { bus, directory, presence, ingest, tls: mqttTls, publicUrl: publicMqttUrl },
       trustedProxies: parseTrustedProxies(config.VMS_TRUST_PROXY),
       systemTenantId: boot.systemTenantId,
       version: packageVersion(),

@@ -1,1 +1,3 @@
+export * from './protocol/messages.ts'
+export * from './protocol/topics.ts'
 export * from './rbac/permissions.ts'

@@ -17,6 +17,11 @@ export interface AuditEvent {
   details?: Record<string, unknown>
   /** When it happened, if not now (e.g. an agent's record arriving late). */
   time?: Date
+  /**
+   * A stable id for a record that may be submitted more than once (an agent's record redelivered
+   * after an outage): the trail keeps the first and skips the others.
+   */
+  eventId?: string
 }
 
 export interface AuditLog {

@@ -151,7 +151,8 @@ export class DurableAuditLog implements AuditLog {
       const rows: unknown[] = []
       const values: string[] = []
       for (const r of records) {
-        if (skipExisting) {
+        // Replays, and records that carry their own id (agents'), may already be stored.
+        if (skipExisting || r.actorType === 'agent') {
           const existing = await tx.execute('select 1 from audit_events where event_id = ? and time = ?', [
             r.eventId,
             r.time,

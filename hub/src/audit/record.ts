@@ -24,7 +24,7 @@ function cleanDetails(details: Record<string, unknown> | undefined): Record<stri
 export function toRecord(event: AuditEvent, defaultTenantId: string, now = new Date()): SpooledRecord {
   const time = event.time && !Number.isNaN(event.time.getTime()) ? event.time : now
   return {
-    eventId: randomUUID(),
+    eventId: event.eventId ?? randomUUID(),
     tenantId: event.tenantId ?? defaultTenantId,
     time: new Date(time.getTime()).toISOString(),
     actorType: event.actor.type,

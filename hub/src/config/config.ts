@@ -89,6 +89,25 @@ export const configSchema = z.object({
     .union([z.string(), z.array(z.string())])
     .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((p) => p.trim()).filter(Boolean))
     .optional(),
+  VMS_MQTT_HOST: z.string().min(1).optional(),
+  VMS_MQTT_PORT: port.default(8883),
+  VMS_MQTT_TLS: bool.default(true),
+  VMS_MQTT_TLS_CERT: optionalString,
+  VMS_MQTT_TLS_KEY: optionalString,
+  VMS_MQTT_PUBLIC_URL: z
+    .string()
+    .regex(/^mqtts?:\/\/[^/]+$/, 'must be mqtt://host:port or mqtts://host:port')
+    .optional(),
+  VMS_MQTT_URL: z
+    .string()
+    .regex(/^mqtts?:\/\//, 'must be an mqtt:// or mqtts:// URL')
+    .optional(),
+  VMS_MQTT_SHARED_GROUP: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('vms-hub'),
+  VMS_ENROLLMENT_TTL_SECONDS: positiveInt.default(24 * 3600),
+  VMS_ENROLL_PER_HOUR_PER_IP: positiveInt.default(30),
   VMS_AUDIT_RETENTION_DAYS: positiveInt.default(2557),
   VMS_AUDIT_CHECKPOINT_SECONDS: positiveInt.default(3600),
   VMS_AUDIT_DB_TIMEOUT_MS: positiveInt.min(100).default(5000),

@@ -7,6 +7,7 @@ import { Api } from './api.ts'
 import { authenticate } from './authenticate.ts'
 import { clientIp } from './client-ip.ts'
 import { errorMiddleware, HttpError } from './errors.ts'
+import { registerAgentRoutes } from './routes/agents.ts'
 import { registerAuditRoutes } from './routes/audit.ts'
 import { registerAuthRoutes } from './routes/auth.ts'
 import { registerCameraRoutes } from './routes/cameras.ts'
@@ -38,6 +39,7 @@ export function buildApi(hub: HubContext): Api {
   registerRoleBindingRoutes(api, hub)
   registerAuditRoutes(api, hub)
   registerLicenseRoutes(api, hub)
+  registerAgentRoutes(api, hub)
   return api
 }
 

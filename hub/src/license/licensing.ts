@@ -98,18 +98,18 @@ export class Licensing {
   }
 
   async usage(tx: Tx, tenantId: string): Promise<Record<Countable, number>> {
-    const [row]: { cameras: string; sites: string; users: string }[] = await tx.execute(
+    const [row]: { cameras: string; sites: string; users: string; agents: string }[] = await tx.execute(
       `select (select count(*) from cameras where tenant_id = ?) as cameras,
               (select count(*) from sites where tenant_id = ?) as sites,
-              (select count(*) from users where tenant_id = ? and not disabled) as users`,
-      [tenantId, tenantId, tenantId],
+              (select count(*) from users where tenant_id = ? and not disabled) as users,
+              (select count(*) from agents where tenant_id = ? and revoked_at is null) as agents`,
+      [tenantId, tenantId, tenantId, tenantId],
     )
-    // Agents join the count when agents exist (enrollment lands with the edge agent).
     return {
       cameras: Number(row?.cameras ?? 0),
       sites: Number(row?.sites ?? 0),
       users: Number(row?.users ?? 0),
-      agents: 0,
+      agents: Number(row?.agents ?? 0),
     }
   }
 

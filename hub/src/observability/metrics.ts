@@ -69,6 +69,27 @@ export class HubMetrics {
     registers: [this.registry],
   })
 
+  readonly mqttMessages = new Counter({
+    name: 'vms_mqtt_messages_total',
+    help: 'Messages received from agents, by topic kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  })
+
+  readonly mqttRejected = new Counter({
+    name: 'vms_mqtt_rejected_total',
+    help: 'Agent messages or operations refused, by reason (malformed, invalid, oversize, acl, ...)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  })
+
+  readonly ingestStored = new Counter({
+    name: 'vms_ingest_stored_total',
+    help: 'Agent outbox messages committed, by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  })
+
   constructor() {
     this.registry.setDefaultLabels({ service: 'ts-vms-hub' })
     collectDefaultMetrics({ register: this.registry, prefix: 'vms_hub_' })

@@ -7,6 +7,7 @@ export interface RateLimitConfig {
   loginWindowSeconds: number
   apiPerMinute: number
   passwordResetsPerHour: number
+  enrollmentsPerHourPerIp: number
 }
 
 export function rateLimitHeaders(d: Decision): Record<string, string> {
@@ -32,6 +33,7 @@ export class RateLimits {
   readonly loginIp: RateLimitRule
   readonly api: RateLimitRule
   readonly passwordReset: RateLimitRule
+  readonly enroll: RateLimitRule
 
   constructor(
     private readonly store: RateLimitStore,
@@ -43,6 +45,7 @@ export class RateLimits {
     this.loginIp = { name: 'login-ip', limit: config.loginFailuresPerIp, windowMs: loginWindow }
     this.api = { name: 'api-user', limit: config.apiPerMinute, windowMs: 60_000 }
     this.passwordReset = { name: 'password-reset', limit: config.passwordResetsPerHour, windowMs: 3_600_000 }
+    this.enroll = { name: 'enroll-ip', limit: config.enrollmentsPerHourPerIp, windowMs: 3_600_000 }
   }
 
   private loginKeys(tenant: string, username: string, ip: string | null) {
@@ -88,6 +91,15 @@ export class RateLimits {
       throw tooManyRequests(d, 'too many requests; slow down')
     }
     return d
+  }
+
+  /** Enrollment is anonymous (the code is the credential): limited per client address. */
+  async enrollAttempt(ip: string | null): Promise<void> {
+    const d = await this.store.apply(ip ?? 'unknown', this.enroll, 'hit')
+    if (!d.allowed) {
+      this.onReject('enroll')
+      throw tooManyRequests(d, 'too many enrollment attempts from this address; try again later')
+    }
   }
 
   async passwordResetRequested(tenant: string, email: string): Promise<void> {

@@ -16,7 +16,7 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'vms-embedded-'))
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
 
 const config = (extra: Record<string, unknown> = {}) =>
-  loadConfig({}, { VMS_HTTP_PORT: 0, VMS_DATA_DIR: dataDir, VMS_LOG_LEVEL: 'info', ...extra })
+  loadConfig({}, { VMS_HTTP_PORT: 0, VMS_MQTT_PORT: 0, VMS_DATA_DIR: dataDir, VMS_LOG_LEVEL: 'info', ...extra })
 
 async function login(url: string, password: string) {
   return fetch(`${url}/api/v1/auth/login`, {
@@ -89,7 +89,7 @@ describe('first start on embedded defaults', () => {
     try {
       const c = loadConfig(
         {},
-        { VMS_HTTP_PORT: 0, VMS_DATA_DIR: fresh, VMS_BOOTSTRAP_ADMIN_PASSWORD: 'admin123' },
+        { VMS_HTTP_PORT: 0, VMS_MQTT_PORT: 0, VMS_DATA_DIR: fresh, VMS_BOOTSTRAP_ADMIN_PASSWORD: 'admin123' },
       )
       await expect(startHub({ config: c, logDestination: new LogCapture() })).rejects.toThrow(
         /VMS_BOOTSTRAP_ADMIN_PASSWORD/,

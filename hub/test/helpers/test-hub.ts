@@ -79,6 +79,7 @@ export async function startTestHub(
   const logs = new LogCapture()
   const base = {
     VMS_HTTP_PORT: 0,
+    VMS_MQTT_PORT: 0,
     VMS_DATA_DIR: dataDir,
     VMS_DATABASE_URL: db.url,
     VMS_DATABASE_POOL_MAX: db.poolMax,

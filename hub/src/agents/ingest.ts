@@ -1,0 +1,199 @@
+import { createHash } from 'node:crypto'
+import {
+  decode,
+  downTopic,
+  type OutboxMessage,
+  PROTOCOL_VERSION,
+  upMessages,
+  upStatus,
+} from '@ts-vms/shared'
+import type { Logger } from 'pino'
+import type { AuditLog } from '../audit/audit-log.ts'
+import type { Database, Tx } from '../db/database.ts'
+import type { AgentBus, AgentMessage } from '../mqtt/agent-bus.ts'
+import type { AgentDirectory, AgentRecord } from './agent-directory.ts'
+import { publishDesiredConfig } from './config-sync.ts'
+import type { Presence } from './presence.ts'
+
+export interface IngestMetrics {
+  received(kind: string): void
+  rejected(reason: string): void
+  stored(type: string, n: number): void
+}
+
+/** A stable audit event id for an agent's outbox message, so redelivery never duplicates it. */
+export function agentAuditEventId(agentId: string, seq: number): string {
+  const h = createHash('sha256').update(`${agentId}:${seq}`).digest()
+  h[6] = ((h[6] ?? 0) & 0x0f) | 0x50 // version 5 (name-based)
+  h[8] = ((h[8] ?? 0) & 0x3f) | 0x80 // RFC 4122 variant
+  const x = h.subarray(0, 16).toString('hex')
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`
+}
+
+/** The run of messages continuing an agent's committed sequence, in order. */
+export function contiguousRun(messages: OutboxMessage[], acked: number): OutboxMessage[] {
+  const bySeq = new Map(messages.map((m) => [m.seq, m]))
+  const run: OutboxMessage[] = []
+  for (let seq = acked + 1; bySeq.has(seq); seq++) run.push(bySeq.get(seq) as OutboxMessage)
+  return run
+}
+
+/**
+ * Agent traffic into the database, exactly once and in order per agent.
+ *
+ * Each agent's messages are handled one after another. A batch's effects (events, health, state)
+ * and the agent's `acked_seq` are committed in one transaction; only the run that continues
+ * `acked_seq` without a gap is taken, so a duplicate or an early message is never applied, and the
+ * agent resends what was not acknowledged. After the commit the hub acknowledges `acked_seq` on
+ * `down/ack` and the agent deletes what it covers.
+ */
+export class AgentIngest {
+  private readonly queues = new Map<string, Promise<void>>()
+
+  constructor(
+    private readonly deps: {
+      db: Database
+      bus: AgentBus
+      directory: AgentDirectory
+      presence: Presence
+      audit: AuditLog
+      logger: Logger
+      metrics: IngestMetrics
+    },
+  ) {}
+
+  handle(message: AgentMessage): Promise<void> {
+    const previous = this.queues.get(message.agentId) ?? Promise.resolve()
+    const next = previous
+      .then(() => this.process(message))
+      .catch((err: unknown) => {
+        this.deps.logger.error({ err, agentId: message.agentId }, 'ingest failed; the agent will resend')
+      })
+    this.queues.set(message.agentId, next)
+    void next.finally(() => {
+      if (this.queues.get(message.agentId) === next) this.queues.delete(message.agentId)
+    })
+    return next
+  }
+
+  private async process(message: AgentMessage): Promise<void> {
+    const { metrics } = this.deps
+    metrics.received(message.kind)
+    const agent = await this.deps.directory.get(message.agentId)
+    if (!agent || agent.disabled || agent.revoked) {
+      metrics.rejected('unknown_agent')
+      return
+    }
+    if (message.kind === 'status') {
+      const status = decode(upStatus, message.payload)
+      if (!status.ok) {
+        metrics.rejected(status.error)
+        return
+      }
+      await this.deps.presence.set(agent.id, status.value.online, status.value.online ? 'connected' : 'disconnected')
+      if (status.value.online) await this.greet(agent)
+      return
+    }
+    if (message.kind !== 'messages') {
+      metrics.rejected('unknown_topic')
+      return
+    }
+    const batch = decode(upMessages, message.payload)
+    if (!batch.ok) {
+      metrics.rejected(batch.error)
+      this.deps.logger.warn({ agentId: agent.id, reason: batch.error }, 'rejected an agent message')
+      return
+    }
+    const messages = batch.value.messages
+
+    // Audit records first (they go to the audit trail's own writer), with ids derived from the
+    // sequence so that a batch processed twice (crash, or two hubs) records each one once.
+    const acked = await this.deps.db.withTenant({ tenantId: agent.tenantId }, (tx) => this.ackedSeq(tx, agent.id))
+    for (const m of contiguousRun(messages, acked)) {
+      if (m.type !== 'audit') continue
+      const b = m.body
+      await this.deps.audit.record({
+        eventId: agentAuditEventId(agent.id, m.seq),
+        time: new Date(m.at),
+        action: b.action,
+        outcome: b.outcome,
+        tenantId: agent.tenantId,
+        actor: { type: 'agent', id: agent.id, name: b.actor.name ? `${agent.name}: ${b.actor.name}` : agent.name },
+        ...(b.target ? { target: { type: b.target.type, id: b.target.id ?? null } } : {}),
+        ...(b.reason ? { reason: b.reason } : {}),
+        details: { ...(b.details ?? {}), agentSeq: m.seq, localActor: b.actor },
+      })
+    }
+
+    const { newAcked, wasOffline } = await this.deps.db.withTenant({ tenantId: agent.tenantId }, async (tx) => {
+      const [row]: { acked_seq: string; status: string }[] = await tx.execute(
+        'select acked_seq, status from agents where id = ? for update',
+        [agent.id],
+      )
+      const current = Number(row?.acked_seq ?? 0)
+      const run = contiguousRun(messages, current)
+      await this.apply(tx, agent, run)
+      const last = run.at(-1)?.seq ?? current
+      await tx.execute('update agents set acked_seq = ?, last_seen_at = now() where id = ?', [last, agent.id])
+      return { newAcked: last, wasOffline: row?.status === 'offline' }
+    })
+    await this.deps.bus.publish(downTopic(agent.id, 'ack'), JSON.stringify({ v: PROTOCOL_VERSION, seq: newAcked }))
+    if (wasOffline && (await this.deps.presence.set(agent.id, true, 'message received'))) await this.greet(agent)
+  }
+
+  /** On (re)connect: where the hub stands (so the agent resends from there) and what to run. */
+  private async greet(agent: AgentRecord): Promise<void> {
+    const acked = await this.deps.db.withTenant({ tenantId: agent.tenantId }, (tx) => this.ackedSeq(tx, agent.id))
+    await this.deps.bus.publish(downTopic(agent.id, 'ack'), JSON.stringify({ v: PROTOCOL_VERSION, seq: acked }))
+    await publishDesiredConfig(this.deps.db, this.deps.bus, agent.id)
+  }
+
+  private async ackedSeq(tx: Tx, agentId: string): Promise<number> {
+    const [row]: { acked_seq: string }[] = await tx.execute('select acked_seq from agents where id = ?', [agentId])
+    return Number(row?.acked_seq ?? 0)
+  }
+
+  private async apply(tx: Tx, agent: AgentRecord, run: OutboxMessage[]): Promise<void> {
+    const events = run.filter((m) => m.type === 'event')
+    if (events.length > 0) {
+      const values: string[] = []
+      const params: unknown[] = []
+      for (const e of events) {
+        values.push('(?, ?, ?, ?, ?, ?, ?::timestamptz, ?::jsonb)')
+        params.push(
+          agent.tenantId,
+          agent.id,
+          agent.siteId,
+          e.body.cameraId ?? null,
+          e.seq,
+          e.body.type,
+          e.at,
+          JSON.stringify(e.body.data ?? {}),
+        )
+      }
+      await tx.execute(
+        `insert into events (tenant_id, agent_id, site_id, camera_id, seq, type, time, data)
+         values ${values.join(', ')} on conflict (agent_id, seq) do nothing`,
+        params,
+      )
+      this.deps.metrics.stored('event', events.length)
+    }
+    const health = run.filter((m) => m.type === 'health').at(-1)
+    if (health) {
+      await tx.execute(
+        `update agents set last_health = ?::jsonb, version = ?, hostname = coalesce(?, hostname) where id = ?`,
+        [JSON.stringify({ ...health.body, at: health.at }), health.body.version, health.body.hostname ?? null, agent.id],
+      )
+      this.deps.metrics.stored('health', 1)
+    }
+    const state = run.filter((m) => m.type === 'state').at(-1)
+    if (state) {
+      await tx.execute('update agents set reported_state = ?::jsonb, applied_config_version = ? where id = ?', [
+        JSON.stringify({ ...state.body, at: state.at }),
+        state.body.configVersion,
+        agent.id,
+      ])
+      this.deps.metrics.stored('state', 1)
+    }
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * How the hub talks to agents, whatever the broker: the embedded aedes broker (one hub) or an
+ * external one such as Mosquitto (a fleet of hubs sharing the load through shared subscriptions).
+ */
+export interface AgentMessage {
+  agentId: string
+  /** The `up/<kind>` of the topic. */
+  kind: string
+  payload: Buffer
+}
+
+export interface AgentBus {
+  /** The handler resolves when the message is dealt with; the bus may hold back more meanwhile. */
+  onMessage(handler: (message: AgentMessage) => Promise<void>): void
+  /** Connection state changes that the broker itself observed (embedded broker only). */
+  onPresence(handler: (agentId: string, connected: boolean) => void): void
+  publish(topic: string, payload: string, options?: { retain?: boolean }): Promise<void>
+  /** Admits an agent (external broker: creates its broker account). */
+  admit(agentId: string, secret: string): Promise<void>
+  /** Cuts an agent off at once and keeps it out. */
+  expel(agentId: string): Promise<void>
+  /** Lets a disabled agent back in (external broker: re-enables its account). */
+  readmit(agentId: string): Promise<void>
+  close(): Promise<void>
+  readonly description: string
+}

@@ -1,0 +1,158 @@
+import net from 'node:net'
+import tls from 'node:tls'
+import { parseTopic } from '@ts-vms/shared'
+import { Aedes, type AuthenticateError, type Client } from 'aedes'
+import type { Logger } from 'pino'
+import type { AgentBus, AgentMessage } from './agent-bus.ts'
+import type { BrokerTls } from './tls-cert.ts'
+
+export interface AgentAuthenticator {
+  /** True when the agent exists, is neither disabled nor revoked, and the secret is its own. */
+  verify(agentId: string, secret: Buffer | undefined): Promise<boolean>
+}
+
+/**
+ * The embedded MQTT broker (aedes). Authentication: client id = username = agent id, password =
+ * the agent's secret. Authorisation: an agent publishes only under `vms/v1/agents/<own id>/up/`
+ * and subscribes only under `vms/v1/agents/<own id>/down/`; everything else is refused.
+ */
+export class EmbeddedBroker implements AgentBus {
+  private handler: (m: AgentMessage) => Promise<void> = async () => {}
+  private presence: (agentId: string, connected: boolean) => void = () => {}
+  private readonly expelled = new Set<string>()
+
+  private constructor(
+    private readonly aedes: Aedes,
+    private readonly server: net.Server,
+    readonly port: number,
+    readonly description: string,
+  ) {}
+
+  static async start(options: {
+    host: string
+    port: number
+    tls?: BrokerTls
+    auth: AgentAuthenticator
+    logger: Logger
+    onRejected: (reason: string) => void
+  }): Promise<EmbeddedBroker> {
+    const { auth, logger } = options
+    let self: EmbeddedBroker | undefined
+    const fail = (code: number, message: string): AuthenticateError =>
+      Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
+    const aedes = await Aedes.createBroker({
+      heartbeatInterval: 60_000,
+      connectTimeout: 10_000,
+      authenticate(client, username, password, done) {
+        if (!client.id || username !== client.id || self?.expelled.has(client.id)) {
+          done(fail(4, 'bad credentials'), false)
+          return
+        }
+        auth.verify(client.id, password).then(
+          (ok) => done(ok ? null : fail(4, 'bad credentials'), ok),
+          (err: unknown) => {
+            logger.warn({ err, agentId: client.id }, 'mqtt: authentication failed to run')
+            done(fail(3, 'server unavailable'), false)
+          },
+        )
+      },
+      authorizePublish(client, packet, callback) {
+        if (!client) return callback(null) // the hub's own publications
+        const topic = parseTopic(packet.topic)
+        const ok =
+          topic?.agentId === client.id &&
+          topic.direction === 'up' &&
+          (topic.kind === 'messages' || topic.kind === 'status') &&
+          (!packet.retain || topic.kind === 'status')
+        if (!ok) {
+          options.onRejected('acl')
+          logger.warn({ agentId: client.id, topic: packet.topic }, 'mqtt: publish refused')
+          return callback(new Error('not authorised'))
+        }
+        callback(null)
+      },
+      authorizeSubscribe(client, subscription, callback) {
+        const prefix = `vms/v1/agents/${client.id}/down/`
+        const t = subscription.topic
+        const ok = t.startsWith(prefix) && !t.slice(prefix.length).includes('+') && !t.startsWith('$share')
+        if (!ok) {
+          options.onRejected('acl')
+          logger.warn({ agentId: client.id, topic: t }, 'mqtt: subscription refused')
+          return callback(new Error('not authorised'), null)
+        }
+        callback(null, subscription)
+      },
+    })
+    aedes.on('publish', (packet, client) => {
+      if (!client || !self) return
+      const topic = parseTopic(packet.topic)
+      if (!topic || topic.direction !== 'up') return
+      self.handler({ agentId: topic.agentId, kind: topic.kind, payload: Buffer.from(packet.payload) }).catch((err) =>
+        logger.error({ err, agentId: topic.agentId }, 'mqtt: handling a message failed'),
+      )
+    })
+    aedes.on('clientReady', (client: Client) => self?.presence(client.id, true))
+    aedes.on('clientDisconnect', (client: Client) => self?.presence(client.id, false))
+    aedes.on('clientError', (client: Client, err: Error) =>
+      logger.debug({ agentId: client.id, err: err.message }, 'mqtt: client error'),
+    )
+
+    const server = options.tls
+      ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, aedes.handle)
+      : net.createServer(aedes.handle)
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EADDRINUSE' ? new Error(`VMS_MQTT_PORT: ${options.port} is already in use`) : err),
+      )
+      server.listen(options.port, options.host, () => resolve())
+    })
+    const port = (server.address() as net.AddressInfo).port
+    self = new EmbeddedBroker(
+      aedes,
+      server,
+      port,
+      `embedded MQTT broker on ${options.tls ? 'mqtts' : 'mqtt'}://${options.host}:${port}`,
+    )
+    logger.info({ port, tls: Boolean(options.tls) }, 'embedded MQTT broker listening')
+    return self
+  }
+
+  onMessage(handler: (message: AgentMessage) => Promise<void>): void {
+    this.handler = handler
+  }
+
+  onPresence(handler: (agentId: string, connected: boolean) => void): void {
+    this.presence = handler
+  }
+
+  publish(topic: string, payload: string, options: { retain?: boolean } = {}): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.aedes.publish(
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: options.retain ?? false, dup: false },
+        (err?: Error) => (err ? reject(err) : resolve()),
+      )
+    })
+  }
+
+  async admit(agentId: string): Promise<void> {
+    this.expelled.delete(agentId)
+  }
+
+  async readmit(agentId: string): Promise<void> {
+    this.expelled.delete(agentId)
+  }
+
+  async expel(agentId: string): Promise<void> {
+    this.expelled.add(agentId)
+    const clients = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients
+    const client = clients[agentId]
+    if (client) await new Promise<void>((resolve) => client.close(() => resolve()))
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()))
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve())
+    })
+  }
+}
