@@ -4,6 +4,9 @@ import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import type { Redis } from 'ioredis'
 import type { DestinationStream, Logger } from 'pino'
+import { AgentDirectory } from './agents/agent-directory.ts'
+import { AgentIngest } from './agents/ingest.ts'
+import { Presence } from './agents/presence.ts'
 import { DurableAuditLog } from './audit/durable-audit-log.ts'
 import { startAuditMaintenance } from './audit/maintenance.ts'
 import { AuditPartitions } from './audit/partitions.ts'
@@ -18,18 +21,15 @@ import { loadMasterKey } from './crypto/master-key.ts'
 import { SecretBox } from './crypto/secret-box.ts'
 import { Database } from './db/database.ts'
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded-postgres.ts'
-import { AgentDirectory } from './agents/agent-directory.ts'
-import { AgentIngest } from './agents/ingest.ts'
-import { Presence } from './agents/presence.ts'
-import type { AgentBus } from './mqtt/agent-bus.ts'
-import { EmbeddedBroker } from './mqtt/embedded-broker.ts'
-import { ExternalBroker } from './mqtt/external-broker.ts'
-import { loadBrokerTls } from './mqtt/tls-cert.ts'
 import { createApp } from './http/app.ts'
 import { parseTrustedProxies } from './http/client-ip.ts'
 import type { HubContext } from './hub-context.ts'
 import { loadTrustedKeys } from './license/license-format.ts'
 import { Licensing } from './license/licensing.ts'
+import type { AgentBus } from './mqtt/agent-bus.ts'
+import { EmbeddedBroker } from './mqtt/embedded-broker.ts'
+import { ExternalBroker } from './mqtt/external-broker.ts'
+import { loadBrokerTls } from './mqtt/tls-cert.ts'
 import { createLogger } from './observability/logger.ts'
 import { HubMetrics } from './observability/metrics.ts'
 import { MemoryRateLimitStore } from './ratelimit/memory-store.ts'
@@ -277,7 +277,8 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
         const u = new URL(config.VMS_MQTT_URL)
         return `${u.protocol}//${u.host}`
       }
-      const host = requestHost.includes(':') && !requestHost.startsWith('[') ? `[${requestHost}]` : requestHost
+      const host =
+        requestHost.includes(':') && !requestHost.startsWith('[') ? `[${requestHost}]` : requestHost
       return `${mqttTls ? 'mqtts' : 'mqtt'}://${host}:${brokerPort}`
     }
     const context: HubContext = {

@@ -7,8 +7,11 @@ import type { AgentBus } from '../mqtt/agent-bus.ts'
  * whenever it (re)subscribes, and again each time it comes online.
  */
 export async function publishDesiredConfig(db: Database, bus: AgentBus, agentId: string): Promise<void> {
-  const rows: { desired_config: Record<string, unknown>; config_version: number }[] = await db.withSystem((tx) =>
-    tx.execute('select desired_config, config_version from agents where id = ? and revoked_at is null', [agentId]),
+  const rows: { desired_config: Record<string, unknown>; config_version: number }[] = await db.withSystem(
+    (tx) =>
+      tx.execute('select desired_config, config_version from agents where id = ? and revoked_at is null', [
+        agentId,
+      ]),
   )
   const row = rows[0]
   if (!row) return

@@ -1,12 +1,5 @@
 import { createHash } from 'node:crypto'
-import {
-  decode,
-  downTopic,
-  type OutboxMessage,
-  PROTOCOL_VERSION,
-  upMessages,
-  upStatus,
-} from '@ts-vms/shared'
+import { decode, downTopic, type OutboxMessage, PROTOCOL_VERSION, upMessages, upStatus } from '@ts-vms/shared'
 import type { Logger } from 'pino'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { Database, Tx } from '../db/database.ts'
@@ -90,7 +83,11 @@ export class AgentIngest {
         metrics.rejected(status.error)
         return
       }
-      await this.deps.presence.set(agent.id, status.value.online, status.value.online ? 'connected' : 'disconnected')
+      await this.deps.presence.set(
+        agent.id,
+        status.value.online,
+        status.value.online ? 'connected' : 'disconnected',
+      )
       if (status.value.online) await this.greet(agent)
       return
     }
@@ -108,7 +105,9 @@ export class AgentIngest {
 
     // Audit records first (they go to the audit trail's own writer), with ids derived from the
     // sequence so that a batch processed twice (crash, or two hubs) records each one once.
-    const acked = await this.deps.db.withTenant({ tenantId: agent.tenantId }, (tx) => this.ackedSeq(tx, agent.id))
+    const acked = await this.deps.db.withTenant({ tenantId: agent.tenantId }, (tx) =>
+      this.ackedSeq(tx, agent.id),
+    )
     for (const m of contiguousRun(messages, acked)) {
       if (m.type !== 'audit') continue
       const b = m.body
@@ -118,38 +117,59 @@ export class AgentIngest {
         action: b.action,
         outcome: b.outcome,
         tenantId: agent.tenantId,
-        actor: { type: 'agent', id: agent.id, name: b.actor.name ? `${agent.name}: ${b.actor.name}` : agent.name },
+        actor: {
+          type: 'agent',
+          id: agent.id,
+          name: b.actor.name ? `${agent.name}: ${b.actor.name}` : agent.name,
+        },
         ...(b.target ? { target: { type: b.target.type, id: b.target.id ?? null } } : {}),
         ...(b.reason ? { reason: b.reason } : {}),
         details: { ...(b.details ?? {}), agentSeq: m.seq, localActor: b.actor },
       })
     }
 
-    const { newAcked, wasOffline } = await this.deps.db.withTenant({ tenantId: agent.tenantId }, async (tx) => {
-      const [row]: { acked_seq: string; status: string }[] = await tx.execute(
-        'select acked_seq, status from agents where id = ? for update',
-        [agent.id],
-      )
-      const current = Number(row?.acked_seq ?? 0)
-      const run = contiguousRun(messages, current)
-      await this.apply(tx, agent, run)
-      const last = run.at(-1)?.seq ?? current
-      await tx.execute('update agents set acked_seq = ?, last_seen_at = now() where id = ?', [last, agent.id])
-      return { newAcked: last, wasOffline: row?.status === 'offline' }
-    })
-    await this.deps.bus.publish(downTopic(agent.id, 'ack'), JSON.stringify({ v: PROTOCOL_VERSION, seq: newAcked }))
-    if (wasOffline && (await this.deps.presence.set(agent.id, true, 'message received'))) await this.greet(agent)
+    const { newAcked, wasOffline } = await this.deps.db.withTenant(
+      { tenantId: agent.tenantId },
+      async (tx) => {
+        const [row]: { acked_seq: string; status: string }[] = await tx.execute(
+          'select acked_seq, status from agents where id = ? for update',
+          [agent.id],
+        )
+        const current = Number(row?.acked_seq ?? 0)
+        const run = contiguousRun(messages, current)
+        await this.apply(tx, agent, run)
+        const last = run.at(-1)?.seq ?? current
+        await tx.execute('update agents set acked_seq = ?, last_seen_at = now() where id = ?', [
+          last,
+          agent.id,
+        ])
+        return { newAcked: last, wasOffline: row?.status === 'offline' }
+      },
+    )
+    await this.deps.bus.publish(
+      downTopic(agent.id, 'ack'),
+      JSON.stringify({ v: PROTOCOL_VERSION, seq: newAcked }),
+    )
+    if (wasOffline && (await this.deps.presence.set(agent.id, true, 'message received')))
+      await this.greet(agent)
   }
 
   /** On (re)connect: where the hub stands (so the agent resends from there) and what to run. */
   private async greet(agent: AgentRecord): Promise<void> {
-    const acked = await this.deps.db.withTenant({ tenantId: agent.tenantId }, (tx) => this.ackedSeq(tx, agent.id))
-    await this.deps.bus.publish(downTopic(agent.id, 'ack'), JSON.stringify({ v: PROTOCOL_VERSION, seq: acked }))
+    const acked = await this.deps.db.withTenant({ tenantId: agent.tenantId }, (tx) =>
+      this.ackedSeq(tx, agent.id),
+    )
+    await this.deps.bus.publish(
+      downTopic(agent.id, 'ack'),
+      JSON.stringify({ v: PROTOCOL_VERSION, seq: acked }),
+    )
     await publishDesiredConfig(this.deps.db, this.deps.bus, agent.id)
   }
 
   private async ackedSeq(tx: Tx, agentId: string): Promise<number> {
-    const [row]: { acked_seq: string }[] = await tx.execute('select acked_seq from agents where id = ?', [agentId])
+    const [row]: { acked_seq: string }[] = await tx.execute('select acked_seq from agents where id = ?', [
+      agentId,
+    ])
     return Number(row?.acked_seq ?? 0)
   }
 
@@ -182,17 +202,21 @@ export class AgentIngest {
     if (health) {
       await tx.execute(
         `update agents set last_health = ?::jsonb, version = ?, hostname = coalesce(?, hostname) where id = ?`,
-        [JSON.stringify({ ...health.body, at: health.at }), health.body.version, health.body.hostname ?? null, agent.id],
+        [
+          JSON.stringify({ ...health.body, at: health.at }),
+          health.body.version,
+          health.body.hostname ?? null,
+          agent.id,
+        ],
       )
       this.deps.metrics.stored('health', 1)
     }
     const state = run.filter((m) => m.type === 'state').at(-1)
     if (state) {
-      await tx.execute('update agents set reported_state = ?::jsonb, applied_config_version = ? where id = ?', [
-        JSON.stringify({ ...state.body, at: state.at }),
-        state.body.configVersion,
-        agent.id,
-      ])
+      await tx.execute(
+        'update agents set reported_state = ?::jsonb, applied_config_version = ? where id = ?',
+        [JSON.stringify({ ...state.body, at: state.at }), state.body.configVersion, agent.id],
+      )
       this.deps.metrics.stored('state', 1)
     }
   }

@@ -54,7 +54,13 @@ export class Presence {
       if (!row) return undefined
       await tx.execute(
         `insert into events (tenant_id, agent_id, site_id, type, time, data) values (?, ?, ?, ?, now(), ?::jsonb)`,
-        [row.tenant_id, agentId, row.site_id, online ? 'agent.online' : 'agent.offline', JSON.stringify({ reason })],
+        [
+          row.tenant_id,
+          agentId,
+          row.site_id,
+          online ? 'agent.online' : 'agent.offline',
+          JSON.stringify({ reason }),
+        ],
       )
       return row
     })

@@ -86,7 +86,8 @@ export function refusal(e: Entitlement, kind: Countable, current: number, adding
   if (!e.additionsAllowed) return `the license has expired: no ${kind} can be added`
   const limit = e.limits[LIMIT_OF[kind]]
   if (limit !== undefined && current + adding > limit) {
-    return `the ${e.status === 'unlicensed' ? 'free tier' : 'license'} allows ${limit} ${kind}; ${current} exist`
+    const noun = limit === 1 ? kind.replace(/s$/, '') : kind
+    return `the ${e.status === 'unlicensed' ? 'free tier' : 'license'} allows ${limit} ${noun}; ${current} exist`
   }
   return undefined
 }

@@ -87,9 +87,9 @@ export class EmbeddedBroker implements AgentBus {
       if (!client || !self) return
       const topic = parseTopic(packet.topic)
       if (!topic || topic.direction !== 'up') return
-      self.handler({ agentId: topic.agentId, kind: topic.kind, payload: Buffer.from(packet.payload) }).catch((err) =>
-        logger.error({ err, agentId: topic.agentId }, 'mqtt: handling a message failed'),
-      )
+      self
+        .handler({ agentId: topic.agentId, kind: topic.kind, payload: Buffer.from(packet.payload) })
+        .catch((err) => logger.error({ err, agentId: topic.agentId }, 'mqtt: handling a message failed'))
     })
     aedes.on('clientReady', (client: Client) => self?.presence(client.id, true))
     aedes.on('clientDisconnect', (client: Client) => self?.presence(client.id, false))
@@ -98,11 +98,16 @@ export class EmbeddedBroker implements AgentBus {
     )
 
     const server = options.tls
-      ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, aedes.handle)
+      ? tls.createServer(
+          { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' },
+          aedes.handle,
+        )
       : net.createServer(aedes.handle)
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(err.code === 'EADDRINUSE' ? new Error(`VMS_MQTT_PORT: ${options.port} is already in use`) : err),
+        reject(
+          err.code === 'EADDRINUSE' ? new Error(`VMS_MQTT_PORT: ${options.port} is already in use`) : err,
+        ),
       )
       server.listen(options.port, options.host, () => resolve())
     })
@@ -128,7 +133,14 @@ export class EmbeddedBroker implements AgentBus {
   publish(topic: string, payload: string, options: { retain?: boolean } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
       this.aedes.publish(
-        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: options.retain ?? false, dup: false },
+        {
+          cmd: 'publish',
+          topic,
+          payload: Buffer.from(payload),
+          qos: 1,
+          retain: options.retain ?? false,
+          dup: false,
+        },
         (err?: Error) => (err ? reject(err) : resolve()),
       )
     })

@@ -33,7 +33,11 @@ export class ExternalBroker implements AgentBus {
     readonly description: string,
   ) {}
 
-  static async connect(options: { url: string; sharedGroup: string; logger: Logger }): Promise<ExternalBroker> {
+  static async connect(options: {
+    url: string
+    sharedGroup: string
+    logger: Logger
+  }): Promise<ExternalBroker> {
     const url = new URL(options.url)
     const client = await mqtt.connectAsync(options.url, {
       clientId: `vms-hub-${randomUUID().slice(0, 8)}`,
@@ -44,7 +48,11 @@ export class ExternalBroker implements AgentBus {
       // Messages are acknowledged to the broker only once handled (see handleMessage below).
       manualConnect: false,
     })
-    const self = new ExternalBroker(client, options.logger, `external MQTT broker at ${url.protocol}//${url.host}`)
+    const self = new ExternalBroker(
+      client,
+      options.logger,
+      `external MQTT broker at ${url.protocol}//${url.host}`,
+    )
     client.on('error', (err) => options.logger.warn({ err: err.message }, 'mqtt: broker connection error'))
     // Hold the PUBACK until the message is handled: backpressure, and redelivery if this hub dies.
     client.handleMessage = (packet: IPublishPacket, done: (err?: Error) => void) => {
@@ -91,14 +99,18 @@ export class ExternalBroker implements AgentBus {
     const answer = new Promise<DynsecResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(correlationData)
-        reject(new Error(`the broker did not answer ${String(command.command)} (is dynamic security enabled?)`))
+        reject(
+          new Error(`the broker did not answer ${String(command.command)} (is dynamic security enabled?)`),
+        )
       }, 5000)
       this.pending.set(correlationData, (r) => {
         clearTimeout(timer)
         resolve(r)
       })
     })
-    await this.client.publishAsync(CONTROL, JSON.stringify({ commands: [{ ...command, correlationData }] }), { qos: 1 })
+    await this.client.publishAsync(CONTROL, JSON.stringify({ commands: [{ ...command, correlationData }] }), {
+      qos: 1,
+    })
     const r = await answer
     if (r.error && !tolerate.some((t) => t.test(r.error ?? ''))) {
       throw new Error(`broker refused ${String(command.command)}: ${r.error}`)
@@ -139,7 +151,12 @@ export class ExternalBroker implements AgentBus {
         acls: [
           { acltype: 'publishClientSend', topic: `vms/v1/agents/${agentId}/up/#`, priority: 0, allow: true },
           { acltype: 'subscribePattern', topic: `vms/v1/agents/${agentId}/down/#`, priority: 0, allow: true },
-          { acltype: 'publishClientReceive', topic: `vms/v1/agents/${agentId}/down/#`, priority: 0, allow: true },
+          {
+            acltype: 'publishClientReceive',
+            topic: `vms/v1/agents/${agentId}/down/#`,
+            priority: 0,
+            allow: true,
+          },
         ],
       },
       [/already exists/i],

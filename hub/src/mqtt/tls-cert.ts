@@ -16,7 +16,11 @@ export interface BrokerTls {
   fingerprint: string
 }
 
-export async function loadBrokerTls(dataDir: string, certFile?: string, keyFile?: string): Promise<BrokerTls> {
+export async function loadBrokerTls(
+  dataDir: string,
+  certFile?: string,
+  keyFile?: string,
+): Promise<BrokerTls> {
   if (certFile || keyFile) {
     if (!certFile || !keyFile) throw new Error('VMS_MQTT_TLS_CERT and VMS_MQTT_TLS_KEY go together')
     const cert = readFileSync(certFile, 'utf8')

@@ -16,7 +16,10 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'vms-embedded-'))
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
 
 const config = (extra: Record<string, unknown> = {}) =>
-  loadConfig({}, { VMS_HTTP_PORT: 0, VMS_MQTT_PORT: 0, VMS_DATA_DIR: dataDir, VMS_LOG_LEVEL: 'info', ...extra })
+  loadConfig(
+    {},
+    { VMS_HTTP_PORT: 0, VMS_MQTT_PORT: 0, VMS_DATA_DIR: dataDir, VMS_LOG_LEVEL: 'info', ...extra },
+  )
 
 async function login(url: string, password: string) {
   return fetch(`${url}/api/v1/auth/login`, {

@@ -35,7 +35,13 @@ describe('npm start', () => {
   it('serves the hub and prints working credentials', async () => {
     child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start-demo.ts'], {
       cwd: root,
-      env: { ...process.env, VMS_DATA_DIR: dataDir, VMS_HTTP_PORT: '0', VMS_MQTT_PORT: '0', VMS_LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        VMS_DATA_DIR: dataDir,
+        VMS_HTTP_PORT: '0',
+        VMS_MQTT_PORT: '0',
+        VMS_LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     })
     const match = await waitFor(child, /listening on (http:\/\/\S+)\n.*password in (\S+)\n/s)

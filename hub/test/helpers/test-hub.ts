@@ -67,6 +67,8 @@ export interface TestHubOptions {
   redis?: Redis
   /** Use this database instead of creating one (the caller drops it). */
   db?: TestDatabase
+  /** Install a generous license in the system tenant (the free tier allows one agent and site). */
+  systemLicense?: boolean
 }
 
 export async function startTestHub(
@@ -122,6 +124,16 @@ export async function startTestHub(
     const res = await request('POST', '/api/v1/auth/login', { body: { tenant, username, password } })
     if (res.status !== 200) throw new Error(`login ${tenant}/${username} failed: ${res.status} ${res.text}`)
     return res.body as { accessToken: string; refreshToken: string }
+  }
+
+  if (options.systemLicense) {
+    const { accessToken } = await login('system', 'admin', ADMIN_PASSWORD)
+    const res = await request('PUT', '/api/v1/license', {
+      token: accessToken,
+      rawBody: await issueTestLicense({ tenant: 'system' }),
+      headers: { 'content-type': 'text/plain' },
+    })
+    if (res.status !== 200) throw new Error(`license: ${res.text}`)
   }
 
   return {

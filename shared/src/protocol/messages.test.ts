@@ -15,7 +15,9 @@ describe('protocol', () => {
   it('accepts a valid batch and rejects malformed, invalid and oversize payloads', () => {
     const batch = {
       v: 1,
-      messages: [{ seq: 1, type: 'event', at: '2026-11-24T10:00:00.000Z', body: { type: 'test', data: { n: 1 } } }],
+      messages: [
+        { seq: 1, type: 'event', at: '2026-11-24T10:00:00.000Z', body: { type: 'test', data: { n: 1 } } },
+      ],
     }
     expect(decode(upMessages, JSON.stringify(batch)).ok).toBe(true)
     expect(decode(upMessages, '{"v":1,')).toEqual({ ok: false, error: 'malformed' })
@@ -23,6 +25,9 @@ describe('protocol', () => {
     expect(
       decode(upMessages, JSON.stringify({ v: 1, messages: [{ seq: 0, type: 'event', at: 'x', body: {} }] })),
     ).toEqual({ ok: false, error: 'invalid' })
-    expect(decode(upMessages, Buffer.alloc(MAX_PAYLOAD_BYTES + 1, 32))).toEqual({ ok: false, error: 'oversize' })
+    expect(decode(upMessages, Buffer.alloc(MAX_PAYLOAD_BYTES + 1, 32))).toEqual({
+      ok: false,
+      error: 'oversize',
+    })
   })
 })

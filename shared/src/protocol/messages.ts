@@ -25,7 +25,11 @@ export const eventBody = z.object({
 export const auditBody = z.object({
   action: z.string().regex(/^[a-z][a-z0-9._-]{0,99}$/),
   outcome: z.enum(['success', 'failure', 'denied']),
-  actor: z.object({ type: z.enum(['user', 'system']), id: id.nullable().optional(), name: id.nullable().optional() }),
+  actor: z.object({
+    type: z.enum(['user', 'system']),
+    id: id.nullable().optional(),
+    name: id.nullable().optional(),
+  }),
   target: z.object({ type: id, id: id.nullable().optional() }).optional(),
   reason: shortText(500).optional(),
   details: jsonObject.optional(),
@@ -36,7 +40,11 @@ export const healthBody = z.object({
   version: shortText(64),
   hostname: shortText(255).optional(),
   disk: z.object({ freeBytes: z.number().nonnegative(), totalBytes: z.number().nonnegative() }).optional(),
-  outbox: z.object({ depth: z.number().int().nonnegative(), bytes: z.number().nonnegative(), full: z.boolean() }),
+  outbox: z.object({
+    depth: z.number().int().nonnegative(),
+    bytes: z.number().nonnegative(),
+    full: z.boolean(),
+  }),
   configVersion: z.number().int().nonnegative(),
   /** Set while the outbox is full and the agent refuses non-essential work. */
   degraded: z.array(shortText(200)).max(20).optional(),
@@ -52,6 +60,14 @@ export const outboxMessage = z.discriminatedUnion('type', [
   z.object({ seq: z.number().int().positive(), type: z.literal('audit'), at: isoTime, body: auditBody }),
   z.object({ seq: z.number().int().positive(), type: z.literal('health'), at: isoTime, body: healthBody }),
   z.object({ seq: z.number().int().positive(), type: z.literal('state'), at: isoTime, body: stateBody }),
+  // A health sample the agent coalesced away while its outbox was full: it keeps its sequence
+  // number (the hub takes only gap-free runs) but carries nothing.
+  z.object({
+    seq: z.number().int().positive(),
+    type: z.literal('noop'),
+    at: isoTime,
+    body: z.object({}).strict(),
+  }),
 ])
 export type OutboxMessage = z.infer<typeof outboxMessage>
 export type OutboxType = OutboxMessage['type']

@@ -16,7 +16,9 @@ export const ALL_UP = `${TOPIC_ROOT}/+/up/+`
 
 const TOPIC = /^vms\/v1\/agents\/([0-9a-f-]{36})\/(up|down)\/([a-z]+)$/
 
-export function parseTopic(topic: string): { agentId: string; direction: 'up' | 'down'; kind: string } | undefined {
+export function parseTopic(
+  topic: string,
+): { agentId: string; direction: 'up' | 'down'; kind: string } | undefined {
   const m = TOPIC.exec(topic)
   if (!m) return undefined
   return { agentId: m[1] as string, direction: m[2] as 'up' | 'down', kind: m[3] as string }

@@ -123,7 +123,13 @@ const eventItem = z.object({
 })
 
 export function registerAgentRoutes(api: Api, hub: HubContext): void {
-  const audit = (ctx: Context, p: Principal, action: string, r: { id: string; tenant_id: string; name: string }, details?: Record<string, unknown>) =>
+  const audit = (
+    ctx: Context,
+    p: Principal,
+    action: string,
+    r: { id: string; tenant_id: string; name: string },
+    details?: Record<string, unknown>,
+  ) =>
     hub.audit.record({
       action,
       outcome: 'success',
@@ -151,7 +157,8 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
       const ttl = hub.config.VMS_ENROLLMENT_TTL_SECONDS
       const created = await hub.db.withTenant(scopeOf(principal), async (tx) => {
         const site = await visibleSite(tx, principal, params.id)
-        if (!can(principal, 'agent.manage', { type: 'site', tenantId: site.tenantId, siteId: site.id })) throw forbidden()
+        if (!can(principal, 'agent.manage', { type: 'site', tenantId: site.tenantId, siteId: site.id }))
+          throw forbidden()
         const id = randomUUID()
         const [row]: { expires_at: Date }[] = await tx.execute(
           `insert into agent_enrollments (id, tenant_id, site_id, code_hash, expires_at, created_by)
@@ -186,14 +193,19 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
       const meta = clientMeta(ctx)
       await hub.limits.enrollAttempt(meta.ip)
       const codeHash = hashEnrollmentCode(body.code)
-      const [enrollment]: { id: string; tenant_id: string; site_id: string; used: boolean; expired: boolean }[] =
-        await hub.db.withSystem((tx) =>
-          tx.execute(
-            `select id, tenant_id, site_id, used_at is not null as used, expires_at <= now() as expired
+      const [enrollment]: {
+        id: string
+        tenant_id: string
+        site_id: string
+        used: boolean
+        expired: boolean
+      }[] = await hub.db.withSystem((tx) =>
+        tx.execute(
+          `select id, tenant_id, site_id, used_at is not null as used, expires_at <= now() as expired
                from agent_enrollments where code_hash = ?`,
-            [codeHash],
-          ),
-        )
+          [codeHash],
+        ),
+      )
       if (!enrollment) throw new HttpError(404, 'unknown_code', 'no such enrollment code')
       if (enrollment.used) throw gone('this enrollment code has already been used', 'code_used')
       if (enrollment.expired) throw gone('this enrollment code has expired', 'code_expired')
@@ -212,7 +224,15 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
         await tx.execute(
           `insert into agents (id, tenant_id, site_id, name, hostname, version, secret_hash)
            values (?, ?, ?, ?, ?, ?, ?)`,
-          [agentId, enrollment.tenant_id, enrollment.site_id, name, body.hostname ?? null, body.version ?? null, hash],
+          [
+            agentId,
+            enrollment.tenant_id,
+            enrollment.site_id,
+            name,
+            body.hostname ?? null,
+            body.version ?? null,
+            hash,
+          ],
         )
       })
       await hub.agents.bus.admit(agentId, secret)
@@ -224,7 +244,11 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
         target: { type: 'agent', id: agentId },
         clientIp: meta.ip,
         userAgent: meta.userAgent,
-        details: { siteId: enrollment.site_id, hostname: body.hostname ?? null, version: body.version ?? null },
+        details: {
+          siteId: enrollment.site_id,
+          hostname: body.hostname ?? null,
+          version: body.version ?? null,
+        },
       })
       ctx.status = 201
       ctx.body = {
@@ -286,7 +310,9 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
     params: idParams,
     responses: { 200: { description: 'The agent', schema: agent } },
     async handler(ctx, { params, principal }) {
-      ctx.body = agentDto(await hub.db.withTenant(scopeOf(principal), (tx) => visibleAgent(tx, principal, params.id)))
+      ctx.body = agentDto(
+        await hub.db.withTenant(scopeOf(principal), (tx) => visibleAgent(tx, principal, params.id)),
+      )
     },
   })
 
@@ -297,7 +323,9 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
     auth: 'user',
     summary: 'Rename, disable (cut off at once) or re-enable an agent',
     params: idParams,
-    body: z.object({ name: z.string().trim().min(1).max(200).optional(), disabled: z.boolean().optional() }).strict(),
+    body: z
+      .object({ name: z.string().trim().min(1).max(200).optional(), disabled: z.boolean().optional() })
+      .strict(),
     responses: { 200: { description: 'The agent', schema: agent } },
     async handler(ctx, { params, body, principal }) {
       const updated = await hub.db.withTenant(scopeOf(principal), async (tx) => {
@@ -317,7 +345,10 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
         await hub.agents.presence.set(params.id, false, 'disabled')
       }
       if (body.disabled === false && updated.before.disabled) await hub.agents.bus.readmit(params.id)
-      await audit(ctx, principal, 'agent.update', updated.after, { fields: Object.keys(body), disabled: updated.after.disabled })
+      await audit(ctx, principal, 'agent.update', updated.after, {
+        fields: Object.keys(body),
+        disabled: updated.after.disabled,
+      })
       ctx.body = agentDto(updated.after)
     },
   })
@@ -394,7 +425,11 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
       hub.agents.directory.forget(params.id)
       await publishDesiredConfig(hub.db, hub.agents.bus, params.id)
       await audit(ctx, principal, 'agent.config.update', row, { version: row.config_version })
-      ctx.body = { version: row.config_version, config: body.config, appliedVersion: row.applied_config_version }
+      ctx.body = {
+        version: row.config_version,
+        config: body.config,
+        appliedVersion: row.applied_config_version,
+      }
     },
   })
 

@@ -1,0 +1,30 @@
+import { statfs } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import type { Outbox } from './outbox/outbox.ts'
+
+/** A health sample: what the hub shows about the agent and how it decides it is alive. */
+export async function healthSample(o: {
+  dataDir: string
+  outbox: Outbox
+  startedAt: number
+  version: string
+  configVersion: number
+}) {
+  let disk: { freeBytes: number; totalBytes: number } | undefined
+  try {
+    const s = await statfs(o.dataDir)
+    disk = { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize }
+  } catch {
+    disk = undefined
+  }
+  const full = o.outbox.full()
+  return {
+    uptimeSeconds: Math.round((Date.now() - o.startedAt) / 1000),
+    version: o.version,
+    hostname: hostname(),
+    ...(disk ? { disk } : {}),
+    outbox: { depth: o.outbox.depth(), bytes: o.outbox.bytes(), full },
+    configVersion: o.configVersion,
+    ...(full ? { degraded: ['outbox full: refusing non-essential work'] } : {}),
+  }
+}

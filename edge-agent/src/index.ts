@@ -1,0 +1,5 @@
+export { EdgeAgent, outboxFile } from './agent.ts'
+export { loadAgentSettings } from './config.ts'
+export { hasCredentials, readCredentials } from './credentials.ts'
+export { enroll } from './enroll.ts'
+export { Outbox } from './outbox/outbox.ts'

@@ -1,0 +1,176 @@
+import {
+  type DownConfig,
+  decode,
+  downAck,
+  downConfig,
+  downTopic,
+  MAX_PAYLOAD_BYTES,
+  PROTOCOL_VERSION,
+  upTopic,
+} from '@ts-vms/shared'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import type { Logger } from 'pino'
+import type { Credentials } from '../credentials.ts'
+import type { Outbox } from '../outbox/outbox.ts'
+
+export interface HubLinkOptions {
+  credentials: Credentials
+  outbox: Outbox
+  logger: Logger
+  version: string
+  batchMax: number
+  maxInflight: number
+  ackTimeoutMs: number
+  onConfig: (config: DownConfig) => void
+}
+
+/**
+ * The agent's link to the hub: one MQTT session (client id = agent id), outbound only.
+ *
+ * It streams the outbox up in batches (QoS 1) while keeping at most `maxInflight` messages
+ * unacknowledged: backpressure, not memory, when the hub is slow. The hub acknowledges the highest
+ * sequence it has committed; the agent deletes up to it. After a reconnect, or when acks stop
+ * advancing for `ackTimeoutMs`, it starts again from the last acknowledged message; the hub
+ * ignores what it already has, so nothing arrives twice.
+ */
+export class HubLink {
+  private client: MqttClient | undefined
+  private sentUpTo = 0
+  private lastProgress = Date.now()
+  private pumping = false
+  private poller: NodeJS.Timeout | undefined
+  connected = false
+
+  constructor(private readonly o: HubLinkOptions) {}
+
+  private mqttOptions(): IClientOptions {
+    const { credentials: c } = this.o
+    const options: IClientOptions = {
+      clientId: c.agentId,
+      username: c.agentId,
+      password: c.secret,
+      clean: true,
+      keepalive: 30,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      will: {
+        topic: upTopic(c.agentId, 'status'),
+        payload: Buffer.from(
+          JSON.stringify({ v: PROTOCOL_VERSION, online: false, at: new Date().toISOString() }),
+        ),
+        qos: 1,
+        retain: true,
+      },
+    }
+    if (c.mqttUrl.startsWith('mqtts:')) {
+      // Pin the broker's certificate: trust exactly it, whatever name the hub is reached by.
+      if (!c.caCertificate || !c.caFingerprint)
+        throw new Error('mqtts without a pinned certificate: enroll again')
+      const fingerprint = c.caFingerprint
+      Object.assign(options, {
+        ca: c.caCertificate,
+        rejectUnauthorized: true,
+        checkServerIdentity: (_host: string, cert: { fingerprint256?: string }) =>
+          cert.fingerprint256 === fingerprint
+            ? undefined
+            : new Error('the broker certificate is not the pinned one'),
+      })
+    }
+    return options
+  }
+
+  start(): void {
+    const { credentials: c, logger } = this.o
+    const client = mqtt.connect(c.mqttUrl, this.mqttOptions())
+    this.client = client
+    client.on('connect', () => {
+      this.connected = true
+      this.sentUpTo = this.o.outbox.acked()
+      this.lastProgress = Date.now()
+      logger.info({ broker: c.mqttUrl }, 'connected to the hub')
+      client.subscribe([downTopic(c.agentId, 'ack'), downTopic(c.agentId, 'config')], { qos: 1 }, (err) => {
+        if (err) logger.warn({ err: err.message }, 'subscribe failed')
+      })
+      client.publish(
+        upTopic(c.agentId, 'status'),
+        JSON.stringify({
+          v: PROTOCOL_VERSION,
+          online: true,
+          version: this.o.version,
+          at: new Date().toISOString(),
+        }),
+        { qos: 1, retain: true },
+      )
+      void this.pump()
+    })
+    client.on('close', () => {
+      if (this.connected) logger.warn('disconnected from the hub; buffering in the outbox')
+      this.connected = false
+    })
+    client.on('error', (err) => logger.warn({ err: err.message }, 'hub link error'))
+    client.on('message', (topic, payload) => this.onMessage(topic, payload))
+    this.poller = setInterval(() => void this.pump(), 200)
+    this.poller.unref()
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const { credentials: c, logger, outbox } = this.o
+    if (topic === downTopic(c.agentId, 'ack')) {
+      const ack = decode(downAck, payload)
+      if (!ack.ok) return
+      const seq = ack.value.seq
+      if (seq > outbox.acked()) {
+        outbox.ack(seq)
+        this.lastProgress = Date.now()
+      }
+      if (seq > this.sentUpTo) this.sentUpTo = seq
+      void this.pump()
+      return
+    }
+    if (topic === downTopic(c.agentId, 'config')) {
+      const config = decode(downConfig, payload)
+      if (!config.ok) {
+        logger.warn({ reason: config.error }, 'ignored an unreadable configuration')
+        return
+      }
+      this.o.onConfig(config.value)
+    }
+  }
+
+  /** Sends outbox rows while the window allows. */
+  async pump(): Promise<void> {
+    if (this.pumping || !this.connected || !this.client) return
+    this.pumping = true
+    try {
+      const { outbox, credentials: c } = this.o
+      const acked = outbox.acked()
+      if (this.sentUpTo > acked && Date.now() - this.lastProgress > this.o.ackTimeoutMs) {
+        // Acks stopped advancing: resend from the last acknowledged message.
+        this.sentUpTo = acked
+        this.lastProgress = Date.now()
+      }
+      while (this.connected && this.sentUpTo - outbox.acked() < this.o.maxInflight) {
+        const rows = outbox.read(this.sentUpTo, this.o.batchMax, MAX_PAYLOAD_BYTES - 4096)
+        if (rows.length === 0) break
+        const payload = `{"v":${PROTOCOL_VERSION},"messages":[${rows
+          .map((r) => `{"seq":${r.seq},"type":"${r.type}","at":"${r.at}","body":${r.body}}`)
+          .join(',')}]}`
+        if (this.sentUpTo === outbox.acked()) this.lastProgress = Date.now()
+        await this.client.publishAsync(upTopic(c.agentId, 'messages'), payload, { qos: 1 })
+        this.sentUpTo = rows.at(-1)?.seq ?? this.sentUpTo
+      }
+    } catch (err) {
+      this.o.logger.debug({ err: (err as Error).message }, 'publish interrupted; will resend')
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.poller) clearInterval(this.poller)
+    const client = this.client
+    this.client = undefined
+    this.connected = false
+    if (client) await client.endAsync(true)
+  }
+}

@@ -1,0 +1,130 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
+import { Outbox } from '../src/outbox/outbox.ts'
+import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
+
+/**
+ * Store-and-forward, end to end: events pile up in the agent's outbox while the hub is away and
+ * all arrive exactly once, in order, when it is back, even if the agent is killed half way.
+ */
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const N = 10_000
+const cleanups: (() => Promise<void> | void)[] = []
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c()
+})
+
+function queueEvents(dataDir: string, count: number) {
+  const outbox = new Outbox(path.join(dataDir, 'outbox.db'), 1024 ** 3)
+  outbox.db.transaction(() => {
+    for (let i = 1; i <= count; i++) outbox.append('event', { type: 'test', data: { n: i } })
+  })()
+  outbox.close()
+}
+
+async function delivered(t: TestHub, agentId: string) {
+  const r = await t.db.adminQuery<{ n: number; distinct_seq: number }>(
+    `select count(*)::int as n, count(distinct seq)::int as distinct_seq from events where agent_id = $1 and type = 'test'`,
+    [agentId],
+  )
+  return r.rows[0] as { n: number; distinct_seq: number }
+}
+
+async function expectExactlyOnceInOrder(t: TestHub, agentId: string) {
+  const rows = await t.db.adminQuery<{ n: string }>(
+    `select data->>'n' as n from events where agent_id = $1 and type = 'test' order by seq`,
+    [agentId],
+  )
+  const ns = rows.rows.map((r) => Number(r.n))
+  expect(ns.length).toBe(N)
+  expect(ns.every((n, i) => n === i + 1)).toBe(true)
+}
+
+describe('store-and-forward through the embedded broker', () => {
+  it(`delivers ${N} events made while the hub was down, exactly once and in order`, async () => {
+    const t = await startTestHub({ VMS_MQTT_PORT: await freePort() }, { systemLicense: true })
+    cleanups.push(() => t.close())
+    const a: TestAgent = await enrolledAgent(t)
+    cleanups.push(() => a.cleanup())
+    const agent = a.start()
+    await expect.poll(() => agent.connected, { timeout: 20_000 }).toBe(true)
+
+    await t.hub.close() // hub, broker and all
+    await expect.poll(() => agent.connected, { timeout: 20_000 }).toBe(false)
+    queueEvents(a.dataDir, N)
+    expect(agent.outbox.depth()).toBeGreaterThanOrEqual(N)
+
+    await t.restart()
+    await expect
+      .poll(async () => (await delivered(t, a.agentId)).n, { timeout: 120_000, interval: 250 })
+      .toBe(N)
+    await expectExactlyOnceInOrder(t, a.agentId)
+    // Everything acknowledged is gone from the agent.
+    await expect.poll(() => agent.outbox.depth(), { timeout: 30_000 }).toBeLessThan(5)
+    const token = await t.adminToken()
+    const events = await t.request('GET', `/api/v1/events?agentId=${a.agentId}&type=test&limit=1`, { token })
+    expect(events.body.total).toBe(N)
+    expect(events.body.items[0].data).toEqual({ n: N })
+  })
+
+  it('delivers exactly once when the agent is killed with SIGKILL half way and restarted', async () => {
+    const t = await startTestHub({ VMS_MQTT_PORT: await freePort() }, { systemLicense: true })
+    cleanups.push(() => t.close())
+    const a = await enrolledAgent(t, { VMS_AGENT_BATCH_MAX: 50, VMS_AGENT_MAX_INFLIGHT: 100 })
+    cleanups.push(() => a.cleanup())
+    let child: ChildProcess | undefined
+    const spawnAgent = () => {
+      child = spawn(process.execPath, ['--import', 'tsx', 'edge-agent/src/main.ts'], {
+        cwd: root,
+        env: { ...process.env, ...a.env },
+        stdio: 'ignore',
+      })
+      return child
+    }
+    cleanups.push(() => {
+      child?.kill('SIGKILL')
+    })
+    const acked = async () =>
+      Number(
+        (await t.db.adminQuery('select acked_seq from agents where id = $1', [a.agentId])).rows[0]
+          ?.acked_seq ?? 0,
+      )
+
+    await t.hub.close()
+    // The installer's own command queues the events, while the hub is away.
+    const emit = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'edge-agent/src/main.ts', 'emit-test-events', '--count', String(N)],
+      {
+        cwd: root,
+        env: { ...process.env, ...a.env },
+        stdio: 'ignore',
+      },
+    )
+    expect(await new Promise((resolve) => emit.on('exit', resolve))).toBe(0)
+    await t.restart()
+    spawnAgent()
+    await expect.poll(acked, { timeout: 60_000, interval: 20 }).toBeGreaterThan(N * 0.2)
+    child?.kill('SIGKILL')
+    await new Promise((resolve) => child?.once('exit', resolve))
+    const atKill = (await delivered(t, a.agentId)).n
+    spawnAgent()
+    await expect
+      .poll(async () => (await delivered(t, a.agentId)).n, { timeout: 120_000, interval: 250 })
+      .toBe(N)
+    await expectExactlyOnceInOrder(t, a.agentId)
+    console.log(`killed the agent with ${atKill} of ${N} delivered`)
+    expect(atKill).toBeGreaterThan(0)
+    // The installer's command is itself audited, by the agent, in the tenant's chain.
+    const token = await t.adminToken()
+    const audit = await t.request('GET', '/api/v1/audit?action=agent.test_events.emit', { token })
+    expect(audit.body.items[0]).toMatchObject({
+      actor: { type: 'agent', id: a.agentId },
+      details: { count: N },
+    })
+    expect((await t.request('GET', '/api/v1/audit/verify', { token })).body.ok).toBe(true)
+  })
+})
