@@ -19,6 +19,7 @@ export class EdgeAgent {
   private readonly link: HubLink
   private heartbeat: NodeJS.Timeout | undefined
   private readonly startedAt = Date.now()
+  private stopped = false
   config: { version: number; config: AgentConfig }
 
   constructor(
@@ -65,6 +66,7 @@ export class EdgeAgent {
   }
 
   private async beat(): Promise<void> {
+    if (this.stopped) return
     try {
       const sample = await healthSample({
         dataDir: this.settings.VMS_AGENT_DATA_DIR,
@@ -73,6 +75,7 @@ export class EdgeAgent {
         version: AGENT_VERSION,
         configVersion: this.config.version,
       })
+      if (this.stopped) return // stopped while the sample was being taken
       this.outbox.append('health', sample)
       void this.link.pump()
     } catch (err) {
@@ -100,6 +103,7 @@ export class EdgeAgent {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true
     if (this.heartbeat) clearInterval(this.heartbeat)
     await this.link.stop()
     this.outbox.close()

@@ -10,6 +10,9 @@ export async function healthSample(o: {
   version: string
   configVersion: number
 }) {
+  // The outbox first: it is synchronous, and the agent may be stopped while statfs runs.
+  const full = o.outbox.full()
+  const outbox = { depth: o.outbox.depth(), bytes: o.outbox.bytes(), full }
   let disk: { freeBytes: number; totalBytes: number } | undefined
   try {
     const s = await statfs(o.dataDir)
@@ -17,13 +20,12 @@ export async function healthSample(o: {
   } catch {
     disk = undefined
   }
-  const full = o.outbox.full()
   return {
     uptimeSeconds: Math.round((Date.now() - o.startedAt) / 1000),
     version: o.version,
     hostname: hostname(),
     ...(disk ? { disk } : {}),
-    outbox: { depth: o.outbox.depth(), bytes: o.outbox.bytes(), full },
+    outbox,
     configVersion: o.configVersion,
     ...(full ? { degraded: ['outbox full: refusing non-essential work'] } : {}),
   }

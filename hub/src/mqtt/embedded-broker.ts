@@ -78,7 +78,8 @@ export class EmbeddedBroker implements AgentBus {
         if (!ok) {
           options.onRejected('acl')
           logger.warn({ agentId: client.id, topic: t }, 'mqtt: subscription refused')
-          return callback(new Error('not authorised'), null)
+          // A null subscription answers "refused" (0x80) in the SUBACK and keeps the connection.
+          return callback(null, null)
         }
         callback(null, subscription)
       },
