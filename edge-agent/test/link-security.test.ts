@@ -1,4 +1,4 @@
-import mqtt, { type MqttClient } from 'mqtt'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
 import { type Credentials, readCredentials } from '../src/credentials.ts'
@@ -23,15 +23,19 @@ afterAll(async () => {
 })
 
 function connectAs(c: Credentials): Promise<MqttClient> {
-  return mqtt.connectAsync(c.mqttUrl, {
+  const options: IClientOptions = {
     clientId: c.agentId,
     username: c.agentId,
     password: c.secret,
     reconnectPeriod: 0,
-    ca: c.caCertificate ?? undefined,
+  }
+  // The pinned broker certificate, as the agent uses it.
+  Object.assign(options, {
+    ca: c.caCertificate,
     rejectUnauthorized: true,
     checkServerIdentity: () => undefined,
   })
+  return mqtt.connectAsync(c.mqttUrl, options)
 }
 
 async function metric(name: string, label: string): Promise<number> {

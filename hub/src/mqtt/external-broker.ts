@@ -21,6 +21,7 @@ interface DynsecResponse {
   command: string
   error?: string
   correlationData?: string
+  data?: { client?: { roles?: { rolename: string }[] } }
 }
 
 export class ExternalBroker implements AgentBus {
@@ -90,11 +91,12 @@ export class ExternalBroker implements AgentBus {
     }
     const topic = parseTopic(packet.topic)
     if (!topic || topic.direction !== 'up') return
+    this.logger.trace({ topic: packet.topic, bytes: payload.length }, 'mqtt: message')
     await this.handler({ agentId: topic.agentId, kind: topic.kind, payload })
   }
 
   /** Sends a dynamic-security command and waits for its answer. */
-  private async control(command: Record<string, unknown>, tolerate: RegExp[] = []): Promise<void> {
+  private async control(command: Record<string, unknown>, tolerate: RegExp[] = []): Promise<DynsecResponse> {
     const correlationData = randomUUID()
     const answer = new Promise<DynsecResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -115,9 +117,14 @@ export class ExternalBroker implements AgentBus {
     if (r.error && !tolerate.some((t) => t.test(r.error ?? ''))) {
       throw new Error(`broker refused ${String(command.command)}: ${r.error}`)
     }
+    return r
   }
 
-  /** The hub's own account may publish to every agent's down branch. */
+  /**
+   * The hub's own account may publish to every agent's down branch. Giving it the role makes the
+   * broker disconnect it (dynamic security re-applies ACLs that way); the client reconnects and
+   * re-subscribes by itself, so the hub waits for that.
+   */
   private async ensureHubRole(username: string | undefined): Promise<void> {
     await this.control(
       {
@@ -127,7 +134,16 @@ export class ExternalBroker implements AgentBus {
       },
       [/already exists/i],
     )
-    if (username) await this.control({ command: 'addClientRole', username, rolename: HUB_ROLE }, [/already/i])
+    if (!username) return
+    const info = await this.control({ command: 'getClient', username })
+    if (info.data?.client?.roles?.some((r) => r.rolename === HUB_ROLE)) return
+    const reconnected = new Promise<void>((resolve) => this.client.once('connect', () => resolve()))
+    await this.client.publishAsync(
+      CONTROL,
+      JSON.stringify({ commands: [{ command: 'addClientRole', username, rolename: HUB_ROLE }] }),
+      { qos: 1 },
+    )
+    await Promise.race([reconnected, new Promise((r) => setTimeout(r, 10_000))])
   }
 
   onMessage(handler: (message: AgentMessage) => Promise<void>): void {
@@ -138,8 +154,15 @@ export class ExternalBroker implements AgentBus {
     // The broker's view reaches the hub through the agents' status messages and last wills.
   }
 
+  /**
+   * Queues a QoS 1 publication without waiting for the broker's PUBACK: publications happen while an
+   * incoming message is being handled, and the client reads the PUBACK only after that handling is
+   * done. Acks and configuration are idempotent and re-sent, so a lost one costs a retry, no more.
+   */
   async publish(topic: string, payload: string, options: { retain?: boolean } = {}): Promise<void> {
-    await this.client.publishAsync(topic, payload, { qos: 1, retain: options.retain ?? false })
+    this.client.publish(topic, payload, { qos: 1, retain: options.retain ?? false }, (err) => {
+      if (err) this.logger.warn({ err: err.message, topic }, 'mqtt: publication failed')
+    })
   }
 
   async admit(agentId: string, secret: string): Promise<void> {
@@ -179,6 +202,6 @@ export class ExternalBroker implements AgentBus {
   }
 
   async close(): Promise<void> {
-    await this.client.endAsync()
+    await this.client.endAsync(true)
   }
 }
