@@ -4,6 +4,7 @@
  * compare across machines. Benchmarks are never part of `npm test`.
  */
 import { benchAuth } from './suites/auth.ts'
+import { benchIngest } from './suites/ingest.ts'
 import { benchTokens } from './suites/tokens.ts'
 
 export interface BenchResult {
@@ -18,6 +19,7 @@ export interface BenchResult {
 const suites: Record<string, () => Promise<BenchResult[]>> = {
   tokens: benchTokens,
   auth: benchAuth,
+  ingest: benchIngest,
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

@@ -245,10 +245,8 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
           logger: agentLogger,
           onRejected: (reason) => metrics.mqttRejected.inc({ reason }),
         })
-    closers.unshift(() => bus.close())
     const presence = new Presence(db, audit, agentLogger)
     presence.start()
-    closers.unshift(() => presence.stop())
     const ingest = new AgentIngest({
       db,
       bus,
@@ -261,6 +259,13 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
         rejected: (reason) => metrics.mqttRejected.inc({ reason }),
         stored: (type, n) => metrics.ingestStored.inc({ type }, n),
       },
+    })
+    // Shutdown: no new traffic, then let what is in hand finish before audit and database close.
+    closers.unshift(async () => {
+      presence.stop()
+      await bus.close()
+      await ingest.idle()
+      await presence.idle()
     })
     bus.onMessage((m) => ingest.handle(m))
     bus.onPresence((agentId, connected) => {

@@ -69,6 +69,11 @@ export class AgentIngest {
     return next
   }
 
+  /** Resolves when every queued message has been handled (for shutdown). */
+  async idle(): Promise<void> {
+    while (this.queues.size > 0) await Promise.allSettled([...this.queues.values()])
+  }
+
   private async process(message: AgentMessage): Promise<void> {
     const { metrics } = this.deps
     metrics.received(message.kind)

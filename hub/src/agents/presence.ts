@@ -9,6 +9,7 @@ import type { Database } from '../db/database.ts'
  */
 export class Presence {
   private sweeper: NodeJS.Timeout | undefined
+  private readonly inflight = new Set<Promise<unknown>>()
 
   constructor(
     private readonly db: Database,
@@ -42,7 +43,19 @@ export class Presence {
   }
 
   /** Records a transition if it is one; returns whether it was. */
-  async set(agentId: string, online: boolean, reason: string): Promise<boolean> {
+  set(agentId: string, online: boolean, reason: string): Promise<boolean> {
+    const work = this.transition(agentId, online, reason)
+    this.inflight.add(work)
+    void work.finally(() => this.inflight.delete(work)).catch(() => {})
+    return work
+  }
+
+  /** Resolves when no transition is being recorded (for shutdown). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.inflight])
+  }
+
+  private async transition(agentId: string, online: boolean, reason: string): Promise<boolean> {
     const changed = await this.db.withSystem(async (tx) => {
       const rows: { tenant_id: string; site_id: string; name: string }[] = await tx.execute(
         `update agents set status = ?, last_seen_at = case when ? then now() else last_seen_at end, updated_at = now()

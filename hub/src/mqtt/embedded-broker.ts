@@ -163,6 +163,9 @@ export class EmbeddedBroker implements AgentBus {
   }
 
   async close(): Promise<void> {
+    // The hub is going away: what the closing connections would report is not news.
+    this.presence = () => {}
+    this.handler = async () => {}
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()))
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve())

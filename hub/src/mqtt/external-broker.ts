@@ -202,6 +202,7 @@ export class ExternalBroker implements AgentBus {
   }
 
   async close(): Promise<void> {
+    this.handler = async () => {}
     await this.client.endAsync(true)
   }
 }

@@ -32,7 +32,7 @@ function waitFor(proc: ChildProcess, pattern: RegExp): Promise<RegExpMatchArray>
 }
 
 describe('npm start', () => {
-  it('serves the hub and prints working credentials', async () => {
+  it('serves the hub with a demo agent online, and prints working credentials', async () => {
     child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start-demo.ts'], {
       cwd: root,
       env: {
@@ -53,6 +53,19 @@ describe('npm start', () => {
       body: JSON.stringify({ tenant: 'system', username: 'admin', password }),
     })
     expect(res.status).toBe(200)
+    // The demo agent enrolled itself into site "Demo" and reports in.
+    const { accessToken } = (await res.json()) as { accessToken: string }
+    const agents = async () =>
+      (
+        (await (
+          await fetch(`${url}/api/v1/agents`, { headers: { authorization: `Bearer ${accessToken}` } })
+        ).json()) as {
+          items: { status: string; name: string }[]
+        }
+      ).items
+    await expect
+      .poll(async () => (await agents()).map((a) => [a.name, a.status]), { timeout: 30_000 })
+      .toEqual([['Demo agent', 'online']])
     const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)))
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
