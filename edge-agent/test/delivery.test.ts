@@ -128,3 +128,52 @@ describe('store-and-forward through the embedded broker', () => {
     expect((await t.request('GET', '/api/v1/audit/verify', { token })).body.ok).toBe(true)
   })
 })
+
+describe('store-and-forward through network and database cuts', () => {
+  it('delivers exactly once when the agent’s link and the hub’s database connection are cut mid-stream', async () => {
+    const { startTcpProxy } = await import('../../hub/test/helpers/tcp-proxy.ts')
+    const { createTestDatabase } = await import('../../hub/test/helpers/test-database.ts')
+    const { readCredentials, writeCredentials } = await import('../src/credentials.ts')
+    const db = await createTestDatabase()
+    const dbUrl = new URL(db.url)
+    const dbProxy = await startTcpProxy(dbUrl.hostname, Number(dbUrl.port))
+    dbUrl.port = String(dbProxy.port)
+    const t = await startTestHub(
+      { VMS_DATABASE_URL: dbUrl.toString(), VMS_AUDIT_DB_TIMEOUT_MS: 1000 },
+      { db, systemLicense: true },
+    )
+    cleanups.push(async () => {
+      await t.close()
+      await dbProxy.close()
+      await db.drop()
+    })
+    const a = await enrolledAgent(t, { VMS_AGENT_BATCH_MAX: 50, VMS_AGENT_MAX_INFLIGHT: 200 })
+    cleanups.push(() => a.cleanup())
+    // The agent reaches the broker through a link the test can cut.
+    const c = readCredentials(a.dataDir)
+    const broker = new URL(c.mqttUrl)
+    const link = await startTcpProxy(broker.hostname, Number(broker.port))
+    cleanups.push(() => link.close())
+    writeCredentials(a.dataDir, { ...c, mqttUrl: `mqtts://127.0.0.1:${link.port}` })
+    const agent = a.start()
+    await expect.poll(() => agent.connected, { timeout: 20_000 }).toBe(true)
+    agent.outbox.db.transaction(() => {
+      for (let i = 1; i <= N; i++) agent.outbox.append('event', { type: 'test', data: { n: i } })
+    })()
+    const acked = async () => agent.outbox.acked()
+    await expect.poll(acked, { timeout: 60_000, interval: 20 }).toBeGreaterThan(N * 0.1)
+    link.cut() // the site loses its uplink
+    await expect.poll(() => agent.connected, { timeout: 20_000 }).toBe(false)
+    link.restore()
+    await expect.poll(acked, { timeout: 60_000, interval: 20 }).toBeGreaterThan(N * 0.4)
+    dbProxy.cut() // the hub loses its database
+    const stalled = await acked()
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(await acked()).toBeLessThanOrEqual(stalled + 200) // nothing new is acknowledged without the database
+    dbProxy.restore()
+    await expect
+      .poll(async () => (await delivered(t, a.agentId)).n, { timeout: 120_000, interval: 250 })
+      .toBe(N)
+    await expectExactlyOnceInOrder(t, a.agentId)
+  })
+})
