@@ -46,8 +46,12 @@ async function demoEnrollment(hub: HubContext): Promise<{ code: string; site: st
 }
 
 try {
-  const config = loadConfig()
-  const settings = loadAgentSettings()
+  // The demo talks to a person: warnings and the banner, not every request, unless asked for.
+  const quiet = { ...process.env }
+  quiet.VMS_LOG_LEVEL ||= 'warn'
+  quiet.VMS_AGENT_LOG_LEVEL ||= 'warn'
+  const config = loadConfig(quiet)
+  const settings = loadAgentSettings(quiet)
   let agent: EdgeAgent | undefined
   const hub = await serveHub(config, [async () => agent?.stop()])
   const dir = settings.VMS_AGENT_DATA_DIR

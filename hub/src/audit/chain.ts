@@ -61,3 +61,25 @@ export function recordHash(record: ChainRecord, prevHash: string): string {
   })
   return createHash('sha256').update(body, 'utf8').digest('hex')
 }
+
+/** An audit_events row as Postgres returns it. */
+export interface AuditEventRow {
+  id: string
+  event_id: string
+  tenant_id: string
+  seq: string
+  time: Date
+  actor_type: ChainRecord['actorType']
+  actor_id: string | null
+  actor_name: string | null
+  action: string
+  target_type: string | null
+  target_id: string | null
+  outcome: ChainRecord['outcome']
+  reason: string | null
+  client_ip: string | null
+  user_agent: string | null
+  details: Record<string, unknown>
+  prev_hash: string
+  hash: string
+}

@@ -13,6 +13,7 @@ import {
   writeSync,
 } from 'node:fs'
 import path from 'node:path'
+import type { ChainRecord } from './chain.ts'
 
 /**
  * The audit spool: when the database cannot take audit records, they are appended here and fsynced
@@ -23,22 +24,8 @@ import path from 'node:path'
  * `replay-<n>.jsonl`, so appends and replay never share a file, and deletes a replay file only
  * after all its records are committed.
  */
-export interface SpooledRecord {
-  eventId: string
-  tenantId: string
-  time: string
-  actorType: 'user' | 'agent' | 'system'
-  actorId: string | null
-  actorName: string | null
-  action: string
-  targetType: string | null
-  targetId: string | null
-  outcome: 'success' | 'failure' | 'denied'
-  reason: string | null
-  clientIp: string | null
-  userAgent: string | null
-  details: Record<string, unknown>
-}
+/** A record before it joins a chain: no sequence number yet, time as ISO text. */
+export type SpooledRecord = Omit<ChainRecord, 'seq' | 'time'> & { time: string }
 
 const ACTIVE = 'spool.jsonl'
 

@@ -1,6 +1,6 @@
 import type { SigningKeyStore } from '../auth/signing-keys.ts'
 import type { Tx } from '../db/database.ts'
-import { type ChainRecord, GENESIS_HASH, recordHash } from './chain.ts'
+import { type AuditEventRow, type ChainRecord, GENESIS_HASH, recordHash } from './chain.ts'
 import { readCheckpoint } from './checkpoints.ts'
 
 /**
@@ -21,27 +21,6 @@ export interface VerifyResult {
 }
 
 type Run = <T>(work: (tx: Tx) => Promise<T>) => Promise<T>
-
-interface EventRow {
-  id: string
-  event_id: string
-  tenant_id: string
-  seq: string
-  time: Date
-  actor_type: ChainRecord['actorType']
-  actor_id: string | null
-  actor_name: string | null
-  action: string
-  target_type: string | null
-  target_id: string | null
-  outcome: ChainRecord['outcome']
-  reason: string | null
-  client_ip: string | null
-  user_agent: string | null
-  details: Record<string, unknown>
-  prev_hash: string
-  hash: string
-}
 
 const PAGE = 1000
 
@@ -92,7 +71,7 @@ export async function verifyAuditChains(run: Run, keys: SigningKeyStore): Promis
     let prev = anchor.hash
     let bad: { id?: string; reason: string } | undefined
     while (!bad && expected <= lastSeq) {
-      const rows: EventRow[] = await run((tx) =>
+      const rows: AuditEventRow[] = await run((tx) =>
         tx.execute(
           `select * from audit_events where tenant_id = ? and seq >= ? and seq <= ? order by seq, id limit ${PAGE}`,
           [tenantId, expected, Number.isFinite(lastSeq) ? lastSeq : Number.MAX_SAFE_INTEGER],

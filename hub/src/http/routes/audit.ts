@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream'
 import { z } from 'zod'
+import type { AuditEventRow } from '../../audit/chain.ts'
 import { verifyAuditChains } from '../../audit/verify.ts'
 import type { Tx } from '../../db/database.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
@@ -49,26 +50,7 @@ const verifyResult = z.object({
   tenants: z.number().int(),
 })
 
-interface Row {
-  id: string
-  event_id: string
-  time: Date
-  tenant_id: string
-  seq: string
-  actor_type: string
-  actor_id: string | null
-  actor_name: string | null
-  action: string
-  target_type: string | null
-  target_id: string | null
-  outcome: 'success' | 'failure' | 'denied'
-  reason: string | null
-  client_ip: string | null
-  user_agent: string | null
-  details: Record<string, unknown>
-  prev_hash: string
-  hash: string
-}
+type Row = AuditEventRow
 
 function toDto(r: Row) {
   return {
