@@ -1,0 +1,372 @@
+import dgram from 'node:dgram'
+import { EventEmitter } from 'node:events'
+import net from 'node:net'
+import type { AccessUnit } from '../codec/access-unit.ts'
+import { Depacketizer, type PayloadFormat } from '../codec/depacketizer.ts'
+import { H264 } from '../codec/h264.ts'
+import { H265 } from '../codec/h265.ts'
+import { parseSenderReports } from '../rtp/rtcp.ts'
+import { parseRtp } from '../rtp/rtp.ts'
+import { Timeline } from '../rtp/timeline.ts'
+import { h264ParameterSets, h265ParameterSets, parseSdp, type Sdp } from '../sdp/sdp.ts'
+import { Authenticator, parseChallenges } from './auth.ts'
+import { parsePublic, parseSession, parseTransport, type SessionHeader } from './headers.ts'
+import { formatRequest, type RtspResponse, RtspStreamParser } from './message.ts'
+import { parseRtspUrl, resolveControl } from './url.ts'
+
+/**
+ * One RTSP session pulling one camera stream (RFC 2326): OPTIONS, DESCRIBE (answering Basic or
+ * Digest challenges, following redirects), SETUP of the video track over TCP-interleaved or UDP,
+ * PLAY, keepalives within the session timeout, TEARDOWN. Emits `frame` for every access unit and
+ * `close` (with the reason) exactly once when the session ends for any cause.
+ *
+ * Credentials are kept apart from the URL and never appear in errors or logs.
+ */
+export interface RtspClientOptions {
+  url: string
+  username?: string
+  password?: string
+  transport?: 'tcp' | 'udp'
+  requestTimeoutMs?: number
+  /** No media for this long ends the session. */
+  dataTimeoutMs?: number
+  userAgent?: string
+}
+
+export interface StreamInfo {
+  codec: 'h264' | 'h265'
+  parameterSets: Buffer[]
+  clockRate: number
+  /** The SETUP URL of the track (credentials never included). */
+  trackUrl: string
+  transport: 'tcp' | 'udp'
+  sdp: Sdp
+}
+
+export class RtspError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message)
+    this.name = 'RtspError'
+  }
+}
+
+export interface RtspClientEvents {
+  frame: [AccessUnit]
+  close: [Error | undefined]
+}
+
+export class RtspClient extends EventEmitter<RtspClientEvents> {
+  private socket: net.Socket | undefined
+  private readonly parser = new RtspStreamParser()
+  private cseq = 0
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: RtspResponse) => void; reject: (e: Error) => void }
+  >()
+  private auth: Authenticator | undefined
+  private session: SessionHeader | undefined
+  private keepalive: NodeJS.Timeout | undefined
+  private dataWatch: NodeJS.Timeout | undefined
+  private lastData = Date.now()
+  private udp: dgram.Socket[] = []
+  private channel = 0
+  private depacketizer: Depacketizer | undefined
+  private timeline: Timeline | undefined
+  private closed = false
+  private methods = new Set<string>()
+  private readonly target: ReturnType<typeof parseRtspUrl>
+  private readonly username: string | undefined
+  private readonly password: string | undefined
+  /** Bytes of media received (for bitrate). */
+  bytes = 0
+  frames = 0
+  info: StreamInfo | undefined
+
+  constructor(private readonly o: RtspClientOptions) {
+    super()
+    this.target = parseRtspUrl(o.url)
+    this.username = o.username ?? this.target.username
+    this.password = o.password ?? this.target.password
+  }
+
+  get lost(): number {
+    return this.timeline?.lost ?? 0
+  }
+
+  private connectSocket(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port })
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(new RtspError(`no connection to ${host}:${port} within ${this.timeoutMs} ms`))
+      }, this.timeoutMs)
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        socket.setNoDelay(true)
+        resolve()
+      })
+      socket.once('error', (err) => {
+        clearTimeout(timer)
+        reject(new RtspError(`cannot connect to ${host}:${port}: ${err.message}`))
+      })
+      socket.on('data', (chunk) => this.onData(chunk))
+      socket.on('close', () => this.end(new RtspError('the camera closed the connection')))
+      socket.on('error', () => {})
+      this.socket = socket
+    })
+  }
+
+  private get timeoutMs() {
+    return this.o.requestTimeoutMs ?? 10_000
+  }
+
+  private onData(chunk: Buffer): void {
+    let items: ReturnType<RtspStreamParser['push']>
+    try {
+      items = this.parser.push(chunk)
+    } catch (err) {
+      this.end(new RtspError(`unreadable data from the camera: ${(err as Error).message}`))
+      return
+    }
+    for (const item of items) {
+      if (item.kind === 'response') {
+        const cseq = Number(item.response.headers.get('cseq'))
+        const waiter = this.pending.get(cseq)
+        if (waiter) {
+          this.pending.delete(cseq)
+          waiter.resolve(item.response)
+        }
+      } else if (item.kind === 'frame') {
+        if (item.frame.channel === this.channel) this.onRtp(item.frame.data)
+        else if (item.frame.channel === this.channel + 1) this.onRtcp(item.frame.data)
+      } else if (item.kind === 'request') {
+        // Servers may ping us (GET_PARAMETER, OPTIONS): answer so they keep the session.
+        const cseq = item.headers.get('cseq') ?? '0'
+        this.socket?.write(`RTSP/1.0 200 OK\r\nCSeq: ${cseq}\r\n\r\n`)
+      }
+    }
+  }
+
+  private onRtp(data: Buffer): void {
+    this.lastData = Date.now()
+    this.bytes += data.length
+    const packet = parseRtp(data)
+    if (!packet || !this.depacketizer) return
+    for (const au of this.depacketizer.push(packet, Date.now())) {
+      this.frames++
+      this.emit('frame', au)
+    }
+  }
+
+  private onRtcp(data: Buffer): void {
+    for (const sr of parseSenderReports(data)) this.timeline?.senderReport(sr.rtpTimestamp, sr.ntpMs)
+  }
+
+  private request(method: string, url: string, headers: Record<string, string> = {}): Promise<RtspResponse> {
+    const socket = this.socket
+    if (!socket || this.closed) return Promise.reject(new RtspError('the session is closed'))
+    const cseq = ++this.cseq
+    const all: Record<string, string> = {
+      CSeq: String(cseq),
+      'User-Agent': this.o.userAgent ?? 'TS-VMS edge agent',
+      ...(this.session ? { Session: this.session.id } : {}),
+      ...headers,
+    }
+    if (this.auth) all.Authorization = this.auth.authorization(method, url)
+    return new Promise<RtspResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(cseq)
+        reject(new RtspError(`${method}: no answer within ${this.timeoutMs} ms`))
+      }, this.timeoutMs)
+      this.pending.set(cseq, {
+        resolve: (r) => {
+          clearTimeout(timer)
+          resolve(r)
+        },
+        reject: (e) => {
+          clearTimeout(timer)
+          reject(e)
+        },
+      })
+      socket.write(formatRequest(method, url, all))
+    })
+  }
+
+  /** Sends a request; answers one authentication challenge; throws on any other failure. */
+  private async call(
+    method: string,
+    url: string,
+    headers: Record<string, string> = {},
+  ): Promise<RtspResponse> {
+    let response = await this.request(method, url, headers)
+    if (response.status === 401) {
+      const challenge = parseChallenges(response.headers.get('www-authenticate'))[0]
+      if (!challenge) throw new RtspError(`${method}: 401 without a usable challenge`, 401)
+      if (this.username === undefined)
+        throw new RtspError('the camera wants credentials and none are configured', 401)
+      const first = !this.auth
+      this.auth = new Authenticator(challenge, this.username, this.password ?? '')
+      if (!first && !challenge.stale) throw new RtspError('the camera refused the credentials', 401)
+      response = await this.request(method, url, headers)
+      if (response.status === 401) throw new RtspError('the camera refused the credentials', 401)
+    }
+    if (response.status < 200 || response.status >= 400) {
+      throw new RtspError(`${method}: ${response.status} ${response.reason}`, response.status)
+    }
+    return response
+  }
+
+  /** Opens the session and starts the media; resolves with what the stream is. */
+  async connect(): Promise<StreamInfo> {
+    let url = this.target.url
+    let host = this.target.host
+    let port = this.target.port
+    let describe: RtspResponse | undefined
+    for (let redirects = 0; redirects < 4 && !describe; redirects++) {
+      await this.connectSocket(host, port)
+      try {
+        const options = await this.call('OPTIONS', url)
+        this.methods = parsePublic(options.headers.get('public'))
+        const r = await this.call('DESCRIBE', url, { Accept: 'application/sdp' })
+        if (r.status >= 300 && r.status < 400) {
+          const location = r.headers.get('location')
+          if (!location) throw new RtspError(`DESCRIBE: ${r.status} without a Location`, r.status)
+          const next = parseRtspUrl(location)
+          url = next.url
+          host = next.host
+          port = next.port
+          this.detachSocket()
+          continue
+        }
+        describe = r
+      } catch (err) {
+        this.end(err as Error)
+        throw err
+      }
+    }
+    if (!describe) {
+      const err = new RtspError('too many redirects')
+      this.end(err)
+      throw err
+    }
+    try {
+      const sdp = parseSdp(describe.body.toString('utf8'))
+      const media = sdp.media.find((m) => m.type === 'video' && (m.codec === 'H264' || m.codec === 'H265'))
+      if (!media) throw new RtspError('the camera offers no H.264 or H.265 video')
+      const codec = media.codec === 'H265' ? 'h265' : 'h264'
+      const base = describe.headers.get('content-base') ?? describe.headers.get('content-location') ?? url
+      const trackUrl = resolveControl(base, media.control)
+      const sessionUrl = sdp.control && sdp.control !== '*' ? resolveControl(base, sdp.control) : base
+      const transport = this.o.transport ?? 'tcp'
+      let transportHeader = 'RTP/AVP/TCP;unicast;interleaved=0-1'
+      if (transport === 'udp') {
+        const [rtpPort, rtcpPort] = await this.bindUdp()
+        transportHeader = `RTP/AVP;unicast;client_port=${rtpPort}-${rtcpPort}`
+      }
+      const setup = await this.call('SETUP', trackUrl, { Transport: transportHeader })
+      this.session = parseSession(setup.headers.get('session'))
+      if (!this.session) throw new RtspError('SETUP: no session in the answer')
+      const t = parseTransport(setup.headers.get('transport'))
+      if (transport === 'tcp') this.channel = t?.interleaved?.[0] ?? 0
+      const parameterSets = codec === 'h264' ? h264ParameterSets(media) : h265ParameterSets(media)
+      const format: PayloadFormat = codec === 'h264' ? H264 : H265
+      this.timeline = new Timeline(media.clockRate ?? 90000)
+      this.depacketizer = new Depacketizer(format, this.timeline, parameterSets)
+      await this.call('PLAY', sessionUrl, { Range: 'npt=0.000-' })
+      this.startTimers()
+      this.info = { codec, parameterSets, clockRate: media.clockRate ?? 90000, trackUrl, transport, sdp }
+      return this.info
+    } catch (err) {
+      this.end(err as Error)
+      throw err
+    }
+  }
+
+  private async bindUdp(): Promise<[number, number]> {
+    // RTP on an even port, RTCP on the next one (RFC 3550 §11).
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const rtp = dgram.createSocket('udp4')
+      await new Promise<void>((resolve) => rtp.bind(0, resolve))
+      const port = rtp.address().port
+      if (port % 2 !== 0) {
+        rtp.close()
+        continue
+      }
+      const rtcp = dgram.createSocket('udp4')
+      const ok = await new Promise<boolean>((resolve) => {
+        rtcp.once('error', () => resolve(false))
+        rtcp.bind(port + 1, () => resolve(true))
+      })
+      if (!ok) {
+        rtp.close()
+        continue
+      }
+      rtp.on('message', (m) => this.onRtp(m))
+      rtcp.on('message', (m) => this.onRtcp(m))
+      this.udp = [rtp, rtcp]
+      return [port, port + 1]
+    }
+    throw new RtspError('no free UDP port pair')
+  }
+
+  private startTimers(): void {
+    const timeout = this.session?.timeout ?? 60
+    const method = this.methods.has('GET_PARAMETER') ? 'GET_PARAMETER' : 'OPTIONS'
+    const url = this.target.url
+    this.keepalive = setInterval(
+      () => {
+        this.request(method, url).catch(() => {})
+      },
+      Math.max(1000, (timeout * 1000) / 2),
+    )
+    this.keepalive.unref()
+    this.lastData = Date.now()
+    const dataTimeout = this.o.dataTimeoutMs ?? 10_000
+    this.dataWatch = setInterval(
+      () => {
+        if (Date.now() - this.lastData > dataTimeout)
+          this.end(new RtspError(`no media for ${dataTimeout} ms`))
+      },
+      Math.min(1000, dataTimeout / 2),
+    )
+    this.dataWatch.unref()
+  }
+
+  private detachSocket(): void {
+    const s = this.socket
+    this.socket = undefined
+    s?.removeAllListeners('close')
+    s?.destroy()
+  }
+
+  private end(reason: Error | undefined): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.keepalive) clearInterval(this.keepalive)
+    if (this.dataWatch) clearInterval(this.dataWatch)
+    for (const p of this.pending.values()) p.reject(reason ?? new RtspError('closed'))
+    this.pending.clear()
+    this.socket?.destroy()
+    for (const u of this.udp) {
+      try {
+        u.close()
+      } catch {}
+    }
+    this.emit('close', reason)
+  }
+
+  /** TEARDOWN (best effort), then closes. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    if (this.session && this.socket && !this.socket.destroyed) {
+      await Promise.race([
+        this.request('TEARDOWN', this.target.url).catch(() => {}),
+        new Promise((r) => setTimeout(r, 1000)),
+      ])
+    }
+    this.end(undefined)
+  }
+}
