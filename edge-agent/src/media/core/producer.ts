@@ -1,0 +1,121 @@
+import type { AccessUnit } from '../codec/access-unit.ts'
+import type { StreamInfo } from '../rtsp/client.ts'
+
+/**
+ * One camera stream, many consumers (recorder, live view, analytics): the stream is opened once
+ * and every access unit fans out to each consumer's own bounded queue. A slow consumer never
+ * stalls the others: when its queue is full it loses frames, then waits for the next keyframe
+ * (a decoder cannot resume on a P-frame), and every dropped frame is counted.
+ */
+export interface Consumer {
+  readonly name: string
+  /** A (new) stream began: codec and parameter sets. Called before its first frame. */
+  start?(info: StreamInfo): void | Promise<void>
+  frame(au: AccessUnit): void | Promise<void>
+  /** The stream ended (camera gone); a new `start` may follow. */
+  stop?(reason: string): void | Promise<void>
+}
+
+type Item =
+  | { kind: 'start'; info: StreamInfo }
+  | { kind: 'frame'; au: AccessUnit }
+  | { kind: 'stop'; reason: string }
+
+export class Subscription {
+  private readonly queue: Item[] = []
+  private running = false
+  private waitForKeyframe = true
+  dropped = 0
+  delivered = 0
+  closed = false
+
+  constructor(
+    readonly consumer: Consumer,
+    private readonly limit: number,
+    private readonly onError: (consumer: string, err: unknown) => void,
+  ) {}
+
+  push(item: Item): void {
+    if (this.closed) return
+    if (item.kind === 'frame') {
+      if (this.waitForKeyframe && !item.au.keyframe) {
+        this.dropped++
+        return
+      }
+      this.waitForKeyframe = false
+      const frames = this.queue.reduce((n, i) => n + (i.kind === 'frame' ? 1 : 0), 0)
+      if (frames >= this.limit) {
+        // Too far behind: drop the queued frames and this one, resume at the next keyframe.
+        const before = this.queue.length
+        for (let i = this.queue.length - 1; i >= 0; i--)
+          if (this.queue[i]?.kind === 'frame') this.queue.splice(i, 1)
+        this.dropped += before - this.queue.length + 1
+        this.waitForKeyframe = true
+        return
+      }
+    } else {
+      this.waitForKeyframe = true
+    }
+    this.queue.push(item)
+    if (!this.running) void this.drain()
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true
+    while (this.queue.length > 0 && !this.closed) {
+      const item = this.queue.shift() as Item
+      try {
+        if (item.kind === 'start') await this.consumer.start?.(item.info)
+        else if (item.kind === 'frame') {
+          await this.consumer.frame(item.au)
+          this.delivered++
+        } else await this.consumer.stop?.(item.reason)
+      } catch (err) {
+        this.onError(this.consumer.name, err)
+      }
+    }
+    this.running = false
+  }
+
+  /** Resolves when the queue is empty (for tests and orderly shutdown). */
+  async idle(): Promise<void> {
+    while (this.running || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+export class Producer {
+  private readonly subscriptions = new Set<Subscription>()
+  private info: StreamInfo | undefined
+
+  constructor(private readonly onError: (consumer: string, err: unknown) => void = () => {}) {}
+
+  subscribe(consumer: Consumer, options: { queueFrames?: number } = {}): Subscription {
+    const sub = new Subscription(consumer, options.queueFrames ?? 120, this.onError)
+    this.subscriptions.add(sub)
+    if (this.info) sub.push({ kind: 'start', info: this.info })
+    return sub
+  }
+
+  unsubscribe(sub: Subscription): void {
+    sub.closed = true
+    this.subscriptions.delete(sub)
+  }
+
+  get consumers(): Subscription[] {
+    return [...this.subscriptions]
+  }
+
+  started(info: StreamInfo): void {
+    this.info = info
+    for (const s of this.subscriptions) s.push({ kind: 'start', info })
+  }
+
+  frame(au: AccessUnit): void {
+    for (const s of this.subscriptions) s.push({ kind: 'frame', au })
+  }
+
+  stopped(reason: string): void {
+    this.info = undefined
+    for (const s of this.subscriptions) s.push({ kind: 'stop', reason })
+  }
+}
