@@ -4,6 +4,7 @@
  * compare across machines. Benchmarks are never part of `npm test`.
  */
 import { benchAuth } from './suites/auth.ts'
+import { benchContainer } from './suites/container.ts'
 import { benchIngest } from './suites/ingest.ts'
 import { benchTokens } from './suites/tokens.ts'
 
@@ -20,6 +21,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   tokens: benchTokens,
   auth: benchAuth,
   ingest: benchIngest,
+  container: benchContainer,
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

@@ -1,0 +1,234 @@
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+
+/**
+ * The recording index (SQLite, WAL): one row per segment file with its camera, stream, wall-clock
+ * and media-time range, size, codec parameters and state; one row per fragment (the unit that is
+ * durable on disk and that playback seeks by); gaps; and evidence locks that retention must
+ * respect. Files are the truth for bytes; the index is the truth for time, and is repaired from the
+ * files after a crash (see repair.ts).
+ */
+export interface SegmentRow {
+  id: number
+  camera_id: string
+  stream: string
+  path: string
+  start_ms: number
+  end_ms: number
+  start_pts: number
+  end_pts: number
+  bytes: number
+  codec: string
+  codec_string: string
+  width: number
+  height: number
+  parameter_sets: string
+  state: 'open' | 'closed'
+  frames: number
+}
+
+export interface FragmentRow {
+  segment_id: number
+  offset_end: number
+  start_ms: number
+  end_ms: number
+}
+
+export interface GapRow {
+  camera_id: string
+  stream: string
+  from_ms: number
+  to_ms: number | null
+  reason: string
+}
+
+export class RecordingIndex {
+  readonly db: Database.Database
+
+  constructor(file: string) {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+    this.db = new Database(file)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = FULL')
+    this.db.pragma('busy_timeout = 10000')
+    this.db.exec(`
+      create table if not exists segments (
+        id integer primary key autoincrement,
+        camera_id text not null,
+        stream text not null,
+        path text not null unique,
+        start_ms real not null,
+        end_ms real not null,
+        start_pts integer not null,
+        end_pts integer not null,
+        bytes integer not null default 0,
+        codec text not null,
+        codec_string text not null,
+        width integer not null,
+        height integer not null,
+        parameter_sets text not null,
+        state text not null check (state in ('open', 'closed')),
+        frames integer not null default 0
+      );
+      create index if not exists segments_time on segments (camera_id, stream, start_ms);
+      create table if not exists fragments (
+        segment_id integer not null references segments (id) on delete cascade,
+        offset_end integer not null,
+        start_ms real not null,
+        end_ms real not null,
+        primary key (segment_id, offset_end)
+      );
+      create table if not exists gaps (
+        id integer primary key autoincrement,
+        camera_id text not null,
+        stream text not null,
+        from_ms real not null,
+        to_ms real,
+        reason text not null
+      );
+      create index if not exists gaps_time on gaps (camera_id, stream, from_ms);
+      create table if not exists locks (
+        id text primary key,
+        camera_id text not null,
+        from_ms real not null,
+        to_ms real not null,
+        reason text,
+        created_ms real not null
+      );
+    `)
+    this.db.pragma('foreign_keys = ON')
+  }
+
+  openSegment(s: Omit<SegmentRow, 'id' | 'bytes' | 'state' | 'frames' | 'end_ms' | 'end_pts'>): number {
+    const r = this.db
+      .prepare(
+        `insert into segments (camera_id, stream, path, start_ms, end_ms, start_pts, end_pts, codec, codec_string,
+           width, height, parameter_sets, state)
+         values (@camera_id, @stream, @path, @start_ms, @start_ms, @start_pts, @start_pts, @codec, @codec_string,
+           @width, @height, @parameter_sets, 'open')`,
+      )
+      .run(s)
+    return Number(r.lastInsertRowid)
+  }
+
+  /** A fragment is on disk (fsynced): extend the segment to cover it. */
+  addFragment(
+    segmentId: number,
+    f: { offsetEnd: number; startMs: number; endMs: number; endPts: number; frames: number },
+  ) {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          'insert or replace into fragments (segment_id, offset_end, start_ms, end_ms) values (?, ?, ?, ?)',
+        )
+        .run(segmentId, f.offsetEnd, f.startMs, f.endMs)
+      this.db
+        .prepare('update segments set end_ms = ?, end_pts = ?, bytes = ?, frames = ? where id = ?')
+        .run(f.endMs, f.endPts, f.offsetEnd, f.frames, segmentId)
+    })()
+  }
+
+  closeSegment(segmentId: number, bytes: number, endMs?: number): void {
+    if (endMs === undefined)
+      this.db.prepare(`update segments set state = 'closed', bytes = ? where id = ?`).run(bytes, segmentId)
+    else
+      this.db
+        .prepare(`update segments set state = 'closed', bytes = ?, end_ms = ? where id = ?`)
+        .run(bytes, endMs, segmentId)
+  }
+
+  segment(id: number): SegmentRow | undefined {
+    return this.db.prepare('select * from segments where id = ?').get(id) as SegmentRow | undefined
+  }
+
+  openSegments(): SegmentRow[] {
+    return this.db.prepare(`select * from segments where state = 'open'`).all() as SegmentRow[]
+  }
+
+  fragments(segmentId: number): FragmentRow[] {
+    return this.db
+      .prepare('select * from fragments where segment_id = ? order by offset_end')
+      .all(segmentId) as FragmentRow[]
+  }
+
+  /** Segments of a camera overlapping [fromMs, toMs), oldest first. */
+  segmentsBetween(cameraId: string, fromMs: number, toMs: number, stream?: string): SegmentRow[] {
+    return this.db
+      .prepare(
+        `select * from segments where camera_id = ? and (? is null or stream = ?)
+           and end_ms > ? and start_ms < ? order by start_ms`,
+      )
+      .all(cameraId, stream ?? null, stream ?? null, fromMs, toMs) as SegmentRow[]
+  }
+
+  openGap(cameraId: string, stream: string, fromMs: number, reason: string): void {
+    const open = this.db
+      .prepare('select id from gaps where camera_id = ? and stream = ? and to_ms is null')
+      .get(cameraId, stream) as { id: number } | undefined
+    if (open) return
+    this.db
+      .prepare('insert into gaps (camera_id, stream, from_ms, reason) values (?, ?, ?, ?)')
+      .run(cameraId, stream, fromMs, reason)
+  }
+
+  /** Closes the open gap of a stream; returns it if there was one. */
+  closeGap(cameraId: string, stream: string, toMs: number): GapRow | undefined {
+    const open = this.db
+      .prepare('select * from gaps where camera_id = ? and stream = ? and to_ms is null')
+      .get(cameraId, stream) as (GapRow & { id: number }) | undefined
+    if (!open) return undefined
+    this.db.prepare('update gaps set to_ms = ? where id = ?').run(toMs, open.id)
+    return { ...open, to_ms: toMs }
+  }
+
+  gapsBetween(cameraId: string, fromMs: number, toMs: number): GapRow[] {
+    return this.db
+      .prepare(
+        `select camera_id, stream, from_ms, to_ms, reason from gaps
+          where camera_id = ? and coalesce(to_ms, 1e15) > ? and from_ms < ? order by from_ms`,
+      )
+      .all(cameraId, fromMs, toMs) as GapRow[]
+  }
+
+  lock(l: { id: string; cameraId: string; fromMs: number; toMs: number; reason?: string }): void {
+    this.db
+      .prepare(
+        'insert or replace into locks (id, camera_id, from_ms, to_ms, reason, created_ms) values (?, ?, ?, ?, ?, ?)',
+      )
+      .run(l.id, l.cameraId, l.fromMs, l.toMs, l.reason ?? null, Date.now())
+  }
+
+  unlock(id: string): void {
+    this.db.prepare('delete from locks where id = ?').run(id)
+  }
+
+  isLocked(segment: SegmentRow): boolean {
+    return Boolean(
+      this.db
+        .prepare('select 1 from locks where camera_id = ? and to_ms > ? and from_ms < ? limit 1')
+        .get(segment.camera_id, segment.start_ms, segment.end_ms),
+    )
+  }
+
+  /** Closed segments, oldest first: retention's candidates. */
+  closedSegmentsOldestFirst(cameraId?: string): SegmentRow[] {
+    return this.db
+      .prepare(
+        `select * from segments where state = 'closed' and (? is null or camera_id = ?) order by start_ms`,
+      )
+      .all(cameraId ?? null, cameraId ?? null) as SegmentRow[]
+  }
+
+  totalBytes(): number {
+    return (this.db.prepare('select coalesce(sum(bytes), 0) as b from segments').get() as { b: number }).b
+  }
+
+  deleteSegment(id: number): void {
+    this.db.prepare('delete from segments where id = ?').run(id)
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}
