@@ -87,7 +87,7 @@ export class EmbeddedBroker implements AgentBus {
     aedes.on('publish', (packet, client) => {
       if (!client || !self) return
       const topic = parseTopic(packet.topic)
-      if (!topic || topic.direction !== 'up') return
+      if (topic?.direction !== 'up') return
       self
         .handler({ agentId: topic.agentId, kind: topic.kind, payload: Buffer.from(packet.payload) })
         .catch((err) => logger.error({ err, agentId: topic.agentId }, 'mqtt: handling a message failed'))

@@ -90,7 +90,7 @@ export class ExternalBroker implements AgentBus {
       return
     }
     const topic = parseTopic(packet.topic)
-    if (!topic || topic.direction !== 'up') return
+    if (topic?.direction !== 'up') return
     this.logger.trace({ topic: packet.topic, bytes: payload.length }, 'mqtt: message')
     await this.handler({ agentId: topic.agentId, kind: topic.kind, payload })
   }

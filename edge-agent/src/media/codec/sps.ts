@@ -88,9 +88,13 @@ export function parseH264Sps(sps: Buffer): VideoFormat | undefined {
       r.ue()
       r.ue()
       r.skip(1)
-      if (r.u(1))
-        for (let i = 0; i < (chromaFormat !== 3 ? 8 : 12); i++)
-          if (r.u(1)) skipScalingList(r, i < 6 ? 16 : 64)
+      const scalingMatrixPresent = r.u(1) === 1
+      if (scalingMatrixPresent) {
+        for (let i = 0; i < (chromaFormat !== 3 ? 8 : 12); i++) {
+          const listPresent = r.u(1) === 1
+          if (listPresent) skipScalingList(r, i < 6 ? 16 : 64)
+        }
+      }
     }
     r.ue() // log2_max_frame_num_minus4
     const pocType = r.ue()

@@ -61,7 +61,9 @@ describe('Producer', () => {
     let started = false
     const sub = producer.subscribe({
       name: 'late',
-      start: () => void (started = true),
+      start: () => {
+        started = true
+      },
       frame: (a) => void got.push(a.wallMs),
     })
     for (let n = 2; n <= 12; n++) producer.frame(au(n))
