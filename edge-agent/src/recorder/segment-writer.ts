@@ -32,6 +32,8 @@ export class SegmentWriter {
   private lastPts = -1
   private lastDuration = CLOCK / 15
   private frames = 0
+  /** Frames wholly before the packet being added: what a fragment finished now contains. */
+  private framesBefore = 0
   private configured = false
   private adding = 0
   private fragmentStartPts: number
@@ -67,7 +69,7 @@ export class SegmentWriter {
             offsetEnd: position + data.length,
             startPts: this.fragmentStartPts,
             endPts: this.adding,
-            frames: this.frames,
+            frames: this.framesBefore,
           })
           this.fragmentStartPts = this.adding
         },
@@ -128,6 +130,7 @@ export class SegmentWriter {
       (pts - this.startPts) / CLOCK,
       duration / CLOCK,
     )
+    this.framesBefore = this.frames
     this.frames++
     if (!this.configured) {
       this.configured = true
@@ -153,6 +156,7 @@ export class SegmentWriter {
       endPts = this.lastPts + this.lastDuration
     }
     this.adding = endPts
+    this.framesBefore = this.frames
     await this.output.finalize()
     this.flushDurable()
     fsyncSync(this.fd)
