@@ -3,6 +3,7 @@ import { Migration20261124000000_identity } from './Migration20261124000000_iden
 import { Migration20261124010000_audit } from './Migration20261124010000_audit.ts'
 import { Migration20261124020000_licensing } from './Migration20261124020000_licensing.ts'
 import { Migration20261124030000_agents } from './Migration20261124030000_agents.ts'
+import { Migration20261124040000_cameras } from './Migration20261124040000_cameras.ts'
 
 /**
  * The hub's schema history, in order. Listed explicitly (not discovered from the file system) so
@@ -13,4 +14,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124010000_audit', class: Migration20261124010000_audit },
   { name: 'Migration20261124020000_licensing', class: Migration20261124020000_licensing },
   { name: 'Migration20261124030000_agents', class: Migration20261124030000_agents },
+  { name: 'Migration20261124040000_cameras', class: Migration20261124040000_cameras },
 ]

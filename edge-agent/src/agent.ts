@@ -1,21 +1,42 @@
 import path from 'node:path'
 import { type AgentConfig, agentConfig, type DownConfig } from '@ts-vms/shared'
 import type { Logger } from 'pino'
+import { CameraManager } from './cameras/camera-manager.ts'
+import { RecordingRequests } from './cameras/recording-requests.ts'
 import type { AgentSettings } from './config.ts'
 import { readCredentials } from './credentials.ts'
 import { AGENT_VERSION } from './enroll.ts'
 import { healthSample } from './health.ts'
 import { HubLink } from './link/hub-link.ts'
 import { Outbox } from './outbox/outbox.ts'
+import { RecordingIndex } from './recorder/recording-index.ts'
+import { repairRecordings } from './recorder/repair.ts'
+
+/** The last applied configuration; one that no longer reads is dropped (the hub sends it again). */
+function savedConfig(saved: string | undefined, logger: Logger): { version: number; config: AgentConfig } {
+  const empty = { version: 0, config: agentConfig.parse({}) }
+  if (!saved) return empty
+  try {
+    const raw = JSON.parse(saved) as { version?: unknown; config?: unknown }
+    const config = agentConfig.safeParse(raw.config)
+    if (config.success && typeof raw.version === 'number')
+      return { version: raw.version, config: config.data }
+  } catch {}
+  logger.warn('the saved configuration does not read; waiting for the hub to send it again')
+  return empty
+}
 
 export const outboxFile = (dataDir: string) => path.join(dataDir, 'outbox.db')
 
 /**
- * The edge agent: its outbox, its link to the hub, heartbeats and its applied configuration.
- * Media, recording and analytics plug in here as later issues land.
+ * The edge agent: its outbox, its link to the hub, heartbeats, its applied configuration, and
+ * its cameras (recording now; live view and analytics plug in as later issues land).
  */
 export class EdgeAgent {
   readonly outbox: Outbox
+  readonly index: RecordingIndex
+  readonly cameras: CameraManager
+  private readonly requests: RecordingRequests
   private readonly link: HubLink
   private heartbeat: NodeJS.Timeout | undefined
   private readonly startedAt = Date.now()
@@ -29,10 +50,29 @@ export class EdgeAgent {
     const credentials = readCredentials(settings.VMS_AGENT_DATA_DIR)
     this.outbox = new Outbox(outboxFile(settings.VMS_AGENT_DATA_DIR), settings.VMS_AGENT_OUTBOX_MAX_BYTES)
     // An agent that starts offline runs on its last applied configuration.
-    const saved = this.outbox.getSetting('config')
-    this.config = saved
-      ? (JSON.parse(saved) as { version: number; config: AgentConfig })
-      : { version: 0, config: agentConfig.parse({}) }
+    this.config = savedConfig(this.outbox.getSetting('config'), logger)
+    this.index = new RecordingIndex(path.join(settings.VMS_AGENT_RECORDINGS_DIR, 'index.db'))
+    // A crash or power cut leaves segments open: cut them back to what is durable first.
+    const repaired = repairRecordings(this.index, logger)
+    if (repaired.repaired + repaired.removed > 0)
+      logger.warn(repaired, 'repaired recordings after an unclean stop')
+    this.cameras = new CameraManager({
+      index: this.index,
+      recordingsDir: settings.VMS_AGENT_RECORDINGS_DIR,
+      configKey: credentials.configKey,
+      segmentSeconds: settings.VMS_AGENT_SEGMENT_SECONDS,
+      quotaBytes: settings.VMS_AGENT_RECORDING_QUOTA_BYTES,
+      minFreeBytes: settings.VMS_AGENT_MIN_FREE_BYTES,
+      retentionIntervalSeconds: settings.VMS_AGENT_RETENTION_INTERVAL_SECONDS,
+      reconnectMaxMs: settings.VMS_AGENT_RECONNECT_MAX_MS,
+      cameraTimeoutMs: settings.VMS_AGENT_CAMERA_TIMEOUT_MS,
+      logger,
+      emit: (e) => {
+        if (this.stopped) return
+        this.outbox.append('event', { type: e.type, cameraId: e.cameraId, data: e.data })
+        void this.link.pump()
+      },
+    })
     this.link = new HubLink({
       credentials,
       outbox: this.outbox,
@@ -42,6 +82,14 @@ export class EdgeAgent {
       maxInflight: settings.VMS_AGENT_MAX_INFLIGHT,
       ackTimeoutMs: settings.VMS_AGENT_ACK_TIMEOUT_MS,
       onConfig: (c) => this.applyConfig(c),
+      onRequest: (r) => void this.requests.handle(r),
+    })
+    this.requests = new RecordingRequests({
+      index: this.index,
+      credentials,
+      tmpDir: path.join(settings.VMS_AGENT_DATA_DIR, 'exports-tmp'),
+      logger,
+      respond: (r) => this.link.respond(r),
     })
   }
 
@@ -54,6 +102,8 @@ export class EdgeAgent {
   }
 
   start(): void {
+    // Recording does not wait for the hub: the last applied configuration runs at once.
+    void this.cameras.apply(this.config.config.cameras)
     this.link.start()
     this.scheduleHeartbeat()
     void this.beat()
@@ -74,6 +124,11 @@ export class EdgeAgent {
         startedAt: this.startedAt,
         version: AGENT_VERSION,
         configVersion: this.config.version,
+        cameras: this.cameras.health(),
+        recording: {
+          bytes: this.index.totalBytes(),
+          quotaBytes: this.settings.VMS_AGENT_RECORDING_QUOTA_BYTES ?? null,
+        },
       })
       if (this.stopped) return // stopped while the sample was being taken
       this.outbox.append('health', sample)
@@ -90,6 +145,7 @@ export class EdgeAgent {
     this.config = { version: desired.version, config: desired.config }
     this.outbox.setSetting('config', JSON.stringify(this.config))
     if (previous.config.heartbeatSeconds !== desired.config.heartbeatSeconds) this.scheduleHeartbeat()
+    void this.cameras.apply(desired.config.cameras)
     this.outbox.append('state', { configVersion: desired.version })
     this.outbox.append('audit', {
       action: 'agent.config.apply',
@@ -105,7 +161,9 @@ export class EdgeAgent {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.heartbeat) clearInterval(this.heartbeat)
+    await this.cameras.stop()
     await this.link.stop()
+    this.index.close()
     this.outbox.close()
   }
 }

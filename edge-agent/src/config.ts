@@ -14,9 +14,25 @@ export const agentConfigSchema = z.object({
   /** Most messages in flight (sent, not yet acknowledged). */
   VMS_AGENT_MAX_INFLIGHT: positiveInt.default(2000),
   VMS_AGENT_BATCH_MAX: positiveInt.max(500).default(500),
+  /** Where segments and their index live (default: <data dir>/recordings). */
+  VMS_AGENT_RECORDINGS_DIR: z.string().min(1).optional(),
+  /** Segment length target in seconds; segments are cut at the first keyframe after it. */
+  VMS_AGENT_SEGMENT_SECONDS: positiveInt.min(2).max(600).default(60),
+  /** Most bytes all recordings may take (oldest deleted first); unset: no quota, the floor applies. */
+  VMS_AGENT_RECORDING_QUOTA_BYTES: positiveInt.optional(),
+  /** Free space always left on the recordings' disk (oldest recordings deleted first). */
+  VMS_AGENT_MIN_FREE_BYTES: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(512 * 1024 * 1024),
+  /** How often retention runs besides before each new segment. */
+  VMS_AGENT_RETENTION_INTERVAL_SECONDS: positiveInt.default(60),
+  /** Cap of the reconnect backoff for a camera that is away. */
+  VMS_AGENT_RECONNECT_MAX_MS: positiveInt.min(100).default(30_000),
+  /** No media from a camera for this long ends its session (then reconnect). */
+  VMS_AGENT_CAMERA_TIMEOUT_MS: positiveInt.min(500).default(10_000),
 })
-
-export type AgentSettings = z.infer<typeof agentConfigSchema>
 
 export function loadAgentSettings(
   env: NodeJS.ProcessEnv = process.env,
@@ -30,5 +46,14 @@ export function loadAgentSettings(
       `invalid agent configuration:\n  ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  ')}`,
     )
   }
-  return { ...parsed.data, VMS_AGENT_DATA_DIR: path.resolve(parsed.data.VMS_AGENT_DATA_DIR) }
+  const dataDir = path.resolve(parsed.data.VMS_AGENT_DATA_DIR)
+  return {
+    ...parsed.data,
+    VMS_AGENT_DATA_DIR: dataDir,
+    VMS_AGENT_RECORDINGS_DIR: path.resolve(
+      parsed.data.VMS_AGENT_RECORDINGS_DIR ?? path.join(dataDir, 'recordings'),
+    ),
+  }
 }
+
+export type AgentSettings = ReturnType<typeof loadAgentSettings>

@@ -5,7 +5,7 @@ import { z } from 'zod'
 
 /**
  * What enrollment gave the agent, kept in its data dir with mode 0600: its id and secret, where
- * the broker is, and the broker certificate it pins.
+ * the broker is, the broker certificate it pins, and the key to its configuration's secrets.
  */
 export const credentialsSchema = z.object({
   agentId: z.uuid(),
@@ -16,6 +16,11 @@ export const credentialsSchema = z.object({
   secret: z.string().min(32),
   caFingerprint: z.string().nullable(),
   caCertificate: z.string().nullable(),
+  /** Opens the camera passwords in the configuration (base64, 32 bytes). Absent: enrolled before cameras. */
+  configKey: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/)
+    .optional(),
 })
 export type Credentials = z.infer<typeof credentialsSchema>
 

@@ -10,6 +10,7 @@ const response = z.object({
   secret: z.string(),
   caFingerprint: z.string().nullable(),
   caCertificate: z.string().nullable().optional(),
+  configKey: z.string().optional(),
   siteId: z.uuid(),
   tenantId: z.uuid(),
 })
@@ -59,6 +60,7 @@ export async function enroll(options: {
     secret: body.secret,
     caFingerprint: body.caFingerprint,
     caCertificate: body.caCertificate ?? null,
+    ...(body.configKey ? { configKey: body.configKey } : {}),
   }
   writeCredentials(options.dataDir, credentials)
   return credentials

@@ -1,5 +1,6 @@
 import { statfs } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import type { CameraHealth } from '@ts-vms/shared'
 import type { Outbox } from './outbox/outbox.ts'
 
 /** A health sample: what the hub shows about the agent and how it decides it is alive. */
@@ -9,6 +10,8 @@ export async function healthSample(o: {
   startedAt: number
   version: string
   configVersion: number
+  cameras?: CameraHealth[]
+  recording?: { bytes: number; quotaBytes: number | null }
 }) {
   // The outbox first: it is synchronous, and the agent may be stopped while statfs runs.
   const full = o.outbox.full()
@@ -27,6 +30,8 @@ export async function healthSample(o: {
     ...(disk ? { disk } : {}),
     outbox,
     configVersion: o.configVersion,
+    ...(o.cameras ? { cameras: o.cameras } : {}),
+    ...(o.recording ? { recording: o.recording } : {}),
     ...(full ? { degraded: ['outbox full: refusing non-essential work'] } : {}),
   }
 }

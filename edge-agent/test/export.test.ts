@@ -10,6 +10,7 @@ import { exportRange, RangeUnavailableError } from '../src/recorder/export.ts'
 import { Recorder } from '../src/recorder/recorder.ts'
 import { RecordingIndex } from '../src/recorder/recording-index.ts'
 import { ffprobePath, probe } from './helpers/ffprobe.ts'
+import { waitUntil } from './helpers/wait.ts'
 
 const logger = pino({ level: 'silent' })
 let sim: CameraSimulator
@@ -31,14 +32,6 @@ function frameTypes(file: string): { pts: number; key: boolean }[] {
   }))
 }
 
-async function waitUntil(check: () => boolean, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the recorder')
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
 describe.skipIf(!ffprobePath)('export', () => {
   beforeAll(async () => {
     sim = await CameraSimulator.start({ streams: [{ name: 'cam', codec: 'h264' }] })
@@ -49,7 +42,7 @@ describe.skipIf(!ffprobePath)('export', () => {
     stream.producer.subscribe(recorder)
     stream.start()
     // Four closed segments (about 8 s) and one being written.
-    await waitUntil(() => index.closedSegmentsOldestFirst('cam-1').length >= 4, 30_000)
+    await waitUntil(() => index.closedSegmentsOldestFirst('cam-1').length >= 4, 30_000, 'four segments')
   })
   afterAll(async () => {
     await stream?.stop()

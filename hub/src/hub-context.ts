@@ -1,6 +1,8 @@
 import type { BlockList } from 'node:net'
+import type { SecretBox } from '@ts-vms/shared'
 import type { Logger } from 'pino'
 import type { AgentDirectory } from './agents/agent-directory.ts'
+import type { AgentRequests } from './agents/agent-requests.ts'
 import type { AgentIngest } from './agents/ingest.ts'
 import type { Presence } from './agents/presence.ts'
 import type { DurableAuditLog } from './audit/durable-audit-log.ts'
@@ -9,6 +11,7 @@ import type { AccessTokens } from './auth/access-tokens.ts'
 import type { AuthService } from './auth/auth-service.ts'
 import type { PasswordHasher } from './auth/password-hasher.ts'
 import type { SigningKeyStore } from './auth/signing-keys.ts'
+import type { ExportStore } from './cameras/export-store.ts'
 import type { HubConfig } from './config/config.ts'
 import type { Database, TenantScope } from './db/database.ts'
 import type { Licensing } from './license/licensing.ts'
@@ -32,11 +35,16 @@ export interface HubContext {
   metrics: HubMetrics
   limits: RateLimits
   licensing: Licensing
+  /** Secrets at rest (camera passwords, signing keys) under the master key. */
+  secrets: SecretBox
+  /** Export uploads between the agent's delivery and the user's download. */
+  exports: ExportStore
   agents: {
     bus: AgentBus
     directory: AgentDirectory
     presence: Presence
     ingest: AgentIngest
+    requests: AgentRequests
     /** The broker certificate agents pin (embedded broker with TLS). */
     tls: BrokerTls | undefined
     /** The MQTT URL to give enrolling agents, who reached the hub as `requestHost`. */

@@ -1,8 +1,8 @@
+import { SecretBox } from '@ts-vms/shared'
 import { SigningKeyStore } from './auth/signing-keys.ts'
 import { serveHub } from './cli/serve.ts'
 import { ConfigError, loadConfig } from './config/config.ts'
 import { loadMasterKey } from './crypto/master-key.ts'
-import { SecretBox } from './crypto/secret-box.ts'
 import { createLogger } from './observability/logger.ts'
 import { openDatabase } from './server.ts'
 

@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
+import { SecretBox } from '@ts-vms/shared'
 import type { Redis } from 'ioredis'
 import type { DestinationStream, Logger } from 'pino'
 import { AgentDirectory } from './agents/agent-directory.ts'
+import { AgentRequests } from './agents/agent-requests.ts'
 import { AgentIngest } from './agents/ingest.ts'
 import { Presence } from './agents/presence.ts'
 import { DurableAuditLog } from './audit/durable-audit-log.ts'
@@ -16,9 +18,9 @@ import { AuthService } from './auth/auth-service.ts'
 import { LogMailer, type Mailer, SmtpMailer } from './auth/mailer.ts'
 import { PasswordHasher } from './auth/password-hasher.ts'
 import { SigningKeyStore } from './auth/signing-keys.ts'
+import { ExportStore } from './cameras/export-store.ts'
 import type { HubConfig } from './config/config.ts'
 import { loadMasterKey } from './crypto/master-key.ts'
-import { SecretBox } from './crypto/secret-box.ts'
 import { Database } from './db/database.ts'
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded-postgres.ts'
 import { createApp } from './http/app.ts'
@@ -247,12 +249,16 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
         })
     const presence = new Presence(db, audit, agentLogger)
     presence.start()
+    const requests = new AgentRequests(bus, agentLogger)
+    closers.unshift(() => requests.close())
     const ingest = new AgentIngest({
       db,
       bus,
       directory,
       presence,
       audit,
+      box,
+      requests,
       logger: agentLogger,
       metrics: {
         received: (kind) => metrics.mqttMessages.inc({ kind }),
@@ -299,7 +305,9 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       metrics,
       limits,
       licensing,
-      agents: { bus, directory, presence, ingest, tls: mqttTls, publicUrl: publicMqttUrl },
+      secrets: box,
+      exports: new ExportStore(path.join(config.VMS_DATA_DIR, 'exports')),
+      agents: { bus, directory, presence, ingest, requests, tls: mqttTls, publicUrl: publicMqttUrl },
       trustedProxies: parseTrustedProxies(config.VMS_TRUST_PROXY),
       systemTenantId: boot.systemTenantId,
       version: packageVersion(),
@@ -307,7 +315,8 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
     const app = createApp(context)
     const server = http.createServer(app.callback())
     server.headersTimeout = 30_000
-    server.requestTimeout = 60_000
+    // Long enough for an agent to upload a large export over a slow site uplink.
+    server.requestTimeout = 15 * 60_000
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(

@@ -1,11 +1,14 @@
 import {
   type DownConfig,
+  type DownRequest,
   decode,
   downAck,
   downConfig,
+  downRequest,
   downTopic,
   MAX_PAYLOAD_BYTES,
   PROTOCOL_VERSION,
+  type UpResponse,
   upTopic,
 } from '@ts-vms/shared'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
@@ -22,6 +25,8 @@ export interface HubLinkOptions {
   maxInflight: number
   ackTimeoutMs: number
   onConfig: (config: DownConfig) => void
+  /** A request from the hub (recordings list, export); answered with `respond()`. */
+  onRequest?: (request: DownRequest) => void
 }
 
 /**
@@ -88,9 +93,13 @@ export class HubLink {
       this.sentUpTo = this.o.outbox.acked()
       this.lastProgress = Date.now()
       logger.info({ broker: c.mqttUrl }, 'connected to the hub')
-      client.subscribe([downTopic(c.agentId, 'ack'), downTopic(c.agentId, 'config')], { qos: 1 }, (err) => {
-        if (err) logger.warn({ err: err.message }, 'subscribe failed')
-      })
+      client.subscribe(
+        [downTopic(c.agentId, 'ack'), downTopic(c.agentId, 'config'), downTopic(c.agentId, 'request')],
+        { qos: 1 },
+        (err) => {
+          if (err) logger.warn({ err: err.message }, 'subscribe failed')
+        },
+      )
       client.publish(
         upTopic(c.agentId, 'status'),
         JSON.stringify({
@@ -134,6 +143,39 @@ export class HubLink {
         return
       }
       this.o.onConfig(config.value)
+      return
+    }
+    if (topic === downTopic(c.agentId, 'request')) {
+      const request = decode(downRequest, payload)
+      if (!request.ok) {
+        logger.warn({ reason: request.error }, 'ignored an unreadable request')
+        return
+      }
+      this.o.onRequest?.(request.value)
+    }
+  }
+
+  /** Answers a hub request (best effort: the hub times out what never arrives). */
+  async respond(response: Omit<UpResponse, 'v'>): Promise<void> {
+    const client = this.client
+    if (!client || !this.connected) return
+    const payload = JSON.stringify({ v: PROTOCOL_VERSION, ...response })
+    if (payload.length > MAX_PAYLOAD_BYTES) {
+      await this.respond({
+        id: response.id,
+        ok: false,
+        error: {
+          status: 502,
+          code: 'answer_too_large',
+          message: 'the answer is too large: ask for a shorter range',
+        },
+      })
+      return
+    }
+    try {
+      await client.publishAsync(upTopic(this.o.credentials.agentId, 'response'), payload, { qos: 1 })
+    } catch (err) {
+      this.o.logger.debug({ err: (err as Error).message }, 'could not answer a request')
     }
   }
 

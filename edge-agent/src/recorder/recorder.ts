@@ -70,7 +70,9 @@ export class Recorder implements Consumer {
       }
       if (f) this.format = f
     }
-    if (this.writer && au.keyframe && this.writer.durationPts >= this.o.segmentSeconds * CLOCK)
+    // Measured to this keyframe (the segment's end if cut here), not to the previous frame's start,
+    // which would run every segment one GOP past its target.
+    if (this.writer && au.keyframe && au.timestamp - this.writer.startPts >= this.o.segmentSeconds * CLOCK)
       await this.closeSegment()
     if (!this.writer) {
       if (!au.keyframe || !this.format) return // a segment starts on a keyframe

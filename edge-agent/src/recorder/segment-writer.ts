@@ -107,11 +107,6 @@ export class SegmentWriter {
     return this.written
   }
 
-  /** Media time covered so far, in 90 kHz ticks. */
-  get durationPts(): number {
-    return (this.pending?.timestamp ?? this.startPts) - this.startPts
-  }
-
   async write(au: AccessUnit): Promise<void> {
     if (this.pending) await this.add(this.pending, au.timestamp - this.pending.timestamp)
     this.pending = au

@@ -1,23 +1,65 @@
-import { downTopic, PROTOCOL_VERSION } from '@ts-vms/shared'
-import type { Database } from '../db/database.ts'
+import { type AgentConfig, agentConfig, downTopic, PROTOCOL_VERSION, type SecretBox } from '@ts-vms/shared'
+import { cameraForAgent } from '../cameras/camera-streams.ts'
+import type { Database, Tx } from '../db/database.ts'
+import { type Camera, CameraSchema } from '../db/entities.ts'
 import type { AgentBus } from '../mqtt/agent-bus.ts'
 
 /**
- * Desired configuration flows down retained on `down/config`, so an agent gets the latest version
- * whenever it (re)subscribes, and again each time it comes online.
+ * An agent's desired configuration is its settings (the `desired_config` column, edited with
+ * PUT /api/v1/agents/:id/config) plus the cameras assigned to it (the cameras table). Any change
+ * to either bumps `config_version`; the configuration is assembled when it is published, with the
+ * camera passwords resealed for that agent.
+ *
+ * It flows down retained on `down/config`, so an agent gets the latest version whenever it
+ * (re)subscribes, and again each time it comes online.
  */
-export async function publishDesiredConfig(db: Database, bus: AgentBus, agentId: string): Promise<void> {
-  const rows: { desired_config: Record<string, unknown>; config_version: number }[] = await db.withSystem(
-    (tx) =>
-      tx.execute('select desired_config, config_version from agents where id = ? and revoked_at is null', [
-        agentId,
-      ]),
-  )
-  const row = rows[0]
-  if (!row) return
-  await bus.publish(
-    downTopic(agentId, 'config'),
-    JSON.stringify({ v: PROTOCOL_VERSION, version: row.config_version, config: row.desired_config }),
-    { retain: true },
-  )
+export async function desiredConfig(
+  tx: Tx,
+  box: SecretBox,
+  agentId: string,
+  settings: Record<string, unknown>,
+): Promise<AgentConfig> {
+  const cameras: Camera[] = await tx.find(CameraSchema, { agentId }, { orderBy: { name: 'asc', id: 'asc' } })
+  return agentConfig.parse({ ...settings, cameras: cameras.map((c) => cameraForAgent(box, agentId, c)) })
+}
+
+/** The configuration as users may see it: no sealed secrets. */
+export function redactConfig(config: AgentConfig): AgentConfig {
+  return {
+    ...config,
+    cameras: config.cameras.map((c) => ({
+      ...c,
+      streams: c.streams.map(({ passwordSealed: _sealed, ...s }) => s),
+    })),
+  }
+}
+
+/** Marks an agent's configuration changed (call inside the transaction that changed it). */
+export async function bumpConfigVersion(tx: Tx, agentId: string): Promise<void> {
+  await tx.execute('update agents set config_version = config_version + 1, updated_at = now() where id = ?', [
+    agentId,
+  ])
+}
+
+export async function publishDesiredConfig(
+  db: Database,
+  bus: AgentBus,
+  box: SecretBox,
+  agentId: string,
+): Promise<void> {
+  const message = await db.withSystem(async (tx) => {
+    const rows: { desired_config: Record<string, unknown>; config_version: number }[] = await tx.execute(
+      'select desired_config, config_version from agents where id = ? and revoked_at is null',
+      [agentId],
+    )
+    const row = rows[0]
+    if (!row) return undefined
+    return {
+      v: PROTOCOL_VERSION,
+      version: row.config_version,
+      config: await desiredConfig(tx, box, agentId, row.desired_config),
+    }
+  })
+  if (!message) return
+  await bus.publish(downTopic(agentId, 'config'), JSON.stringify(message), { retain: true })
 }

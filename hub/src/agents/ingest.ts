@@ -1,10 +1,19 @@
 import { createHash } from 'node:crypto'
-import { decode, downTopic, type OutboxMessage, PROTOCOL_VERSION, upMessages, upStatus } from '@ts-vms/shared'
+import {
+  decode,
+  downTopic,
+  type OutboxMessage,
+  PROTOCOL_VERSION,
+  type SecretBox,
+  upMessages,
+  upStatus,
+} from '@ts-vms/shared'
 import type { Logger } from 'pino'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { Database, Tx } from '../db/database.ts'
 import type { AgentBus, AgentMessage } from '../mqtt/agent-bus.ts'
 import type { AgentDirectory, AgentRecord } from './agent-directory.ts'
+import type { AgentRequests } from './agent-requests.ts'
 import { publishDesiredConfig } from './config-sync.ts'
 import type { Presence } from './presence.ts'
 
@@ -52,6 +61,8 @@ export class AgentIngest {
       audit: AuditLog
       logger: Logger
       metrics: IngestMetrics
+      box: SecretBox
+      requests: AgentRequests
     },
   ) {}
 
@@ -94,6 +105,11 @@ export class AgentIngest {
         status.value.online ? 'connected' : 'disconnected',
       )
       if (status.value.online) await this.greet(agent)
+      return
+    }
+    if (message.kind === 'response') {
+      if (!this.deps.requests.handleResponse(agent.id, message.payload))
+        metrics.rejected('unmatched_response')
       return
     }
     if (message.kind !== 'messages') {
@@ -168,7 +184,7 @@ export class AgentIngest {
       downTopic(agent.id, 'ack'),
       JSON.stringify({ v: PROTOCOL_VERSION, seq: acked }),
     )
-    await publishDesiredConfig(this.deps.db, this.deps.bus, agent.id)
+    await publishDesiredConfig(this.deps.db, this.deps.bus, this.deps.box, agent.id)
   }
 
   private async ackedSeq(tx: Tx, agentId: string): Promise<number> {

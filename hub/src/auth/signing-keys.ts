@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import type { SecretBox } from '@ts-vms/shared'
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import type { Logger } from 'pino'
-import type { SecretBox } from '../crypto/secret-box.ts'
 import type { Database, Tx } from '../db/database.ts'
 import { type SigningKey, SigningKeySchema } from '../db/entities.ts'
 

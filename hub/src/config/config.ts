@@ -111,6 +111,12 @@ export const configSchema = z.object({
   VMS_AUDIT_RETENTION_DAYS: positiveInt.default(2557),
   VMS_AUDIT_CHECKPOINT_SECONDS: positiveInt.default(3600),
   VMS_AUDIT_DB_TIMEOUT_MS: positiveInt.min(100).default(5000),
+  /** How long the hub waits for an agent to answer a question (recordings list). */
+  VMS_AGENT_REQUEST_TIMEOUT_MS: positiveInt.min(100).default(15_000),
+  /** How long the hub waits for an agent to build and upload an export. */
+  VMS_EXPORT_TIMEOUT_MS: positiveInt.min(1000).default(10 * 60_000),
+  /** Largest export file the hub accepts from an agent. */
+  VMS_EXPORT_MAX_BYTES: positiveInt.default(4 * 1024 ** 3),
 })
 
 export type HubConfig = z.infer<typeof configSchema>

@@ -22,11 +22,23 @@ export interface Site {
   updatedAt: Date
 }
 
+/** A camera stream as stored: the password sealed with the hub's master key. */
+export interface StoredCameraStream {
+  role: 'main' | 'sub'
+  url: string
+  username?: string
+  passwordSealed?: string
+  transport: 'tcp' | 'udp'
+}
+
 export interface Camera {
   id: string
   tenantId: string
   siteId: string
   name: string
+  agentId: string | null
+  streams: StoredCameraStream[]
+  recording: { enabled: boolean; retentionDays: number }
   createdAt: Date
   updatedAt: Date
 }
@@ -140,6 +152,9 @@ export const CameraSchema = new EntitySchema<Camera>({
     tenantId: { type: 'uuid' },
     siteId: { type: 'uuid' },
     name: { type: 'string' },
+    agentId: { type: 'uuid', nullable: true },
+    streams: { type: 'json' },
+    recording: { type: 'json' },
     ...timestamps,
   },
 })

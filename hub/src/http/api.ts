@@ -1,6 +1,7 @@
 import type Router from '@koa/router'
 import type { Context, Middleware } from 'koa'
 import { z } from 'zod'
+import type { AgentRecord } from '../agents/agent-directory.ts'
 import type { Principal } from '../rbac/principal.ts'
 import { errorBodySchema, notFound } from './errors.ts'
 
@@ -10,7 +11,8 @@ import { errorBodySchema, notFound } from './errors.ts'
  * generates the OpenAPI 3.1 document, so the document cannot drift from what the hub enforces.
  */
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete'
-export type Auth = 'public' | 'user'
+/** public: anyone; user: a bearer access token; agent: an enrolled agent's id and secret (Basic). */
+export type Auth = 'public' | 'user' | 'agent'
 
 export interface ResponseSpec {
   description: string
@@ -25,6 +27,7 @@ export interface HandlerInput<P, Q, B, A extends Auth> {
   query: Infer<Q>
   body: Infer<B>
   principal: A extends 'user' ? Principal : undefined
+  agent: A extends 'agent' ? AgentRecord : undefined
 }
 
 export interface RouteDef<
@@ -73,7 +76,7 @@ export class Api {
     this.routes.push(def as unknown as AnyRoute)
   }
 
-  mount(router: Router, authenticate: Middleware): void {
+  mount(router: Router, authenticate: { user: Middleware; agent: Middleware }): void {
     for (const route of this.routes) {
       const validate: Middleware = async (ctx) => {
         let params: unknown
@@ -89,9 +92,15 @@ export class Api {
           const raw = (ctx.request as { body?: unknown }).body
           body = route.body.parse(raw === undefined ? {} : raw)
         }
-        await route.handler(ctx, { params, query, body, principal: ctx.state.principal } as never)
+        await route.handler(ctx, {
+          params,
+          query,
+          body,
+          principal: ctx.state.principal,
+          agent: ctx.state.agent,
+        } as never)
       }
-      const chain = route.auth === 'user' ? [authenticate, validate] : [validate]
+      const chain = route.auth === 'public' ? [validate] : [authenticate[route.auth], validate]
       router.register(route.path, [route.method.toUpperCase()], chain, { name: route.path })
     }
   }
@@ -154,7 +163,7 @@ export class Api {
             : {}),
         }
       }
-      const errorStatuses = [400, ...(route.auth === 'user' ? [401, 403] : []), 404, 409, 422, 429]
+      const errorStatuses = [400, ...(route.auth !== 'public' ? [401, 403] : []), 404, 409, 422, 429]
       for (const status of errorStatuses) {
         responses[String(status)] ??= {
           description: ERROR_STATUSES[status],
@@ -166,7 +175,8 @@ export class Api {
         ...(route.description ? { description: route.description } : {}),
         tags: [route.tag],
         operationId: `${route.method}${oaPath.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)/g, (_m, c: string) => c.toUpperCase())}`,
-        security: route.auth === 'user' ? [{ bearerAuth: [] }] : [],
+        security:
+          route.auth === 'user' ? [{ bearerAuth: [] }] : route.auth === 'agent' ? [{ agentAuth: [] }] : [],
         parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
         ...(route.body
           ? {
@@ -188,7 +198,14 @@ export class Api {
       jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
       servers: [{ url: '/' }],
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          agentAuth: {
+            type: 'http',
+            scheme: 'basic',
+            description: 'An enrolled agent: its id as the user name and its secret as the password',
+          },
+        },
         schemas: components,
       },
       paths,

@@ -4,7 +4,7 @@ import Router from '@koa/router'
 import Koa from 'koa'
 import type { HubContext } from '../hub-context.ts'
 import { Api } from './api.ts'
-import { authenticate } from './authenticate.ts'
+import { authenticate, authenticateAgent } from './authenticate.ts'
 import { clientIp } from './client-ip.ts'
 import { errorMiddleware, HttpError } from './errors.ts'
 import { registerAgentRoutes } from './routes/agents.ts'
@@ -13,6 +13,7 @@ import { registerAuthRoutes } from './routes/auth.ts'
 import { registerCameraRoutes } from './routes/cameras.ts'
 import { registerLicenseRoutes } from './routes/license.ts'
 import { registerMeRoutes } from './routes/me.ts'
+import { registerRecordingRoutes } from './routes/recordings.ts'
 import { registerRoleBindingRoutes } from './routes/role-bindings.ts'
 import { registerRoleRoutes } from './routes/roles.ts'
 import { registerSiteRoutes } from './routes/sites.ts'
@@ -34,6 +35,7 @@ export function buildApi(hub: HubContext): Api {
   registerTenantRoutes(api, hub)
   registerSiteRoutes(api, hub)
   registerCameraRoutes(api, hub)
+  registerRecordingRoutes(api, hub)
   registerUserRoutes(api, hub)
   registerRoleRoutes(api, hub)
   registerRoleBindingRoutes(api, hub)
@@ -87,7 +89,15 @@ export function createApp(hub: HubContext): Koa {
     const method = ctx.method
     if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && ctx.request.length !== 0) {
       const type = ctx.request.type
-      if (type && type !== 'application/json' && !type.endsWith('+json') && type !== 'text/plain') {
+      // Agents deliver exports as video/mp4 to their upload path (streamed, never parsed).
+      const upload = type === 'video/mp4' && method === 'PUT' && ctx.path.startsWith('/api/v1/agent/uploads/')
+      if (
+        type &&
+        !upload &&
+        type !== 'application/json' &&
+        !type.endsWith('+json') &&
+        type !== 'text/plain'
+      ) {
         throw new HttpError(415, 'unsupported_media_type', 'send the request body as application/json')
       }
     }
@@ -116,7 +126,7 @@ export function createApp(hub: HubContext): Koa {
   })
 
   registerSystemRoutes(router, api, hub, auth)
-  api.mount(router, auth)
+  api.mount(router, { user: auth, agent: authenticateAgent(hub) })
   app.use(router.routes())
   app.use(
     router.allowedMethods({

@@ -51,3 +51,24 @@ export function auditSource(ctx: Context, principal: Principal) {
     userAgent: ctx.get('user-agent') || null,
   }
 }
+
+const BASIC = /^Basic +([A-Za-z0-9+/]+=*) *$/i
+
+/**
+ * Resolves an agent from HTTP Basic credentials (agent id : secret), for the few things an agent
+ * sends over HTTPS rather than MQTT (export uploads). Checked against the database every time.
+ */
+export function authenticateAgent(hub: HubContext): Middleware {
+  return async (ctx, next) => {
+    const match = BASIC.exec(ctx.get('authorization'))
+    if (!match?.[1]) throw unauthorized('agent credentials required', 'unauthorized')
+    const decoded = Buffer.from(match[1], 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    const agentId = colon > 0 ? decoded.slice(0, colon) : ''
+    const secret = colon > 0 ? decoded.slice(colon + 1) : ''
+    if (!(await hub.agents.directory.verify(agentId, Buffer.from(secret))))
+      throw unauthorized('agent credentials rejected', 'invalid_credentials')
+    ctx.state.agent = await hub.agents.directory.get(agentId)
+    await next()
+  }
+}

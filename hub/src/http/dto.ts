@@ -1,3 +1,5 @@
+import type { CameraStatus } from '../cameras/camera-status.ts'
+import { streamView } from '../cameras/camera-streams.ts'
 import type { Camera, Role, RoleBinding, Site, Tenant, User } from '../db/entities.ts'
 
 /** Entity -> API representation. The only place that decides what leaves the hub. */
@@ -20,11 +22,16 @@ export const siteDto = (s: Site) => ({
   updatedAt: iso(s.updatedAt),
 })
 
-export const cameraDto = (c: Camera) => ({
+/** Never includes a camera password, sealed or not (`hasPassword` says whether there is one). */
+export const cameraDto = (c: Camera, status: CameraStatus | null = null) => ({
   id: c.id,
   tenantId: c.tenantId,
   siteId: c.siteId,
   name: c.name,
+  agentId: c.agentId ?? null,
+  streams: (c.streams ?? []).map(streamView),
+  recording: c.recording,
+  status,
   createdAt: iso(c.createdAt),
   updatedAt: iso(c.updatedAt),
 })

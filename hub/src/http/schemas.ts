@@ -1,4 +1,11 @@
-import { PERMISSIONS } from '@ts-vms/shared'
+import {
+  PERMISSIONS,
+  recordedRangesResult,
+  recordingSettings,
+  rtspUrl,
+  streamHealth,
+  streamRole,
+} from '@ts-vms/shared'
 import { z } from 'zod'
 
 /** Request and response schemas of the public API (the exact contract lives in docs and tests). */
@@ -68,16 +75,107 @@ export const site = z.object({
 export const siteCreate = z.object({ name, tenantId: z.uuid().optional() }).strict()
 export const siteUpdate = z.object({ name: name.optional() }).strict()
 
+const cameraStreamInput = z
+  .object({
+    role: streamRole,
+    url: rtspUrl,
+    username: z.string().min(1).max(256).nullable().optional(),
+    /** Write-only. Absent on update: keep the stored one (same host only); null: none. */
+    password: z.string().min(1).max(1024).nullable().optional(),
+    transport: z.enum(['tcp', 'udp']).optional(),
+  })
+  .strict()
+const cameraStreams = z
+  .array(cameraStreamInput)
+  .max(2)
+  .refine((list) => new Set(list.map((s) => s.role)).size === list.length, 'each role at most once')
+
+export const cameraStream = z.object({
+  role: streamRole,
+  url: z.string(),
+  username: z.string().nullable(),
+  hasPassword: z.boolean(),
+  transport: z.enum(['tcp', 'udp']),
+})
+
+export const cameraStatus = z.object({
+  /** Whether the camera's agent is connected to the hub. */
+  agentOnline: z.boolean(),
+  /** From the agent's last heartbeat. */
+  at: z.iso.datetime().nullable(),
+  streams: z.array(streamHealth),
+})
+
 export const camera = z.object({
   id: z.uuid(),
   tenantId: z.uuid(),
   siteId: z.uuid(),
   name: z.string(),
+  agentId: z.uuid().nullable(),
+  streams: z.array(cameraStream),
+  recording: z.object({ enabled: z.boolean(), retentionDays: z.number().int() }),
+  status: cameraStatus.nullable(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 })
-export const cameraCreate = z.object({ name, siteId: z.uuid() }).strict()
-export const cameraUpdate = z.object({ name: name.optional(), siteId: z.uuid().optional() }).strict()
+export const cameraCreate = z
+  .object({
+    name,
+    siteId: z.uuid(),
+    agentId: z.uuid().nullable().optional(),
+    streams: cameraStreams.default([]),
+    recording: recordingSettings.strict().default({ enabled: true, retentionDays: 30 }),
+  })
+  .strict()
+export const cameraUpdate = z
+  .object({
+    name: name.optional(),
+    siteId: z.uuid().optional(),
+    agentId: z.uuid().nullable().optional(),
+    streams: cameraStreams.optional(),
+    recording: recordingSettings.partial().strict().optional(),
+  })
+  .strict()
+
+const isoInstant = z.iso.datetime({ offset: true })
+export const timeRangeQuery = z
+  .object({
+    from: isoInstant.describe('ISO 8601, e.g. 2026-11-24T10:00:00.000Z'),
+    to: isoInstant.describe('ISO 8601, after from'),
+  })
+  .refine((q) => Date.parse(q.to) > Date.parse(q.from), {
+    message: '"to" must be after "from"',
+    path: ['to'],
+  })
+
+export const recordings = z.object({
+  cameraId: z.uuid(),
+  from: z.iso.datetime(),
+  to: z.iso.datetime(),
+  ranges: recordedRangesResult.shape.ranges,
+  gaps: recordedRangesResult.shape.gaps,
+})
+
+export const exportManifest = z.object({
+  id: z.uuid(),
+  tenantId: z.uuid(),
+  siteId: z.uuid(),
+  cameraId: z.uuid(),
+  agentId: z.uuid(),
+  requestedFrom: z.iso.datetime(),
+  requestedTo: z.iso.datetime(),
+  start: z.iso.datetime(),
+  end: z.iso.datetime(),
+  sha256: z.string(),
+  bytes: z.number().int(),
+  frames: z.number().int(),
+  codec: z.string(),
+  width: z.number().int(),
+  height: z.number().int(),
+  truncatedAt: z.iso.datetime().nullable(),
+  createdBy: z.uuid().nullable(),
+  createdAt: z.iso.datetime(),
+})
 
 const username = z
   .string()

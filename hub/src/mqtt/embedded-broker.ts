@@ -62,7 +62,7 @@ export class EmbeddedBroker implements AgentBus {
         const ok =
           topic?.agentId === client.id &&
           topic.direction === 'up' &&
-          (topic.kind === 'messages' || topic.kind === 'status') &&
+          (topic.kind === 'messages' || topic.kind === 'status' || topic.kind === 'response') &&
           (!packet.retain || topic.kind === 'status')
         if (!ok) {
           options.onRejected('acl')

@@ -35,6 +35,21 @@ export const auditBody = z.object({
   details: jsonObject.optional(),
 })
 
+export const streamHealth = z.object({
+  role: z.enum(['main', 'sub']),
+  state: z.enum(['idle', 'connecting', 'streaming', 'backoff', 'stopped']),
+  /** The last error, without credentials. */
+  error: shortText(500).optional(),
+  codec: z.enum(['h264', 'h265']).optional(),
+  bitrateBps: z.number().nonnegative(),
+  fps: z.number().nonnegative(),
+  lostPackets: z.number().int().nonnegative(),
+  reconnects: z.number().int().nonnegative(),
+  recording: z.boolean(),
+})
+export const cameraHealth = z.object({ id: z.uuid(), streams: z.array(streamHealth).max(2) })
+export type CameraHealth = z.infer<typeof cameraHealth>
+
 export const healthBody = z.object({
   uptimeSeconds: z.number().nonnegative(),
   version: shortText(64),
@@ -48,6 +63,11 @@ export const healthBody = z.object({
   configVersion: z.number().int().nonnegative(),
   /** Set while the outbox is full and the agent refuses non-essential work. */
   degraded: z.array(shortText(200)).max(20).optional(),
+  /** Per camera: each stream's state and whether it is being recorded. */
+  cameras: z.array(cameraHealth).max(256).optional(),
+  recording: z
+    .object({ bytes: z.number().nonnegative(), quotaBytes: z.number().nonnegative().nullable() })
+    .optional(),
 })
 
 export const stateBody = z.object({
@@ -92,10 +112,71 @@ export type UpStatus = z.infer<typeof upStatus>
 export const downAck = z.object({ v: z.literal(PROTOCOL_VERSION), seq: z.number().int().nonnegative() })
 export type DownAck = z.infer<typeof downAck>
 
-/** The agent's desired configuration; later issues add cameras and their settings. */
+/**
+ * A camera URL as the agent dials it: RTSP (or RTSP over TLS), a host, no credentials (those go in
+ * `username`/`password`, so they are encrypted and never logged with the URL), no whitespace.
+ */
+export const rtspUrl = z
+  .string()
+  .max(2048)
+  .refine((value) => {
+    // Whitespace or control characters would let a URL smuggle a second line into an RTSP request.
+    for (const ch of value) if (ch.charCodeAt(0) <= 0x20 || ch.charCodeAt(0) === 0x7f) return false
+    try {
+      const u = new URL(value)
+      return (u.protocol === 'rtsp:' || u.protocol === 'rtsps:') && u.hostname !== ''
+    } catch {
+      return false
+    }
+  }, 'must be an rtsp:// or rtsps:// URL with a host')
+  .refine((value) => {
+    try {
+      const u = new URL(value)
+      return u.username === '' && u.password === ''
+    } catch {
+      return true
+    }
+  }, 'must not carry credentials: give them as username and password')
+
+export const streamRole = z.enum(['main', 'sub'])
+export type StreamRole = z.infer<typeof streamRole>
+
+/** A camera stream as the agent receives it: the password sealed under the agent's config key. */
+export const agentCameraStream = z.object({
+  role: streamRole,
+  url: rtspUrl,
+  username: z.string().max(256).optional(),
+  /** SecretBox-sealed under the agent's configuration key, context `cameraPasswordContext(...)`. */
+  passwordSealed: z.string().max(4096).optional(),
+  transport: z.enum(['tcp', 'udp']).default('tcp'),
+})
+export type AgentCameraStream = z.infer<typeof agentCameraStream>
+
+export const recordingSettings = z.object({
+  enabled: z.boolean().default(true),
+  /** Days of recording kept by age (the agent's disk quota and free-space floor apply too). */
+  retentionDays: z.number().int().min(1).max(3650).default(30),
+})
+export type RecordingSettings = z.infer<typeof recordingSettings>
+
+export const agentCamera = z.object({
+  id: z.uuid(),
+  name: z.string().max(200),
+  streams: z.array(agentCameraStream).max(2),
+  recording: recordingSettings,
+})
+export type AgentCamera = z.infer<typeof agentCamera>
+
+/** The associated data a camera password is sealed with, on the hub and for the agent. */
+export const cameraPasswordContext = (cameraId: string, role: StreamRole) =>
+  `camera-password:${cameraId}:${role}`
+/** What an agent's configuration key is derived for (HKDF from the hub's master key). */
+export const agentConfigKeyPurpose = (agentId: string) => `agent-config-key:${agentId}`
+
+/** The agent's desired configuration: its settings and the cameras it serves. */
 export const agentConfig = z.object({
   heartbeatSeconds: z.number().int().min(2).max(300).default(10),
-  cameras: z.array(z.record(z.string(), z.unknown())).max(256).default([]),
+  cameras: z.array(agentCamera).max(256).default([]),
 })
 export type AgentConfig = z.infer<typeof agentConfig>
 
@@ -106,6 +187,83 @@ export const downConfig = z.object({
   config: agentConfig,
 })
 export type DownConfig = z.infer<typeof downConfig>
+
+/**
+ * `down/request`: the hub asks an agent for something on behalf of a user (the agent is behind NAT:
+ * this is the only way in). Never retained; a request past its deadline is dropped unanswered.
+ */
+export const downRequest = z.discriminatedUnion('op', [
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    op: z.literal('recordings.list'),
+    deadline: isoTime,
+    cameraId: z.uuid(),
+    from: isoTime,
+    to: isoTime,
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    op: z.literal('recordings.export'),
+    deadline: isoTime,
+    cameraId: z.uuid(),
+    from: isoTime,
+    to: isoTime,
+    /** Where on the hub (path under the hub URL the agent enrolled with) to PUT the file. */
+    uploadPath: z.string().regex(/^\/api\/v1\/agent\/uploads\/[0-9a-f-]{36}$/),
+  }),
+])
+export type DownRequest = z.infer<typeof downRequest>
+
+/** `up/response`: the answer to a request (an export's success is its upload instead). */
+export const upResponse = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  id: z.uuid(),
+  ok: z.boolean(),
+  error: z
+    .object({ status: z.number().int().min(400).max(599), code: shortText(64), message: shortText(1000) })
+    .optional(),
+  result: jsonObject.optional(),
+})
+export type UpResponse = z.infer<typeof upResponse>
+
+export const recordedRangesResult = z.object({
+  ranges: z
+    .array(
+      z.object({
+        stream: streamRole,
+        from: isoTime,
+        to: isoTime,
+        codec: shortText(64),
+        width: z.number().int().nonnegative(),
+        height: z.number().int().nonnegative(),
+        bytes: z.number().nonnegative(),
+        segments: z.number().int().nonnegative(),
+        open: z.boolean(),
+      }),
+    )
+    .max(5000),
+  gaps: z
+    .array(z.object({ stream: streamRole, from: isoTime, to: isoTime.nullable(), reason: shortText(500) }))
+    .max(5000),
+})
+export type RecordedRangesResult = z.infer<typeof recordedRangesResult>
+
+/** What an export upload says about itself (header `x-vms-export`, JSON). */
+export const exportMeta = z.object({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().positive(),
+  start: isoTime,
+  end: isoTime,
+  frames: z.number().int().positive(),
+  codec: shortText(64),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  segments: z.number().int().positive(),
+  truncatedAt: isoTime.optional(),
+})
+export type ExportMeta = z.infer<typeof exportMeta>
 
 /** Parses a JSON payload with a schema; never throws. */
 export function decode<T extends z.ZodType>(

@@ -5,8 +5,8 @@
  */
 export const TOPIC_ROOT = 'vms/v1/agents'
 
-export type UpKind = 'messages' | 'status'
-export type DownKind = 'ack' | 'config'
+export type UpKind = 'messages' | 'status' | 'response'
+export type DownKind = 'ack' | 'config' | 'request'
 
 export const upTopic = (agentId: string, kind: UpKind) => `${TOPIC_ROOT}/${agentId}/up/${kind}`
 export const downTopic = (agentId: string, kind: DownKind) => `${TOPIC_ROOT}/${agentId}/down/${kind}`

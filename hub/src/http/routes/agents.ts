@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto'
 import { agentConfig } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { z } from 'zod'
-import { publishDesiredConfig } from '../../agents/config-sync.ts'
+import { desiredConfig, publishDesiredConfig, redactConfig } from '../../agents/config-sync.ts'
 import { hashEnrollmentCode, newEnrollmentCode } from '../../agents/enrollment.ts'
+import { agentConfigKey } from '../../cameras/camera-streams.ts'
 import type { Tx } from '../../db/database.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { newAgentSecret } from '../../mqtt/agent-secrets.ts'
@@ -105,6 +106,7 @@ const enrollResponse = z.object({
   secret: z.string(),
   caFingerprint: z.string().nullable(),
   caCertificate: z.string().nullable().describe('the broker certificate the fingerprint belongs to (PEM)'),
+  configKey: z.string().describe('base64 key that opens the secrets (camera passwords) in the configuration'),
   siteId: z.uuid(),
   tenantId: z.uuid(),
 })
@@ -257,6 +259,7 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
         secret,
         caFingerprint: hub.agents.tls?.fingerprint ?? null,
         caCertificate: hub.agents.tls?.cert ?? null,
+        configKey: agentConfigKey(hub.secrets, agentId).toString('base64'),
         siteId: enrollment.site_id,
         tenantId: enrollment.tenant_id,
       }
@@ -393,12 +396,14 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
     params: idParams,
     responses: { 200: { description: 'Configuration', schema: configView } },
     async handler(ctx, { params, principal }) {
-      const row = await hub.db.withTenant(scopeOf(principal), (tx) => visibleAgent(tx, principal, params.id))
-      ctx.body = {
-        version: row.config_version,
-        config: agentConfig.parse(row.desired_config),
-        appliedVersion: row.applied_config_version,
-      }
+      ctx.body = await hub.db.withTenant(scopeOf(principal), async (tx) => {
+        const row = await visibleAgent(tx, principal, params.id)
+        return {
+          version: row.config_version,
+          config: redactConfig(await desiredConfig(tx, hub.secrets, row.id, row.desired_config)),
+          appliedVersion: row.applied_config_version,
+        }
+      })
     },
   })
 
@@ -409,7 +414,14 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
     auth: 'user',
     summary: "Replace an agent's desired configuration (a new version goes down at once)",
     params: idParams,
-    body: z.object({ config: agentConfig }).strict(),
+    body: z
+      .object({
+        config: agentConfig.extend({
+          // Cameras are assigned with /api/v1/cameras; an empty list is accepted for compatibility.
+          cameras: z.array(z.unknown()).max(0, 'cameras are assigned with /api/v1/cameras').optional(),
+        }),
+      })
+      .strict(),
     responses: { 200: { description: 'Configuration', schema: configView } },
     async handler(ctx, { params, body, principal }) {
       const row = await hub.db.withTenant(scopeOf(principal), async (tx) => {
@@ -418,17 +430,21 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
         const [next]: AgentRow[] = await tx.execute(
           `update agents set desired_config = ?::jsonb, config_version = config_version + 1, updated_at = now()
             where id = ? returning *`,
-          [JSON.stringify(body.config), r.id],
+          [JSON.stringify({ ...body.config, cameras: undefined }), r.id],
         )
-        return next as AgentRow
+        const updated = next as AgentRow
+        return {
+          row: updated,
+          config: redactConfig(await desiredConfig(tx, hub.secrets, updated.id, updated.desired_config)),
+        }
       })
       hub.agents.directory.forget(params.id)
-      await publishDesiredConfig(hub.db, hub.agents.bus, params.id)
-      await audit(ctx, principal, 'agent.config.update', row, { version: row.config_version })
+      await publishDesiredConfig(hub.db, hub.agents.bus, hub.secrets, params.id)
+      await audit(ctx, principal, 'agent.config.update', row.row, { version: row.row.config_version })
       ctx.body = {
-        version: row.config_version,
-        config: body.config,
-        appliedVersion: row.applied_config_version,
+        version: row.row.config_version,
+        config: row.config,
+        appliedVersion: row.row.applied_config_version,
       }
     },
   })

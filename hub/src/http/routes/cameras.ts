@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Context } from 'koa'
+import { bumpConfigVersion, publishDesiredConfig } from '../../agents/config-sync.ts'
+import { cameraStatuses } from '../../cameras/camera-status.ts'
+import { type StreamInput, StreamInputError, sealStreams } from '../../cameras/camera-streams.ts'
 import type { Tx } from '../../db/database.ts'
 import { type Camera, CameraSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
@@ -44,7 +47,48 @@ async function assertUniqueName(tx: Tx, siteId: string, name: string, exceptId?:
   }
 }
 
+/** The agent a camera is assigned to must be an active agent of the camera's site. */
+async function assertAgentServesSite(tx: Tx, agentId: string, siteId: string): Promise<void> {
+  const rows: { site_id: string; revoked: boolean }[] = await tx.execute(
+    'select site_id, revoked_at is not null as revoked from agents where id = ?',
+    [agentId],
+  )
+  const agent = rows[0]
+  if (!agent) throw unprocessable('no such agent', 'unknown_agent')
+  if (agent.revoked) throw unprocessable('that agent has been revoked', 'agent_revoked')
+  if (agent.site_id !== siteId)
+    throw unprocessable(
+      'the agent is in another site: a camera is recorded by an agent of its own site',
+      'agent_not_in_site',
+    )
+}
+
+function sealed(hub: HubContext, cameraId: string, input: StreamInput[], existing?: Camera['streams']) {
+  try {
+    return sealStreams(hub.secrets, cameraId, input, existing)
+  } catch (err) {
+    if (err instanceof StreamInputError) throw unprocessable(err.message, 'invalid_streams')
+    throw err
+  }
+}
+
+/** What an audit record may say about streams: never a password. */
+const streamsForAudit = (c: Camera) =>
+  c.streams.map((s) => ({ role: s.role, url: s.url, hasPassword: Boolean(s.passwordSealed) }))
+
 export function registerCameraRoutes(api: Api, hub: HubContext): void {
+  /** Tells the agents concerned; one that is away gets the configuration when it returns. */
+  const pushConfig = async (agentIds: (string | null | undefined)[]) => {
+    for (const id of new Set(agentIds.filter((a): a is string => Boolean(a)))) {
+      await publishDesiredConfig(hub.db, hub.agents.bus, hub.secrets, id).catch((err: unknown) =>
+        hub.logger.warn(
+          { err, agentId: id },
+          'could not publish a configuration; it goes down when the agent returns',
+        ),
+      )
+    }
+  }
+
   const audit = (ctx: Context, p: Principal, action: string, c: Camera, details?: Record<string, unknown>) =>
     hub.audit.record({
       action,
@@ -69,14 +113,15 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
       if (query.tenantId) where.tenantId = query.tenantId
       if (query.siteId) where.siteId = query.siteId
       if (!vis.all) where.$or = [{ siteId: { $in: [...vis.siteIds] } }, { id: { $in: [...vis.cameraIds] } }]
-      const [items, total] = await hub.db.withTenant(scopeOf(principal), (tx) =>
-        tx.findAndCount(CameraSchema, where, {
+      const [items, total, statuses] = await hub.db.withTenant(scopeOf(principal), async (tx) => {
+        const [found, count] = await tx.findAndCount(CameraSchema, where, {
           orderBy: { name: 'asc', id: 'asc' },
           limit: query.limit,
           offset: query.offset,
-        }),
-      )
-      ctx.body = { items: items.map(cameraDto), total }
+        })
+        return [found, count, await cameraStatuses(tx, found)] as const
+      })
+      ctx.body = { items: items.map((c) => cameraDto(c, statuses.get(c.id) ?? null)), total }
     },
   })
 
@@ -85,7 +130,7 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     path: '/api/v1/cameras',
     tag: 'cameras',
     auth: 'user',
-    summary: 'Add a camera to a site',
+    summary: 'Add a camera to a site, with the agent that records it and its streams',
     body: cameraCreate,
     responses: { 201: { description: 'Created', schema: camera } },
     async handler(ctx, { body, principal }) {
@@ -95,16 +140,27 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         await assertUniqueName(tx, s.id, body.name)
         await lockTenant(tx, s.tenantId)
         await hub.licensing.assertCanAdd(tx, s.tenantId, 'cameras')
+        if (body.agentId) await assertAgentServesSite(tx, body.agentId, s.id)
+        const id = randomUUID()
         const c = tx.create(CameraSchema, {
-          id: randomUUID(),
+          id,
           tenantId: s.tenantId,
           siteId: s.id,
           name: body.name,
+          agentId: body.agentId ?? null,
+          streams: sealed(hub, id, body.streams),
+          recording: body.recording,
         } as Camera)
         await tx.flush()
+        if (c.agentId) await bumpConfigVersion(tx, c.agentId)
         return c
       })
-      await audit(ctx, principal, 'camera.create', created)
+      await audit(ctx, principal, 'camera.create', created, {
+        agentId: created.agentId,
+        streams: streamsForAudit(created),
+        recording: created.recording,
+      })
+      await pushConfig([created.agentId])
       ctx.status = 201
       ctx.body = cameraDto(created)
     },
@@ -119,9 +175,11 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     params: idParams,
     responses: { 200: { description: 'The camera', schema: camera } },
     async handler(ctx, { params, principal }) {
-      ctx.body = cameraDto(
-        await hub.db.withTenant(scopeOf(principal), (tx) => visibleCamera(tx, principal, params.id)),
-      )
+      const [c, statuses] = await hub.db.withTenant(scopeOf(principal), async (tx) => {
+        const found = await visibleCamera(tx, principal, params.id)
+        return [found, await cameraStatuses(tx, [found])] as const
+      })
+      ctx.body = cameraDto(c, statuses.get(c.id) ?? null)
     },
   })
 
@@ -130,28 +188,49 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     path: '/api/v1/cameras/:id',
     tag: 'cameras',
     auth: 'user',
-    summary: 'Rename a camera or move it to another site of its tenant',
+    summary: 'Change a camera: name, site, agent, streams (passwords are write-only), recording',
     params: idParams,
     body: cameraUpdate,
     responses: { 200: { description: 'The updated camera', schema: camera } },
     async handler(ctx, { params, body, principal }) {
-      const updated = await hub.db.withTenant(scopeOf(principal), async (tx) => {
-        const c = await visibleCamera(tx, principal, params.id)
-        if (!can(principal, 'camera.manage', cameraResource(c))) throw forbidden()
-        if (body.siteId !== undefined && body.siteId !== c.siteId) {
-          const target = await visibleSite(tx, principal, body.siteId)
-          if (target.tenantId !== c.tenantId)
-            throw unprocessable('a camera cannot move to another tenant', 'cross_tenant')
-          if (!can(principal, 'camera.manage', siteResource(target))) throw forbidden()
-          c.siteId = target.id
-        }
-        if (body.name !== undefined) c.name = body.name
-        if (body.name !== undefined || body.siteId !== undefined)
-          await assertUniqueName(tx, c.siteId, c.name, c.id)
-        await tx.flush()
-        return c
+      const { updated, previousAgent, passwordsChanged } = await hub.db.withTenant(
+        scopeOf(principal),
+        async (tx) => {
+          const c = await visibleCamera(tx, principal, params.id)
+          if (!can(principal, 'camera.manage', cameraResource(c))) throw forbidden()
+          const previousAgent = c.agentId
+          if (body.siteId !== undefined && body.siteId !== c.siteId) {
+            const target = await visibleSite(tx, principal, body.siteId)
+            if (target.tenantId !== c.tenantId)
+              throw unprocessable('a camera cannot move to another tenant', 'cross_tenant')
+            if (!can(principal, 'camera.manage', siteResource(target))) throw forbidden()
+            c.siteId = target.id
+          }
+          if (body.name !== undefined) c.name = body.name
+          if (body.name !== undefined || body.siteId !== undefined)
+            await assertUniqueName(tx, c.siteId, c.name, c.id)
+          if (body.agentId !== undefined) c.agentId = body.agentId
+          if (c.agentId && (body.agentId !== undefined || body.siteId !== undefined))
+            await assertAgentServesSite(tx, c.agentId, c.siteId)
+          let passwordsChanged: string[] = []
+          if (body.streams !== undefined) {
+            passwordsChanged = body.streams.filter((s) => s.password !== undefined).map((s) => s.role)
+            c.streams = sealed(hub, c.id, body.streams, c.streams)
+          }
+          if (body.recording !== undefined) c.recording = { ...c.recording, ...body.recording }
+          await tx.flush()
+          for (const agentId of new Set([previousAgent, c.agentId]))
+            if (agentId) await bumpConfigVersion(tx, agentId)
+          return { updated: c, previousAgent, passwordsChanged }
+        },
+      )
+      await audit(ctx, principal, 'camera.update', updated, {
+        fields: Object.keys(body),
+        ...(body.agentId !== undefined ? { agentId: updated.agentId, previousAgentId: previousAgent } : {}),
+        ...(body.streams !== undefined ? { streams: streamsForAudit(updated), passwordsChanged } : {}),
+        ...(body.recording !== undefined ? { recording: updated.recording } : {}),
       })
-      await audit(ctx, principal, 'camera.update', updated, { fields: Object.keys(body) })
+      await pushConfig([previousAgent, updated.agentId])
       ctx.body = cameraDto(updated)
     },
   })
@@ -169,9 +248,11 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         const c = await visibleCamera(tx, principal, params.id)
         if (!can(principal, 'camera.manage', cameraResource(c))) throw forbidden()
         await tx.execute('delete from cameras where id = ?', [c.id])
+        if (c.agentId) await bumpConfigVersion(tx, c.agentId)
         return c
       })
-      await audit(ctx, principal, 'camera.delete', deleted)
+      await audit(ctx, principal, 'camera.delete', deleted, { agentId: deleted.agentId })
+      await pushConfig([deleted.agentId])
       ctx.status = 204
     },
   })

@@ -1,7 +1,8 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 
 /**
- * Authenticated encryption of secrets at rest (signing keys now, camera passwords later):
+ * Authenticated encryption of secrets at rest (the hub's signing keys and camera passwords; the
+ * agent's camera passwords under its own configuration key):
  * AES-256-GCM with a random 96-bit nonce. The context string is bound as associated data, so a
  * ciphertext copied into another row or column fails to decrypt instead of yielding a wrong secret.
  *
@@ -21,6 +22,14 @@ export class SecretBox {
   constructor(key: Buffer) {
     if (key.length !== 32) throw new SecretBoxError('the master key must be exactly 32 bytes')
     this.#key = Buffer.from(key)
+  }
+
+  /**
+   * A key for one purpose, derived from this one (HKDF-SHA256), e.g. an agent's configuration key:
+   * the hub recomputes it when needed instead of storing it.
+   */
+  deriveKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#key, Buffer.from('ts-vms secret-box'), purpose, 32))
   }
 
   seal(plaintext: Buffer | string, context: string): string {

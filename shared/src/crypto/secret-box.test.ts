@@ -25,3 +25,15 @@ describe('SecretBox', () => {
     expect(box.seal('x', 'c')).not.toBe(box.seal('x', 'c'))
   })
 })
+
+describe('SecretBox.deriveKey', () => {
+  it('derives stable, purpose-bound keys', () => {
+    const box = new SecretBox(randomBytes(32))
+    const a = box.deriveKey('agent-config:1')
+    expect(a).toHaveLength(32)
+    expect(box.deriveKey('agent-config:1').equals(a)).toBe(true)
+    expect(box.deriveKey('agent-config:2').equals(a)).toBe(false)
+    const sealed = new SecretBox(a).seal('pw', 'ctx')
+    expect(new SecretBox(box.deriveKey('agent-config:1')).open(sealed, 'ctx').toString()).toBe('pw')
+  })
+})
