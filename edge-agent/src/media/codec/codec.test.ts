@@ -66,6 +66,13 @@ describe('H.264 depacketizer (RFC 6184)', () => {
     expect(out[0]?.nalus.map((n) => n[0])).toEqual([0x67, 0x68, 0x65])
   })
 
+  it('keeps an access unit delimiter first when it adds parameter sets', () => {
+    const d = new Depacketizer(H264, new Timeline(90000), [sps, pps])
+    const aud = Buffer.from([0x09, 0xf0])
+    const out = [...d.push(rtp(aud, 9000, false), 0), ...d.push(rtp(idr, 9000, true), 0)]
+    expect(out[0]?.nalus.map((n) => n[0])).toEqual([0x09, 0x67, 0x68, 0x65])
+  })
+
   it('drops a fragmented NAL unit when a fragment is lost, and marks the frame damaged', () => {
     const d = new Depacketizer(H264, new Timeline(90000), [sps, pps])
     const frags = fuA(idr, 1000)

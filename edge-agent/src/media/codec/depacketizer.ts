@@ -14,6 +14,8 @@ export interface PayloadFormat {
   unpack(payload: Buffer, fu: FragmentState): Buffer[] | 'invalid'
   isKeyframeNal(nal: Buffer): boolean
   isParameterSet(nal: Buffer): boolean
+  /** An access unit delimiter, which must stay the first NAL unit of its access unit. */
+  isDelimiter(nal: Buffer): boolean
   /** Parameter sets must come first in a keyframe: VPS/SPS/PPS order. */
   parameterSetRank(nal: Buffer): number
 }
@@ -110,7 +112,11 @@ export class Depacketizer {
       const missing = [...this.parameterSets.entries()]
         .filter(([rank]) => !present.has(rank))
         .sort(([a], [b]) => a - b)
-      if (missing.length > 0) nalus = [...missing.map(([, v]) => v), ...nalus]
+      if (missing.length > 0) {
+        // After the delimiter, if there is one: it must open the access unit (H.264 7.4.1.2.3).
+        const at = nalus[0] && this.format.isDelimiter(nalus[0]) ? 1 : 0
+        nalus = [...nalus.slice(0, at), ...missing.map(([, v]) => v), ...nalus.slice(at)]
+      }
     }
     return {
       codec: this.format.codec,

@@ -36,6 +36,7 @@ export const H264: PayloadFormat = {
   },
   isKeyframeNal: (nal) => h264NalType(nal) === 5,
   isParameterSet: (nal) => h264NalType(nal) === 7 || h264NalType(nal) === 8,
+  isDelimiter: (nal) => h264NalType(nal) === 9,
   parameterSetRank: (nal) => (h264NalType(nal) === 7 ? 0 : 1),
 }
 

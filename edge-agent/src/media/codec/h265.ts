@@ -43,4 +43,5 @@ export const H265: PayloadFormat = {
     return t >= 32 && t <= 34
   },
   parameterSetRank: (nal) => h265NalType(nal) - 32,
+  isDelimiter: (nal) => h265NalType(nal) === 35,
 }
