@@ -6,6 +6,7 @@
 import { benchAuth } from './suites/auth.ts'
 import { benchContainer } from './suites/container.ts'
 import { benchIngest } from './suites/ingest.ts'
+import { benchRecord } from './suites/record.ts'
 import { benchTokens } from './suites/tokens.ts'
 
 export interface BenchResult {
@@ -22,6 +23,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   auth: benchAuth,
   ingest: benchIngest,
   container: benchContainer,
+  record: benchRecord,
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

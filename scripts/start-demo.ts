@@ -1,10 +1,11 @@
 /**
  * `npm start`: the whole system on embedded defaults, for a first look and for development: the
- * hub (embedded PostgreSQL and MQTT broker, data in ./data/hub) and one demo agent (./data/agent),
- * enrolled automatically into a "Demo" site of the system tenant on first start. Simulated cameras
- * join here when the media pipeline lands.
+ * hub (embedded PostgreSQL and MQTT broker, data in ./data/hub), the camera simulator (RTSP on
+ * VMS_SIM_PORT, default 8554), and one demo agent (./data/agent), enrolled automatically into a
+ * "Demo" site of the system tenant on first start, which records two simulated cameras (H.264 with
+ * Digest authentication, and H.265 over UDP).
  */
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import pino from 'pino'
 import {
   EdgeAgent,
@@ -13,10 +14,13 @@ import {
   loadAgentSettings,
   readCredentials,
 } from '../edge-agent/src/index.ts'
+import { bumpConfigVersion, publishDesiredConfig } from '../hub/src/agents/config-sync.ts'
 import { newEnrollmentCode } from '../hub/src/agents/enrollment.ts'
+import { sealStreams } from '../hub/src/cameras/camera-streams.ts'
 import { serveHub } from '../hub/src/cli/serve.ts'
 import { ConfigError, loadConfig } from '../hub/src/config/config.ts'
 import type { HubContext } from '../hub/src/hub-context.ts'
+import { CameraSimulator } from './camera-sim/simulator.ts'
 
 /** A one-time code for the demo agent, in site "Demo" (or the tenant's only site). */
 async function demoEnrollment(hub: HubContext): Promise<{ code: string; site: string }> {
@@ -45,6 +49,83 @@ async function demoEnrollment(hub: HubContext): Promise<{ code: string; site: st
   return { code, site: site.name }
 }
 
+/** The simulator on its usual port, or any free one if that is taken. */
+async function startSimulator(auth: { username: string; password: string }): Promise<CameraSimulator> {
+  const streams = [
+    { name: 'cam1', codec: 'h264' as const, auth },
+    { name: 'cam3-h265', codec: 'h265' as const },
+  ]
+  const port = Number(process.env.VMS_SIM_PORT ?? 8554)
+  try {
+    return await CameraSimulator.start({ port, streams })
+  } catch {
+    process.stderr.write(`Port ${port} is taken: the camera simulator takes a free port instead.\n`)
+    return CameraSimulator.start({ port: 0, streams })
+  }
+}
+
+/**
+ * Two demo cameras in the agent's site, assigned to it and pointing at the simulator (its port and
+ * password may change between starts, so the streams are rewritten each time).
+ */
+async function demoCameras(
+  hub: HubContext,
+  agentId: string,
+  sim: CameraSimulator,
+  auth: { username: string; password: string },
+): Promise<string[]> {
+  const cameras = [
+    { name: 'Demo entrance (H.264)', url: sim.url('cam1'), transport: 'tcp' as const, auth },
+    { name: 'Demo yard (H.265)', url: sim.url('cam3-h265'), transport: 'udp' as const, auth: undefined },
+  ]
+  const added = await hub.db.withSystem(async (tx) => {
+    const [agent]: { tenant_id: string; site_id: string }[] = await tx.execute(
+      'select tenant_id, site_id from agents where id = ?',
+      [agentId],
+    )
+    if (!agent) return []
+    const names: string[] = []
+    for (const c of cameras) {
+      const [existing]: { id: string }[] = await tx.execute(
+        'select id from cameras where site_id = ? and name = ?',
+        [agent.site_id, c.name],
+      )
+      const id = existing?.id ?? randomUUID()
+      const streams = JSON.stringify(
+        sealStreams(hub.secrets, id, [
+          {
+            role: 'main',
+            url: c.url,
+            transport: c.transport,
+            ...(c.auth ? { username: c.auth.username, password: c.auth.password } : {}),
+          },
+        ]),
+      )
+      if (existing) {
+        await tx.execute(
+          'update cameras set streams = ?::jsonb, agent_id = ?, updated_at = now() where id = ?',
+          [streams, agentId, id],
+        )
+      } else {
+        const room = await hub.licensing
+          .assertCanAdd(tx, agent.tenant_id, 'cameras')
+          .then(() => true)
+          .catch(() => false)
+        if (!room) continue
+        await tx.execute(
+          `insert into cameras (id, tenant_id, site_id, name, agent_id, streams) values (?, ?, ?, ?, ?, ?::jsonb)`,
+          [id, agent.tenant_id, agent.site_id, c.name, agentId, streams],
+        )
+      }
+      names.push(c.name)
+    }
+    await bumpConfigVersion(tx, agentId)
+    return names
+  })
+  await publishDesiredConfig(hub.db, hub.agents.bus, hub.secrets, agentId)
+  return added
+}
+
 try {
   // The demo talks to a person: warnings and the banner, not every request, unless asked for.
   const quiet = { ...process.env }
@@ -53,7 +134,9 @@ try {
   const config = loadConfig(quiet)
   const settings = loadAgentSettings(quiet)
   let agent: EdgeAgent | undefined
-  const hub = await serveHub(config, [async () => agent?.stop()])
+  const simAuth = { username: 'demo', password: randomBytes(12).toString('base64url') }
+  const sim = await startSimulator(simAuth)
+  const hub = await serveHub(config, [async () => agent?.stop(), () => sim.close()])
   const dir = settings.VMS_AGENT_DATA_DIR
   const known = hasCredentials(dir) && (await hub.context.agents.directory.get(readCredentials(dir).agentId))
   if (!known) {
@@ -65,8 +148,14 @@ try {
     settings,
     pino({ level: settings.VMS_AGENT_LOG_LEVEL, base: { service: 'ts-vms-agent' } }),
   )
+  const cameras = await demoCameras(hub.context, agent.agentId, sim, simAuth)
   agent.start()
-  process.stderr.write(`Demo agent ${agent.agentId} running; it reports to the hub every 10 s.\n\n`)
+  process.stderr.write(
+    `Camera simulator on rtsp://127.0.0.1:${sim.port}/ (cam1, cam3-h265).\n` +
+      `Demo agent ${agent.agentId} running; it reports to the hub every 10 s` +
+      (cameras.length > 0 ? ` and records ${cameras.map((n) => `"${n}"`).join(' and ')}` : '') +
+      ` (recordings in ${settings.VMS_AGENT_RECORDINGS_DIR}).\n\n`,
+  )
 } catch (err) {
   console.error(
     err instanceof ConfigError

@@ -22,6 +22,10 @@ export interface SimStreamOptions {
   name: string
   codec?: 'h264' | 'h265'
   auth?: { username: string; password: string; qop?: boolean }
+  /** An Annex B clip with access-unit delimiters (see clips/README.md) instead of the bundled one. */
+  clipFile?: string
+  /** The clip's frame rate (the bundled clips are 15 fps). */
+  fps?: number
 }
 
 export type Fault = 'drop' | 'stall' | 'garbage' | 'refuse'
@@ -55,7 +59,11 @@ class SimStream {
     private readonly send: (s: Session, rtp: Buffer, rtcp?: Buffer) => void,
   ) {
     const codec = options.codec ?? 'h264'
-    this.clip = loadClip(path.join(CLIPS, `sim-${codec}.${codec}`), codec, 15)
+    this.clip = loadClip(
+      options.clipFile ?? path.join(CLIPS, `sim-${codec}.${codec}`),
+      codec,
+      options.fps ?? 15,
+    )
   }
 
   start() {

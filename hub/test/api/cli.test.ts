@@ -38,8 +38,11 @@ describe('npm start', () => {
       env: {
         ...process.env,
         VMS_DATA_DIR: dataDir,
+        VMS_AGENT_DATA_DIR: path.join(dataDir, 'agent'),
+        VMS_AGENT_MIN_FREE_BYTES: '0',
         VMS_HTTP_PORT: '0',
         VMS_MQTT_PORT: '0',
+        VMS_SIM_PORT: '0',
         VMS_LOG_LEVEL: 'warn',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -66,6 +69,29 @@ describe('npm start', () => {
     await expect
       .poll(async () => (await agents()).map((a) => [a.name, a.status]), { timeout: 30_000 })
       .toEqual([['Demo agent', 'online']])
+    // ... and records two simulated cameras out of the box.
+    const cameras = async () =>
+      (
+        (await (
+          await fetch(`${url}/api/v1/cameras`, { headers: { authorization: `Bearer ${accessToken}` } })
+        ).json()) as {
+          items: { name: string; status: { streams: { state: string; recording: boolean }[] } | null }[]
+        }
+      ).items
+    await expect
+      .poll(
+        async () =>
+          (await cameras()).map((c) => [
+            c.name,
+            c.status?.streams[0]?.state,
+            c.status?.streams[0]?.recording,
+          ]),
+        { timeout: 40_000 },
+      )
+      .toEqual([
+        ['Demo entrance (H.264)', 'streaming', true],
+        ['Demo yard (H.265)', 'streaming', true],
+      ])
     const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)))
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
