@@ -120,6 +120,26 @@ describe.skipIf(!mosquittoAvailable)('with Mosquitto as the broker', () => {
       cleanups.push(() => a.cleanup())
       const agent = a.start()
       await expect.poll(() => agent.connected, { timeout: 20_000 }).toBe(true)
+      // A question to the agent gets its answer on whichever hub asked, though the hubs share
+      // the agents' other traffic.
+      const token = await one.adminToken()
+      const view = await one.request('GET', `/api/v1/agents/${a.agentId}`, { token })
+      const cam = await one.request('POST', '/api/v1/cameras', {
+        token,
+        body: { name: 'Quiet', siteId: view.body.siteId, agentId: a.agentId },
+      })
+      expect(cam.status, cam.text).toBe(201)
+      await expect
+        .poll(async () => (await one.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.status, {
+          timeout: 20_000,
+        })
+        .toBe('online')
+      const range = `from=${new Date(Date.now() - 60_000).toISOString()}&to=${new Date().toISOString()}`
+      for (const hub of [one, two, one, two]) {
+        const list = await hub.request('GET', `/api/v1/cameras/${cam.body.id}/recordings?${range}`, { token })
+        expect(list.status, list.text).toBe(200)
+        expect(list.body).toMatchObject({ ranges: [], gaps: [] })
+      }
       agent.outbox.db.transaction(() => {
         for (let i = 1; i <= N; i++) agent.outbox.append('event', { type: 'test', data: { n: i } })
       })()

@@ -108,8 +108,8 @@ export class AgentIngest {
       return
     }
     if (message.kind === 'response') {
-      if (!this.deps.requests.handleResponse(agent.id, message.payload))
-        metrics.rejected('unmatched_response')
+      // With several hubs every one sees every response; only the one that asked has a use for it.
+      this.deps.requests.handleResponse(agent.id, message.payload)
       return
     }
     if (message.kind !== 'messages') {

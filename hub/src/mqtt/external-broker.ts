@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { ALL_UP, parseTopic } from '@ts-vms/shared'
+import { parseTopic, upTopic } from '@ts-vms/shared'
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
 import type { AgentBus, AgentMessage } from './agent-bus.ts'
@@ -66,7 +66,11 @@ export class ExternalBroker implements AgentBus {
       )
     }
     await client.subscribeAsync(`$CONTROL/dynamic-security/v1/response`, { qos: 1 })
-    await client.subscribeAsync(`$share/${options.sharedGroup}/${ALL_UP}`, { qos: 1 })
+    // Messages and status are shared among hubs (each handled once, by any of them); responses go
+    // to every hub, since only the one that asked holds the pending request.
+    for (const kind of ['messages', 'status'] as const)
+      await client.subscribeAsync(`$share/${options.sharedGroup}/${upTopic('+', kind)}`, { qos: 1 })
+    await client.subscribeAsync(upTopic('+', 'response'), { qos: 1 })
     await self.ensureHubRole(url.username ? decodeURIComponent(url.username) : undefined)
     options.logger.info({ broker: self.description }, 'connected to the external MQTT broker')
     return self

@@ -113,7 +113,7 @@ export const downAck = z.object({ v: z.literal(PROTOCOL_VERSION), seq: z.number(
 export type DownAck = z.infer<typeof downAck>
 
 /**
- * A camera URL as the agent dials it: RTSP (or RTSP over TLS), a host, no credentials (those go in
+ * A camera URL as the agent dials it: RTSP, a host, no credentials (those go in
  * `username`/`password`, so they are encrypted and never logged with the URL), no whitespace.
  */
 export const rtspUrl = z
@@ -124,11 +124,11 @@ export const rtspUrl = z
     for (const ch of value) if (ch.charCodeAt(0) <= 0x20 || ch.charCodeAt(0) === 0x7f) return false
     try {
       const u = new URL(value)
-      return (u.protocol === 'rtsp:' || u.protocol === 'rtsps:') && u.hostname !== ''
+      return u.protocol === 'rtsp:' && u.hostname !== ''
     } catch {
       return false
     }
-  }, 'must be an rtsp:// or rtsps:// URL with a host')
+  }, 'must be an rtsp:// URL with a host (RTSP over TLS is not supported yet)')
   .refine((value) => {
     try {
       const u = new URL(value)

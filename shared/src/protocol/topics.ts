@@ -11,9 +11,6 @@ export type DownKind = 'ack' | 'config' | 'request'
 export const upTopic = (agentId: string, kind: UpKind) => `${TOPIC_ROOT}/${agentId}/up/${kind}`
 export const downTopic = (agentId: string, kind: DownKind) => `${TOPIC_ROOT}/${agentId}/down/${kind}`
 
-/** Every agent's up traffic, for the hub's (shared) subscription. */
-export const ALL_UP = `${TOPIC_ROOT}/+/up/+`
-
 const TOPIC = /^vms\/v1\/agents\/([0-9a-f-]{36})\/(up|down)\/([a-z]+)$/
 
 export function parseTopic(

@@ -20,7 +20,9 @@ export function parseRtspUrl(raw: string): ParsedRtspUrl {
   } catch {
     throw new Error('not a URL')
   }
-  if (u.protocol !== 'rtsp:' && u.protocol !== 'rtsps:') throw new Error('not an rtsp:// URL')
+  // Refused rather than dialled in clear: a user who asked for TLS must not silently get none.
+  if (u.protocol === 'rtsps:') throw new Error('rtsps:// (RTSP over TLS) is not supported yet')
+  if (u.protocol !== 'rtsp:') throw new Error('not an rtsp:// URL')
   if (!u.hostname) throw new Error('the URL has no host')
   const username = u.username ? decodeURIComponent(u.username) : undefined
   const password = u.password ? decodeURIComponent(u.password) : undefined
@@ -31,7 +33,7 @@ export function parseRtspUrl(raw: string): ParsedRtspUrl {
     ...(username !== undefined ? { username } : {}),
     ...(password !== undefined ? { password } : {}),
     host: u.hostname.replace(/^\[|\]$/g, ''),
-    port: u.port ? Number(u.port) : u.protocol === 'rtsps:' ? 322 : 554,
+    port: u.port ? Number(u.port) : 554,
   }
 }
 
