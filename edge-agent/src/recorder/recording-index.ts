@@ -72,6 +72,7 @@ export class RecordingIndex {
         frames integer not null default 0
       );
       create index if not exists segments_time on segments (camera_id, stream, start_ms);
+      create index if not exists segments_closed on segments (state, start_ms, id);
       create table if not exists fragments (
         segment_id integer not null references segments (id) on delete cascade,
         offset_end integer not null,
@@ -218,6 +219,36 @@ export class RecordingIndex {
         `select * from segments where state = 'closed' and (? is null or camera_id = ?) order by start_ms`,
       )
       .all(cameraId ?? null, cameraId ?? null) as SegmentRow[]
+  }
+
+  /**
+   * Closed segments oldest first, a page at a time (retention walks millions of rows this way
+   * without loading them): those after `after` in (start_ms, id) order, optionally only one
+   * camera's and only those ending before `endedBeforeMs`.
+   */
+  closedPage(
+    options: { cameraId?: string; endedBeforeMs?: number; after?: { start_ms: number; id: number } },
+    limit = 200,
+  ): SegmentRow[] {
+    const a = options.after
+    return this.db
+      .prepare(
+        `select * from segments
+          where state = 'closed' and (? is null or camera_id = ?) and (? is null or end_ms < ?)
+            and (? is null or start_ms > ? or (start_ms = ? and id > ?))
+          order by start_ms, id limit ?`,
+      )
+      .all(
+        options.cameraId ?? null,
+        options.cameraId ?? null,
+        options.endedBeforeMs ?? null,
+        options.endedBeforeMs ?? null,
+        a?.start_ms ?? null,
+        a?.start_ms ?? null,
+        a?.start_ms ?? null,
+        a?.id ?? null,
+        limit,
+      ) as SegmentRow[]
   }
 
   totalBytes(): number {

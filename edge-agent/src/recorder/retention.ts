@@ -20,6 +20,20 @@ export function freeBytes(dir: string): number {
   return s.bavail * s.bsize
 }
 
+/** Closed segments oldest first, read a page at a time. */
+function* oldestFirst(
+  index: RecordingIndex,
+  options: { cameraId?: string; endedBeforeMs?: number },
+): Generator<SegmentRow> {
+  let after: SegmentRow | undefined
+  for (;;) {
+    const page = index.closedPage({ ...options, ...(after ? { after } : {}) })
+    yield* page
+    after = page.at(-1)
+    if (!after) return
+  }
+}
+
 export function enforceRetention(
   index: RecordingIndex,
   policy: RetentionPolicy,
@@ -34,22 +48,23 @@ export function enforceRetention(
     deleted.push(s)
     logger.info({ camera: s.camera_id, segment: s.path, why }, 'retention removed a segment')
   }
-  for (const s of index.closedSegmentsOldestFirst()) {
-    const days = policy.retentionDays.get(s.camera_id)
-    if (days !== undefined && s.end_ms < now - days * 86_400_000 && !index.isLocked(s))
-      remove(s, `older than ${days} days`)
+  for (const [cameraId, days] of policy.retentionDays) {
+    for (const s of oldestFirst(index, { cameraId, endedBeforeMs: now - days * 86_400_000 }))
+      if (!index.isLocked(s)) remove(s, `older than ${days} days`)
   }
   if (policy.quotaBytes !== undefined) {
     let total = index.totalBytes()
-    for (const s of index.closedSegmentsOldestFirst()) {
-      if (total <= policy.quotaBytes) break
-      if (index.isLocked(s)) continue
-      remove(s, 'over the disk quota')
-      total -= s.bytes
+    if (total > policy.quotaBytes) {
+      for (const s of oldestFirst(index, {})) {
+        if (total <= policy.quotaBytes) break
+        if (index.isLocked(s)) continue
+        remove(s, 'over the disk quota')
+        total -= s.bytes
+      }
     }
   }
-  if (policy.minFreeBytes !== undefined) {
-    for (const s of index.closedSegmentsOldestFirst()) {
+  if (policy.minFreeBytes !== undefined && free(policy.dir) < policy.minFreeBytes) {
+    for (const s of oldestFirst(index, {})) {
       if (free(policy.dir) >= policy.minFreeBytes) break
       if (index.isLocked(s)) continue
       remove(s, 'below the free-space floor')
