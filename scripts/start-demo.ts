@@ -52,7 +52,7 @@ async function demoEnrollment(hub: HubContext): Promise<{ code: string; site: st
 /** The simulator on its usual port, or any free one if that is taken. */
 async function startSimulator(auth: { username: string; password: string }): Promise<CameraSimulator> {
   const streams = [
-    { name: 'cam1', codec: 'h264' as const, auth },
+    { name: 'cam1', codec: 'h264' as const, auth, audio: true },
     { name: 'cam3-h265', codec: 'h265' as const },
   ]
   const port = Number(process.env.VMS_SIM_PORT ?? 8554)
@@ -75,7 +75,7 @@ async function demoCameras(
   auth: { username: string; password: string },
 ): Promise<string[]> {
   const cameras = [
-    { name: 'Demo entrance (H.264)', url: sim.url('cam1'), transport: 'tcp' as const, auth },
+    { name: 'Demo entrance (H.264 + AAC)', url: sim.url('cam1'), transport: 'tcp' as const, auth },
     { name: 'Demo yard (H.265)', url: sim.url('cam3-h265'), transport: 'udp' as const, auth: undefined },
   ]
   const added = await hub.db.withSystem(async (tx) => {

@@ -25,7 +25,7 @@ let yard: string
 beforeAll(async () => {
   sim = await CameraSimulator.start({
     streams: [
-      { name: 'door', codec: 'h264', auth: { username: 'viewer', password: CAM_PASSWORD } },
+      { name: 'door', codec: 'h264', audio: true, auth: { username: 'viewer', password: CAM_PASSWORD } },
       { name: 'yard', codec: 'h265' },
     ],
   })
@@ -153,7 +153,7 @@ describe('cameras from the hub', () => {
       .toBeGreaterThanOrEqual(2)
     await expect
       .poll(async () => (await camera(door)).status?.streams?.[0], { timeout: 20_000 })
-      .toMatchObject({ role: 'main', state: 'streaming', recording: true, codec: 'h264' })
+      .toMatchObject({ role: 'main', state: 'streaming', recording: true, codec: 'h264', audio: 'aac' })
     const y = await camera(yard)
     expect(y.status).toMatchObject({ agentOnline: true })
     await expect

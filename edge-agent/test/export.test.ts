@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -32,9 +32,31 @@ function frameTypes(file: string): { pts: number; key: boolean }[] {
   }))
 }
 
+const ffmpegPath = (ffprobePath ?? '').replace(/ffprobe$/, 'ffmpeg')
+
+function audioStream(file: string) {
+  const out = execFileSync(
+    ffprobePath as string,
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'a',
+      '-count_packets',
+      '-show_entries',
+      'stream=codec_name,sample_rate,channels,nb_read_packets',
+      '-of',
+      'json',
+      file,
+    ],
+    { encoding: 'utf8' },
+  )
+  return (JSON.parse(out) as { streams: Record<string, string | number>[] }).streams[0] ?? {}
+}
+
 describe.skipIf(!ffprobePath)('export', () => {
   beforeAll(async () => {
-    sim = await CameraSimulator.start({ streams: [{ name: 'cam', codec: 'h264' }] })
+    sim = await CameraSimulator.start({ streams: [{ name: 'cam', codec: 'h264', audio: true }] })
     dir = mkdtempSync(path.join(tmpdir(), 'vms-export-'))
     index = new RecordingIndex(path.join(dir, 'index.db'))
     stream = new CameraStream('cam', { url: sim.url('cam') }, logger)
@@ -70,6 +92,14 @@ describe.skipIf(!ffprobePath)('export', () => {
     const expected = (Math.min(toMs, result.endMs) - result.startMs) / 1000
     expect(Math.abs(p.duration - expected)).toBeLessThan(0.1)
     expect(p.duration).toBeGreaterThan((toMs - fromMs) / 1000 - 0.1)
+    // The camera's AAC audio comes along, over the same span, and decodes cleanly.
+    const audio = audioStream(out)
+    expect(audio).toMatchObject({ codec_name: 'aac', sample_rate: '16000', channels: 1 })
+    expect(Number(audio.nb_read_packets)).toBe(result.audioFrames)
+    expect(result.audioFrames / p.duration).toBeGreaterThan(14)
+    expect(result.audioFrames / p.duration).toBeLessThan(16.5)
+    const decode = spawnSync(ffmpegPath, ['-v', 'error', '-i', out, '-f', 'null', '-'], { encoding: 'utf8' })
+    expect(decode.stderr).toBe('')
     const frames = frameTypes(out)
     expect(frames[0]).toMatchObject({ key: true })
     expect(frames[0]?.pts).toBeCloseTo(0, 3)

@@ -13,6 +13,7 @@ beforeAll(async () => {
       { name: 'digest', codec: 'h264', auth },
       { name: 'digest-qop', codec: 'h264', auth: { ...auth, qop: true } },
       { name: 'hevc', codec: 'h265' },
+      { name: 'with-audio', codec: 'h264', audio: true, auth },
     ],
   })
 })
@@ -50,6 +51,44 @@ describe('RtspClient against the camera simulator', () => {
       expect(sim.sessionCount('plain')).toBe(0)
     })
   }
+
+  for (const transport of ['tcp', 'udp'] as const) {
+    it(`takes the camera's AAC audio too over ${transport.toUpperCase()}, on the same wall clock`, async () => {
+      const client = new RtspClient({ url: sim.url('with-audio'), transport, ...auth })
+      const info = await client.connect()
+      expect(info.audio).toMatchObject({
+        codec: 'aac',
+        codecString: 'mp4a.40.2',
+        sampleRate: 16000,
+        channels: 1,
+      })
+      expect(info.audio?.config.toString('hex')).toBe('1408')
+      const audio: { timestamp: number; wallMs: number; bytes: number }[] = []
+      client.on('audio', (f) =>
+        audio.push({ timestamp: f.timestamp, wallMs: f.wallMs, bytes: f.data.length }),
+      )
+      const video = await frames(client, 30)
+      expect(audio.length).toBeGreaterThan(20)
+      expect((audio[1]?.timestamp ?? 0) - (audio[0]?.timestamp ?? 0)).toBe(1024)
+      expect(audio.every((a) => a.bytes > 0)).toBe(true)
+      // Audio and video land on one wall clock: within a frame or two of each other.
+      const lastVideo = video.at(-1)?.wallMs ?? 0
+      const nearest = Math.min(...audio.map((a) => Math.abs(a.wallMs - lastVideo)))
+      expect(nearest).toBeLessThan(150)
+      await client.close()
+    })
+  }
+
+  it('can leave the audio out', async () => {
+    const client = new RtspClient({ url: sim.url('with-audio'), audio: false, ...auth })
+    const info = await client.connect()
+    expect(info.audio).toBeUndefined()
+    let audio = 0
+    client.on('audio', () => audio++)
+    await frames(client, 20)
+    expect(audio).toBe(0)
+    await client.close()
+  })
 
   it('plays H.265', async () => {
     const client = new RtspClient({ url: sim.url('hevc') })

@@ -1,5 +1,5 @@
 /**
- * `npm run camera-sim`: simulated cameras for development and demos.
+ * `npm run camera-sim`: simulated cameras for development and demos (cam1 also has AAC audio).
  *   VMS_SIM_PORT (8554), VMS_SIM_HOST (127.0.0.1), VMS_SIM_USERNAME/VMS_SIM_PASSWORD (Digest auth on
  *   every stream when set).
  */
@@ -13,7 +13,7 @@ const sim = await CameraSimulator.start({
   host: process.env.VMS_SIM_HOST ?? '127.0.0.1',
   port: Number(process.env.VMS_SIM_PORT ?? 8554),
   streams: [
-    { name: 'cam1', codec: 'h264', ...(auth ? { auth } : {}) },
+    { name: 'cam1', codec: 'h264', audio: true, ...(auth ? { auth } : {}) },
     { name: 'cam2', codec: 'h264', ...(auth ? { auth } : {}) },
     { name: 'cam3-h265', codec: 'h265', ...(auth ? { auth } : {}) },
   ],

@@ -38,3 +38,23 @@ export function packetizeNal(nal: Buffer, codec: 'h264' | 'h265', mtu = 1400): B
   }
   return out
 }
+
+/**
+ * AAC frames to RTP payloads in RFC 3640 AAC-hbr mode (sizelength=13, indexlength=3,
+ * indexdeltalength=3), one AU per packet as cameras send it: a 16-bit AU-headers-length of 16,
+ * one AU header (13-bit size, 3-bit index 0), the AU. An AU larger than the MTU is fragmented:
+ * every fragment repeats the header with the whole AU's size, and the marker goes on the last.
+ */
+export function packetizeAac(au: Buffer, mtu = 1400): { payload: Buffer; marker: boolean }[] {
+  if (au.length === 0 || au.length > 0x1fff)
+    throw new RangeError(`an AU of ${au.length} bytes does not fit AAC-hbr`)
+  const header = Buffer.alloc(4)
+  header.writeUInt16BE(16, 0)
+  header.writeUInt16BE((au.length & 0x1fff) << 3, 2)
+  const room = mtu - header.length
+  const out: { payload: Buffer; marker: boolean }[] = []
+  for (let i = 0; i < au.length; i += room) {
+    out.push({ payload: Buffer.concat([header, au.subarray(i, i + room)]), marker: i + room >= au.length })
+  }
+  return out
+}

@@ -8,13 +8,14 @@ import { buildRtp } from '../../edge-agent/src/media/rtp/rtp.ts'
 import { verifyDigest } from '../../edge-agent/src/media/rtsp/auth.ts'
 import { parseTransport } from '../../edge-agent/src/media/rtsp/headers.ts'
 import { RtspStreamParser } from '../../edge-agent/src/media/rtsp/message.ts'
-import { type Clip, loadClip } from './clip.ts'
-import { packetizeNal } from './packetize.ts'
+import { type AudioClip, type Clip, loadAdtsClip, loadClip } from './clip.ts'
+import { packetizeAac, packetizeNal } from './packetize.ts'
 
 /**
  * The camera simulator: an RTSP server (RFC 2326) that plays looping clips as live cameras over
  * TCP-interleaved or UDP transport, with optional Digest authentication, any number of clients,
  * and fault injection for tests (drop connections, stall, send garbage, refuse new connections).
+ * A stream may also carry AAC audio (trackID=1), which a client sets up on the same session.
  */
 const CLIPS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'clips')
 
@@ -26,17 +27,33 @@ export interface SimStreamOptions {
   clipFile?: string
   /** The clip's frame rate (the bundled clips are 15 fps). */
   fps?: number
+  /** An AAC audio track (trackID=1, 16 kHz mono, RFC 3640 AAC-hbr) looping with the video. */
+  audio?: boolean
 }
 
 export type Fault = 'drop' | 'stall' | 'garbage' | 'refuse'
+
+type Transport =
+  | { kind: 'tcp'; channel: number }
+  | { kind: 'udp'; host: string; rtpPort: number; rtcpPort: number }
+
+/** The audio track of a session: its own transport, SSRC, sequence and sender-report counts. */
+interface AudioTrack {
+  transport: Transport
+  sequence: number
+  ssrc: number
+  packets: number
+  octets: number
+  lastSr: number
+}
 
 interface Session {
   id: string
   socket: net.Socket
   stream: SimStream
-  transport?:
-    | { kind: 'tcp'; channel: number }
-    | { kind: 'udp'; host: string; rtpPort: number; rtcpPort: number }
+  /** The video track's. */
+  transport?: Transport
+  audio?: AudioTrack
   playing: boolean
   sequence: number
   ssrc: number
@@ -47,16 +64,24 @@ interface Session {
 
 class SimStream {
   readonly clip: Clip
+  readonly audio: AudioClip | undefined
   private index = 0
   private rtpTime = randomBytes(4).readUInt32BE(0)
   private timer: NodeJS.Timeout | undefined
+  private audioTimer: NodeJS.Timeout | undefined
+  /** The media clock both tracks follow: video ticks so far, and when the last one was. */
+  private ticks = 0
+  private lastTickAt = 0
+  private readonly audioBase = randomBytes(4).readUInt32BE(0)
+  /** Audio frames due so far (sent, or skipped while stalled). */
+  private audioCount = 0
   readonly sessions = new Set<Session>()
   stalledUntil = 0
   refusingUntil = 0
 
   constructor(
     readonly options: SimStreamOptions,
-    private readonly send: (s: Session, rtp: Buffer, rtcp?: Buffer) => void,
+    private readonly send: (s: Session, t: Transport | undefined, rtp: Buffer, rtcp?: Buffer) => void,
   ) {
     const codec = options.codec ?? 'h264'
     this.clip = loadClip(
@@ -64,20 +89,46 @@ class SimStream {
       codec,
       options.fps ?? 15,
     )
+    this.audio = options.audio ? loadAdtsClip(path.join(CLIPS, 'sim-aac.adts')) : undefined
   }
 
   start() {
-    this.timer = setInterval(() => this.tick(), 1000 / this.clip.fps)
+    const started = Date.now()
+    this.lastTickAt = started
+    if (!this.audio) {
+      this.timer = setInterval(() => this.tick(), 1000 / this.clip.fps)
+      return
+    }
+    // With two tracks clients align them through the sender reports, so the media clock must keep
+    // to the wall clock. setInterval does not (it runs ~0.7% fast at 15 fps, which moves every
+    // report ~7 ms against the previous one); each tick is scheduled against the start instead.
+    const next = () => {
+      const due = started + ((this.ticks + 1) * 1000) / this.clip.fps
+      this.timer = setTimeout(
+        () => {
+          this.tick()
+          next()
+        },
+        Math.max(0, due - Date.now()),
+      )
+    }
+    next()
+    // Audio frames (64 ms at 16 kHz) go out when the media clock reaches them, checked often
+    // enough that each leaves within a few milliseconds of its time.
+    this.audioTimer = setInterval(() => this.audioTick(), 10)
   }
 
   stop() {
-    if (this.timer) clearInterval(this.timer)
+    if (this.timer) clearTimeout(this.timer)
+    if (this.audioTimer) clearInterval(this.audioTimer)
   }
 
   private tick() {
     const frame = this.clip.frames[this.index] as Clip['frames'][number]
     this.index = (this.index + 1) % this.clip.frames.length
     this.rtpTime = (this.rtpTime + 90000 / this.clip.fps) >>> 0
+    this.ticks++
+    this.lastTickAt = Date.now()
     if (Date.now() < this.stalledUntil) return
     const now = Date.now()
     const payloads = frame.nalus.flatMap((n) => packetizeNal(n, this.clip.codec))
@@ -95,12 +146,13 @@ class SimStream {
         s.sequence = (s.sequence + 1) & 0xffff
         s.packets++
         s.octets += payload.length
-        this.send(s, packet)
+        this.send(s, s.transport, packet)
       })
       if (now - s.lastSr >= 1000) {
         s.lastSr = now
         this.send(
           s,
+          s.transport,
           Buffer.alloc(0),
           buildSenderReport({
             ssrc: s.ssrc,
@@ -111,6 +163,74 @@ class SimStream {
           }),
         )
       }
+    }
+  }
+
+  /**
+   * The media clock in audio samples: video ticks (the video RTP clock advances 90000 / fps per
+   * tick), plus the time since the last tick, so audio and video share one timeline and the
+   * sender reports of both tracks map it to the same wall clock.
+   */
+  private audioClock(now: number): number {
+    const a = this.audio as AudioClip
+    const sinceTick = Math.min(now - this.lastTickAt, 1000 / this.clip.fps)
+    return Math.round((this.ticks / this.clip.fps + sinceTick / 1000) * a.sampleRate)
+  }
+
+  private audioTick() {
+    const a = this.audio as AudioClip
+    const now = Date.now()
+    const clock = this.audioClock(now)
+    // The audio loops with the video: loop k starts with video frame 0 of loop k (sent on tick
+    // k * frames + 1). The bundled 10 s clip holds 156.25 frames of 1024 samples, so each loop sends
+    // the 156 whole ones and leaves a 16 ms gap rather than overlapping the next loop.
+    const loopSamples = Math.round((this.clip.frames.length / this.clip.fps) * a.sampleRate)
+    const perLoop = Math.max(1, Math.min(a.frames.length, Math.floor(loopSamples / a.frameLength)))
+    const start = Math.round(a.sampleRate / this.clip.fps)
+    const stalled = now < this.stalledUntil
+    for (;;) {
+      const loop = Math.floor(this.audioCount / perLoop)
+      const index = this.audioCount % perLoop
+      const at = start + loop * loopSamples + index * a.frameLength
+      if (at > clock) break
+      this.audioCount++
+      if (stalled) continue
+      const payloads = packetizeAac(a.frames[index] as Buffer)
+      for (const s of this.sessions) {
+        if (!s.playing || !s.audio) continue
+        const track = s.audio
+        for (const { payload, marker } of payloads) {
+          const packet = buildRtp({
+            payloadType: 97,
+            sequence: track.sequence,
+            timestamp: (this.audioBase + at) >>> 0,
+            ssrc: track.ssrc,
+            marker,
+            payload,
+          })
+          track.sequence = (track.sequence + 1) & 0xffff
+          track.packets++
+          track.octets += payload.length
+          this.send(s, track.transport, packet)
+        }
+      }
+    }
+    if (stalled) return
+    for (const s of this.sessions) {
+      if (!s.playing || !s.audio || now - s.audio.lastSr < 1000) continue
+      s.audio.lastSr = now
+      this.send(
+        s,
+        s.audio.transport,
+        Buffer.alloc(0),
+        buildSenderReport({
+          ssrc: s.audio.ssrc,
+          ntpMs: now,
+          rtpTimestamp: (this.audioBase + clock) >>> 0,
+          packetCount: s.audio.packets,
+          octetCount: s.audio.octets,
+        }),
+      )
     }
   }
 
@@ -133,8 +253,20 @@ class SimStream {
       `a=fmtp:96 ${fmtp}`,
       `a=framerate:${this.clip.fps}`,
       'a=control:trackID=0',
+      ...(this.audio ? this.audioSdp(this.audio) : []),
       '',
     ].join('\r\n')
+  }
+
+  private audioSdp(a: AudioClip): string[] {
+    return [
+      'm=audio 0 RTP/AVP 97',
+      'c=IN IP4 0.0.0.0',
+      `a=rtpmap:97 MPEG4-GENERIC/${a.sampleRate}/${a.channels}`,
+      // As Hikvision and Axis cameras write it, spaces after the semicolons included.
+      `a=fmtp:97 streamtype=5; profile-level-id=15; mode=AAC-hbr; sizelength=13; indexlength=3; indexdeltalength=3; config=${a.config.toString('hex')}`,
+      'a=control:trackID=1',
+    ]
   }
 }
 
@@ -169,7 +301,7 @@ export class CameraSimulator {
     })
     sim = new CameraSimulator(server, host, (server.address() as net.AddressInfo).port, udp)
     for (const s of options.streams) {
-      const stream = new SimStream(s, (session, rtp, rtcp) => sim?.deliver(session, rtp, rtcp))
+      const stream = new SimStream(s, (session, t, rtp, rtcp) => sim?.deliver(session, t, rtp, rtcp))
       sim.streams.set(s.name, stream)
       stream.start()
     }
@@ -199,8 +331,7 @@ export class CameraSimulator {
     return this.streams.get(name)?.sessions.size ?? 0
   }
 
-  private deliver(s: Session, rtp: Buffer, rtcp?: Buffer) {
-    const t = s.transport
+  private deliver(s: Session, t: Transport | undefined, rtp: Buffer, rtcp?: Buffer) {
     if (!t || s.socket.destroyed) return
     if (t.kind === 'tcp') {
       // Interleaved: drop rather than queue without bound when the client cannot keep up.
@@ -264,10 +395,11 @@ export class CameraSimulator {
     headers: Map<string, string>,
   ): Session | undefined {
     const cseq = headers.get('cseq') ?? '0'
-    let name = ''
+    let segments: string[] = []
     try {
-      name = new URL(url).pathname.split('/').filter(Boolean)[0] ?? ''
+      segments = new URL(url).pathname.split('/').filter(Boolean)
     } catch {}
+    const name = segments[0] ?? ''
     const stream = this.streams.get(name) ?? session?.stream
     if (method === 'OPTIONS' && !stream) {
       this.reply(socket, cseq, '200 OK', {
@@ -317,6 +449,10 @@ export class CameraSimulator {
         return session
       case 'SETUP': {
         const transport = parseTransport(headers.get('transport'))
+        // Any other track URL sets up the video, as before audio existed.
+        if (stream.audio && segments.length > 1 && segments.at(-1) === 'trackID=1') {
+          return this.setupAudio(socket, session, stream, cseq, transport)
+        }
         const s: Session = session ?? {
           id: randomBytes(6).toString('hex'),
           socket,
@@ -367,6 +503,59 @@ export class CameraSimulator {
         this.reply(socket, cseq, '405 Method Not Allowed')
         return session
     }
+  }
+
+  /** SETUP of the audio track: on the session of the connection if there is one (its Session header). */
+  private setupAudio(
+    socket: net.Socket,
+    session: Session | undefined,
+    stream: SimStream,
+    cseq: string,
+    transport: ReturnType<typeof parseTransport>,
+  ): Session {
+    const s: Session = session ?? {
+      id: randomBytes(6).toString('hex'),
+      socket,
+      stream,
+      playing: false,
+      sequence: randomBytes(2).readUInt16BE(0),
+      ssrc: randomBytes(4).readUInt32BE(0),
+      packets: 0,
+      octets: 0,
+      lastSr: 0,
+    }
+    const ssrc = s.audio?.ssrc ?? randomBytes(4).readUInt32BE(0)
+    const ssrcHex = ssrc.toString(16).padStart(8, '0')
+    let t: Transport
+    let reply: string
+    if (transport?.protocol === 'udp' && transport.clientPort) {
+      t = {
+        kind: 'udp',
+        host: socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
+        rtpPort: transport.clientPort[0],
+        rtcpPort: transport.clientPort[1],
+      }
+      const port = this.udp.address().port
+      reply = `RTP/AVP;unicast;client_port=${t.rtpPort}-${t.rtcpPort};server_port=${port}-${port};ssrc=${ssrcHex}`
+    } else {
+      // Channels 2-3 unless the client picks: 0-1 are the video's by convention.
+      const channel = transport?.interleaved?.[0] ?? 2
+      t = { kind: 'tcp', channel }
+      reply = `RTP/AVP/TCP;unicast;interleaved=${channel}-${channel + 1};ssrc=${ssrcHex}`
+    }
+    s.audio = s.audio
+      ? { ...s.audio, transport: t }
+      : {
+          transport: t,
+          ssrc,
+          sequence: randomBytes(2).readUInt16BE(0),
+          packets: 0,
+          octets: 0,
+          lastSr: 0,
+        }
+    this.reply(socket, cseq, '200 OK', { Transport: reply, Session: `${s.id};timeout=60` })
+    stream.sessions.add(s)
+    return s
   }
 
   async close(): Promise<void> {

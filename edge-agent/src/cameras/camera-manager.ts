@@ -221,6 +221,7 @@ export class CameraManager {
                 state: s?.state ?? 'stopped',
                 ...((p.error ?? s?.error) ? { error: (p.error ?? s?.error ?? '').slice(0, 500) } : {}),
                 ...(s?.codec ? { codec: s.codec } : {}),
+                ...(s?.audio ? { audio: s.audio } : {}),
                 bitrateBps: s?.bitrateBps ?? 0,
                 fps: s?.fps ?? 0,
                 lostPackets: s?.lostPackets ?? 0,

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs'
 import { open, rm, stat } from 'node:fs/promises'
 import {
   CustomSource,
+  EncodedAudioPacketSource,
   EncodedPacket,
   EncodedPacketSink,
   EncodedVideoPacketSource,
@@ -43,6 +44,9 @@ export interface ExportResult {
   /** Wall-clock end of the last frame. */
   endMs: number
   frames: number
+  /** AAC frames, when the recording has audio. */
+  audioFrames: number
+  audioCodec?: string
   codec: string
   width: number
   height: number
@@ -106,61 +110,104 @@ export async function exportRange(
     segments.push(s)
   }
 
-  const output = new Output({
-    format: new Mp4OutputFormat({ fastStart: 'reserve' }),
-    target: new FilePathTarget(outFile),
-  })
-  const source = new EncodedVideoPacketSource(first.codec === 'h264' ? 'avc' : 'hevc')
-  output.addVideoTrack(source, {
-    maximumPacketCount: segments.reduce((n, s) => n + s.frames, 0) + 16,
-  })
-  let started = false
+  const videoBudget = Math.ceil(segments.reduce((n, s) => n + s.frames, 0) * 1.1) + 200
+  const spanSeconds = ((segments.at(-1)?.end_ms ?? first.end_ms) - first.start_ms) / 1000 + 60
+  let output: Output | undefined
+  let video: EncodedVideoPacketSource | undefined
+  let audio: EncodedAudioPacketSource | undefined
   let startMs = 0
   let endMs = 0
   let lastTs = -1
+  let lastAudioTs = -1
   let frames = 0
+  let audioFrames = 0
+  const addAudio = async (wall: number, p: EncodedPacket, config?: AudioDecoderConfig) => {
+    if (!audio || wall < startMs || wall >= Math.min(req.toMs, endMs)) return
+    const ts = (wall - startMs) / 1000
+    if (ts <= lastAudioTs) return
+    lastAudioTs = ts
+    const packet = new EncodedPacket(p.data, 'key', ts, p.duration)
+    await audio.add(packet, audioFrames === 0 && config ? { decoderConfig: config } : undefined)
+    audioFrames++
+  }
+  let audioConfig: AudioDecoderConfig | undefined
+  let videoConfig: VideoDecoderConfig | undefined
   try {
     for (const s of segments) {
       const input = new Input({ source: segmentSource(s), formats: [MP4] })
       try {
         const track = await input.getPrimaryVideoTrack()
         if (!track) continue
+        const audioTrack = await input.getPrimaryAudioTrack()
         const sink = new EncodedPacketSink(track)
-        const from = started
+        const from = output
           ? await sink.getFirstPacket()
           : ((await sink.getKeyPacket(Math.max(0, (req.fromMs - s.start_ms) / 1000))) ??
             (await sink.getFirstPacket()))
         if (!from) continue
-        const config = started ? undefined : await track.getDecoderConfig()
+        if (!output) {
+          // The file's tracks are the first segment's: its video, and its audio if it has any.
+          videoConfig = (await track.getDecoderConfig()) ?? undefined
+          output = new Output({
+            format: new Mp4OutputFormat({ fastStart: 'reserve' }),
+            target: new FilePathTarget(outFile),
+          })
+          video = new EncodedVideoPacketSource(first.codec === 'h264' ? 'avc' : 'hevc')
+          output.addVideoTrack(video, { maximumPacketCount: videoBudget })
+          if (audioTrack) {
+            audioConfig = (await audioTrack.getDecoderConfig()) ?? undefined
+            if (audioConfig) {
+              audio = new EncodedAudioPacketSource('aac')
+              const perSecond = audioConfig.sampleRate / 1024
+              output.addAudioTrack(audio, {
+                maximumPacketCount: Math.ceil(spanSeconds * perSecond * 1.2) + 100,
+              })
+            }
+          }
+          await output.start()
+        }
+        // Audio interleaved with the video by time, so the muxer never holds much of either.
+        const audioSink = audio && audioTrack ? new EncodedPacketSink(audioTrack) : undefined
+        const audioStart = audioSink
+          ? ((await audioSink.getPacket(from.timestamp)) ?? (await audioSink.getFirstPacket()))
+          : null
+        const audioPackets = audioSink && audioStart ? audioSink.packets(audioStart) : undefined
+        let nextAudio = audioPackets ? await audioPackets.next() : undefined
         for await (const p of sink.packets(from)) {
           const wall = s.start_ms + p.timestamp * 1000
-          if (wall >= req.toMs && started) break
-          if (!started) {
+          if (wall >= req.toMs && frames > 0) break
+          if (frames === 0) {
             if (p.type !== 'key') continue
             startMs = wall
           }
           let ts = (wall - startMs) / 1000
           if (ts <= lastTs) ts = lastTs + 1e-6
           lastTs = ts
-          const packet = new EncodedPacket(p.data, p.type, ts, p.duration)
-          if (!started) {
-            started = true
-            await output.start()
-            await source.add(packet, config ? { decoderConfig: config } : undefined)
-          } else {
-            await source.add(packet)
+          endMs = Math.max(endMs, wall + p.duration * 1000)
+          while (nextAudio && !nextAudio.done && s.start_ms + nextAudio.value.timestamp * 1000 <= wall) {
+            await addAudio(s.start_ms + nextAudio.value.timestamp * 1000, nextAudio.value, audioConfig)
+            nextAudio = await audioPackets?.next()
           }
+          const packet = new EncodedPacket(p.data, p.type, ts, p.duration)
+          if (frames === 0 && videoConfig) await video?.add(packet, { decoderConfig: videoConfig })
+          else await video?.add(packet)
           frames++
-          endMs = wall + p.duration * 1000
         }
+        while (nextAudio && !nextAudio.done) {
+          const wall = s.start_ms + nextAudio.value.timestamp * 1000
+          if (wall >= Math.min(req.toMs, endMs)) break
+          await addAudio(wall, nextAudio.value, audioConfig)
+          nextAudio = await audioPackets?.next()
+        }
+        await audioPackets?.return(undefined)
       } finally {
         input.dispose()
       }
     }
-    if (!started) throw new RangeUnavailableError(describeMissing(index, req))
+    if (!output || frames === 0) throw new RangeUnavailableError(describeMissing(index, req))
     await output.finalize()
   } catch (err) {
-    await output.cancel().catch(() => {})
+    await output?.cancel().catch(() => {})
     await rm(outFile, { force: true })
     throw err
   }
@@ -173,6 +220,8 @@ export async function exportRange(
     startMs,
     endMs,
     frames,
+    audioFrames,
+    ...(audioConfig ? { audioCodec: audioConfig.codec } : {}),
     codec: first.codec_string,
     width: first.width,
     height: first.height,

@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import type { AccessUnit } from '../media/codec/access-unit.ts'
+import type { AccessUnit, AudioFrame } from '../media/codec/access-unit.ts'
 import { type VideoFormat, videoFormat } from '../media/codec/sps.ts'
 import type { Consumer } from '../media/core/producer.ts'
 import type { StreamInfo } from '../media/rtsp/client.ts'
@@ -87,6 +87,11 @@ export class Recorder implements Consumer {
     }
   }
 
+  /** Audio goes into the open segment; none is kept before a segment's first keyframe. */
+  async audio(frame: AudioFrame): Promise<void> {
+    await this.writer?.writeAudio(frame)
+  }
+
   private async openSegment(first: AccessUnit): Promise<void> {
     const format = this.format as VideoFormat
     this.o.beforeSegment?.()
@@ -111,7 +116,13 @@ export class Recorder implements Consumer {
     })
     const id = this.segmentId
     try {
-      const writer = new SegmentWriter(file, format, first, (f) => this.o.index.addFragment(id, f))
+      const writer = new SegmentWriter(
+        file,
+        format,
+        first,
+        (f) => this.o.index.addFragment(id, f),
+        this.info?.audio,
+      )
       await writer.start()
       this.writer = writer
       this.segments++

@@ -1,6 +1,13 @@
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs'
-import { EncodedPacket, EncodedVideoPacketSource, Mp4OutputFormat, Output, StreamTarget } from 'mediabunny'
-import { type AccessUnit, toAnnexB } from '../media/codec/access-unit.ts'
+import {
+  EncodedAudioPacketSource,
+  EncodedPacket,
+  EncodedVideoPacketSource,
+  Mp4OutputFormat,
+  Output,
+  StreamTarget,
+} from 'mediabunny'
+import { type AccessUnit, type AudioFormat, type AudioFrame, toAnnexB } from '../media/codec/access-unit.ts'
 import type { VideoFormat } from '../media/codec/sps.ts'
 
 /**
@@ -10,7 +17,13 @@ import type { VideoFormat } from '../media/codec/sps.ts'
  *
  * Frames are passed on one frame late, so that each gets its real duration (the gap to the next
  * frame's timestamp); timestamps are made strictly increasing in case a camera repeats one.
+ *
+ * Audio (AAC), when the stream has it, goes in a second track on the same wall clock. The muxer
+ * closes a fragment only when every open track has reached it, so audio that stops (or never
+ * starts) would hold back the video's durability: audio more than a second behind the video is
+ * given up for the rest of the segment (the next segment tries again).
  */
+const AUDIO_LAG_LIMIT_S = 1
 export interface DurableFragment {
   /** Bytes of the file that are on disk and complete. */
   offsetEnd: number
@@ -37,6 +50,13 @@ export class SegmentWriter {
   private configured = false
   private adding = 0
   private fragmentStartPts: number
+  /** Keyframes added since the fragment began: the muxer starts each new fragment on one. */
+  private keyframes: { pts: number; framesBefore: number }[] = []
+  private readonly audioSource: EncodedAudioPacketSource | undefined
+  private audioOpen = false
+  private lastAudioTs = Number.NEGATIVE_INFINITY
+  private audioConfigured = false
+  audioFrames = 0
   private readonly durable: DurableFragment[] = []
   private readonly completed: { offsetEnd: number; startPts: number; endPts: number; frames: number }[] = []
   readonly startPts: number
@@ -47,6 +67,7 @@ export class SegmentWriter {
     private readonly format: VideoFormat,
     first: AccessUnit,
     private readonly onDurable: (f: DurableFragment) => void,
+    private readonly audio?: AudioFormat,
   ) {
     this.startPts = first.timestamp
     this.startMs = first.wallMs
@@ -64,14 +85,19 @@ export class SegmentWriter {
         fastStart: 'fragmented',
         minimumFragmentDuration: 1,
         onMdat: (data, position) => {
-          // The fragment ends where the packet now being added begins.
+          // The fragment ends at the keyframe the next one starts with: the first added at least a
+          // fragment's length (1 s, less the muxer's audio lead) after this one began. At the end
+          // of the file, at the end of the last frame.
+          const next = this.keyframes.find((k) => k.pts - this.fragmentStartPts >= CLOCK * 0.95)
+          const end = next ?? { pts: this.adding, framesBefore: this.framesBefore }
           this.completed.push({
             offsetEnd: position + data.length,
             startPts: this.fragmentStartPts,
-            endPts: this.adding,
-            frames: this.framesBefore,
+            endPts: end.pts,
+            frames: end.framesBefore,
           })
-          this.fragmentStartPts = this.adding
+          this.fragmentStartPts = end.pts
+          this.keyframes = this.keyframes.filter((k) => k.pts > end.pts)
         },
       }),
       target: new StreamTarget(writable),
@@ -79,6 +105,46 @@ export class SegmentWriter {
     this.source = new EncodedVideoPacketSource(format.codec === 'h264' ? 'avc' : 'hevc')
     // No frame rate: cameras' rates wander, so the track keeps the default fine timescale.
     this.output.addVideoTrack(this.source)
+    if (audio) {
+      this.audioSource = new EncodedAudioPacketSource('aac')
+      this.output.addAudioTrack(this.audioSource)
+      this.audioOpen = true
+    }
+  }
+
+  /** An audio frame, placed by its wall-clock time; dropped before the segment's first frame. */
+  async writeAudio(frame: AudioFrame): Promise<void> {
+    if (!this.audioOpen || !this.audioSource || !this.audio) return
+    const ts = (frame.wallMs - this.startMs) / 1000
+    if (ts < 0 || ts <= this.lastAudioTs) return
+    const duration = this.audio.frameLength / this.audio.sampleRate
+    const packet = new EncodedPacket(frame.data, 'key', ts, duration)
+    try {
+      if (!this.audioConfigured) {
+        this.audioConfigured = true
+        await this.audioSource.add(packet, {
+          decoderConfig: {
+            codec: this.audio.codecString,
+            numberOfChannels: this.audio.channels,
+            sampleRate: this.audio.sampleRate,
+            description: this.audio.config,
+          },
+        })
+      } else {
+        await this.audioSource.add(packet)
+      }
+      this.lastAudioTs = ts
+      this.audioFrames++
+    } catch {
+      // A frame the muxer cannot place (too late for its fragment): audio stops for this segment.
+      this.closeAudio()
+    }
+  }
+
+  private closeAudio(): void {
+    if (!this.audioOpen) return
+    this.audioOpen = false
+    this.audioSource?.close()
   }
 
   async start(): Promise<void> {
@@ -119,6 +185,10 @@ export class SegmentWriter {
     const duration = durationTicks > 0 && durationTicks < CLOCK * 10 ? durationTicks : this.lastDuration
     this.lastDuration = duration
     this.adding = pts
+    // Audio that lags too far would keep every fragment open: give it up for this segment.
+    if (this.audioOpen && (pts - this.startPts) / CLOCK - Math.max(this.lastAudioTs, 0) > AUDIO_LAG_LIMIT_S)
+      this.closeAudio()
+    if (au.keyframe) this.keyframes.push({ pts, framesBefore: this.frames })
     const packet = new EncodedPacket(
       toAnnexB(au.nalus),
       au.keyframe ? 'key' : 'delta',

@@ -89,7 +89,7 @@ describe('npm start', () => {
         { timeout: 40_000 },
       )
       .toEqual([
-        ['Demo entrance (H.264)', 'streaming', true],
+        ['Demo entrance (H.264 + AAC)', 'streaming', true],
         ['Demo yard (H.265)', 'streaming', true],
       ])
     const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)))

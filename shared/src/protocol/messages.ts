@@ -41,6 +41,8 @@ export const streamHealth = z.object({
   /** The last error, without credentials. */
   error: shortText(500).optional(),
   codec: z.enum(['h264', 'h265']).optional(),
+  /** The audio recorded with the video, if any. */
+  audio: z.enum(['aac']).optional(),
   bitrateBps: z.number().nonnegative(),
   fps: z.number().nonnegative(),
   lostPackets: z.number().int().nonnegative(),

@@ -11,6 +11,29 @@ export interface AccessUnit {
   damaged: boolean
 }
 
+/** A coded audio frame (one AAC access unit), as carried alongside a camera's video. */
+export interface AudioFrame {
+  codec: 'aac'
+  /** Unwrapped RTP timestamp in the audio clock (the sample rate). */
+  timestamp: number
+  /** Wall-clock milliseconds (RTCP-mapped, on the same clock as the video's). */
+  wallMs: number
+  data: Buffer
+}
+
+/** What a stream's audio is, for consumers that keep it. */
+export interface AudioFormat {
+  codec: 'aac'
+  /** RFC 6381, e.g. `mp4a.40.2`. */
+  codecString: string
+  sampleRate: number
+  channels: number
+  /** Samples per frame (1024, or 960). */
+  frameLength: number
+  /** The AudioSpecificConfig (the MP4 decoder description). */
+  config: Buffer
+}
+
 /** Annex B: each NAL unit behind a 4-byte start code (what ffmpeg and MPEG-TS expect). */
 export function toAnnexB(nalus: Buffer[]): Buffer {
   const start = Buffer.from([0, 0, 0, 1])

@@ -21,6 +21,7 @@ export interface StreamStats {
   /** The last error, without credentials. */
   error?: string
   codec?: 'h264' | 'h265'
+  audio?: 'aac'
   bitrateBps: number
   fps: number
   lostPackets: number
@@ -77,6 +78,7 @@ export class CameraStream {
     this.client = client
     this.lastSample = { bytes: 0, frames: 0 }
     client.on('frame', (au: AccessUnit) => this.producer.frame(au))
+    client.on('audio', (frame) => this.producer.audio(frame))
     client.once('close', (err) => {
       this.lost += client.lost
       if (this.client !== client) return
@@ -140,6 +142,7 @@ export class CameraStream {
       state: this.state,
       ...(this.error ? { error: this.error } : {}),
       ...(this.info ? { codec: this.info.codec } : {}),
+      ...(this.info?.audio ? { audio: this.info.audio.codec } : {}),
       bitrateBps: Math.round((bytes * 8) / seconds),
       fps: Math.round((frames / seconds) * 10) / 10,
       lostPackets: this.lost + (this.client?.lost ?? 0),

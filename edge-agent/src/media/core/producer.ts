@@ -1,4 +1,4 @@
-import type { AccessUnit } from '../codec/access-unit.ts'
+import type { AccessUnit, AudioFrame } from '../codec/access-unit.ts'
 import type { StreamInfo } from '../rtsp/client.ts'
 
 /**
@@ -12,6 +12,8 @@ export interface Consumer {
   /** A (new) stream began: codec and parameter sets. Called before its first frame. */
   start?(info: StreamInfo): void | Promise<void>
   frame(au: AccessUnit): void | Promise<void>
+  /** Audio frames, for consumers that keep audio (in order with the video, as they arrived). */
+  audio?(frame: AudioFrame): void | Promise<void>
   /** The stream ended (camera gone); a new `start` may follow. */
   stop?(reason: string): void | Promise<void>
 }
@@ -19,6 +21,7 @@ export interface Consumer {
 type Item =
   | { kind: 'start'; info: StreamInfo }
   | { kind: 'frame'; au: AccessUnit }
+  | { kind: 'audio'; frame: AudioFrame }
   | { kind: 'stop'; reason: string }
 
 export class Subscription {
@@ -26,6 +29,7 @@ export class Subscription {
   private running = false
   private waitForKeyframe = true
   dropped = 0
+  droppedAudio = 0
   delivered = 0
   closed = false
 
@@ -37,7 +41,14 @@ export class Subscription {
 
   push(item: Item): void {
     if (this.closed) return
-    if (item.kind === 'frame') {
+    if (item.kind === 'audio') {
+      // Audio follows the video: none while waiting for a keyframe, and little beyond a full queue.
+      if (!this.consumer.audio || this.waitForKeyframe) return
+      if (this.queue.length >= this.limit * 4) {
+        this.droppedAudio++
+        return
+      }
+    } else if (item.kind === 'frame') {
       if (this.waitForKeyframe && !item.au.keyframe) {
         this.dropped++
         return
@@ -46,10 +57,13 @@ export class Subscription {
       const frames = this.queue.reduce((n, i) => n + (i.kind === 'frame' ? 1 : 0), 0)
       if (frames >= this.limit) {
         // Too far behind: drop the queued frames and this one, resume at the next keyframe.
-        const before = this.queue.length
-        for (let i = this.queue.length - 1; i >= 0; i--)
-          if (this.queue[i]?.kind === 'frame') this.queue.splice(i, 1)
-        this.dropped += before - this.queue.length + 1
+        for (let i = this.queue.length - 1; i >= 0; i--) {
+          const kind = this.queue[i]?.kind
+          if (kind === 'frame') this.dropped++
+          else if (kind === 'audio') this.droppedAudio++
+          if (kind === 'frame' || kind === 'audio') this.queue.splice(i, 1)
+        }
+        this.dropped++
         this.waitForKeyframe = true
         return
       }
@@ -69,7 +83,8 @@ export class Subscription {
         else if (item.kind === 'frame') {
           await this.consumer.frame(item.au)
           this.delivered++
-        } else await this.consumer.stop?.(item.reason)
+        } else if (item.kind === 'audio') await this.consumer.audio?.(item.frame)
+        else await this.consumer.stop?.(item.reason)
       } catch (err) {
         this.onError(this.consumer.name, err)
       }
@@ -112,6 +127,10 @@ export class Producer {
 
   frame(au: AccessUnit): void {
     for (const s of this.subscriptions) s.push({ kind: 'frame', au })
+  }
+
+  audio(frame: AudioFrame): void {
+    for (const s of this.subscriptions) s.push({ kind: 'audio', frame })
   }
 
   stopped(reason: string): void {

@@ -1,7 +1,8 @@
 import dgram from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import net from 'node:net'
-import type { AccessUnit } from '../codec/access-unit.ts'
+import { AacDepacketizer, aacParams } from '../codec/aac.ts'
+import type { AccessUnit, AudioFormat, AudioFrame } from '../codec/access-unit.ts'
 import { Depacketizer, type PayloadFormat } from '../codec/depacketizer.ts'
 import { H264 } from '../codec/h264.ts'
 import { H265 } from '../codec/h265.ts'
@@ -27,6 +28,8 @@ export interface RtspClientOptions {
   username?: string
   password?: string
   transport?: 'tcp' | 'udp'
+  /** Also set up the camera's AAC audio track, if it has one (default: true). */
+  audio?: boolean
   requestTimeoutMs?: number
   /** No media for this long ends the session. */
   dataTimeoutMs?: number
@@ -35,6 +38,8 @@ export interface RtspClientOptions {
 
 export interface StreamInfo {
   codec: 'h264' | 'h265'
+  /** The stream's audio, when the camera sends AAC and the client was asked to take it. */
+  audio?: AudioFormat
   parameterSets: Buffer[]
   clockRate: number
   /** The SETUP URL of the track (credentials never included). */
@@ -56,6 +61,15 @@ export class RtspError extends Error {
 export interface RtspClientEvents {
   frame: [AccessUnit]
   close: [Error | undefined]
+  audio: [AudioFrame]
+}
+
+/** The audio track of a session, when there is one. */
+interface AudioTrack {
+  channel: number
+  timeline: Timeline
+  depacketizer: AacDepacketizer
+  format: AudioFormat
 }
 
 export class RtspClient extends EventEmitter<RtspClientEvents> {
@@ -75,6 +89,7 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
   private channel = 0
   private depacketizer: Depacketizer | undefined
   private timeline: Timeline | undefined
+  private audio: AudioTrack | undefined
   private closed = false
   private methods = new Set<string>()
   private readonly target: ReturnType<typeof parseRtspUrl>
@@ -140,8 +155,11 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
           waiter.resolve(item.response)
         }
       } else if (item.kind === 'frame') {
-        if (item.frame.channel === this.channel) this.onRtp(item.frame.data)
-        else if (item.frame.channel === this.channel + 1) this.onRtcp(item.frame.data)
+        const ch = item.frame.channel
+        if (ch === this.channel) this.onRtp(item.frame.data)
+        else if (ch === this.channel + 1) this.onRtcp(item.frame.data)
+        else if (this.audio && ch === this.audio.channel) this.onAudioRtp(item.frame.data)
+        else if (this.audio && ch === this.audio.channel + 1) this.onAudioRtcp(item.frame.data)
       } else if (item.kind === 'request') {
         // Servers may ping us (GET_PARAMETER, OPTIONS): answer so they keep the session.
         const cseq = item.headers.get('cseq') ?? '0'
@@ -163,6 +181,30 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
 
   private onRtcp(data: Buffer): void {
     for (const sr of parseSenderReports(data)) this.timeline?.senderReport(sr.rtpTimestamp, sr.ntpMs)
+  }
+
+  private onAudioRtp(data: Buffer): void {
+    const a = this.audio
+    this.lastData = Date.now()
+    this.bytes += data.length
+    const packet = parseRtp(data)
+    if (!packet || !a) return
+    const lost = a.timeline.sequence(packet.sequence)
+    const ts = a.timeline.unwrapTimestamp(packet.timestamp)
+    const frames = a.depacketizer.push(packet.payload, ts, packet.marker, lost > 0)
+    if (frames === 'invalid') return
+    const now = Date.now()
+    for (const f of frames)
+      this.emit('audio', {
+        codec: 'aac',
+        timestamp: f.timestamp,
+        wallMs: a.timeline.wallClock(f.timestamp, now),
+        data: f.data,
+      })
+  }
+
+  private onAudioRtcp(data: Buffer): void {
+    for (const sr of parseSenderReports(data)) this.audio?.timeline.senderReport(sr.rtpTimestamp, sr.ntpMs)
   }
 
   private request(method: string, url: string, headers: Record<string, string> = {}): Promise<RtspResponse> {
@@ -263,7 +305,10 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
       const transport = this.o.transport ?? 'tcp'
       let transportHeader = 'RTP/AVP/TCP;unicast;interleaved=0-1'
       if (transport === 'udp') {
-        const [rtpPort, rtcpPort] = await this.bindUdp()
+        const [rtpPort, rtcpPort] = await this.bindUdp(
+          (m) => this.onRtp(m),
+          (m) => this.onRtcp(m),
+        )
         transportHeader = `RTP/AVP;unicast;client_port=${rtpPort}-${rtcpPort}`
       }
       const setup = await this.call('SETUP', trackUrl, { Transport: transportHeader })
@@ -271,13 +316,22 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
       if (!this.session) throw new RtspError('SETUP: no session in the answer')
       const t = parseTransport(setup.headers.get('transport'))
       if (transport === 'tcp') this.channel = t?.interleaved?.[0] ?? 0
+      const audioFormat = this.o.audio === false ? undefined : await this.setupAudio(sdp, base, transport)
       const parameterSets = codec === 'h264' ? h264ParameterSets(media) : h265ParameterSets(media)
       const format: PayloadFormat = codec === 'h264' ? H264 : H265
       this.timeline = new Timeline(media.clockRate ?? 90000)
       this.depacketizer = new Depacketizer(format, this.timeline, parameterSets)
       await this.call('PLAY', sessionUrl, { Range: 'npt=0.000-' })
       this.startTimers()
-      this.info = { codec, parameterSets, clockRate: media.clockRate ?? 90000, trackUrl, transport, sdp }
+      this.info = {
+        codec,
+        parameterSets,
+        clockRate: media.clockRate ?? 90000,
+        trackUrl,
+        transport,
+        sdp,
+        ...(audioFormat ? { audio: audioFormat } : {}),
+      }
       return this.info
     } catch (err) {
       this.end(err as Error)
@@ -285,7 +339,51 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
     }
   }
 
-  private async bindUdp(): Promise<[number, number]> {
+  /**
+   * SETUP of the camera's AAC track in the same session, if it has one. Audio is a bonus: a camera
+   * that refuses it still streams video, without audio.
+   */
+  private async setupAudio(
+    sdp: Sdp,
+    base: string,
+    transport: 'tcp' | 'udp',
+  ): Promise<AudioFormat | undefined> {
+    const media = sdp.media.find((m) => m.type === 'audio' && aacParams(m))
+    const params = media ? aacParams(media) : undefined
+    if (!media || !params) return undefined
+    let header = `RTP/AVP/TCP;unicast;interleaved=${this.channel + 2}-${this.channel + 3}`
+    if (transport === 'udp') {
+      const [rtpPort, rtcpPort] = await this.bindUdp(
+        (m) => this.onAudioRtp(m),
+        (m) => this.onAudioRtcp(m),
+      )
+      header = `RTP/AVP;unicast;client_port=${rtpPort}-${rtcpPort}`
+    }
+    let answer: RtspResponse
+    try {
+      answer = await this.call('SETUP', resolveControl(base, media.control), { Transport: header })
+    } catch {
+      return undefined
+    }
+    const t = parseTransport(answer.headers.get('transport'))
+    const format: AudioFormat = {
+      codec: 'aac',
+      codecString: params.codecString,
+      sampleRate: params.sampleRate,
+      channels: params.channels,
+      frameLength: params.frameLength,
+      config: params.config,
+    }
+    this.audio = {
+      channel: transport === 'tcp' ? (t?.interleaved?.[0] ?? this.channel + 2) : -1,
+      timeline: new Timeline(media.clockRate ?? params.sampleRate),
+      depacketizer: new AacDepacketizer(params),
+      format,
+    }
+    return format
+  }
+
+  private async bindUdp(onRtp: (m: Buffer) => void, onRtcp: (m: Buffer) => void): Promise<[number, number]> {
     // RTP on an even port, RTCP on the next one (RFC 3550 §11).
     for (let attempt = 0; attempt < 20; attempt++) {
       const rtp = dgram.createSocket('udp4')
@@ -304,9 +402,9 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
         rtp.close()
         continue
       }
-      rtp.on('message', (m) => this.onRtp(m))
-      rtcp.on('message', (m) => this.onRtcp(m))
-      this.udp = [rtp, rtcp]
+      rtp.on('message', onRtp)
+      rtcp.on('message', onRtcp)
+      this.udp.push(rtp, rtcp)
       return [port, port + 1]
     }
     throw new RtspError('no free UDP port pair')
