@@ -6,6 +6,7 @@ import { startTestHub, type TestHub, USER_PASSWORD } from '../../hub/test/helper
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
 import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
 import { ffprobePath, probe } from './helpers/ffprobe.ts'
+import { gstAvailable, startGstServer } from './helpers/gst-rtsp-server.ts'
 import { waitUntil } from './helpers/wait.ts'
 
 /**
@@ -168,6 +169,36 @@ describe('cameras from the hub', () => {
     expect(saved).not.toContain(CAM_PASSWORD)
   })
 
+  it.skipIf(!gstAvailable)('records an independent camera (GStreamer, H.265 over UDP, Digest)', async () => {
+    const gstAuth = { username: 'operator', password: 'Gst-Cam-Secret-5' }
+    const gst = await startGstServer({ codec: 'h265', auth: gstAuth })
+    try {
+      const res = await t.request('POST', '/api/v1/cameras', {
+        token,
+        body: {
+          name: 'Loading bay (GStreamer)',
+          siteId,
+          agentId: a.agentId,
+          streams: [{ role: 'main', url: gst.url(), transport: 'udp', ...gstAuth }],
+        },
+      })
+      expect(res.status, res.text).toBe(201)
+      const id = res.body.id as string
+      await expect
+        .poll(() => a.agent?.index.closedSegmentsOldestFirst(id).length ?? 0, { timeout: 40_000 })
+        .toBeGreaterThanOrEqual(2)
+      await expect
+        .poll(async () => (await camera(id)).status?.streams?.[0], { timeout: 20_000 })
+        .toMatchObject({ state: 'streaming', recording: true, codec: 'h265' })
+      if (ffprobePath)
+        for (const s of a.agent?.index.closedSegmentsOldestFirst(id) ?? [])
+          expect(probe(s.path)).toMatchObject({ codec: 'hevc', frames: s.frames })
+      expect((await t.request('DELETE', `/api/v1/cameras/${id}`, { token })).status).toBe(204)
+    } finally {
+      await gst.close()
+    }
+  })
+
   it('lists recorded ranges through the hub, and audits it', async () => {
     const from = new Date(Date.now() - 10 * 60_000).toISOString()
     const to = new Date(Date.now() + 60_000).toISOString()
@@ -292,7 +323,11 @@ describe('cameras from the hub', () => {
     await expect
       .poll(async () => (await events()).map((e) => e.type), { timeout: 30_000 })
       .toEqual(expect.arrayContaining(['camera.offline', 'camera.online', 'recording.gap']))
-    const gap = (await events()).find((e) => e.type === 'recording.gap')
+    // One outage, one gap: configuration changes meanwhile (cameras added and removed) did not
+    // restart this camera's recording.
+    const gaps = (await events()).filter((e) => e.type === 'recording.gap')
+    expect(gaps).toHaveLength(1)
+    const gap = gaps[0]
     expect(gap?.data).toMatchObject({ stream: 'main', durationMs: expect.any(Number) })
     expect(gap?.data.durationMs as number).toBeGreaterThan(2000)
     // Within the backoff cap (1 s here) after the camera accepts connections again.

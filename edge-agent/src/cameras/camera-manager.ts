@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import {
   type AgentCamera,
   type AgentCameraStream,
@@ -83,10 +84,16 @@ export class CameraManager {
     for (const camera of cameras) {
       const stream = recordingStream(camera)
       if (!camera.recording.enabled || !stream) continue
+      // The sealed password changes with every publication (fresh nonce): compare what it opens to.
+      const { passwordSealed: _sealed, ...visible } = stream
+      const secret = this.password(camera, stream)
+      const opened = createHash('sha256')
+        .update(secret.password ?? secret.error ?? '')
+        .digest('hex')
       wanted.set(camera.id, {
         camera,
         stream,
-        fingerprint: JSON.stringify([stream, camera.recording.enabled]),
+        fingerprint: JSON.stringify([visible, opened, camera.recording.enabled]),
       })
     }
     for (const [key, p] of this.pipelines) {
