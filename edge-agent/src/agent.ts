@@ -8,6 +8,7 @@ import { readCredentials } from './credentials.ts'
 import { AGENT_VERSION } from './enroll.ts'
 import { healthSample } from './health.ts'
 import { HubLink } from './link/hub-link.ts'
+import { LiveView } from './live/live-view.ts'
 import { Outbox } from './outbox/outbox.ts'
 import { RecordingIndex } from './recorder/recording-index.ts'
 import { repairRecordings } from './recorder/repair.ts'
@@ -37,6 +38,7 @@ export class EdgeAgent {
   readonly index: RecordingIndex
   readonly cameras: CameraManager
   private readonly requests: RecordingRequests
+  readonly live: LiveView
   private readonly link: HubLink
   private heartbeat: NodeJS.Timeout | undefined
   private readonly startedAt = Date.now()
@@ -66,6 +68,7 @@ export class EdgeAgent {
       retentionIntervalSeconds: settings.VMS_AGENT_RETENTION_INTERVAL_SECONDS,
       reconnectMaxMs: settings.VMS_AGENT_RECONNECT_MAX_MS,
       cameraTimeoutMs: settings.VMS_AGENT_CAMERA_TIMEOUT_MS,
+      onDemandLingerMs: settings.VMS_AGENT_ON_DEMAND_LINGER_MS,
       logger,
       emit: (e) => {
         if (this.stopped) return
@@ -82,7 +85,8 @@ export class EdgeAgent {
       maxInflight: settings.VMS_AGENT_MAX_INFLIGHT,
       ackTimeoutMs: settings.VMS_AGENT_ACK_TIMEOUT_MS,
       onConfig: (c) => this.applyConfig(c),
-      onRequest: (r) => void this.requests.handle(r),
+      onRequest: (r) =>
+        void (r.op === 'live.offer' || r.op === 'live.close' ? this.live.handle(r) : this.requests.handle(r)),
     })
     this.requests = new RecordingRequests({
       index: this.index,
@@ -90,6 +94,16 @@ export class EdgeAgent {
       tmpDir: path.join(settings.VMS_AGENT_DATA_DIR, 'exports-tmp'),
       logger,
       respond: (r) => this.link.respond(r),
+    })
+    this.live = new LiveView({
+      cameras: this.cameras,
+      logger,
+      respond: (r) => this.link.respond(r),
+      hostAddresses: settings.VMS_AGENT_LIVE_HOST_ADDRESSES,
+      portRange: settings.VMS_AGENT_LIVE_PORT_RANGE,
+      maxPeers: settings.VMS_AGENT_LIVE_MAX_PEERS,
+      startTimeoutMs: settings.VMS_AGENT_LIVE_START_TIMEOUT_MS,
+      connectTimeoutMs: 30_000,
     })
   }
 
@@ -145,7 +159,7 @@ export class EdgeAgent {
     this.config = { version: desired.version, config: desired.config }
     this.outbox.setSetting('config', JSON.stringify(this.config))
     if (previous.config.heartbeatSeconds !== desired.config.heartbeatSeconds) this.scheduleHeartbeat()
-    void this.cameras.apply(desired.config.cameras)
+    void this.cameras.apply(desired.config.cameras).then(() => this.live.camerasChanged())
     this.outbox.append('state', { configVersion: desired.version })
     this.outbox.append('audit', {
       action: 'agent.config.apply',
@@ -161,6 +175,7 @@ export class EdgeAgent {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.heartbeat) clearInterval(this.heartbeat)
+    await this.live.stop()
     await this.cameras.stop()
     await this.link.stop()
     this.index.close()

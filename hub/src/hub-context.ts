@@ -15,6 +15,7 @@ import type { ExportStore } from './cameras/export-store.ts'
 import type { HubConfig } from './config/config.ts'
 import type { Database, TenantScope } from './db/database.ts'
 import type { Licensing } from './license/licensing.ts'
+import type { LiveSessions } from './live/live-sessions.ts'
 import type { AgentBus } from './mqtt/agent-bus.ts'
 import type { BrokerTls } from './mqtt/tls-cert.ts'
 import type { HubMetrics } from './observability/metrics.ts'
@@ -50,6 +51,8 @@ export interface HubContext {
     /** The MQTT URL to give enrolling agents, who reached the hub as `requestHost`. */
     publicUrl(requestHost: string): string
   }
+  /** Live view sessions and the relay's upstreams. */
+  live: LiveSessions
   trustedProxies: BlockList | undefined
   systemTenantId: string
   version: string

@@ -28,6 +28,8 @@ import { parseTrustedProxies } from './http/client-ip.ts'
 import type { HubContext } from './hub-context.ts'
 import { loadTrustedKeys } from './license/license-format.ts'
 import { Licensing } from './license/licensing.ts'
+import { liveAccessCheck } from './live/live-access.ts'
+import { LiveSessions } from './live/live-sessions.ts'
 import type { AgentBus } from './mqtt/agent-bus.ts'
 import { EmbeddedBroker } from './mqtt/embedded-broker.ts'
 import { ExternalBroker } from './mqtt/external-broker.ts'
@@ -247,10 +249,28 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
           logger: agentLogger,
           onRejected: (reason) => metrics.mqttRejected.inc({ reason }),
         })
-    const presence = new Presence(db, audit, agentLogger)
+    let live: LiveSessions | undefined
+    const presence = new Presence(db, audit, agentLogger, (agentId, online) => {
+      if (!online) void live?.endForAgent(agentId, 'agent offline')
+    })
     presence.start()
     const requests = new AgentRequests(bus, agentLogger)
     closers.unshift(() => requests.close())
+    live = new LiveSessions({
+      requests,
+      audit,
+      logger: logger.child({ component: 'live' }),
+      iceServers: config.VMS_ICE_SERVERS,
+      hostAddresses: config.VMS_LIVE_HOST_ADDRESSES,
+      portRange: config.VMS_LIVE_PORT_RANGE,
+      upstreamLingerMs: config.VMS_LIVE_UPSTREAM_LINGER_MS,
+      recheckSeconds: config.VMS_LIVE_RECHECK_SECONDS,
+      maxSessions: config.VMS_LIVE_MAX_SESSIONS,
+      requestTimeoutMs: config.VMS_LIVE_REQUEST_TIMEOUT_MS,
+      recheck: liveAccessCheck(db, boot.systemTenantId),
+    })
+    const liveSessions = live
+    closers.unshift(() => liveSessions.close())
     const ingest = new AgentIngest({
       db,
       bus,
@@ -308,6 +328,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       secrets: box,
       exports: new ExportStore(path.join(config.VMS_DATA_DIR, 'exports')),
       agents: { bus, directory, presence, ingest, requests, tls: mqttTls, publicUrl: publicMqttUrl },
+      live: liveSessions,
       trustedProxies: parseTrustedProxies(config.VMS_TRUST_PROXY),
       systemTenantId: boot.systemTenantId,
       version: packageVersion(),

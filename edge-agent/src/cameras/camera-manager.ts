@@ -42,6 +42,35 @@ export interface CameraManagerOptions {
   cameraTimeoutMs: number
   logger: Logger
   emit: (event: CameraEvent) => void
+  /** How long an on-demand stream (live view of a camera that does not record) stays open unused. */
+  onDemandLingerMs?: number
+}
+
+/** A stream opened for consumers other than the recorder, while they need it. */
+interface OnDemand {
+  key: string
+  cameraId: string
+  fingerprint: string
+  source: CameraStream
+  refs: number
+  linger: NodeJS.Timeout | undefined
+}
+
+/** A running stream lent to a consumer; `release()` when done (exactly once). */
+export interface StreamLease {
+  source: CameraStream
+  role: 'main' | 'sub'
+  release(): void
+}
+
+export class StreamUnavailable extends Error {
+  override name = 'StreamUnavailable'
+  constructor(
+    readonly code: 'camera_unknown' | 'stream_unknown' | 'camera_credentials',
+    message: string,
+  ) {
+    super(message)
+  }
 }
 
 interface Pipeline {
@@ -65,6 +94,7 @@ export const recordingStream = (c: AgentCamera): AgentCameraStream | undefined =
 
 export class CameraManager {
   private readonly pipelines = new Map<string, Pipeline>()
+  private readonly onDemand = new Map<string, OnDemand>()
   private cameras: AgentCamera[] = []
   private retentionTimer: NodeJS.Timeout | undefined
   private readonly box: SecretBox | undefined
@@ -84,16 +114,10 @@ export class CameraManager {
     for (const camera of cameras) {
       const stream = recordingStream(camera)
       if (!camera.recording.enabled || !stream) continue
-      // The sealed password changes with every publication (fresh nonce): compare what it opens to.
-      const { passwordSealed: _sealed, ...visible } = stream
-      const secret = this.password(camera, stream)
-      const opened = createHash('sha256')
-        .update(secret.password ?? secret.error ?? '')
-        .digest('hex')
       wanted.set(camera.id, {
         camera,
         stream,
-        fingerprint: JSON.stringify([visible, opened, camera.recording.enabled]),
+        fingerprint: JSON.stringify([this.streamFingerprint(camera, stream), camera.recording.enabled]),
       })
     }
     for (const [key, p] of this.pipelines) {
@@ -106,6 +130,108 @@ export class CameraManager {
       }
     }
     for (const [key, w] of wanted) if (!this.pipelines.has(key)) this.startPipeline(key, w)
+    for (const d of [...this.onDemand.values()]) {
+      const camera = this.cameras.find((c) => c.id === d.cameraId)
+      const stream = camera?.streams.find((s) => `${camera.id}/${s.role}` === d.key)
+      if (!camera || !stream || this.streamFingerprint(camera, stream) !== d.fingerprint) {
+        this.onDemand.delete(d.key)
+        clearTimeout(d.linger)
+        await d.source.stop()
+      }
+    }
+  }
+
+  /** What a stream connects with: a different fingerprint means reconnect. */
+  private streamFingerprint(camera: AgentCamera, stream: AgentCameraStream): string {
+    // The sealed password changes with every publication (fresh nonce): compare what it opens to.
+    const { passwordSealed: _sealed, ...visible } = stream
+    const secret = this.password(camera, stream)
+    const opened = createHash('sha256')
+      .update(secret.password ?? secret.error ?? '')
+      .digest('hex')
+    return JSON.stringify([visible, opened])
+  }
+
+  /** The camera as configured on this agent. */
+  camera(id: string): AgentCamera | undefined {
+    return this.cameras.find((c) => c.id === id)
+  }
+
+  /**
+   * Lends a camera stream to a consumer (live view): the recording pipeline's own session when it
+   * runs that stream — never a second connection to the camera — or else a session opened on
+   * demand, shared by every borrower and closed a little after the last one releases it.
+   */
+  acquireStream(cameraId: string, role: 'main' | 'sub'): StreamLease {
+    const camera = this.camera(cameraId)
+    if (!camera) throw new StreamUnavailable('camera_unknown', 'this agent has no such camera')
+    const stream = camera.streams.find((s) => s.role === role)
+    if (!stream) throw new StreamUnavailable('stream_unknown', `the camera has no ${role} stream`)
+    const p = this.pipelines.get(cameraId)
+    if (p?.source && p.stream.role === role) {
+      const source = p.source
+      return { source, role, release: () => {} }
+    }
+    const key = `${cameraId}/${role}`
+    let d = this.onDemand.get(key)
+    if (!d) {
+      const secret = this.password(camera, stream)
+      if (secret.error) throw new StreamUnavailable('camera_credentials', secret.error)
+      const source = new CameraStream(
+        `${key}(on demand)`,
+        {
+          url: stream.url,
+          ...(stream.username ? { username: stream.username } : {}),
+          ...(secret.password !== undefined ? { password: secret.password } : {}),
+          transport: stream.transport,
+          dataTimeoutMs: this.o.cameraTimeoutMs,
+        },
+        this.o.logger,
+        { maxMs: this.o.reconnectMaxMs },
+      )
+      d = {
+        key,
+        cameraId,
+        fingerprint: this.streamFingerprint(camera, stream),
+        source,
+        refs: 0,
+        linger: undefined,
+      }
+      this.onDemand.set(key, d)
+      source.start()
+    }
+    const entry = d
+    clearTimeout(entry.linger)
+    entry.refs++
+    let released = false
+    return {
+      source: entry.source,
+      role,
+      release: () => {
+        if (released) return
+        released = true
+        entry.refs--
+        if (entry.refs > 0 || this.onDemand.get(key) !== entry) return
+        entry.linger = setTimeout(() => {
+          if (entry.refs > 0 || this.onDemand.get(key) !== entry) return
+          this.onDemand.delete(key)
+          void entry.source.stop()
+        }, this.o.onDemandLingerMs ?? 10_000)
+        entry.linger.unref()
+      },
+    }
+  }
+
+  /** Whether a lease still holds the stream the configuration runs (settings may have changed it). */
+  isCurrent(lease: StreamLease, cameraId: string): boolean {
+    const p = this.pipelines.get(cameraId)
+    if (p?.source === lease.source) return true
+    return this.onDemand.get(`${cameraId}/${lease.role}`)?.source === lease.source
+  }
+
+  /** Streams open on demand (not for recording), for health and tests. */
+  get onDemandStreams(): string[] {
+    return [...this.onDemand.keys()]
   }
 
   private password(camera: AgentCamera, stream: AgentCameraStream): { password?: string; error?: string } {
@@ -265,5 +391,10 @@ export class CameraManager {
     if (this.retentionTimer) clearInterval(this.retentionTimer)
     for (const p of this.pipelines.values()) await this.stopPipeline(p, 'agent stopped')
     this.pipelines.clear()
+    for (const d of this.onDemand.values()) {
+      clearTimeout(d.linger)
+      await d.source.stop()
+    }
+    this.onDemand.clear()
   }
 }

@@ -35,7 +35,9 @@ export class RecordingRequests {
     mkdirSync(o.tmpDir, { recursive: true, mode: 0o700 })
   }
 
-  async handle(request: DownRequest): Promise<void> {
+  async handle(
+    request: Extract<DownRequest, { op: 'recordings.list' | 'recordings.export' }>,
+  ): Promise<void> {
     if (Date.parse(request.deadline) < Date.now()) {
       this.o.logger.info({ id: request.id, op: request.op }, 'dropped a request past its deadline')
       return

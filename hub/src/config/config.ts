@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import { iceServer } from '@ts-vms/shared'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { parseTrustedProxies } from '../http/client-ip.ts'
@@ -117,6 +118,49 @@ export const configSchema = z.object({
   VMS_EXPORT_TIMEOUT_MS: positiveInt.min(1000).default(10 * 60_000),
   /** Largest export file the hub accepts from an agent. */
   VMS_EXPORT_MAX_BYTES: positiveInt.default(4 * 1024 ** 3),
+  /**
+   * Live view: STUN/TURN servers (JSON array of {urls, username?, credential?}) given to the hub's
+   * relay, to agents and to browsers. Empty by default: nothing is contacted that was not named.
+   */
+  VMS_ICE_SERVERS: z
+    .union([z.string(), z.array(z.unknown())])
+    .default('[]')
+    .transform((v, ctx) => {
+      if (typeof v !== 'string') return v
+      try {
+        return JSON.parse(v) as unknown
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON array' })
+        return z.NEVER
+      }
+    })
+    .pipe(z.array(iceServer).max(8)),
+  /** Live view: addresses the hub announces as ICE host candidates besides its interfaces' (comma-separated). */
+  VMS_LIVE_HOST_ADDRESSES: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.union([z.ipv4(), z.ipv6()])).max(8)),
+  /** Live view: UDP ports for the hub's ICE, `min-max` (unset: any free port). */
+  VMS_LIVE_PORT_RANGE: z
+    .string()
+    .regex(/^\d{1,5}-\d{1,5}$/, 'a range like 50000-50100')
+    .transform((v) => v.split('-').map(Number) as [number, number])
+    .refine(([a, b]) => a >= 1024 && a <= b && b <= 65535, 'ports 1024-65535, low to high')
+    .optional(),
+  /** Live view: how long an upstream from an agent stays open after its last viewer leaves. */
+  VMS_LIVE_UPSTREAM_LINGER_MS: z.coerce.number().int().nonnegative().default(15_000),
+  /** Live view: how often each session's permission is checked again (revocation takes effect). */
+  VMS_LIVE_RECHECK_SECONDS: positiveInt.default(30),
+  /** Live view: sessions the hub serves at once. */
+  VMS_LIVE_MAX_SESSIONS: positiveInt.default(500),
+  /** Live view: how long the hub waits for an agent to answer a live offer. */
+  VMS_LIVE_REQUEST_TIMEOUT_MS: positiveInt.min(1000).default(20_000),
 })
 
 export type HubConfig = z.infer<typeof configSchema>

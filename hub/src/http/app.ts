@@ -12,6 +12,7 @@ import { registerAuditRoutes } from './routes/audit.ts'
 import { registerAuthRoutes } from './routes/auth.ts'
 import { registerCameraRoutes } from './routes/cameras.ts'
 import { registerLicenseRoutes } from './routes/license.ts'
+import { registerLiveRoutes } from './routes/live.ts'
 import { registerMeRoutes } from './routes/me.ts'
 import { registerRecordingRoutes } from './routes/recordings.ts'
 import { registerRoleBindingRoutes } from './routes/role-bindings.ts'
@@ -36,6 +37,7 @@ export function buildApi(hub: HubContext): Api {
   registerSiteRoutes(api, hub)
   registerCameraRoutes(api, hub)
   registerRecordingRoutes(api, hub)
+  registerLiveRoutes(api, hub)
   registerUserRoutes(api, hub)
   registerRoleRoutes(api, hub)
   registerRoleBindingRoutes(api, hub)
@@ -96,7 +98,9 @@ export function createApp(hub: HubContext): Koa {
         !upload &&
         type !== 'application/json' &&
         !type.endsWith('+json') &&
-        type !== 'text/plain'
+        type !== 'text/plain' &&
+        // WHEP offers
+        !(type === 'application/sdp' && method === 'POST' && ctx.path.endsWith('/whep'))
       ) {
         throw new HttpError(415, 'unsupported_media_type', 'send the request body as application/json')
       }
@@ -106,6 +110,7 @@ export function createApp(hub: HubContext): Koa {
   app.use(
     bodyParser({
       enableTypes: ['json', 'text'],
+      extendTypes: { text: ['text/plain', 'application/sdp'] },
       textLimit: hub.config.VMS_BODY_LIMIT_BYTES,
       encoding: 'utf-8',
       jsonLimit: hub.config.VMS_BODY_LIMIT_BYTES,

@@ -33,6 +33,8 @@ export function authenticate(hub: HubContext): Middleware {
     if (principal.disabled) throw unauthorized('the account is disabled', 'invalid_token')
     if (principal.sessionVersion !== claims.sv) throw unauthorized('the session has ended', 'invalid_token')
     ctx.state.principal = principal
+    // Live sessions last as long as the token that opened (or renewed) them.
+    ctx.state.tokenExpiresAt = claims.exp * 1000
     const quota = await hub.limits.apiRequest(principal.userId)
     ctx.set(rateLimitHeaders(quota))
     await next()

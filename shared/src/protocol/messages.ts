@@ -190,6 +190,26 @@ export const downConfig = z.object({
 })
 export type DownConfig = z.infer<typeof downConfig>
 
+/** A STUN or TURN server for WebRTC (RTCIceServer with one URL). */
+export const iceServer = z.object({
+  urls: z.string().regex(/^(stun|turns?):[^\s]{1,250}$/),
+  username: z.string().max(256).optional(),
+  credential: z.string().max(256).optional(),
+})
+export type IceServer = z.infer<typeof iceServer>
+
+/** The answer to `live.offer`. */
+export const liveAnswerResult = z.object({
+  sdp: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
+  /** The stream the agent sends from (its codec is H.264; `transcoded` when made from H.265). */
+  stream: streamRole,
+  transcoded: z.boolean().default(false),
+})
+export type LiveAnswerResult = z.infer<typeof liveAnswerResult>
+
 /**
  * `down/request`: the hub asks an agent for something on behalf of a user (the agent is behind NAT:
  * this is the only way in). Never retained; a request past its deadline is dropped unanswered.
@@ -214,6 +234,30 @@ export const downRequest = z.discriminatedUnion('op', [
     to: isoTime,
     /** Where on the hub (path under the hub URL the agent enrolled with) to PUT the file. */
     uploadPath: z.string().regex(/^\/api\/v1\/agent\/uploads\/[0-9a-f-]{36}$/),
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    op: z.literal('live.offer'),
+    deadline: isoTime,
+    cameraId: z.uuid(),
+    /** The hub's id for the connection: `live.close` names it. */
+    peerId: z.uuid(),
+    /** upstream: the hub's relay, one per camera; direct: a browser that can reach the agent. */
+    mode: z.enum(['upstream', 'direct']),
+    /** The offer (complete ICE gathering); answered in the response's `result.sdp`. */
+    sdp: z
+      .string()
+      .min(1)
+      .max(64 * 1024),
+    iceServers: z.array(iceServer).max(8).default([]),
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    op: z.literal('live.close'),
+    deadline: isoTime,
+    peerId: z.uuid(),
   }),
 ])
 export type DownRequest = z.infer<typeof downRequest>

@@ -231,6 +231,8 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         ...(body.recording !== undefined ? { recording: updated.recording } : {}),
       })
       await pushConfig([previousAgent, updated.agentId])
+      if (previousAgent !== updated.agentId)
+        await hub.live.endForCamera(updated.id, 'camera moved to another agent')
       ctx.body = cameraDto(updated)
     },
   })
@@ -253,6 +255,7 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
       })
       await audit(ctx, principal, 'camera.delete', deleted, { agentId: deleted.agentId })
       await pushConfig([deleted.agentId])
+      await hub.live.endForCamera(deleted.id, 'camera removed')
       ctx.status = 204
     },
   })

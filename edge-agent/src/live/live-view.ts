@@ -1,0 +1,277 @@
+import type { DownRequest, LiveAnswerResult, UpResponse } from '@ts-vms/shared'
+import { OfferError, type PeerCloseReason, SendingPeer } from '@ts-vms/shared/live'
+import type { Logger } from 'pino'
+import { type CameraManager, type StreamLease, StreamUnavailable } from '../cameras/camera-manager.ts'
+import type { Subscription } from '../media/core/producer.ts'
+import { LiveSource } from './live-source.ts'
+
+/**
+ * The agent's side of live view. The hub sends a `live.offer` (its relay's upstream, one per
+ * camera, or a browser's offer for a direct connection); the agent answers from the camera's
+ * running session — the recorder's, or one opened on demand — and sends H.264 as it comes, without
+ * transcoding. Every connection the agent makes is outbound in ICE terms too: the offerer's
+ * candidates are where it sends its checks, so a site behind NAT needs no inbound port.
+ */
+type LiveRequest = Extract<DownRequest, { op: 'live.offer' | 'live.close' }>
+
+export class LiveError extends Error {
+  override name = 'LiveError'
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export interface LiveViewOptions {
+  cameras: CameraManager
+  logger: Logger
+  respond: (response: Omit<UpResponse, 'v'>) => Promise<void>
+  /** Addresses announced besides the interfaces' own (VMS_AGENT_LIVE_HOST_ADDRESSES). */
+  hostAddresses: string[]
+  portRange: [number, number] | undefined
+  maxPeers: number
+  /** How long a camera's first keyframe may take when its stream is opened for a viewer. */
+  startTimeoutMs: number
+  /** A peer that does not connect within this is dropped. */
+  connectTimeoutMs: number
+}
+
+interface LiveCamera {
+  cameraId: string
+  lease: StreamLease
+  source: LiveSource
+  subscription: Subscription
+  peers: Set<string>
+}
+
+interface LivePeer {
+  peerId: string
+  cameraId: string
+  mode: 'upstream' | 'direct'
+  peer: SendingPeer
+}
+
+export class LiveView {
+  private readonly cameras = new Map<string, LiveCamera>()
+  private readonly opening = new Map<string, Promise<LiveCamera>>()
+  private readonly peers = new Map<string, LivePeer>()
+  private stopped = false
+
+  constructor(private readonly o: LiveViewOptions) {}
+
+  async handle(request: LiveRequest): Promise<void> {
+    if (Date.parse(request.deadline) < Date.now()) {
+      this.o.logger.info({ id: request.id, op: request.op }, 'dropped a request past its deadline')
+      return
+    }
+    try {
+      const result =
+        request.op === 'live.offer' ? await this.offer(request) : await this.close(request.peerId)
+      await this.o.respond({ id: request.id, ok: true, result: { ...result } })
+    } catch (err) {
+      const known = err instanceof LiveError
+      if (!known) this.o.logger.error({ err, id: request.id, op: request.op }, 'live request failed')
+      await this.o.respond({
+        id: request.id,
+        ok: false,
+        error: known
+          ? { status: err.status, code: err.code, message: err.message.slice(0, 1000) }
+          : {
+              status: 502,
+              code: 'agent_failed',
+              message: `the agent failed: ${(err as Error).message}`.slice(0, 1000),
+            },
+      })
+    }
+  }
+
+  async offer(request: Extract<LiveRequest, { op: 'live.offer' }>): Promise<LiveAnswerResult> {
+    if (this.stopped) throw new LiveError(503, 'agent_stopping', 'the agent is stopping')
+    if (this.peers.has(request.peerId))
+      throw new LiveError(409, 'peer_exists', 'that connection already exists')
+    if (this.peers.size >= this.o.maxPeers)
+      throw new LiveError(
+        503,
+        'live_capacity',
+        `the agent serves at most ${this.o.maxPeers} live connections`,
+      )
+    const budget = Math.max(
+      1000,
+      Math.min(this.o.startTimeoutMs, Date.parse(request.deadline) - Date.now() - 1000),
+    )
+    const cam = await this.openCamera(request.cameraId, budget)
+    let peer: SendingPeer
+    try {
+      peer = await SendingPeer.answer(request.sdp, cam.source.fanout, cam.source.profile, {
+        iceServers: request.iceServers,
+        additionalHostAddresses: this.o.hostAddresses,
+        ...(this.o.portRange ? { portRange: this.o.portRange } : {}),
+      })
+    } catch (err) {
+      this.releaseIfIdle(cam)
+      if (err instanceof OfferError) throw new LiveError(422, 'bad_offer', err.message)
+      throw err
+    }
+    const entry: LivePeer = { peerId: request.peerId, cameraId: cam.cameraId, mode: request.mode, peer }
+    this.peers.set(request.peerId, entry)
+    cam.peers.add(request.peerId)
+    peer.onClose = (reason) => this.peerClosed(entry, reason)
+    peer.expectConnectionWithin(this.o.connectTimeoutMs)
+    this.o.logger.info(
+      { camera: cam.cameraId, peer: request.peerId, mode: request.mode, stream: cam.lease.role },
+      'live connection answered',
+    )
+    return { sdp: peer.answerSdp, stream: cam.lease.role, transcoded: false }
+  }
+
+  async close(peerId: string): Promise<{ closed: boolean }> {
+    const entry = this.peers.get(peerId)
+    if (!entry) return { closed: false }
+    await entry.peer.close('closed')
+    return { closed: true }
+  }
+
+  private peerClosed(entry: LivePeer, reason: PeerCloseReason): void {
+    this.peers.delete(entry.peerId)
+    const cam = this.cameras.get(entry.cameraId)
+    cam?.peers.delete(entry.peerId)
+    this.o.logger.info({ camera: entry.cameraId, peer: entry.peerId, reason }, 'live connection closed')
+    if (cam) this.releaseIfIdle(cam)
+  }
+
+  private releaseIfIdle(cam: LiveCamera): void {
+    if (cam.peers.size > 0 || this.cameras.get(cam.cameraId) !== cam) return
+    this.cameras.delete(cam.cameraId)
+    this.unbind(cam)
+  }
+
+  private unbind(cam: LiveCamera): void {
+    cam.lease.source.producer.unsubscribe(cam.subscription)
+    cam.lease.release()
+  }
+
+  /** The camera's live source, opened once however many ask at the same time. */
+  private async openCamera(cameraId: string, timeoutMs: number): Promise<LiveCamera> {
+    const open = this.cameras.get(cameraId)
+    if (open) return open
+    let pending = this.opening.get(cameraId)
+    if (!pending) {
+      pending = this.bind(cameraId, timeoutMs).finally(() => this.opening.delete(cameraId))
+      this.opening.set(cameraId, pending)
+    }
+    return pending
+  }
+
+  /**
+   * Picks the stream to show: the main stream when it is H.264; for an H.265 main, the sub-stream
+   * when it is H.264. Browsers do not decode H.265 over WebRTC, so a camera with nothing in H.264
+   * is refused with the reason.
+   */
+  private async bind(cameraId: string, timeoutMs: number): Promise<LiveCamera> {
+    const camera = this.o.cameras.camera(cameraId)
+    if (!camera) throw new LiveError(404, 'camera_unknown', 'this agent has no such camera')
+    const started = Date.now()
+    const roles = (['main', 'sub'] as const).filter((r) => camera.streams.some((s) => s.role === r))
+    let lastCodec: string | undefined
+    for (const role of roles) {
+      const attempt = await this.tryStream(cameraId, role, Math.max(500, timeoutMs - (Date.now() - started)))
+      if ('camera' in attempt) {
+        this.cameras.set(cameraId, attempt.camera)
+        return attempt.camera
+      }
+      lastCodec = attempt.codec ?? lastCodec
+      if (!attempt.codec) {
+        throw new LiveError(
+          503,
+          'camera_unavailable',
+          `the camera's ${role} stream sent no video within ${Math.round(timeoutMs / 1000)} s`,
+        )
+      }
+    }
+    throw new LiveError(
+      422,
+      'codec_unsupported',
+      `the camera sends ${lastCodec === 'h265' ? 'H.265' : (lastCodec ?? 'no video')}; live view needs an H.264 stream (set the camera's sub-stream to H.264)`,
+    )
+  }
+
+  private async tryStream(
+    cameraId: string,
+    role: 'main' | 'sub',
+    timeoutMs: number,
+  ): Promise<{ camera: LiveCamera } | { codec: string | undefined }> {
+    let lease: StreamLease
+    try {
+      lease = this.o.cameras.acquireStream(cameraId, role)
+    } catch (err) {
+      if (err instanceof StreamUnavailable)
+        throw new LiveError(err.code === 'camera_credentials' ? 503 : 404, err.code, err.message)
+      throw err
+    }
+    const source = new LiveSource()
+    const subscription = lease.source.producer.subscribe(source, { queueFrames: 30 })
+    const ready = await source.whenReady(timeoutMs)
+    if (ready && source.codec === 'h264') {
+      return { camera: { cameraId, lease, source, subscription, peers: new Set() } }
+    }
+    lease.source.producer.unsubscribe(subscription)
+    lease.release()
+    return { codec: ready ? source.codec : undefined }
+  }
+
+  /**
+   * After a configuration change: viewers of a removed camera are closed; a camera whose stream
+   * was reconnected (new settings) is moved to the new session, and its viewers resume at the
+   * next keyframe on the same connection.
+   */
+  async camerasChanged(): Promise<void> {
+    for (const cam of [...this.cameras.values()]) {
+      if (!this.o.cameras.camera(cam.cameraId)) {
+        for (const peerId of [...cam.peers]) await this.peers.get(peerId)?.peer.close('closed')
+        continue
+      }
+      if (this.o.cameras.isCurrent(cam.lease, cam.cameraId)) continue
+      this.unbind(cam)
+      try {
+        const lease = this.o.cameras.acquireStream(cam.cameraId, cam.lease.role)
+        cam.lease = lease
+        cam.subscription = lease.source.producer.subscribe(cam.source, { queueFrames: 30 })
+      } catch (err) {
+        this.o.logger.warn({ err, camera: cam.cameraId }, 'live view lost its stream')
+        for (const peerId of [...cam.peers]) await this.peers.get(peerId)?.peer.close('closed')
+      }
+    }
+  }
+
+  /** Per connection, for health and tests. */
+  async stats() {
+    return Promise.all(
+      [...this.peers.values()].map(async (p) => ({
+        peerId: p.peerId,
+        cameraId: p.cameraId,
+        mode: p.mode,
+        ...(await p.peer.stats()),
+      })),
+    )
+  }
+
+  get peerCount(): number {
+    return this.peers.size
+  }
+
+  get cameraCount(): number {
+    return this.cameras.size
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    for (const p of [...this.peers.values()]) await p.peer.close('closed')
+    for (const cam of [...this.cameras.values()]) {
+      this.cameras.delete(cam.cameraId)
+      this.unbind(cam)
+    }
+  }
+}

@@ -1,0 +1,243 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestHub, type TestHub, USER_PASSWORD } from '../../hub/test/helpers/test-hub.ts'
+import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
+import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
+import { type TestViewer, watch } from './helpers/live-viewer.ts'
+import { waitUntil } from './helpers/wait.ts'
+
+/**
+ * Live view end to end, with werift standing in for the browser: the hub relays one upstream per
+ * camera from the agent, the agent answers from the camera's running session (or one it opens on
+ * demand), and sessions end cleanly for every reason a professional VMS must handle.
+ */
+const CAM_PASSWORD = 'Live-Cam-Secret-4'
+let t: TestHub
+let a: TestAgent
+let sim: CameraSimulator
+let token: string
+let siteId: string
+const cams: Record<string, string> = {}
+const viewers: TestViewer[] = []
+
+async function addCamera(name: string, streams: unknown[], recording = true) {
+  const res = await t.request('POST', '/api/v1/cameras', {
+    token,
+    body: { name, siteId, agentId: a.agentId, streams, recording: { enabled: recording, retentionDays: 1 } },
+  })
+  if (res.status !== 201) throw new Error(res.text)
+  return res.body.id as string
+}
+
+async function view(cameraId: string, mode: 'relay' | 'direct' = 'relay', as = token) {
+  const v = await watch(t, as, cameraId, mode)
+  viewers.push(v)
+  return v
+}
+
+const audit = async (action: string) =>
+  (await t.request('GET', `/api/v1/audit?action=${action}&limit=200`, { token })).body.items as {
+    actor: { id: string; name: string }
+    target: { type: string; id: string }
+    details: Record<string, unknown>
+  }[]
+
+beforeAll(async () => {
+  sim = await CameraSimulator.start({
+    streams: [
+      { name: 'door', codec: 'h264', auth: { username: 'viewer', password: CAM_PASSWORD } },
+      { name: 'yard', codec: 'h265' },
+      { name: 'yard-sub', codec: 'h264' },
+    ],
+  })
+  t = await startTestHub(
+    {
+      VMS_MQTT_PORT: await freePort(),
+      VMS_LIVE_HOST_ADDRESSES: '127.0.0.1',
+      VMS_LIVE_UPSTREAM_LINGER_MS: 0,
+      VMS_LIVE_RECHECK_SECONDS: 1,
+    },
+    { systemLicense: true },
+  )
+  a = await enrolledAgent(t, {
+    VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
+    VMS_AGENT_ON_DEMAND_LINGER_MS: 0,
+    VMS_AGENT_MIN_FREE_BYTES: 0,
+    VMS_AGENT_SEGMENT_SECONDS: 2,
+  })
+  token = await t.adminToken()
+  siteId = (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.siteId
+  a.start()
+  await waitUntil(
+    async () => (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.status === 'online',
+    20_000,
+    'the agent online',
+  )
+  cams.door = await addCamera('Door', [
+    { role: 'main', url: sim.url('door'), username: 'viewer', password: CAM_PASSWORD },
+  ])
+  cams.yard = await addCamera('Yard', [
+    { role: 'main', url: sim.url('yard') },
+    { role: 'sub', url: sim.url('yard-sub'), transport: 'udp' },
+  ])
+  cams.yardOnly = await addCamera('Yard H.265 only', [{ role: 'main', url: sim.url('yard') }], false)
+  await waitUntil(() => a.agent?.cameras.camera(cams.yardOnly as string) !== undefined, 20_000, 'the cameras')
+}, 60_000)
+
+afterAll(async () => {
+  for (const v of viewers) await v.close()
+  await a?.cleanup()
+  await t?.close()
+  await sim?.close()
+})
+
+describe('live view through the hub relay', () => {
+  it('plays a camera from its keyframe, and a second viewer shares the one upstream', async () => {
+    const first = await view(cams.door as string)
+    expect(first.status, JSON.stringify(first.body)).toBe(201)
+    expect(first.body).toMatchObject({ type: 'answer', sessionId: expect.any(String), mode: 'relay' })
+    // The simulator's clip is H.264 Main: the answer names that profile and nothing else.
+    expect(first.body.sdp).toMatch(/profile-level-id=4d00/)
+    expect(first.body.sdp?.match(/a=rtpmap:\d+ H264/g)).toHaveLength(1)
+    await first.receives()
+    const second = await view(cams.door as string)
+    expect(second.status).toBe(201)
+    await second.receives()
+    // One RTSP session on the agent (the recorder's), one upstream to the hub, two viewers.
+    expect(sim.sessionCount('door')).toBe(1)
+    expect(a.agent?.live.peerCount).toBe(1)
+    expect(t.hub.context.live.upstreamCount).toBe(1)
+    expect(t.hub.context.live.sessionCount).toBe(2)
+
+    const stats = await t.request('GET', `/api/v1/live/${first.body.sessionId}`, { token })
+    expect(stats.status).toBe(200)
+    expect(stats.body).toMatchObject({
+      mode: 'relay',
+      connection: { state: 'connected' },
+      upstream: { viewers: 2, lostPackets: 0 },
+    })
+    expect(stats.body.connection.sentFrames).toBeGreaterThan(0)
+
+    for (const v of [first, second]) {
+      const del = await t.request('DELETE', `/api/v1/live/${v.body.sessionId}`, { token })
+      expect(del.status).toBe(204)
+      await v.close()
+    }
+    expect(t.hub.context.live.sessionCount).toBe(0)
+    await waitUntil(() => a.agent?.live.peerCount === 0, 10_000, 'the upstream closed on the agent')
+    expect(t.hub.context.live.upstreamCount).toBe(0)
+    expect((await t.request('DELETE', `/api/v1/live/${first.body.sessionId}`, { token })).status).toBe(404)
+
+    const starts = (await audit('camera.live.start')).filter((e) => e.target.id === cams.door)
+    const stops = (await audit('camera.live.stop')).filter((e) => e.target.id === cams.door)
+    expect(starts).toHaveLength(2)
+    expect(stops).toHaveLength(2)
+    expect(starts[0]).toMatchObject({ actor: { name: 'admin' }, target: { type: 'camera' } })
+    expect(stops[0]?.details).toMatchObject({ reason: 'viewer closed', viewer: 'admin' })
+  })
+
+  it('connects a browser directly to the agent when asked', async () => {
+    const v = await view(cams.door as string, 'direct')
+    expect(v.status, JSON.stringify(v.body)).toBe(201)
+    await v.receives()
+    expect(t.hub.context.live.upstreamCount).toBe(0)
+    expect(a.agent?.live.peerCount).toBe(1)
+    await t.request('DELETE', `/api/v1/live/${v.body.sessionId}`, { token })
+    await waitUntil(() => a.agent?.live.peerCount === 0, 10_000, 'the direct peer closed')
+  })
+
+  it("shows an H.265 camera's H.264 sub-stream, opened on demand and closed after", async () => {
+    const v = await view(cams.yard as string)
+    expect(v.status, JSON.stringify(v.body)).toBe(201)
+    await v.receives()
+    expect(a.agent?.cameras.onDemandStreams).toEqual([`${cams.yard}/sub`])
+    await t.request('DELETE', `/api/v1/live/${v.body.sessionId}`, { token })
+    await waitUntil(() => a.agent?.cameras.onDemandStreams.length === 0, 10_000, 'the sub-stream closed')
+    await waitUntil(() => sim.sessionCount('yard-sub') === 0, 10_000, 'the camera session ended')
+
+    const only = await view(cams.yardOnly as string)
+    expect(only.status).toBe(422)
+    expect(only.body.error).toMatchObject({
+      code: 'codec_unsupported',
+      message: expect.stringMatching(/H\.265/),
+    })
+  })
+
+  it('refuses what is wrong with 4xx and the reason', async () => {
+    const bad = (body: unknown, id = cams.door) =>
+      t.request('POST', `/api/v1/cameras/${id}/live`, { token, body })
+    expect((await bad({ type: 'offer', sdp: 'hello' })).status).toBe(400)
+    expect((await bad({ type: 'answer', sdp: 'v=0' })).status).toBe(400)
+    expect((await bad({ type: 'offer' })).status).toBe(400)
+    expect(
+      (await bad({ type: 'offer', sdp: 'v=0\r\n' }, '00000000-0000-4000-8000-000000000000')).status,
+    ).toBe(404)
+    const vp8Only = [
+      'v=0',
+      'o=- 1 1 IN IP4 127.0.0.1',
+      's=-',
+      't=0 0',
+      'm=video 9 UDP/TLS/RTP/SAVPF 96',
+      'a=ice-ufrag:abcd',
+      'a=ice-pwd:0123456789012345678901',
+      'a=fingerprint:sha-256 00:11',
+      'a=recvonly',
+      'a=rtpmap:96 VP8/90000',
+      '',
+    ].join('\r\n')
+    const res = await bad({ type: 'offer', sdp: vp8Only })
+    expect(res.status).toBe(422)
+    expect(res.body.error.message).toMatch(/H\.264/)
+    expect(t.hub.context.live.sessionCount).toBe(0)
+    expect((await t.request('POST', `/api/v1/cameras/${cams.door}/live`, { body: {} })).status).toBe(401)
+  })
+
+  it('needs camera.live, and ends the session when the permission is revoked', async () => {
+    const u = await t.request('POST', '/api/v1/users', {
+      token,
+      body: { username: 'guard', password: USER_PASSWORD },
+    })
+    const auditor = await t.request('POST', `/api/v1/users/${u.body.id}/role-bindings`, {
+      token,
+      body: { role: 'auditor', scope: { type: 'tenant' } },
+    })
+    expect(auditor.status).toBe(201)
+    let guard = (await t.login('system', 'guard', USER_PASSWORD)).accessToken
+    expect((await view(cams.door as string, 'relay', guard)).status).toBe(403)
+
+    const binding = await t.request('POST', `/api/v1/users/${u.body.id}/role-bindings`, {
+      token,
+      body: { role: 'viewer', scope: { type: 'camera', id: cams.door } },
+    })
+    expect(binding.status, binding.text).toBe(201)
+    guard = (await t.login('system', 'guard', USER_PASSWORD)).accessToken
+    const v = await view(cams.door as string, 'relay', guard)
+    expect(v.status).toBe(201)
+    await v.receives()
+    // The viewer sees its own session.
+    expect((await t.request('GET', `/api/v1/live/${v.body.sessionId}`, { token: guard })).status).toBe(200)
+
+    const renew = await t.request('POST', `/api/v1/live/${v.body.sessionId}/renew`, { token: guard })
+    expect(renew.status).toBe(200)
+
+    await t.request('DELETE', `/api/v1/users/${u.body.id}/role-bindings/${binding.body.id}`, { token })
+    await waitUntil(() => t.hub.context.live.sessionCount === 0, 10_000, 'the session ended on revocation')
+    const stop = (await audit('camera.live.stop')).find((e) => e.details.sessionId === v.body.sessionId)
+    expect(stop?.details).toMatchObject({ reason: 'permission revoked', viewer: 'guard' })
+    await waitUntil(() => a.agent?.live.peerCount === 0, 10_000, 'the upstream closed')
+  })
+
+  it('ends sessions when the camera is removed', async () => {
+    const extra = await addCamera('Door (second)', [
+      { role: 'main', url: sim.url('door'), username: 'viewer', password: CAM_PASSWORD },
+    ])
+    await waitUntil(() => a.agent?.cameras.camera(extra) !== undefined, 20_000, 'the camera on the agent')
+    const v = await view(extra)
+    expect(v.status, JSON.stringify(v.body)).toBe(201)
+    await v.receives()
+    expect((await t.request('DELETE', `/api/v1/cameras/${extra}`, { token })).status).toBe(204)
+    expect(t.hub.context.live.sessionCount).toBe(0)
+    const stop = (await audit('camera.live.stop')).find((e) => e.details.sessionId === v.body.sessionId)
+    expect(stop?.details).toMatchObject({ reason: 'camera removed' })
+    await waitUntil(() => a.agent?.live.peerCount === 0, 10_000, 'the agent peer closed')
+  })
+})

@@ -1,0 +1,235 @@
+import type { Context } from 'koa'
+import { z } from 'zod'
+import { AgentRequestError } from '../../agents/agent-requests.ts'
+import { type HubContext, scopeOf } from '../../hub-context.ts'
+import { type LiveMode, LiveSessionError } from '../../live/live-sessions.ts'
+import { can } from '../../rbac/authorize.ts'
+import type { Principal } from '../../rbac/principal.ts'
+import type { Api } from '../api.ts'
+import { auditSource } from '../authenticate.ts'
+import { conflict, forbidden, HttpError, notFound } from '../errors.ts'
+import { idParams } from '../schemas.ts'
+import { cameraResource, visibleCamera } from './cameras.ts'
+
+/**
+ * Live view. The browser posts its offer (ICE gathering complete) and gets the hub's answer; by
+ * default the hub relays one upstream per camera from the agent, `mode: "direct"` connects the
+ * browser to the agent itself (same LAN). WHEP (draft-ietf-wish-whep) sits beside it for players
+ * that speak it. A session lasts as long as the access token that opened it; the player renews
+ * it with a fresh token.
+ */
+const liveOffer = z.object({
+  type: z.literal('offer'),
+  sdp: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
+  mode: z.enum(['relay', 'direct']).default('relay'),
+})
+
+const liveAnswer = z.object({
+  type: z.literal('answer'),
+  sdp: z.string(),
+  sessionId: z.uuid(),
+  mode: z.enum(['relay', 'direct']),
+  expiresAt: z.iso.datetime(),
+})
+
+const sessionParams = z.object({ sessionId: z.uuid() })
+
+const liveSession = z.object({
+  sessionId: z.uuid(),
+  cameraId: z.uuid(),
+  mode: z.enum(['relay', 'direct']),
+  startedAt: z.iso.datetime(),
+  expiresAt: z.iso.datetime(),
+  connection: z
+    .object({
+      state: z.string(),
+      sentPackets: z.number(),
+      sentBytes: z.number(),
+      sentFrames: z.number(),
+      replays: z.number(),
+      pliReceived: z.number(),
+      nackReceived: z.number(),
+      retransmitted: z.number(),
+      rttMs: z.number().optional(),
+    })
+    .optional(),
+  upstream: z
+    .object({ state: z.string(), receivedPackets: z.number(), lostPackets: z.number(), viewers: z.number() })
+    .optional(),
+})
+
+const liveConfig = z.object({
+  iceServers: z.array(
+    z.object({ urls: z.string(), username: z.string().optional(), credential: z.string().optional() }),
+  ),
+})
+
+export function registerLiveRoutes(api: Api, hub: HubContext): void {
+  async function liveCamera(principal: Principal, id: string) {
+    return hub.db.withTenant(scopeOf(principal), async (tx) => {
+      const c = await visibleCamera(tx, principal, id)
+      if (!can(principal, 'camera.live', cameraResource(c))) throw forbidden()
+      if (!c.agentId) throw conflict('this camera is not assigned to an agent', 'camera_unassigned')
+      const rows: { status: string }[] = await tx.execute('select status from agents where id = ?', [
+        c.agentId,
+      ])
+      if (rows[0]?.status !== 'online')
+        throw new HttpError(503, 'agent_offline', "the camera's agent is not connected to the hub")
+      return { id: c.id, name: c.name, tenantId: c.tenantId, siteId: c.siteId, agentId: c.agentId }
+    })
+  }
+
+  const asHttp = (err: unknown) =>
+    err instanceof AgentRequestError || err instanceof LiveSessionError
+      ? new HttpError(err.status, err.code, err.message)
+      : err
+
+  async function start(ctx: Context, principal: Principal, cameraId: string, sdp: string, mode: LiveMode) {
+    const camera = await liveCamera(principal, cameraId)
+    const source = auditSource(ctx, principal)
+    try {
+      return await hub.live.start({
+        camera,
+        viewer: {
+          userId: principal.userId,
+          tenantId: principal.tenantId,
+          username: principal.username,
+          sessionVersion: principal.sessionVersion,
+          clientIp: source.clientIp,
+          userAgent: source.userAgent,
+        },
+        offerSdp: sdp,
+        mode,
+        expiresAt: ctx.state.tokenExpiresAt as number,
+      })
+    } catch (err) {
+      throw asHttp(err)
+    }
+  }
+
+  /** The caller's own session (others' are not visible; a system administrator sees all). */
+  function ownSession(principal: Principal, id: string) {
+    const s = hub.live.get(id)
+    if (!s || (s.viewer.userId !== principal.userId && !principal.isSystemAdmin))
+      throw notFound('no such live session')
+    return s
+  }
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/cameras/:id/live',
+    tag: 'live',
+    auth: 'user',
+    summary: 'Start watching a camera live: send a WebRTC offer, get the answer',
+    description:
+      'The offer must carry all its ICE candidates (wait for gathering to complete). Needs camera.live. ' +
+      'The session ends with DELETE /api/v1/live/{sessionId}, when the connection fails, or when the access token expires (renew it).',
+    params: idParams,
+    body: liveOffer,
+    responses: {
+      201: { description: 'The answer and the session', schema: liveAnswer },
+      503: { description: "The camera's agent is not connected, or live capacity is exhausted" },
+      504: { description: 'The agent did not answer in time' },
+    },
+    async handler(ctx, { params, body, principal }) {
+      const r = await start(ctx, principal, params.id, body.sdp, body.mode)
+      ctx.status = 201
+      ctx.set('Location', `/api/v1/live/${r.sessionId}`)
+      ctx.body = {
+        type: 'answer',
+        sdp: r.sdp,
+        sessionId: r.sessionId,
+        mode: body.mode,
+        expiresAt: new Date(r.expiresAt).toISOString(),
+      }
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/cameras/:id/whep',
+    tag: 'live',
+    auth: 'user',
+    summary: 'WHEP: start watching a camera with an SDP offer (application/sdp)',
+    description: 'Answers 201 with the SDP answer and a Location to DELETE when done (draft-ietf-wish-whep).',
+    params: idParams,
+    body: z
+      .string()
+      .min(1)
+      .max(64 * 1024),
+    bodyContentType: 'application/sdp',
+    responses: { 201: { description: 'The SDP answer', schema: z.string(), contentType: 'application/sdp' } },
+    async handler(ctx, { params, body, principal }) {
+      const r = await start(ctx, principal, params.id, body, 'relay')
+      ctx.status = 201
+      ctx.set('Location', `/api/v1/live/${r.sessionId}`)
+      ctx.type = 'application/sdp'
+      ctx.body = r.sdp
+    },
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/live/config',
+    tag: 'live',
+    auth: 'user',
+    summary: 'What a player needs to connect: the ICE servers',
+    responses: { 200: { description: 'Player configuration', schema: liveConfig } },
+    async handler(ctx) {
+      ctx.body = { iceServers: hub.config.VMS_ICE_SERVERS }
+    },
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/live/:sessionId',
+    tag: 'live',
+    auth: 'user',
+    summary: 'A live session and its connection statistics',
+    params: sessionParams,
+    responses: { 200: { description: 'The session', schema: liveSession } },
+    async handler(ctx, { params, principal }) {
+      ownSession(principal, params.sessionId)
+      const stats = await hub.live.stats(params.sessionId)
+      if (!stats) throw notFound('no such live session')
+      ctx.body = stats
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/live/:sessionId/renew',
+    tag: 'live',
+    auth: 'user',
+    summary: "Extend a live session to the current access token's expiry",
+    params: sessionParams,
+    responses: { 200: { description: 'The new expiry', schema: z.object({ expiresAt: z.iso.datetime() }) } },
+    async handler(ctx, { params, principal }) {
+      const s = ownSession(principal, params.sessionId)
+      if (s.viewer.userId !== principal.userId) throw forbidden('only the viewer renews a session')
+      const expiresAt = hub.live.renew(params.sessionId, ctx.state.tokenExpiresAt as number)
+      ctx.body = { expiresAt: new Date(expiresAt).toISOString() }
+    },
+  })
+
+  api.route({
+    method: 'delete',
+    path: '/api/v1/live/:sessionId',
+    tag: 'live',
+    auth: 'user',
+    summary: 'Stop watching: end a live session',
+    params: sessionParams,
+    responses: { 204: { description: 'Ended' } },
+    async handler(ctx, { params, principal }) {
+      const s = ownSession(principal, params.sessionId)
+      await hub.live.end(
+        params.sessionId,
+        s.viewer.userId === principal.userId ? 'viewer closed' : `ended by ${principal.username}`,
+      )
+      ctx.status = 204
+    },
+  })
+}

@@ -1,0 +1,465 @@
+import { randomUUID } from 'node:crypto'
+import { type IceServer, liveAnswerResult } from '@ts-vms/shared'
+import {
+  checkOfferSdp,
+  LiveFanout,
+  OfferError,
+  type PeerOptions,
+  ReceivingPeer,
+  SendingPeer,
+} from '@ts-vms/shared/live'
+import type { Logger } from 'pino'
+import { AgentRequestError, type AgentRequests } from '../agents/agent-requests.ts'
+import type { AuditLog } from '../audit/audit-log.ts'
+
+/**
+ * Live view sessions and the hub's relay. By default the hub takes one WebRTC upstream per camera
+ * from its agent (asked over MQTT; the agent's ICE checks go out to the hub, so the site needs no
+ * inbound port) and fans it out to every viewer: ten operators on one camera cost the site's
+ * uplink one stream. A `direct` session instead hands the browser's offer to the agent, for
+ * browsers on the site's LAN.
+ *
+ * A session ends when the viewer closes it or its connection fails, when its access token expires
+ * (unless renewed), when a periodic check finds the permission revoked or the camera gone, or
+ * when the agent goes offline; every end frees the peer, and the upstream once it has no viewers.
+ * Authorisation checks that cannot reach the database keep the session (the token still vouches
+ * for the viewer); start and stop are audited through the audit log's disk failover.
+ */
+export class LiveSessionError extends Error {
+  override name = 'LiveSessionError'
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export type LiveMode = 'relay' | 'direct'
+
+export interface LiveCamera {
+  id: string
+  name: string
+  tenantId: string
+  siteId: string
+  agentId: string
+}
+
+export interface LiveViewer {
+  userId: string
+  /** The viewer's own tenant (a system administrator may watch another tenant's camera). */
+  tenantId: string
+  username: string
+  sessionVersion: number
+  clientIp: string | null
+  userAgent: string | null
+}
+
+interface Upstream {
+  camera: LiveCamera
+  peerId: string
+  fanout: LiveFanout
+  peer: ReceivingPeer
+  sessions: Set<string>
+  linger: NodeJS.Timeout | undefined
+  closed: boolean
+  lastKeyframeRequest: number
+}
+
+export interface LiveSession {
+  id: string
+  camera: LiveCamera
+  viewer: LiveViewer
+  mode: LiveMode
+  startedAt: number
+  expiresAt: number
+  peer: SendingPeer | undefined
+  upstream: Upstream | undefined
+  /** For a direct session: the agent's connection id. */
+  agentPeerId: string | undefined
+  expiry: NodeJS.Timeout | undefined
+  ended: boolean
+}
+
+/** The outcome of checking a session's viewer again: `unknown` when the database is unreachable. */
+export type Recheck = 'ok' | 'revoked' | 'unknown'
+
+export interface LiveSessionsOptions {
+  requests: AgentRequests
+  audit: AuditLog
+  logger: Logger
+  iceServers: IceServer[]
+  hostAddresses: string[]
+  portRange: [number, number] | undefined
+  upstreamLingerMs: number
+  recheckSeconds: number
+  maxSessions: number
+  requestTimeoutMs: number
+  /** Whether the viewer may still watch the camera (permission, account, session, camera). */
+  recheck: (session: LiveSession) => Promise<Recheck>
+}
+
+/** A viewer that never connects is dropped after this long. */
+const CONNECT_TIMEOUT_MS = 30_000
+/** Upstream loss: ask the agent for its GOP again at most this often. */
+const KEYFRAME_REQUEST_INTERVAL_MS = 1000
+
+export class LiveSessions {
+  private readonly sessions = new Map<string, LiveSession>()
+  private readonly upstreams = new Map<string, Upstream>()
+  private readonly opening = new Map<string, Promise<Upstream>>()
+  private readonly recheckTimer: NodeJS.Timeout
+  private rechecking = false
+  private closed = false
+
+  constructor(private readonly o: LiveSessionsOptions) {
+    this.recheckTimer = setInterval(() => void this.recheckAll(), o.recheckSeconds * 1000)
+    this.recheckTimer.unref()
+  }
+
+  private get peerOptions(): PeerOptions {
+    return {
+      iceServers: this.o.iceServers,
+      additionalHostAddresses: this.o.hostAddresses,
+      ...(this.o.portRange ? { portRange: this.o.portRange } : {}),
+    }
+  }
+
+  async start(input: {
+    camera: LiveCamera
+    viewer: LiveViewer
+    offerSdp: string
+    mode: LiveMode
+    expiresAt: number
+  }): Promise<{ sessionId: string; sdp: string; expiresAt: number }> {
+    if (this.closed) throw new LiveSessionError(503, 'shutting_down', 'the hub is shutting down')
+    if (this.sessions.size >= this.o.maxSessions)
+      throw new LiveSessionError(
+        503,
+        'live_capacity',
+        `the hub serves at most ${this.o.maxSessions} live sessions`,
+      )
+    try {
+      checkOfferSdp(input.offerSdp)
+    } catch (err) {
+      throw new LiveSessionError(400, 'bad_offer', (err as Error).message)
+    }
+    const session: LiveSession = {
+      id: randomUUID(),
+      camera: input.camera,
+      viewer: input.viewer,
+      mode: input.mode,
+      startedAt: Date.now(),
+      expiresAt: input.expiresAt,
+      peer: undefined,
+      upstream: undefined,
+      agentPeerId: undefined,
+      expiry: undefined,
+      ended: false,
+    }
+    const sdp =
+      input.mode === 'relay'
+        ? await this.startRelay(session, input.offerSdp)
+        : await this.startDirect(session, input.offerSdp)
+    this.sessions.set(session.id, session)
+    this.scheduleExpiry(session)
+    await this.o.audit.record({
+      action: 'camera.live.start',
+      outcome: 'success',
+      tenantId: session.camera.tenantId,
+      actor: { type: 'user', id: session.viewer.userId, name: session.viewer.username },
+      target: { type: 'camera', id: session.camera.id },
+      clientIp: session.viewer.clientIp,
+      userAgent: session.viewer.userAgent,
+      details: {
+        sessionId: session.id,
+        camera: session.camera.name,
+        siteId: session.camera.siteId,
+        agentId: session.camera.agentId,
+        viewer: session.viewer.username,
+        mode: session.mode,
+      },
+    })
+    return { sessionId: session.id, sdp, expiresAt: session.expiresAt }
+  }
+
+  private async startRelay(session: LiveSession, offerSdp: string): Promise<string> {
+    const upstream = await this.upstreamFor(session.camera)
+    let peer: SendingPeer
+    try {
+      peer = await SendingPeer.answer(offerSdp, upstream.fanout, upstream.peer.profile, this.peerOptions)
+    } catch (err) {
+      this.releaseUpstreamIfIdle(upstream)
+      if (err instanceof OfferError) throw new LiveSessionError(422, 'bad_offer', err.message)
+      throw err
+    }
+    session.peer = peer
+    session.upstream = upstream
+    upstream.sessions.add(session.id)
+    clearTimeout(upstream.linger)
+    peer.onClose = (reason) => void this.end(session.id, `viewer connection ${reason}`)
+    peer.expectConnectionWithin(CONNECT_TIMEOUT_MS)
+    return peer.answerSdp
+  }
+
+  private async startDirect(session: LiveSession, offerSdp: string): Promise<string> {
+    const peerId = randomUUID()
+    const result = await this.ask(session.camera.agentId, {
+      op: 'live.offer',
+      cameraId: session.camera.id,
+      peerId,
+      mode: 'direct',
+      sdp: offerSdp,
+      iceServers: this.o.iceServers,
+    })
+    session.agentPeerId = peerId
+    return result.sdp
+  }
+
+  private async ask(
+    agentId: string,
+    body: {
+      op: 'live.offer'
+      cameraId: string
+      peerId: string
+      mode: 'upstream' | 'direct'
+      sdp: string
+      iceServers: IceServer[]
+    },
+  ) {
+    const raw = await this.o.requests.call<unknown>(agentId, this.o.requestTimeoutMs, () => body)
+    const parsed = liveAnswerResult.safeParse(raw)
+    if (!parsed.success)
+      throw new LiveSessionError(502, 'bad_agent_answer', 'the agent answered something unreadable')
+    return parsed.data
+  }
+
+  /** The camera's upstream from its agent: one per camera, however many viewers ask at once. */
+  private async upstreamFor(camera: LiveCamera): Promise<Upstream> {
+    const open = this.upstreams.get(camera.id)
+    if (open && !open.closed) return open
+    let pending = this.opening.get(camera.id)
+    if (!pending) {
+      pending = this.openUpstream(camera).finally(() => this.opening.delete(camera.id))
+      this.opening.set(camera.id, pending)
+    }
+    return pending
+  }
+
+  private async openUpstream(camera: LiveCamera): Promise<Upstream> {
+    const fanout = new LiveFanout()
+    const peer = await ReceivingPeer.offer(fanout, this.peerOptions)
+    const upstream: Upstream = {
+      camera,
+      peerId: randomUUID(),
+      fanout,
+      peer,
+      sessions: new Set(),
+      linger: undefined,
+      closed: false,
+      lastKeyframeRequest: 0,
+    }
+    fanout.onInputLost = () => {
+      // The agent answers a PLI from its GOP cache (the camera is never asked).
+      const now = Date.now()
+      if (now - upstream.lastKeyframeRequest < KEYFRAME_REQUEST_INTERVAL_MS) return
+      upstream.lastKeyframeRequest = now
+      peer.requestKeyframe()
+    }
+    try {
+      const answer = await this.ask(camera.agentId, {
+        op: 'live.offer',
+        cameraId: camera.id,
+        peerId: upstream.peerId,
+        mode: 'upstream',
+        sdp: peer.offerSdp,
+        iceServers: this.o.iceServers,
+      })
+      await peer.accept(answer.sdp)
+    } catch (err) {
+      await peer.close('failed')
+      throw err
+    }
+    peer.onClose = (reason) => void this.upstreamClosed(upstream, `upstream connection ${reason}`)
+    peer.expectConnectionWithin(CONNECT_TIMEOUT_MS)
+    this.upstreams.set(camera.id, upstream)
+    this.o.logger.info(
+      { camera: camera.id, agent: camera.agentId, peer: upstream.peerId },
+      'live upstream opened',
+    )
+    return upstream
+  }
+
+  private async upstreamClosed(upstream: Upstream, reason: string): Promise<void> {
+    if (upstream.closed) return
+    upstream.closed = true
+    clearTimeout(upstream.linger)
+    if (this.upstreams.get(upstream.camera.id) === upstream) this.upstreams.delete(upstream.camera.id)
+    this.o.logger.info({ camera: upstream.camera.id, peer: upstream.peerId, reason }, 'live upstream closed')
+    for (const id of [...upstream.sessions]) await this.end(id, reason)
+    await upstream.peer.close('closed')
+    this.tellAgentClosed(upstream.camera.agentId, upstream.peerId)
+  }
+
+  private releaseUpstreamIfIdle(upstream: Upstream): void {
+    if (upstream.sessions.size > 0 || upstream.closed) return
+    clearTimeout(upstream.linger)
+    if (this.o.upstreamLingerMs === 0) {
+      void this.upstreamClosed(upstream, 'no viewers')
+      return
+    }
+    upstream.linger = setTimeout(() => {
+      if (upstream.sessions.size === 0) void this.upstreamClosed(upstream, 'no viewers')
+    }, this.o.upstreamLingerMs)
+    upstream.linger.unref()
+  }
+
+  private tellAgentClosed(agentId: string, peerId: string): void {
+    this.o.requests
+      .call(agentId, 10_000, () => ({ op: 'live.close', peerId }))
+      .catch((err: unknown) => {
+        if (!(err instanceof AgentRequestError))
+          this.o.logger.warn({ err, agentId }, 'could not close a live peer')
+      })
+  }
+
+  private scheduleExpiry(session: LiveSession): void {
+    clearTimeout(session.expiry)
+    // Timers beyond 2^31 ms overflow; sessions are renewed long before that anyway.
+    const ms = Math.min(Math.max(0, session.expiresAt - Date.now()), 2 ** 31 - 1)
+    session.expiry = setTimeout(() => void this.end(session.id, 'access token expired'), ms)
+    session.expiry.unref()
+  }
+
+  get(id: string): LiveSession | undefined {
+    return this.sessions.get(id)
+  }
+
+  /** Extends a session to a newer token's expiry. */
+  renew(id: string, expiresAt: number): number {
+    const s = this.sessions.get(id)
+    if (!s) throw new LiveSessionError(404, 'not_found', 'no such live session')
+    if (expiresAt > s.expiresAt) {
+      s.expiresAt = expiresAt
+      this.scheduleExpiry(s)
+    }
+    return s.expiresAt
+  }
+
+  /** Ends a session and frees what it held; returns whether there was one. */
+  async end(id: string, reason: string): Promise<boolean> {
+    const s = this.sessions.get(id)
+    if (!s || s.ended) {
+      // A relay peer that fails before its session is registered has nothing to record.
+      return false
+    }
+    s.ended = true
+    this.sessions.delete(id)
+    clearTimeout(s.expiry)
+    if (s.peer) await s.peer.close('closed')
+    if (s.upstream) {
+      s.upstream.sessions.delete(id)
+      this.releaseUpstreamIfIdle(s.upstream)
+    }
+    if (s.agentPeerId) this.tellAgentClosed(s.camera.agentId, s.agentPeerId)
+    this.o.logger.info({ session: id, camera: s.camera.id, reason }, 'live session ended')
+    await this.o.audit
+      .record({
+        action: 'camera.live.stop',
+        outcome: 'success',
+        tenantId: s.camera.tenantId,
+        actor: { type: 'user', id: s.viewer.userId, name: s.viewer.username },
+        target: { type: 'camera', id: s.camera.id },
+        clientIp: s.viewer.clientIp,
+        userAgent: s.viewer.userAgent,
+        details: {
+          sessionId: s.id,
+          camera: s.camera.name,
+          viewer: s.viewer.username,
+          mode: s.mode,
+          reason,
+          durationMs: Date.now() - s.startedAt,
+        },
+      })
+      .catch((err: unknown) =>
+        this.o.logger.error({ err, session: id }, 'could not audit the end of a live session'),
+      )
+    return true
+  }
+
+  async endWhere(match: (s: LiveSession) => boolean, reason: string): Promise<number> {
+    const ids = [...this.sessions.values()].filter(match).map((s) => s.id)
+    for (const id of ids) await this.end(id, reason)
+    return ids.length
+  }
+
+  endForCamera(cameraId: string, reason: string): Promise<number> {
+    return this.endWhere((s) => s.camera.id === cameraId, reason)
+  }
+
+  async endForAgent(agentId: string, reason: string): Promise<number> {
+    const n = await this.endWhere((s) => s.camera.agentId === agentId, reason)
+    for (const up of [...this.upstreams.values()])
+      if (up.camera.agentId === agentId) await this.upstreamClosed(up, reason)
+    return n
+  }
+
+  /** Checks every session's viewer again; revoked ones end, unknown ones (database away) go on. */
+  async recheckAll(): Promise<void> {
+    if (this.rechecking) return
+    this.rechecking = true
+    try {
+      for (const s of [...this.sessions.values()]) {
+        if (s.ended) continue
+        let outcome: Recheck
+        try {
+          outcome = await this.o.recheck(s)
+        } catch (err) {
+          this.o.logger.warn({ err, session: s.id }, 'live permission check failed; the session goes on')
+          outcome = 'unknown'
+        }
+        if (outcome === 'revoked') await this.end(s.id, 'permission revoked')
+      }
+    } finally {
+      this.rechecking = false
+    }
+  }
+
+  /** Per session, for the API and tests. */
+  async stats(id: string) {
+    const s = this.sessions.get(id)
+    if (!s) return undefined
+    return {
+      sessionId: s.id,
+      cameraId: s.camera.id,
+      mode: s.mode,
+      startedAt: new Date(s.startedAt).toISOString(),
+      expiresAt: new Date(s.expiresAt).toISOString(),
+      connection: s.peer ? await s.peer.stats() : undefined,
+      upstream: s.upstream
+        ? {
+            state: s.upstream.peer.connectionState,
+            receivedPackets: s.upstream.fanout.receivedPackets,
+            lostPackets: s.upstream.fanout.lostPackets,
+            viewers: s.upstream.sessions.size,
+          }
+        : undefined,
+    }
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size
+  }
+
+  get upstreamCount(): number {
+    return this.upstreams.size
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    clearInterval(this.recheckTimer)
+    for (const id of [...this.sessions.keys()]) await this.end(id, 'hub shutting down')
+    for (const up of [...this.upstreams.values()]) await this.upstreamClosed(up, 'hub shutting down')
+  }
+}

@@ -1,0 +1,7 @@
+export * from './fanout.ts'
+export * from './gop-cache.ts'
+export * from './h264-profile.ts'
+export * from './h264-rtp.ts'
+export * from './offer.ts'
+export * from './viewer-timeline.ts'
+export * from './webrtc.ts'

@@ -1,0 +1,69 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { LiveFanout } from './fanout.ts'
+import { h264PayloadNalTypes, packetizeH264AccessUnit } from './h264-rtp.ts'
+import { ReceivingPeer, SendingPeer } from './webrtc.ts'
+
+const SPS = Buffer.from('6764001facd9405005bb011000000300100000030320f1831960', 'hex')
+const PPS = Buffer.from('68ebe3cb22c0', 'hex')
+const slice = (type: number, size: number) => {
+  const b = Buffer.alloc(size, 0x5a)
+  b[0] = 0x60 | type
+  return b
+}
+
+const options = { iceServers: [], additionalHostAddresses: ['127.0.0.1'], gatherTimeoutMs: 2000 }
+
+describe('WebRTC peers (werift, loopback)', () => {
+  const cleanup: (() => Promise<void> | void)[] = []
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c()
+  })
+
+  it('carries H.264 from a sending peer to a receiving peer, starting on a keyframe', async () => {
+    const source = new LiveFanout()
+    const upstream = new LiveFanout()
+    // The source is already running when the upstream is made: its GOP is cached.
+    let ts = 0
+    let n = 0
+    const tick = () => {
+      const key = n % 25 === 0
+      const nalus = key ? [SPS, PPS, slice(5, 4000)] : [slice(1, 900)]
+      for (const p of packetizeH264AccessUnit(nalus)) source.push({ ...p, timestamp: ts })
+      ts = (ts + 3600) >>> 0
+      n++
+    }
+    for (let i = 0; i < 10; i++) tick()
+    const timer = setInterval(tick, 40)
+    cleanup.push(() => clearInterval(timer))
+
+    const receiver = await ReceivingPeer.offer(upstream, options)
+    cleanup.push(() => receiver.close())
+    expect(receiver.offerSdp).toContain('a=candidate:')
+    const sender = await SendingPeer.answer(receiver.offerSdp, source, 'high', options)
+    cleanup.push(() => sender.close())
+    // The answer names only the chosen H.264 payload type, the camera's High profile.
+    expect(sender.answerSdp).toMatch(/a=fmtp:\d+ .*profile-level-id=64001f/)
+    expect(sender.answerSdp.match(/a=rtpmap:\d+ H264/g)).toHaveLength(1)
+    await receiver.accept(sender.answerSdp)
+    expect(receiver.profile).toBe('high')
+
+    const deadline = Date.now() + 15_000
+    while (upstream.receivedPackets < 60 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(upstream.receivedPackets).toBeGreaterThanOrEqual(60)
+    expect(upstream.lostPackets).toBe(0)
+    const gop = upstream.gop()
+    expect(gop[0]?.keyframe).toBe(true)
+    expect(h264PayloadNalTypes(gop[0]?.packets[0]?.payload as Buffer)).toEqual([7])
+    const stats = await sender.stats()
+    expect(stats.state).toBe('connected')
+    expect(stats.sentFrames).toBeGreaterThan(10)
+
+    let closedWith: string | undefined
+    sender.onClose = (reason) => {
+      closedWith = reason
+    }
+    await sender.close()
+    expect(closedWith).toBe('closed')
+    expect(source.viewerCount).toBe(0)
+  }, 30_000)
+})

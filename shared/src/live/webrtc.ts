@@ -1,0 +1,315 @@
+import {
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  type RTCRtpTransceiver,
+  RtpHeader,
+  RtpPacket,
+} from 'werift'
+import type { FanoutViewer, LiveFanout } from './fanout.ts'
+import { type H264Profile, parseProfileLevelId } from './h264-profile.ts'
+import { narrowOfferToH264 } from './offer.ts'
+
+/**
+ * The WebRTC edges of the live path, on werift: a sending peer answers an offer with one
+ * sendonly H.264 track fed from a fanout (a browser, or the hub's upstream from an agent), and a
+ * receiving peer (the hub's upstream) offers to take a camera's H.264 and feeds its fanout.
+ * Offers and answers carry every ICE candidate (no trickle: signalling goes over HTTP and MQTT).
+ */
+export interface IceServerConfig {
+  urls: string
+  username?: string
+  credential?: string
+}
+
+export interface PeerOptions {
+  iceServers: IceServerConfig[]
+  /** Addresses to announce besides the interfaces' own (e.g. 127.0.0.1 for loopback tests, or a public IP). */
+  additionalHostAddresses?: string[]
+  /** UDP port range for ICE (a firewall rule names it). */
+  portRange?: [number, number]
+  /** How long to gather candidates before answering with what is there. */
+  gatherTimeoutMs?: number
+  /** A connection that stays disconnected this long is closed. */
+  disconnectedTimeoutMs?: number
+}
+
+export type PeerCloseReason = 'closed' | 'failed' | 'disconnected' | 'not-connected'
+
+const FEEDBACK = [
+  { type: 'nack' },
+  { type: 'nack', parameter: 'pli' },
+  { type: 'ccm', parameter: 'fir' },
+  { type: 'goog-remb' },
+]
+
+/** H.264 in every profile family a camera may send (packetization-mode 1), for an upstream offer. */
+const UPSTREAM_PROFILES = ['42e01f', '42001f', '4d001f', '64001f', '640c1f', 'f4001f', '6e001f', '7a001f']
+
+function h264Codec(profileLevelId?: string): RTCRtpCodecParameters {
+  return new RTCRtpCodecParameters({
+    mimeType: 'video/H264',
+    clockRate: 90000,
+    rtcpFeedback: FEEDBACK,
+    ...(profileLevelId
+      ? { parameters: `level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${profileLevelId}` }
+      : {}),
+  })
+}
+
+/** Fresh codec objects per connection: werift writes payload types into them. */
+function makePeer(o: PeerOptions, video: RTCRtpCodecParameters[]): RTCPeerConnection {
+  return new RTCPeerConnection({
+    iceServers: o.iceServers,
+    iceUseIpv6: false,
+    ...(o.additionalHostAddresses?.length ? { iceAdditionalHostAddresses: o.additionalHostAddresses } : {}),
+    ...(o.portRange ? { icePortRange: o.portRange } : {}),
+    codecs: { video, audio: [] },
+  })
+}
+
+async function gathered(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, timeoutMs)
+    const sub = pc.iceGatheringStateChange.subscribe((s) => {
+      if (s === 'complete') done()
+    })
+    function done() {
+      clearTimeout(timer)
+      sub.unSubscribe()
+      resolve()
+    }
+  })
+}
+
+/** Connection lifecycle shared by both kinds of peer: connected, closed once with a reason. */
+abstract class Peer {
+  protected readonly pc: RTCPeerConnection
+  private closed = false
+  private disconnectTimer: NodeJS.Timeout | undefined
+  private connectTimer: NodeJS.Timeout | undefined
+  onConnected: () => void = () => {}
+  onClose: (reason: PeerCloseReason) => void = () => {}
+
+  constructor(
+    protected readonly o: PeerOptions,
+    video: RTCRtpCodecParameters[],
+  ) {
+    this.pc = makePeer(o, video)
+    this.pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') {
+        clearTimeout(this.disconnectTimer)
+        clearTimeout(this.connectTimer)
+        this.onConnected()
+      } else if (state === 'failed') void this.close('failed')
+      else if (state === 'closed') void this.close('closed')
+      else if (state === 'disconnected') {
+        clearTimeout(this.disconnectTimer)
+        this.disconnectTimer = setTimeout(
+          () => void this.close('disconnected'),
+          o.disconnectedTimeoutMs ?? 10_000,
+        )
+        this.disconnectTimer.unref()
+      }
+    })
+  }
+
+  /** Closes the connection if it is not up within `ms` (a viewer that never connects). */
+  expectConnectionWithin(ms: number): void {
+    this.connectTimer = setTimeout(() => void this.close('not-connected'), ms)
+    this.connectTimer.unref()
+  }
+
+  get connectionState(): string {
+    return this.pc.connectionState
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  async close(reason: PeerCloseReason = 'closed'): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearTimeout(this.disconnectTimer)
+    clearTimeout(this.connectTimer)
+    this.released()
+    try {
+      await this.pc.close()
+    } catch {
+      // already torn down
+    }
+    this.onClose(reason)
+  }
+
+  protected abstract released(): void
+}
+
+export interface SendingStats {
+  state: string
+  sentPackets: number
+  sentBytes: number
+  sentFrames: number
+  replays: number
+  pliReceived: number
+  nackReceived: number
+  retransmitted: number
+  rttMs: number | undefined
+}
+
+/** Answers an offer and sends one fanout viewer's packets on a sendonly H.264 track. */
+export class SendingPeer extends Peer {
+  private readonly track = new MediaStreamTrack({ kind: 'video' })
+  private readonly transceiver: RTCRtpTransceiver
+  private viewer: FanoutViewer | undefined
+  answerSdp = ''
+  payloadType = 0
+
+  private constructor(o: PeerOptions) {
+    super(o, [h264Codec(), new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000 })])
+    this.transceiver = this.pc.addTransceiver(this.track, { direction: 'sendonly' })
+  }
+
+  /**
+   * Answers `offerSdp` for a stream of `profile`, sending `fanout`'s packets once connected.
+   * Throws OfferError when the offer cannot carry the camera's H.264.
+   */
+  static async answer(
+    offerSdp: string,
+    fanout: LiveFanout,
+    profile: H264Profile | undefined,
+    o: PeerOptions,
+  ): Promise<SendingPeer> {
+    const narrowed = narrowOfferToH264(offerSdp, profile)
+    const peer = new SendingPeer(o)
+    try {
+      peer.payloadType = narrowed.payloadType
+      await peer.pc.setRemoteDescription({ type: 'offer', sdp: narrowed.sdp })
+      await peer.pc.setLocalDescription(await peer.pc.createAnswer())
+      await gathered(peer.pc, o.gatherTimeoutMs ?? 3000)
+      peer.answerSdp = peer.pc.localDescription?.sdp ?? ''
+      peer.attach(fanout)
+      return peer
+    } catch (err) {
+      await peer.close('failed')
+      throw err
+    }
+  }
+
+  private attach(fanout: LiveFanout): void {
+    const viewer = fanout.addViewer((p) => {
+      this.track.writeRtp(
+        new RtpPacket(
+          new RtpHeader({
+            payloadType: this.payloadType,
+            sequenceNumber: p.sequenceNumber,
+            timestamp: p.timestamp,
+            marker: p.marker,
+          }),
+          p.payload,
+        ),
+      )
+    })
+    this.viewer = viewer
+    const sender = this.transceiver.sender
+    sender.onPictureLossIndication.subscribe(() => viewer.pictureLoss())
+    sender.onRtcp.subscribe((packet) => {
+      // FIR (RFC 5104): payload-specific feedback, format 4.
+      const fb = packet as { type?: number; feedback?: { count?: number } }
+      if (fb.type === 206 && fb.feedback?.count === 4) viewer.pictureLoss()
+    })
+    const start = () => viewer.start()
+    this.onConnected = start
+    if (this.pc.connectionState === 'connected') start()
+  }
+
+  protected released(): void {
+    this.viewer?.close()
+    this.track.stop()
+  }
+
+  async stats(): Promise<SendingStats> {
+    const v = this.viewer?.stats
+    const report = [...(await this.transceiver.sender.getStats()).values()] as unknown as Record<
+      string,
+      unknown
+    >[]
+    const out = report.find((r) => r.type === 'outbound-rtp') ?? {}
+    const remote = report.find((r) => r.type === 'remote-inbound-rtp') ?? {}
+    const rtt = remote.roundTripTime
+    return {
+      state: this.pc.connectionState,
+      sentPackets: v?.sentPackets ?? 0,
+      sentBytes: v?.sentBytes ?? 0,
+      sentFrames: v?.sentFrames ?? 0,
+      replays: v?.replays ?? 0,
+      pliReceived: v?.pliReceived ?? 0,
+      nackReceived: Number(out.nackCount ?? 0),
+      retransmitted: Number(out.retransmittedPacketsSent ?? 0),
+      rttMs: typeof rtt === 'number' ? Math.round(rtt * 1000) : undefined,
+    }
+  }
+}
+
+/** Offers to receive H.264 (the hub's upstream from an agent) and feeds what arrives to a fanout. */
+export class ReceivingPeer extends Peer {
+  private readonly transceiver: RTCRtpTransceiver
+  private ssrc: number | undefined
+  offerSdp = ''
+  receivedPackets = 0
+
+  private constructor(
+    o: PeerOptions,
+    private readonly fanout: LiveFanout,
+  ) {
+    super(
+      o,
+      UPSTREAM_PROFILES.map((p) => h264Codec(p)),
+    )
+    this.transceiver = this.pc.addTransceiver('video', { direction: 'recvonly' })
+    this.transceiver.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) => {
+        this.ssrc = rtp.header.ssrc
+        this.receivedPackets++
+        this.fanout.push({
+          payload: rtp.payload,
+          timestamp: rtp.header.timestamp,
+          marker: rtp.header.marker,
+          sequenceNumber: rtp.header.sequenceNumber,
+        })
+      })
+    })
+  }
+
+  static async offer(fanout: LiveFanout, o: PeerOptions): Promise<ReceivingPeer> {
+    const peer = new ReceivingPeer(o, fanout)
+    try {
+      await peer.pc.setLocalDescription(await peer.pc.createOffer())
+      await gathered(peer.pc, o.gatherTimeoutMs ?? 3000)
+      peer.offerSdp = peer.pc.localDescription?.sdp ?? ''
+      return peer
+    } catch (err) {
+      await peer.close('failed')
+      throw err
+    }
+  }
+
+  async accept(answerSdp: string): Promise<void> {
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: answerSdp })
+  }
+
+  /** The profile the sender chose (the camera's): what viewers of this upstream must decode. */
+  get profile(): H264Profile | undefined {
+    const params = this.transceiver.codecs.find((c) => c.mimeType.toLowerCase() === 'video/h264')?.parameters
+    const id = /profile-level-id=([0-9a-fA-F]{6})/.exec(params ?? '')?.[1]
+    return id ? parseProfileLevelId(id)?.profile : undefined
+  }
+
+  /** Asks the sender to replay its GOP (it answers from its cache; the camera is not asked). */
+  requestKeyframe(): void {
+    if (this.ssrc !== undefined) void this.transceiver.receiver.sendRtcpPLI(this.ssrc).catch(() => {})
+  }
+
+  protected released(): void {}
+}
