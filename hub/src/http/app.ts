@@ -21,6 +21,7 @@ import { registerSiteRoutes } from './routes/sites.ts'
 import { registerSystemRoutes } from './routes/system.ts'
 import { registerTenantRoutes } from './routes/tenants.ts'
 import { registerUserRoutes } from './routes/users.ts'
+import { registerWebAssets } from './web-assets.ts'
 
 function containsNul(value: unknown, depth = 0): boolean {
   if (typeof value === 'string') return value.includes('\0')
@@ -131,6 +132,7 @@ export function createApp(hub: HubContext): Koa {
   })
 
   registerSystemRoutes(router, api, hub, auth)
+  registerWebAssets(router)
   api.mount(router, { user: auth, agent: authenticateAgent(hub) })
   app.use(router.routes())
   app.use(
