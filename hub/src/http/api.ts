@@ -11,8 +11,13 @@ import { errorBodySchema, notFound } from './errors.ts'
  * generates the OpenAPI 3.1 document, so the document cannot drift from what the hub enforces.
  */
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete'
-/** public: anyone; user: a bearer access token; agent: an enrolled agent's id and secret (Basic). */
-export type Auth = 'public' | 'user' | 'agent'
+/**
+ * public: anyone; user: a bearer access token, the user's roles loaded from the database;
+ * token: a bearer access token alone, no database (the principal has no grants: for acting on
+ * what the same user already holds, such as ending their own live session while the database is
+ * away); agent: an enrolled agent's id and secret (Basic).
+ */
+export type Auth = 'public' | 'user' | 'token' | 'agent'
 
 export interface ResponseSpec {
   description: string
@@ -26,7 +31,7 @@ export interface HandlerInput<P, Q, B, A extends Auth> {
   params: Infer<P>
   query: Infer<Q>
   body: Infer<B>
-  principal: A extends 'user' ? Principal : undefined
+  principal: A extends 'user' | 'token' ? Principal : undefined
   agent: A extends 'agent' ? AgentRecord : undefined
 }
 
@@ -76,7 +81,7 @@ export class Api {
     this.routes.push(def as unknown as AnyRoute)
   }
 
-  mount(router: Router, authenticate: { user: Middleware; agent: Middleware }): void {
+  mount(router: Router, authenticate: { user: Middleware; token: Middleware; agent: Middleware }): void {
     for (const route of this.routes) {
       const validate: Middleware = async (ctx) => {
         let params: unknown
@@ -176,7 +181,11 @@ export class Api {
         tags: [route.tag],
         operationId: `${route.method}${oaPath.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)/g, (_m, c: string) => c.toUpperCase())}`,
         security:
-          route.auth === 'user' ? [{ bearerAuth: [] }] : route.auth === 'agent' ? [{ agentAuth: [] }] : [],
+          route.auth === 'user' || route.auth === 'token'
+            ? [{ bearerAuth: [] }]
+            : route.auth === 'agent'
+              ? [{ agentAuth: [] }]
+              : [],
         parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
         ...(route.body
           ? {

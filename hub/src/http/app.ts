@@ -4,7 +4,7 @@ import Router from '@koa/router'
 import Koa from 'koa'
 import type { HubContext } from '../hub-context.ts'
 import { Api } from './api.ts'
-import { authenticate, authenticateAgent } from './authenticate.ts'
+import { authenticate, authenticateAgent, authenticateToken } from './authenticate.ts'
 import { clientIp } from './client-ip.ts'
 import { errorMiddleware, HttpError } from './errors.ts'
 import { registerAgentRoutes } from './routes/agents.ts'
@@ -133,7 +133,7 @@ export function createApp(hub: HubContext): Koa {
 
   registerSystemRoutes(router, api, hub, auth)
   registerWebAssets(router)
-  api.mount(router, { user: auth, agent: authenticateAgent(hub) })
+  api.mount(router, { user: auth, token: authenticateToken(hub), agent: authenticateAgent(hub) })
   app.use(router.routes())
   app.use(
     router.allowedMethods({

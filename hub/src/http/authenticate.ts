@@ -41,6 +41,40 @@ export function authenticate(hub: HubContext): Middleware {
   }
 }
 
+/**
+ * Resolves the caller from the bearer access token alone, without the database: a principal with
+ * no grants, for routes that only act on what the same user already holds (their own live
+ * session), so those keep working while the database is briefly unavailable.
+ */
+export function authenticateToken(hub: HubContext): Middleware {
+  return async (ctx, next) => {
+    const match = BEARER.exec(ctx.get('authorization'))
+    if (!match?.[1]) throw unauthorized()
+    let claims: Awaited<ReturnType<typeof hub.tokens.verify>>
+    try {
+      claims = await hub.tokens.verify(match[1])
+    } catch (err) {
+      if (err instanceof InvalidAccessToken)
+        throw unauthorized(`access token rejected: ${err.message}`, 'invalid_token')
+      throw err
+    }
+    const principal: Principal = {
+      userId: claims.sub,
+      tenantId: claims.tid,
+      username: '',
+      sessionVersion: claims.sv,
+      disabled: false,
+      isSystemAdmin: false,
+      grants: [],
+    }
+    ctx.state.principal = principal
+    ctx.state.tokenExpiresAt = claims.exp * 1000
+    const quota = await hub.limits.apiRequest(principal.userId)
+    ctx.set(rateLimitHeaders(quota))
+    await next()
+  }
+}
+
 export function clientMeta(ctx: Context): ClientMeta {
   return { ip: (ctx.state.clientIp as string | null) ?? null, userAgent: ctx.get('user-agent') || null }
 }

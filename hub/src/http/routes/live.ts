@@ -110,10 +110,14 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
     }
   }
 
-  /** The caller's own session (others' are not visible; a system administrator sees all). */
+  /**
+   * The caller's own session, from the token alone (these routes work while the database is
+   * away); another user's session is not visible. A session opened before the user's sessions were
+   * ended (logout everywhere) is not theirs to keep either.
+   */
   function ownSession(principal: Principal, id: string) {
     const s = hub.live.get(id)
-    if (!s || (s.viewer.userId !== principal.userId && !principal.isSystemAdmin))
+    if (!s || s.viewer.userId !== principal.userId || s.viewer.sessionVersion !== principal.sessionVersion)
       throw notFound('no such live session')
     return s
   }
@@ -187,7 +191,7 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
     method: 'get',
     path: '/api/v1/live/:sessionId',
     tag: 'live',
-    auth: 'user',
+    auth: 'token',
     summary: 'A live session and its connection statistics',
     params: sessionParams,
     responses: { 200: { description: 'The session', schema: liveSession } },
@@ -203,13 +207,12 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
     method: 'post',
     path: '/api/v1/live/:sessionId/renew',
     tag: 'live',
-    auth: 'user',
+    auth: 'token',
     summary: "Extend a live session to the current access token's expiry",
     params: sessionParams,
     responses: { 200: { description: 'The new expiry', schema: z.object({ expiresAt: z.iso.datetime() }) } },
     async handler(ctx, { params, principal }) {
-      const s = ownSession(principal, params.sessionId)
-      if (s.viewer.userId !== principal.userId) throw forbidden('only the viewer renews a session')
+      ownSession(principal, params.sessionId)
       const expiresAt = hub.live.renew(params.sessionId, ctx.state.tokenExpiresAt as number)
       ctx.body = { expiresAt: new Date(expiresAt).toISOString() }
     },
@@ -219,16 +222,13 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
     method: 'delete',
     path: '/api/v1/live/:sessionId',
     tag: 'live',
-    auth: 'user',
+    auth: 'token',
     summary: 'Stop watching: end a live session',
     params: sessionParams,
     responses: { 204: { description: 'Ended' } },
     async handler(ctx, { params, principal }) {
-      const s = ownSession(principal, params.sessionId)
-      await hub.live.end(
-        params.sessionId,
-        s.viewer.userId === principal.userId ? 'viewer closed' : `ended by ${principal.username}`,
-      )
+      ownSession(principal, params.sessionId)
+      await hub.live.end(params.sessionId, 'viewer closed')
       ctx.status = 204
     },
   })

@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTcpProxy, type TcpProxy } from '../../hub/test/helpers/tcp-proxy.ts'
+import { createTestDatabase, type TestDatabase } from '../../hub/test/helpers/test-database.ts'
+import { startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
+import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
+import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
+import { watch } from './helpers/live-viewer.ts'
+import { waitUntil } from './helpers/wait.ts'
+
+/**
+ * Live view when things around it fail: the database goes away (viewing goes on, authorised by
+ * the token; the stop is audited through the disk spool) and the agent goes offline (its
+ * sessions end, audited).
+ */
+let db: TestDatabase
+let proxy: TcpProxy
+let t: TestHub
+let a: TestAgent
+let sim: CameraSimulator
+let token: string
+let cameraId: string
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  const target = new URL(db.url)
+  proxy = await startTcpProxy(target.hostname, Number(target.port))
+  const viaProxy = new URL(db.url)
+  viaProxy.port = String(proxy.port)
+  sim = await CameraSimulator.start({ streams: [{ name: 'till', codec: 'h264' }] })
+  t = await startTestHub(
+    {
+      VMS_DATABASE_URL: viaProxy.toString(),
+      VMS_AUDIT_DB_TIMEOUT_MS: 1000,
+      VMS_MQTT_PORT: await freePort(),
+      VMS_LIVE_HOST_ADDRESSES: '127.0.0.1',
+      VMS_LIVE_UPSTREAM_LINGER_MS: 0,
+      VMS_LIVE_RECHECK_SECONDS: 1,
+    },
+    { db, systemLicense: true },
+  )
+  a = await enrolledAgent(t, { VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1', VMS_AGENT_MIN_FREE_BYTES: 0 })
+  token = await t.adminToken()
+  const siteId = (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.siteId
+  await t.request('PUT', `/api/v1/agents/${a.agentId}/config`, {
+    token,
+    body: { config: { heartbeatSeconds: 2 } },
+  })
+  a.start()
+  await waitUntil(
+    async () => (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.status === 'online',
+    20_000,
+    'the agent online',
+  )
+  const created = await t.request('POST', '/api/v1/cameras', {
+    token,
+    body: {
+      name: 'Till',
+      siteId,
+      agentId: a.agentId,
+      streams: [{ role: 'main', url: sim.url('till') }],
+      recording: { enabled: true, retentionDays: 1 },
+    },
+  })
+  cameraId = created.body.id
+  await waitUntil(() => a.agent?.cameras.camera(cameraId) !== undefined, 20_000, 'the camera on the agent')
+}, 90_000)
+
+afterAll(async () => {
+  proxy?.restore()
+  await a?.cleanup()
+  await t?.close()
+  await proxy?.close()
+  await db?.drop()
+  await sim?.close()
+})
+
+const stops = async () =>
+  (await t.request('GET', '/api/v1/audit?action=camera.live.stop&limit=50', { token })).body.items as {
+    details: { sessionId: string; reason: string }
+  }[]
+
+describe('live view under failure', () => {
+  it('keeps playing while the database is away, and audits the stop through the spool', async () => {
+    const v = await watch(t, token, cameraId)
+    expect(v.status, JSON.stringify(v.body)).toBe(201)
+    await v.receives()
+    proxy.cut()
+    const before = v.fanout.receivedPackets
+    // Several permission re-checks fail to reach the database: the session goes on.
+    await new Promise((r) => setTimeout(r, 3500))
+    expect(t.hub.context.live.sessionCount).toBe(1)
+    expect(v.fanout.receivedPackets).toBeGreaterThan(before + 50)
+    // The viewer's own session answers from the token alone.
+    const seen = await t.request('GET', `/api/v1/live/${v.body.sessionId}`, { token })
+    expect(seen.status).toBe(200)
+    expect((await t.request('DELETE', `/api/v1/live/${v.body.sessionId}`, { token })).status).toBe(204)
+    await v.close()
+    expect(t.hub.context.live.sessionCount).toBe(0)
+    expect(t.hub.context.audit.spooling).toBe(true)
+
+    proxy.restore()
+    await waitUntil(() => !t.hub.context.audit.spooling, 30_000, 'the audit spool replayed')
+    const stop = (await stops()).find((e) => e.details.sessionId === v.body.sessionId)
+    expect(stop?.details.reason).toBe('viewer closed')
+  }, 60_000)
+
+  it('ends the sessions of an agent that goes offline', async () => {
+    const v = await watch(t, token, cameraId)
+    expect(v.status, JSON.stringify(v.body)).toBe(201)
+    await v.receives()
+    await a.stop()
+    await waitUntil(() => t.hub.context.live.sessionCount === 0, 20_000, 'the session ended')
+    expect(t.hub.context.live.upstreamCount).toBe(0)
+    await waitUntil(
+      async () => (await stops()).some((e) => e.details.sessionId === v.body.sessionId),
+      10_000,
+      'the stop audited',
+    )
+    const stop = (await stops()).find((e) => e.details.sessionId === v.body.sessionId)
+    expect(stop?.details.reason).toMatch(/agent offline|upstream connection/)
+    await v.close()
+  }, 60_000)
+})
