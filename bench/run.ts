@@ -6,6 +6,7 @@
 import { benchAuth } from './suites/auth.ts'
 import { benchContainer } from './suites/container.ts'
 import { benchIngest } from './suites/ingest.ts'
+import { benchLive } from './suites/live.ts'
 import { benchRecord } from './suites/record.ts'
 import { benchTokens } from './suites/tokens.ts'
 
@@ -24,6 +25,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   ingest: benchIngest,
   container: benchContainer,
   record: benchRecord,
+  live: benchLive,
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

@@ -3,7 +3,8 @@
  * hub (embedded PostgreSQL and MQTT broker, data in ./data/hub), the camera simulator (RTSP on
  * VMS_SIM_PORT, default 8554), and one demo agent (./data/agent), enrolled automatically into a
  * "Demo" site of the system tenant on first start, which records two simulated cameras (H.264 with
- * Digest authentication, and H.265 over UDP).
+ * Digest authentication, and H.265 over UDP with an H.264 sub-stream for live view). The live page
+ * is at <hub>/live.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import pino from 'pino'
@@ -54,6 +55,7 @@ async function startSimulator(auth: { username: string; password: string }): Pro
   const streams = [
     { name: 'cam1', codec: 'h264' as const, auth, audio: true },
     { name: 'cam3-h265', codec: 'h265' as const },
+    { name: 'cam3-sub', codec: 'h264' as const },
   ]
   const port = Number(process.env.VMS_SIM_PORT ?? 8554)
   try {
@@ -75,8 +77,21 @@ async function demoCameras(
   auth: { username: string; password: string },
 ): Promise<string[]> {
   const cameras = [
-    { name: 'Demo entrance (H.264 + AAC)', url: sim.url('cam1'), transport: 'tcp' as const, auth },
-    { name: 'Demo yard (H.265)', url: sim.url('cam3-h265'), transport: 'udp' as const, auth: undefined },
+    {
+      name: 'Demo entrance (H.264 + AAC)',
+      url: sim.url('cam1'),
+      transport: 'tcp' as const,
+      auth,
+      sub: undefined,
+    },
+    {
+      name: 'Demo yard (H.265)',
+      url: sim.url('cam3-h265'),
+      transport: 'udp' as const,
+      auth: undefined,
+      // Browsers do not decode H.265 over WebRTC: live view takes the H.264 sub-stream.
+      sub: sim.url('cam3-sub'),
+    },
   ]
   const added = await hub.db.withSystem(async (tx) => {
     const [agent]: { tenant_id: string; site_id: string }[] = await tx.execute(
@@ -99,6 +114,7 @@ async function demoCameras(
             transport: c.transport,
             ...(c.auth ? { username: c.auth.username, password: c.auth.password } : {}),
           },
+          ...(c.sub ? [{ role: 'sub' as const, url: c.sub, transport: 'tcp' as const }] : []),
         ]),
       )
       if (existing) {
@@ -131,6 +147,9 @@ try {
   const quiet = { ...process.env }
   quiet.VMS_LOG_LEVEL ||= 'warn'
   quiet.VMS_AGENT_LOG_LEVEL ||= 'warn'
+  // Everything runs on this machine: announce loopback for live view even without a network.
+  quiet.VMS_LIVE_HOST_ADDRESSES ||= '127.0.0.1'
+  quiet.VMS_AGENT_LIVE_HOST_ADDRESSES ||= '127.0.0.1'
   const config = loadConfig(quiet)
   const settings = loadAgentSettings(quiet)
   let agent: EdgeAgent | undefined
@@ -151,7 +170,8 @@ try {
   const cameras = await demoCameras(hub.context, agent.agentId, sim, simAuth)
   agent.start()
   process.stderr.write(
-    `Camera simulator on rtsp://127.0.0.1:${sim.port}/ (cam1, cam3-h265).\n` +
+    `Camera simulator on rtsp://127.0.0.1:${sim.port}/ (cam1, cam3-h265, cam3-sub).\n` +
+      `Live view: ${hub.url}/live (sign in as admin of tenant "system").\n` +
       `Demo agent ${agent.agentId} running; it reports to the hub every 10 s` +
       (cameras.length > 0 ? ` and records ${cameras.map((n) => `"${n}"`).join(' and ')}` : '') +
       ` (recordings in ${settings.VMS_AGENT_RECORDINGS_DIR}).\n\n`,

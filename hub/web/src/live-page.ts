@@ -29,7 +29,7 @@ const player = new LivePlayer($('video'), {
   },
   onStats: (s: PlayerStats) => {
     $('stats').textContent = [
-      `first frame ${s.firstFrameMs ?? '-'} ms`,
+      `first frame ${s.firstFrameMs ?? '-'} ms (ICE gathering ${s.gatherMs ?? '-'} ms, answer ${s.answerMs ?? '-'} ms)`,
       `${s.width}x${s.height}`,
       `${s.framesDecoded} frames decoded, ${s.framesDropped} dropped`,
       `${s.bitrateKbps} kbit/s`,
@@ -110,6 +110,7 @@ $<HTMLFormElement>('viewer').addEventListener('submit', async (e) => {
   const id = $<HTMLSelectElement>('camera').value
   if (!id) return
   player.setMode($<HTMLSelectElement>('mode').value === 'direct' ? 'direct' : 'relay')
+  $('stats').textContent = ''
   await player.play(id)
 })
 

@@ -10,6 +10,9 @@ export type PlayerState = 'idle' | 'connecting' | 'playing' | 'stalled' | 'close
 export interface PlayerStats {
   /** From start() to the first decoded frame, in milliseconds. */
   firstFrameMs: number | undefined
+  /** Of which: gathering ICE candidates for the offer, and the hub's answer (signalling). */
+  gatherMs: number | undefined
+  answerMs: number | undefined
   framesDecoded: number
   framesDropped: number
   width: number
@@ -45,6 +48,8 @@ export class LivePlayer {
   private statsTimer: number | undefined
   private startedAt = 0
   private firstFrameMs: number | undefined
+  private gatherMs: number | undefined
+  private answerMs: number | undefined
   private lastBytes = 0
   private lastAt = 0
   state: PlayerState = 'idle'
@@ -97,6 +102,7 @@ export class LivePlayer {
     }
     await pc.setLocalDescription(await pc.createOffer())
     await gatheringComplete(pc)
+    this.gatherMs = Math.round(performance.now() - this.startedAt)
     const res = await this.api('POST', `/api/v1/cameras/${encodeURIComponent(cameraId)}/live`, {
       type: 'offer',
       sdp: pc.localDescription?.sdp,
@@ -109,6 +115,7 @@ export class LivePlayer {
       return
     }
     const answer = (await res.json()) as LiveAnswer
+    this.answerMs = Math.round(performance.now() - this.startedAt) - (this.gatherMs ?? 0)
     this.sessionId = answer.sessionId
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp })
     this.watchFrames()
@@ -148,6 +155,8 @@ export class LivePlayer {
     const emitted = inbound?.jitterBufferEmittedCount ?? 0
     this.o.onStats?.({
       firstFrameMs: this.firstFrameMs,
+      gatherMs: this.gatherMs,
+      answerMs: this.answerMs,
       framesDecoded: inbound?.framesDecoded ?? 0,
       framesDropped: inbound?.framesDropped ?? 0,
       width: this.video.videoWidth,

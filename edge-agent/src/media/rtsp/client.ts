@@ -59,6 +59,8 @@ export class RtspError extends Error {
 }
 
 export interface RtspClientEvents {
+  /** Every video RTP packet as it arrives, before parsing (for relays and latency measurement). */
+  packet: [Buffer]
   frame: [AccessUnit]
   close: [Error | undefined]
   audio: [AudioFrame]
@@ -169,6 +171,7 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
   }
 
   private onRtp(data: Buffer): void {
+    if (this.listenerCount('packet') > 0) this.emit('packet', data)
     this.lastData = Date.now()
     this.bytes += data.length
     const packet = parseRtp(data)
