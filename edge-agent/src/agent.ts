@@ -9,6 +9,7 @@ import { AGENT_VERSION } from './enroll.ts'
 import { healthSample } from './health.ts'
 import { HubLink } from './link/hub-link.ts'
 import { LiveView } from './live/live-view.ts'
+import { findFfmpeg } from './media/ffmpeg.ts'
 import { Outbox } from './outbox/outbox.ts'
 import { RecordingIndex } from './recorder/recording-index.ts'
 import { repairRecordings } from './recorder/repair.ts'
@@ -104,6 +105,7 @@ export class EdgeAgent {
       maxPeers: settings.VMS_AGENT_LIVE_MAX_PEERS,
       startTimeoutMs: settings.VMS_AGENT_LIVE_START_TIMEOUT_MS,
       connectTimeoutMs: 30_000,
+      ffmpeg: settings.VMS_AGENT_LIVE_TRANSCODE ? findFfmpeg() : undefined,
     })
   }
 

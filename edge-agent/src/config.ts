@@ -54,6 +54,11 @@ export const agentConfigSchema = z.object({
   VMS_AGENT_LIVE_MAX_PEERS: positiveInt.max(1000).default(32),
   /** How long a stream opened for live view only (a camera that does not record it) stays open unwatched. */
   VMS_AGENT_ON_DEMAND_LINGER_MS: z.coerce.number().int().nonnegative().default(10_000),
+  /** Live view: transcode H.265-only cameras to H.264 with ffmpeg (FFMPEG_PATH or on PATH). */
+  VMS_AGENT_LIVE_TRANSCODE: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   /** Live view: how long to wait for a camera's first keyframe when a viewer opens it. */
   VMS_AGENT_LIVE_START_TIMEOUT_MS: positiveInt.min(500).default(8_000),
 })

@@ -19,6 +19,7 @@ let a: TestAgent
 let sim: CameraSimulator
 let token: string
 let cameraId: string
+let gateId: string
 
 beforeAll(async () => {
   db = await createTestDatabase()
@@ -26,7 +27,12 @@ beforeAll(async () => {
   proxy = await startTcpProxy(target.hostname, Number(target.port))
   const viaProxy = new URL(db.url)
   viaProxy.port = String(proxy.port)
-  sim = await CameraSimulator.start({ streams: [{ name: 'till', codec: 'h264' }] })
+  sim = await CameraSimulator.start({
+    streams: [
+      { name: 'till', codec: 'h264' },
+      { name: 'gate', codec: 'h265' },
+    ],
+  })
   t = await startTestHub(
     {
       VMS_DATABASE_URL: viaProxy.toString(),
@@ -38,7 +44,12 @@ beforeAll(async () => {
     },
     { db, systemLicense: true },
   )
-  a = await enrolledAgent(t, { VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1', VMS_AGENT_MIN_FREE_BYTES: 0 })
+  a = await enrolledAgent(t, {
+    VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
+    VMS_AGENT_MIN_FREE_BYTES: 0,
+    // This agent has no transcoder: an H.265-only camera cannot be shown.
+    VMS_AGENT_LIVE_TRANSCODE: false,
+  })
   token = await t.adminToken()
   const siteId = (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.siteId
   await t.request('PUT', `/api/v1/agents/${a.agentId}/config`, {
@@ -62,7 +73,12 @@ beforeAll(async () => {
     },
   })
   cameraId = created.body.id
-  await waitUntil(() => a.agent?.cameras.camera(cameraId) !== undefined, 20_000, 'the camera on the agent')
+  const gate = await t.request('POST', '/api/v1/cameras', {
+    token,
+    body: { name: 'Gate', siteId, agentId: a.agentId, streams: [{ role: 'main', url: sim.url('gate') }] },
+  })
+  gateId = gate.body.id
+  await waitUntil(() => a.agent?.cameras.camera(gateId) !== undefined, 20_000, 'the cameras on the agent')
 }, 90_000)
 
 afterAll(async () => {
@@ -80,6 +96,16 @@ const stops = async () =>
   }[]
 
 describe('live view under failure', () => {
+  it('refuses an H.265-only camera with the reason when the agent cannot transcode', async () => {
+    const v = await watch(t, token, gateId)
+    expect(v.status).toBe(422)
+    expect(v.body.error).toMatchObject({
+      code: 'codec_unsupported',
+      message: expect.stringMatching(/H\.265/),
+    })
+    await v.close()
+  })
+
   it('keeps playing while the database is away, and audits the stop through the spool', async () => {
     const v = await watch(t, token, cameraId)
     expect(v.status, JSON.stringify(v.body)).toBe(201)

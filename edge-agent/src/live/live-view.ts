@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { type CameraManager, type StreamLease, StreamUnavailable } from '../cameras/camera-manager.ts'
 import type { Subscription } from '../media/core/producer.ts'
 import { LiveSource } from './live-source.ts'
+import { H265ToH264Transcoder } from './transcoder.ts'
 
 /**
  * The agent's side of live view. The hub sends a `live.offer` (its relay's upstream, one per
@@ -37,13 +38,18 @@ export interface LiveViewOptions {
   startTimeoutMs: number
   /** A peer that does not connect within this is dropped. */
   connectTimeoutMs: number
+  /** ffmpeg, to transcode an H.265-only camera for live view (undefined: refuse such cameras). */
+  ffmpeg: string | undefined
 }
 
 interface LiveCamera {
   cameraId: string
   lease: StreamLease
   source: LiveSource
+  /** The live source's subscription: to the camera stream, or to the transcoder's output. */
   subscription: Subscription
+  /** For an H.265-only camera: the transcoder and its subscription to the camera stream. */
+  transcoder: { t: H265ToH264Transcoder; subscription: Subscription } | undefined
   peers: Set<string>
 }
 
@@ -124,7 +130,7 @@ export class LiveView {
       { camera: cam.cameraId, peer: request.peerId, mode: request.mode, stream: cam.lease.role },
       'live connection answered',
     )
-    return { sdp: peer.answerSdp, stream: cam.lease.role, transcoded: false }
+    return { sdp: peer.answerSdp, stream: cam.lease.role, transcoded: cam.transcoder !== undefined }
   }
 
   async close(peerId: string): Promise<{ closed: boolean }> {
@@ -149,7 +155,13 @@ export class LiveView {
   }
 
   private unbind(cam: LiveCamera): void {
-    cam.lease.source.producer.unsubscribe(cam.subscription)
+    if (cam.transcoder) {
+      cam.lease.source.producer.unsubscribe(cam.transcoder.subscription)
+      cam.transcoder.t.producer.unsubscribe(cam.subscription)
+      cam.transcoder.t.close()
+    } else {
+      cam.lease.source.producer.unsubscribe(cam.subscription)
+    }
     cam.lease.release()
   }
 
@@ -168,7 +180,8 @@ export class LiveView {
   /**
    * Picks the stream to show: the main stream when it is H.264; for an H.265 main, the sub-stream
    * when it is H.264. Browsers do not decode H.265 over WebRTC, so a camera with nothing in H.264
-   * is refused with the reason.
+   * is transcoded once (its sub-stream if it has one: fewer pixels), or refused with the reason
+   * when the agent has no ffmpeg.
    */
   private async bind(cameraId: string, timeoutMs: number): Promise<LiveCamera> {
     const camera = this.o.cameras.camera(cameraId)
@@ -176,6 +189,7 @@ export class LiveView {
     const started = Date.now()
     const roles = (['main', 'sub'] as const).filter((r) => camera.streams.some((s) => s.role === r))
     let lastCodec: string | undefined
+    const h265Roles: ('main' | 'sub')[] = []
     for (const role of roles) {
       const attempt = await this.tryStream(cameraId, role, Math.max(500, timeoutMs - (Date.now() - started)))
       if ('camera' in attempt) {
@@ -183,6 +197,7 @@ export class LiveView {
         return attempt.camera
       }
       lastCodec = attempt.codec ?? lastCodec
+      if (attempt.codec === 'h265') h265Roles.push(role)
       if (!attempt.codec) {
         throw new LiveError(
           503,
@@ -191,11 +206,44 @@ export class LiveView {
         )
       }
     }
+    const role = h265Roles.includes('sub') ? 'sub' : h265Roles[0]
+    if (role && this.o.ffmpeg) {
+      const cam = await this.transcoded(
+        cameraId,
+        role,
+        Math.max(1000, timeoutMs - (Date.now() - started)) + 5000,
+      )
+      this.cameras.set(cameraId, cam)
+      return cam
+    }
     throw new LiveError(
       422,
       'codec_unsupported',
-      `the camera sends ${lastCodec === 'h265' ? 'H.265' : (lastCodec ?? 'no video')}; live view needs an H.264 stream (set the camera's sub-stream to H.264)`,
+      `the camera sends ${lastCodec === 'h265' ? 'H.265' : (lastCodec ?? 'no video')}; live view needs an H.264 stream (set the camera's sub-stream to H.264, or give the agent ffmpeg to transcode)`,
     )
+  }
+
+  /** An H.265 stream through the transcoder, for a camera with no H.264 stream. */
+  private async transcoded(cameraId: string, role: 'main' | 'sub', timeoutMs: number): Promise<LiveCamera> {
+    const lease = this.o.cameras.acquireStream(cameraId, role)
+    const t = new H265ToH264Transcoder({ ffmpeg: this.o.ffmpeg as string, logger: this.o.logger })
+    const transcoderSub = lease.source.producer.subscribe(t, { queueFrames: 30 })
+    const source = new LiveSource()
+    const subscription = t.producer.subscribe(source, { queueFrames: 30 })
+    const cam: LiveCamera = {
+      cameraId,
+      lease,
+      source,
+      subscription,
+      transcoder: { t, subscription: transcoderSub },
+      peers: new Set(),
+    }
+    if (!(await source.whenReady(timeoutMs)) || source.codec !== 'h264') {
+      this.unbind(cam)
+      throw new LiveError(503, 'transcoder_failed', 'the live transcoder produced no H.264 in time')
+    }
+    this.o.logger.info({ camera: cameraId, stream: role }, 'live view transcodes H.265 to H.264')
+    return cam
   }
 
   private async tryStream(
@@ -215,7 +263,7 @@ export class LiveView {
     const subscription = lease.source.producer.subscribe(source, { queueFrames: 30 })
     const ready = await source.whenReady(timeoutMs)
     if (ready && source.codec === 'h264') {
-      return { camera: { cameraId, lease, source, subscription, peers: new Set() } }
+      return { camera: { cameraId, lease, source, subscription, transcoder: undefined, peers: new Set() } }
     }
     lease.source.producer.unsubscribe(subscription)
     lease.release()
@@ -238,7 +286,13 @@ export class LiveView {
       try {
         const lease = this.o.cameras.acquireStream(cam.cameraId, cam.lease.role)
         cam.lease = lease
-        cam.subscription = lease.source.producer.subscribe(cam.source, { queueFrames: 30 })
+        if (cam.transcoder) {
+          const t = new H265ToH264Transcoder({ ffmpeg: this.o.ffmpeg as string, logger: this.o.logger })
+          cam.transcoder = { t, subscription: lease.source.producer.subscribe(t, { queueFrames: 30 }) }
+          cam.subscription = t.producer.subscribe(cam.source, { queueFrames: 30 })
+        } else {
+          cam.subscription = lease.source.producer.subscribe(cam.source, { queueFrames: 30 })
+        }
       } catch (err) {
         this.o.logger.warn({ err, camera: cam.cameraId }, 'live view lost its stream')
         for (const peerId of [...cam.peers]) await this.peers.get(peerId)?.peer.close('closed')
