@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AccessTokens } from '../../hub/src/auth/access-tokens.ts'
 import { startTestHub, type TestHub, USER_PASSWORD } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
 import { findFfmpeg } from '../src/media/ffmpeg.ts'
@@ -247,5 +248,52 @@ describe('live view through the hub relay', () => {
     const stop = (await audit('camera.live.stop')).find((e) => e.details.sessionId === v.body.sessionId)
     expect(stop?.details).toMatchObject({ reason: 'camera removed' })
     await waitUntil(() => a.agent?.live.peerCount === 0, 10_000, 'the agent peer closed')
+  })
+
+  it('ends a session when its access token expires, unless renewed with a fresh one', async () => {
+    const me = (await t.request('GET', '/api/v1/me', { token })).body
+    const rows = await t.db.adminQuery('select session_version from users where id = $1', [me.id])
+    const short = new AccessTokens(t.hub.context.keys, { ...t.hub.context.tokens.options, ttlSeconds: 3 })
+    const subject = {
+      userId: me.id,
+      tenantId: me.tenantId,
+      sessionVersion: Number(rows.rows[0]?.session_version),
+    }
+    const expiring = await view(cams.door as string, 'relay', (await short.issue(subject)).token)
+    expect(expiring.status, JSON.stringify(expiring.body)).toBe(201)
+    const renewed = await view(cams.door as string, 'relay', (await short.issue(subject)).token)
+    expect(renewed.status).toBe(201)
+    const r = await t.request('POST', `/api/v1/live/${renewed.body.sessionId}/renew`, { token })
+    expect(r.status).toBe(200)
+    expect(Date.parse(r.body.expiresAt)).toBeGreaterThan(Date.now() + 60_000)
+    await waitUntil(() => t.hub.context.live.sessionCount === 1, 10_000, 'the expired session ended')
+    expect(t.hub.context.live.get(renewed.body.sessionId as string)).toBeDefined()
+    const stop = (await audit('camera.live.stop')).find(
+      (e) => e.details.sessionId === expiring.body.sessionId,
+    )
+    expect(stop?.details).toMatchObject({ reason: 'access token expired' })
+    expect((await t.request('DELETE', `/api/v1/live/${renewed.body.sessionId}`, { token })).status).toBe(204)
+  })
+
+  it('speaks WHEP beside the JSON endpoint', async () => {
+    const v = await view(cams.door as string) // for an offer (then ended)
+    await t.request('DELETE', `/api/v1/live/${v.body.sessionId}`, { token })
+    const res = await fetch(`${t.url}/api/v1/cameras/${cams.door}/whep`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/sdp' },
+      body: v.peer.offerSdp,
+    })
+    expect(res.status).toBe(201)
+    expect(res.headers.get('content-type')).toMatch(/application\/sdp/)
+    const location = res.headers.get('location') as string
+    expect(location).toMatch(/^\/api\/v1\/live\/[0-9a-f-]{36}$/)
+    expect(await res.text()).toMatch(/^v=0/)
+    expect((await t.request('DELETE', location, { token })).status).toBe(204)
+    const bad = await fetch(`${t.url}/api/v1/cameras/${cams.door}/whep`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/sdp' },
+      body: 'nonsense',
+    })
+    expect(bad.status).toBe(400)
   })
 })

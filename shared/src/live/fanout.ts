@@ -1,4 +1,5 @@
 import { DEFAULT_GOP_LIMITS, GopCache, type GopCacheLimits, type LivePacket } from './gop-cache.ts'
+import { DEFAULT_REORDER, ReorderBuffer, type ReorderOptions } from './reorder-buffer.ts'
 import { type OutPacket, type ViewerState, ViewerTimeline } from './viewer-timeline.ts'
 
 /**
@@ -75,7 +76,7 @@ export class FanoutViewer {
 export class LiveFanout {
   private readonly cache: GopCache
   private readonly viewers = new Set<FanoutViewer>()
-  private lastSeq: number | undefined
+  private readonly reorder: ReorderBuffer<FanoutInput & { sequenceNumber: number }>
   receivedPackets = 0
   lostPackets = 0
   /** Called on input loss (a relay asks its sender to replay the GOP). */
@@ -84,20 +85,28 @@ export class LiveFanout {
   constructor(
     limits: GopCacheLimits = DEFAULT_GOP_LIMITS,
     private readonly now: () => number = () => performance.now(),
+    reorder: ReorderOptions = DEFAULT_REORDER,
   ) {
     this.cache = new GopCache(limits)
+    this.reorder = new ReorderBuffer<FanoutInput & { sequenceNumber: number }>(reorder)
   }
 
+  /**
+   * A packet of the input. RTP input (with sequence numbers) goes through a short reorder buffer
+   * first, so a packet the network reordered or the sender retransmitted (NACK) is not a loss.
+   */
   push(packet: FanoutInput): void {
     this.receivedPackets++
-    if (packet.sequenceNumber !== undefined) {
-      if (this.lastSeq !== undefined) {
-        const step = (packet.sequenceNumber - this.lastSeq) & 0xffff
-        if (step === 0 || step > 0x8000) return // duplicate or late: already past it
-        if (step > 1) this.inputLost(step - 1)
-      }
-      this.lastSeq = packet.sequenceNumber
+    if (packet.sequenceNumber === undefined) {
+      this.deliver(packet)
+      return
     }
+    const { ready, lost } = this.reorder.push(packet as FanoutInput & { sequenceNumber: number }, this.now())
+    if (lost > 0) this.inputLost(lost)
+    for (const p of ready) this.deliver(p)
+  }
+
+  private deliver(packet: FanoutInput): void {
     const pushed = this.cache.push(packet)
     for (const v of this.viewers) v.timeline.packet(packet, pushed)
   }
@@ -112,7 +121,7 @@ export class LiveFanout {
 
   /** The input restarted (camera reconnected, upstream replaced): sequence numbering begins anew. */
   inputRestarted(): void {
-    this.lastSeq = undefined
+    this.reorder.reset()
     this.cache.invalidate()
     for (const v of this.viewers) v.timeline.lost()
   }

@@ -4,6 +4,7 @@ import { GopCache } from './gop-cache.ts'
 import { chooseH264PayloadType, parseProfileLevelId, profileLevelIdFromSps } from './h264-profile.ts'
 import { h264PayloadNalTypes, packetizeH264AccessUnit, packetizeH264Nal } from './h264-rtp.ts'
 import { narrowOfferToH264, OfferError } from './offer.ts'
+import { ReorderBuffer } from './reorder-buffer.ts'
 import type { OutPacket } from './viewer-timeline.ts'
 
 const nal = (type: number, size: number, fill = 0xab) => {
@@ -217,7 +218,8 @@ describe('live fanout', () => {
   })
 
   it('after input loss a viewer waits for the next keyframe (with the frame packets before it)', () => {
-    const fanout = new LiveFanout()
+    let now = 0
+    const fanout = new LiveFanout(undefined, () => now)
     let seq = 100
     const push = (ps: ReturnType<typeof frame>) => {
       for (const p of ps) fanout.push({ ...p, sequenceNumber: seq++ & 0xffff })
@@ -229,12 +231,14 @@ describe('live fanout', () => {
     const before = a.out.length
     seq += 2 // two packets lost
     push(frame(3600, false))
-    expect(a.out.length).toBe(before)
-    expect(fanout.lostPackets).toBe(2)
+    expect(a.out.length).toBe(before) // held behind the gap, waiting for a retransmission
+    expect(fanout.lostPackets).toBe(0)
+    now += 300 // nothing came: the gap is given up with the next packet
     // A keyframe whose first packet is an SEI: the viewer gets the SEI too.
     const sei = Buffer.from([0x06, 0x05, 0x01, 0x80])
     const k = packetizeH264AccessUnit([sei, SPS, PPS, nal(5, 2000)]).map((p) => ({ ...p, timestamp: 7200 }))
     push(k)
+    expect(fanout.lostPackets).toBe(2)
     expect(a.out.slice(before).map((p) => p.payload)).toEqual(k.map((p) => p.payload))
     expect(viewer.stats.state).toBe('live')
     expect(fanout.gop()).toHaveLength(1)
@@ -250,5 +254,40 @@ describe('live fanout', () => {
     expect(a.out).toEqual([])
     for (const p of frame(3600, true)) fanout.push(p)
     expect(h264PayloadNalTypes(a.out[0]?.payload as Buffer)).toEqual([7])
+  })
+})
+
+describe('reorder buffer', () => {
+  const p = (sequenceNumber: number) => ({ sequenceNumber })
+  const seqs = (r: { ready: { sequenceNumber: number }[] }) => r.ready.map((x) => x.sequenceNumber)
+
+  it('puts reordered and retransmitted packets back in order, across the 16-bit wrap', () => {
+    const b = new ReorderBuffer({ maxWaitMs: 100, maxHeld: 64 })
+    expect(seqs(b.push(p(65534), 0))).toEqual([65534])
+    expect(seqs(b.push(p(0), 1))).toEqual([]) // 65535 is missing
+    expect(seqs(b.push(p(1), 2))).toEqual([])
+    // The retransmission arrives within the window: nothing lost.
+    const r = b.push(p(65535), 50)
+    expect(seqs(r)).toEqual([65535, 0, 1])
+    expect(r.lost).toBe(0)
+    expect(seqs(b.push(p(1), 60))).toEqual([]) // a duplicate, already released
+    expect(b.late).toBe(1)
+  })
+
+  it('gives a gap up after the wait, or when too much is held behind it', () => {
+    const b = new ReorderBuffer({ maxWaitMs: 100, maxHeld: 3 })
+    b.push(p(10), 0)
+    expect(b.push(p(12), 10).ready).toEqual([])
+    const r = b.push(p(13), 120)
+    expect(seqs(r)).toEqual([12, 13])
+    expect(r.lost).toBe(1)
+    expect(seqs(b.push(p(11), 130))).toEqual([]) // too late now
+    // A burst beyond maxHeld gives up at once.
+    b.push(p(20), 140)
+    b.push(p(21), 140)
+    b.push(p(22), 140)
+    const burst = b.push(p(23), 140)
+    expect(seqs(burst)).toEqual([20, 21, 22, 23])
+    expect(burst.lost).toBe(6)
   })
 })

@@ -21,7 +21,8 @@ describe('WebRTC peers (werift, loopback)', () => {
 
   it('carries H.264 from a sending peer to a receiving peer, starting on a keyframe', async () => {
     const source = new LiveFanout()
-    const upstream = new LiveFanout()
+    // A generous reorder window: the test shows the mechanism, not a timing (CI machines are slow).
+    const upstream = new LiveFanout(undefined, undefined, { maxWaitMs: 3000, maxHeld: 4096 })
     // The source is already running when the upstream is made: its GOP is cached.
     let ts = 0
     let n = 0
@@ -57,6 +58,41 @@ describe('WebRTC peers (werift, loopback)', () => {
     const stats = await sender.stats()
     expect(stats.state).toBe('connected')
     expect(stats.sentFrames).toBeGreaterThan(10)
+
+    // A PLI is answered from the cache: the GOP goes out again (the camera is never asked).
+    const pliDeadline = Date.now() + 10_000
+    while ((await sender.stats()).replays < 1 && Date.now() < pliDeadline) {
+      receiver.requestKeyframe()
+      await new Promise((r) => setTimeout(r, 300))
+    }
+    expect(await sender.stats()).toMatchObject({ replays: 1, pliReceived: expect.any(Number) })
+
+    // A packet lost on the way is NACKed by the receiver, retransmitted from the sender's
+    // history and put back in order: no loss reaches the fanout, no viewer waits for a keyframe.
+    const transport = (
+      sender as unknown as {
+        transceiver: { sender: { dtlsTransport: { sendRtp: (...a: unknown[]) => Promise<number> } } }
+      }
+    ).transceiver.sender.dtlsTransport
+    const original = transport.sendRtp.bind(transport)
+    let dropped = 0
+    transport.sendRtp = async (...args: unknown[]) => {
+      if (dropped < 1 && (await sender.stats()).retransmitted === 0) {
+        dropped++
+        return 0
+      }
+      return original(...args)
+    }
+    const nackDeadline = Date.now() + 10_000
+    while ((await sender.stats()).retransmitted < 1 && Date.now() < nackDeadline)
+      await new Promise((r) => setTimeout(r, 50))
+    transport.sendRtp = original
+    expect(dropped).toBe(1)
+    expect((await sender.stats()).retransmitted).toBeGreaterThanOrEqual(1)
+    const received = upstream.receivedPackets
+    await new Promise((r) => setTimeout(r, 500))
+    expect(upstream.receivedPackets).toBeGreaterThan(received)
+    expect(upstream.lostPackets).toBe(0)
 
     let closedWith: string | undefined
     sender.onClose = (reason) => {
