@@ -109,6 +109,9 @@ describe('live view through the hub relay', () => {
     expect(a.agent?.live.peerCount).toBe(1)
     expect(t.hub.context.live.upstreamCount).toBe(1)
     expect(t.hub.context.live.sessionCount).toBe(2)
+    const metrics = await t.request('GET', '/metrics', { token })
+    expect(metrics.text).toMatch(/^vms_live_sessions({[^}]*})? 2$/m)
+    expect(metrics.text).toMatch(/^vms_live_upstreams({[^}]*})? 1$/m)
 
     const stats = await t.request('GET', `/api/v1/live/${first.body.sessionId}`, { token })
     expect(stats.status).toBe(200)

@@ -270,6 +270,10 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       recheck: liveAccessCheck(db, boot.systemTenantId),
     })
     const liveSessions = live
+    metrics.liveSource = {
+      sessions: () => liveSessions.sessionCount,
+      upstreams: () => liveSessions.upstreamCount,
+    }
     closers.unshift(() => liveSessions.close())
     const ingest = new AgentIngest({
       db,

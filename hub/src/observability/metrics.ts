@@ -39,6 +39,27 @@ export class HubMetrics {
     registers: [this.registry],
   })
 
+  /** Live sessions and relay upstreams; their source is set once the live service exists. */
+  liveSource: { sessions: () => number; upstreams: () => number } | undefined
+
+  readonly liveSessions = new Gauge({
+    name: 'vms_live_sessions',
+    help: 'Live-view sessions open on this hub',
+    registers: [this.registry],
+    collect: () => {
+      if (this.liveSource) this.liveSessions.set(this.liveSource.sessions())
+    },
+  })
+
+  readonly liveUpstreams = new Gauge({
+    name: 'vms_live_upstreams',
+    help: 'Relay upstreams from agents open on this hub (one per camera watched)',
+    registers: [this.registry],
+    collect: () => {
+      if (this.liveSource) this.liveUpstreams.set(this.liveSource.upstreams())
+    },
+  })
+
   readonly rateLimitDegraded = new Gauge({
     name: 'vms_rate_limit_degraded',
     help: '1 while Redis is unreachable and limits are held in this instance’s memory',
