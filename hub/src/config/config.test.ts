@@ -22,6 +22,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ VMS_DATABASE_URL: 'mysql://x' })).toThrow(/VMS_DATABASE_URL/)
   })
 
+  it('reads live-view settings: ICE servers as JSON, addresses, a port range', () => {
+    expect(loadConfig({}).VMS_ICE_SERVERS).toEqual([])
+    const config = loadConfig({
+      VMS_ICE_SERVERS:
+        '[{"urls":"stun:stun.example.net:3478"},{"urls":"turn:turn.example.net:3478","username":"u","credential":"c"}]',
+      VMS_LIVE_HOST_ADDRESSES: '203.0.113.7, 127.0.0.1',
+      VMS_LIVE_PORT_RANGE: '50000-50100',
+    })
+    expect(config.VMS_ICE_SERVERS).toHaveLength(2)
+    expect(config.VMS_LIVE_HOST_ADDRESSES).toEqual(['203.0.113.7', '127.0.0.1'])
+    expect(config.VMS_LIVE_PORT_RANGE).toEqual([50000, 50100])
+    expect(() => loadConfig({ VMS_ICE_SERVERS: 'stun:x' })).toThrow(/VMS_ICE_SERVERS: must be a JSON array/)
+    expect(() => loadConfig({ VMS_ICE_SERVERS: '[{"urls":"http://x"}]' })).toThrow(/VMS_ICE_SERVERS/)
+    expect(() => loadConfig({ VMS_LIVE_HOST_ADDRESSES: 'example.com' })).toThrow(/VMS_LIVE_HOST_ADDRESSES/)
+    expect(() => loadConfig({ VMS_LIVE_PORT_RANGE: '60000-50000' })).toThrow(/VMS_LIVE_PORT_RANGE/)
+  })
+
   it('reads a YAML or JSON file named by VMS_CONFIG, with the environment winning', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'vms-config-'))
     const yamlFile = path.join(dir, 'hub.yaml')

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { LiveFanout, ReceivingPeer } from '@ts-vms/shared/live'
 import { afterAll, describe, expect, it } from 'vitest'
 
 /** `npm start` as a new user runs it: print the URL and the password file, then log in with them. */
@@ -92,6 +93,37 @@ describe('npm start', () => {
         ['Demo entrance (H.264 + AAC)', 'streaming', true],
         ['Demo yard (H.265)', 'streaming', true],
       ])
+    // The live page is there, and both demo cameras play live (the yard from its H.264 sub-stream).
+    const page = await fetch(`${url}/live`)
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'")
+    expect((await fetch(`${url}/web/live-page.js`)).status).toBe(200)
+    const ids = (
+      (await (
+        await fetch(`${url}/api/v1/cameras`, { headers: { authorization: `Bearer ${accessToken}` } })
+      ).json()) as { items: { id: string }[] }
+    ).items.map((c) => c.id)
+    for (const id of ids) {
+      const fanout = new LiveFanout()
+      const peer = await ReceivingPeer.offer(fanout, {
+        iceServers: [],
+        additionalHostAddresses: ['127.0.0.1'],
+      })
+      const live = await fetch(`${url}/api/v1/cameras/${id}/live`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'offer', sdp: peer.offerSdp }),
+      })
+      expect(live.status).toBe(201)
+      const answer = (await live.json()) as { sdp: string; sessionId: string }
+      await peer.accept(answer.sdp)
+      await expect.poll(() => fanout.receivedPackets, { timeout: 20_000 }).toBeGreaterThan(20)
+      await fetch(`${url}/api/v1/live/${answer.sessionId}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${accessToken}` },
+      })
+      await peer.close()
+    }
     const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)))
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
