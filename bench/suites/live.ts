@@ -13,6 +13,7 @@ import { loadConfig } from '../../hub/src/config/config.ts'
 import { createLogger } from '../../hub/src/observability/logger.ts'
 import { startHub } from '../../hub/src/server.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
+import { CHROMIUM, chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
 import type { BenchResult } from '../run.ts'
 
 /**
@@ -103,9 +104,7 @@ async function agentLatency(sim: CameraSimulator): Promise<{ subject: number[]; 
 async function firstFrame(
   sim: CameraSimulator,
 ): Promise<{ cold: number; warm: number[]; phases: string[] } | { skipped: string }> {
-  const { existsSync } = await import('node:fs')
-  if (!existsSync('/usr/bin/chromium')) return { skipped: '/usr/bin/chromium is missing' }
-  const { chromium } = await import('playwright-core')
+  if (!chromiumAvailable) return { skipped: `${CHROMIUM} is missing` }
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vms-bench-live-'))
   const password = 'Bench-Root-Passphrase-77'
   const hub = await startHub({
@@ -123,17 +122,7 @@ async function firstFrame(
     logger: createLogger('warn'),
   })
   let agent: EdgeAgent | undefined
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  })
+  const browser = await launchChromium()
   try {
     const api = async (method: string, p: string, token?: string, body?: unknown) => {
       const res = await fetch(hub.url + p, {

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { hostAddressesSetting, portRangeSetting } from '@ts-vms/shared'
 import { z } from 'zod'
 
 /** Agent settings, from the environment; a bad value stops the agent with the key named. */
@@ -33,23 +34,9 @@ export const agentConfigSchema = z.object({
   /** No media from a camera for this long ends its session (then reconnect). */
   VMS_AGENT_CAMERA_TIMEOUT_MS: positiveInt.min(500).default(10_000),
   /** Live view: addresses to announce as ICE host candidates besides the interfaces' (comma-separated IPs). */
-  VMS_AGENT_LIVE_HOST_ADDRESSES: z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((a) => a.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.union([z.ipv4(), z.ipv6()])).max(8)),
+  VMS_AGENT_LIVE_HOST_ADDRESSES: hostAddressesSetting,
   /** Live view: UDP ports for ICE, `min-max` (unset: any free port). */
-  VMS_AGENT_LIVE_PORT_RANGE: z
-    .string()
-    .regex(/^\d{1,5}-\d{1,5}$/, 'a range like 50000-50100')
-    .transform((v) => v.split('-').map(Number) as [number, number])
-    .refine(([a, b]) => a >= 1024 && a <= b && b <= 65535, 'ports 1024-65535, low to high')
-    .optional(),
+  VMS_AGENT_LIVE_PORT_RANGE: portRangeSetting.optional(),
   /** Live view: connections the agent serves at once (the hub's relay needs one per camera watched). */
   VMS_AGENT_LIVE_MAX_PEERS: positiveInt.max(1000).default(32),
   /** How long a stream opened for live view only (a camera that does not record it) stays open unwatched. */

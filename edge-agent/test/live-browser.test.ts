@@ -2,8 +2,9 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
-import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
-import { chromiumAvailable, launchChromium } from './helpers/chromium.ts'
+import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
+import { freePort, type TestAgent } from './helpers/agent-harness.ts'
+import { siteWithAgent } from './helpers/site.ts'
 import { waitUntil } from './helpers/wait.ts'
 
 /**
@@ -27,27 +28,12 @@ beforeAll(async () => {
     { VMS_MQTT_PORT: await freePort(), VMS_LIVE_HOST_ADDRESSES: '127.0.0.1', VMS_LIVE_UPSTREAM_LINGER_MS: 0 },
     { systemLicense: true },
   )
-  a = await enrolledAgent(t, { VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1', VMS_AGENT_MIN_FREE_BYTES: 0 })
-  const token = await t.adminToken()
-  const siteId = (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.siteId
-  a.start()
-  await waitUntil(
-    async () => (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.status === 'online',
-    20_000,
-    'the agent online',
-  )
-  const created = await t.request('POST', '/api/v1/cameras', {
-    token,
-    body: {
-      name: 'Lobby',
-      siteId,
-      agentId: a.agentId,
-      streams: [{ role: 'main', url: sim.url('lobby') }],
-      recording: { enabled: true, retentionDays: 1 },
-    },
+  const site = await siteWithAgent(t, {
+    VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
+    VMS_AGENT_MIN_FREE_BYTES: 0,
   })
-  cameraId = created.body.id
-  await waitUntil(() => a.agent?.cameras.camera(cameraId) !== undefined, 20_000, 'the camera on the agent')
+  a = site.agent
+  cameraId = await site.addCamera({ name: 'Lobby', streams: [{ role: 'main', url: sim.url('lobby') }] })
   browser = await launchChromium()
 }, 90_000)
 

@@ -3,9 +3,9 @@ import vm from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
-import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
+import { freePort, type TestAgent } from './helpers/agent-harness.ts'
 import { watch } from './helpers/live-viewer.ts'
-import { waitUntil } from './helpers/wait.ts'
+import { siteWithAgent } from './helpers/site.ts'
 
 /**
  * 1,000 live sessions opened and closed: every one frees its peer, its sockets and its timers.
@@ -43,27 +43,13 @@ beforeAll(async () => {
     },
     { systemLicense: true },
   )
-  a = await enrolledAgent(t, { VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1', VMS_AGENT_MIN_FREE_BYTES: 0 })
-  token = await t.adminToken()
-  const siteId = (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.siteId
-  a.start()
-  await waitUntil(
-    async () => (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.status === 'online',
-    20_000,
-    'the agent online',
-  )
-  const created = await t.request('POST', '/api/v1/cameras', {
-    token,
-    body: {
-      name: 'Aisle',
-      siteId,
-      agentId: a.agentId,
-      streams: [{ role: 'main', url: sim.url('aisle') }],
-      recording: { enabled: true, retentionDays: 1 },
-    },
+  const site = await siteWithAgent(t, {
+    VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
+    VMS_AGENT_MIN_FREE_BYTES: 0,
   })
-  cameraId = created.body.id
-  await waitUntil(() => a.agent?.cameras.camera(cameraId) !== undefined, 20_000, 'the camera on the agent')
+  a = site.agent
+  token = site.token
+  cameraId = await site.addCamera({ name: 'Aisle', streams: [{ role: 'main', url: sim.url('aisle') }] })
 }, 60_000)
 
 afterAll(async () => {

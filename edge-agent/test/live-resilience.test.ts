@@ -3,8 +3,9 @@ import { startTcpProxy, type TcpProxy } from '../../hub/test/helpers/tcp-proxy.t
 import { createTestDatabase, type TestDatabase } from '../../hub/test/helpers/test-database.ts'
 import { startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
-import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
+import { freePort, type TestAgent } from './helpers/agent-harness.ts'
 import { watch } from './helpers/live-viewer.ts'
+import { siteWithAgent } from './helpers/site.ts'
 import { waitUntil } from './helpers/wait.ts'
 
 /**
@@ -44,41 +45,24 @@ beforeAll(async () => {
     },
     { db, systemLicense: true },
   )
-  a = await enrolledAgent(t, {
-    VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
-    VMS_AGENT_MIN_FREE_BYTES: 0,
-    // This agent has no transcoder: an H.265-only camera cannot be shown.
-    VMS_AGENT_LIVE_TRANSCODE: false,
-  })
-  token = await t.adminToken()
-  const siteId = (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.siteId
-  await t.request('PUT', `/api/v1/agents/${a.agentId}/config`, {
-    token,
-    body: { config: { heartbeatSeconds: 2 } },
-  })
-  a.start()
-  await waitUntil(
-    async () => (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.status === 'online',
-    20_000,
-    'the agent online',
-  )
-  const created = await t.request('POST', '/api/v1/cameras', {
-    token,
-    body: {
-      name: 'Till',
-      siteId,
-      agentId: a.agentId,
-      streams: [{ role: 'main', url: sim.url('till') }],
-      recording: { enabled: true, retentionDays: 1 },
+  const site = await siteWithAgent(
+    t,
+    {
+      VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
+      VMS_AGENT_MIN_FREE_BYTES: 0,
+      // This agent has no transcoder: an H.265-only camera cannot be shown.
+      VMS_AGENT_LIVE_TRANSCODE: false,
     },
+    { heartbeatSeconds: 2 },
+  )
+  a = site.agent
+  token = site.token
+  cameraId = await site.addCamera({ name: 'Till', streams: [{ role: 'main', url: sim.url('till') }] })
+  gateId = await site.addCamera({
+    name: 'Gate',
+    streams: [{ role: 'main', url: sim.url('gate') }],
+    recording: { enabled: false, retentionDays: 1 },
   })
-  cameraId = created.body.id
-  const gate = await t.request('POST', '/api/v1/cameras', {
-    token,
-    body: { name: 'Gate', siteId, agentId: a.agentId, streams: [{ role: 'main', url: sim.url('gate') }] },
-  })
-  gateId = gate.body.id
-  await waitUntil(() => a.agent?.cameras.camera(gateId) !== undefined, 20_000, 'the cameras on the agent')
 }, 90_000)
 
 afterAll(async () => {

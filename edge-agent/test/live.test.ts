@@ -3,8 +3,9 @@ import { AccessTokens } from '../../hub/src/auth/access-tokens.ts'
 import { startTestHub, type TestHub, USER_PASSWORD } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
 import { findFfmpeg } from '../src/media/ffmpeg.ts'
-import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
+import { freePort, type TestAgent } from './helpers/agent-harness.ts'
 import { type TestViewer, watch } from './helpers/live-viewer.ts'
+import { siteWithAgent, type TestSite } from './helpers/site.ts'
 import { waitUntil } from './helpers/wait.ts'
 
 /**
@@ -17,18 +18,9 @@ let t: TestHub
 let a: TestAgent
 let sim: CameraSimulator
 let token: string
-let siteId: string
+let addCamera: TestSite['addCamera']
 const cams: Record<string, string> = {}
 const viewers: TestViewer[] = []
-
-async function addCamera(name: string, streams: unknown[], recording = true) {
-  const res = await t.request('POST', '/api/v1/cameras', {
-    token,
-    body: { name, siteId, agentId: a.agentId, streams, recording: { enabled: recording, retentionDays: 1 } },
-  })
-  if (res.status !== 201) throw new Error(res.text)
-  return res.body.id as string
-}
 
 async function view(cameraId: string, mode: 'relay' | 'direct' = 'relay', as = token) {
   const v = await watch(t, as, cameraId, mode)
@@ -60,29 +52,31 @@ beforeAll(async () => {
     },
     { systemLicense: true },
   )
-  a = await enrolledAgent(t, {
+  const site = await siteWithAgent(t, {
     VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
     VMS_AGENT_ON_DEMAND_LINGER_MS: 0,
     VMS_AGENT_MIN_FREE_BYTES: 0,
     VMS_AGENT_SEGMENT_SECONDS: 2,
   })
-  token = await t.adminToken()
-  siteId = (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.siteId
-  a.start()
-  await waitUntil(
-    async () => (await t.request('GET', `/api/v1/agents/${a.agentId}`, { token })).body.status === 'online',
-    20_000,
-    'the agent online',
-  )
-  cams.door = await addCamera('Door', [
-    { role: 'main', url: sim.url('door'), username: 'viewer', password: CAM_PASSWORD },
-  ])
-  cams.yard = await addCamera('Yard', [
-    { role: 'main', url: sim.url('yard') },
-    { role: 'sub', url: sim.url('yard-sub'), transport: 'udp' },
-  ])
-  cams.yardOnly = await addCamera('Yard H.265 only', [{ role: 'main', url: sim.url('yard') }], false)
-  await waitUntil(() => a.agent?.cameras.camera(cams.yardOnly as string) !== undefined, 20_000, 'the cameras')
+  a = site.agent
+  token = site.token
+  addCamera = site.addCamera
+  cams.door = await addCamera({
+    name: 'Door',
+    streams: [{ role: 'main', url: sim.url('door'), username: 'viewer', password: CAM_PASSWORD }],
+  })
+  cams.yard = await addCamera({
+    name: 'Yard',
+    streams: [
+      { role: 'main', url: sim.url('yard') },
+      { role: 'sub', url: sim.url('yard-sub'), transport: 'udp' },
+    ],
+  })
+  cams.yardOnly = await addCamera({
+    name: 'Yard H.265 only',
+    streams: [{ role: 'main', url: sim.url('yard') }],
+    recording: { enabled: false, retentionDays: 1 },
+  })
 }, 60_000)
 
 afterAll(async () => {
@@ -239,10 +233,10 @@ describe('live view through the hub relay', () => {
   })
 
   it('ends sessions when the camera is removed', async () => {
-    const extra = await addCamera('Door (second)', [
-      { role: 'main', url: sim.url('door'), username: 'viewer', password: CAM_PASSWORD },
-    ])
-    await waitUntil(() => a.agent?.cameras.camera(extra) !== undefined, 20_000, 'the camera on the agent')
+    const extra = await addCamera({
+      name: 'Door (second)',
+      streams: [{ role: 'main', url: sim.url('door'), username: 'viewer', password: CAM_PASSWORD }],
+    })
     const v = await view(extra)
     expect(v.status, JSON.stringify(v.body)).toBe(201)
     await v.receives()

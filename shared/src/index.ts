@@ -1,3 +1,4 @@
+export * from './config/live-settings.ts'
 export * from './crypto/secret-box.ts'
 export * from './protocol/messages.ts'
 export * from './protocol/topics.ts'

@@ -177,18 +177,7 @@ export class CameraManager {
     if (!d) {
       const secret = this.password(camera, stream)
       if (secret.error) throw new StreamUnavailable('camera_credentials', secret.error)
-      const source = new CameraStream(
-        `${key}(on demand)`,
-        {
-          url: stream.url,
-          ...(stream.username ? { username: stream.username } : {}),
-          ...(secret.password !== undefined ? { password: secret.password } : {}),
-          transport: stream.transport,
-          dataTimeoutMs: this.o.cameraTimeoutMs,
-        },
-        this.o.logger,
-        { maxMs: this.o.reconnectMaxMs },
-      )
+      const source = this.cameraStream(`${key}(on demand)`, stream, secret.password)
       d = {
         key,
         cameraId,
@@ -249,6 +238,22 @@ export class CameraManager {
     }
   }
 
+  /** A session to one of a camera's streams, with the agent's timeouts and backoff. */
+  private cameraStream(name: string, stream: AgentCameraStream, password: string | undefined): CameraStream {
+    return new CameraStream(
+      name,
+      {
+        url: stream.url,
+        ...(stream.username ? { username: stream.username } : {}),
+        ...(password !== undefined ? { password } : {}),
+        transport: stream.transport,
+        dataTimeoutMs: this.o.cameraTimeoutMs,
+      },
+      this.o.logger,
+      { maxMs: this.o.reconnectMaxMs },
+    )
+  }
+
   private startPipeline(
     key: string,
     w: { camera: AgentCamera; stream: AgentCameraStream; fingerprint: string },
@@ -272,18 +277,7 @@ export class CameraManager {
       this.o.logger.error({ camera: camera.id }, secret.error)
       return
     }
-    const source = new CameraStream(
-      `${camera.id}/${stream.role}`,
-      {
-        url: stream.url,
-        ...(stream.username ? { username: stream.username } : {}),
-        ...(secret.password !== undefined ? { password: secret.password } : {}),
-        transport: stream.transport,
-        dataTimeoutMs: this.o.cameraTimeoutMs,
-      },
-      this.o.logger,
-      { maxMs: this.o.reconnectMaxMs },
-    )
+    const source = this.cameraStream(`${camera.id}/${stream.role}`, stream, secret.password)
     const recorder = new Recorder({
       cameraId: camera.id,
       stream: stream.role,

@@ -99,6 +99,8 @@ export class AgentIngest {
         metrics.rejected(status.error)
         return
       }
+      // A late "online" from a connection that has since closed is not news.
+      if (status.value.online && this.deps.bus.isConnected?.(agent.id) === false) return
       await this.deps.presence.set(
         agent.id,
         status.value.online,
@@ -171,7 +173,11 @@ export class AgentIngest {
       downTopic(agent.id, 'ack'),
       JSON.stringify({ v: PROTOCOL_VERSION, seq: newAcked }),
     )
-    if (wasOffline && (await this.deps.presence.set(agent.id, true, 'message received')))
+    if (
+      wasOffline &&
+      this.deps.bus.isConnected?.(agent.id) !== false &&
+      (await this.deps.presence.set(agent.id, true, 'message received'))
+    )
       await this.greet(agent)
   }
 

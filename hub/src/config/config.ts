@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { iceServer } from '@ts-vms/shared'
+import { hostAddressesSetting, iceServer, portRangeSetting } from '@ts-vms/shared'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { parseTrustedProxies } from '../http/client-ip.ts'
@@ -136,23 +136,9 @@ export const configSchema = z.object({
     })
     .pipe(z.array(iceServer).max(8)),
   /** Live view: addresses the hub announces as ICE host candidates besides its interfaces' (comma-separated). */
-  VMS_LIVE_HOST_ADDRESSES: z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((a) => a.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.union([z.ipv4(), z.ipv6()])).max(8)),
+  VMS_LIVE_HOST_ADDRESSES: hostAddressesSetting,
   /** Live view: UDP ports for the hub's ICE, `min-max` (unset: any free port). */
-  VMS_LIVE_PORT_RANGE: z
-    .string()
-    .regex(/^\d{1,5}-\d{1,5}$/, 'a range like 50000-50100')
-    .transform((v) => v.split('-').map(Number) as [number, number])
-    .refine(([a, b]) => a >= 1024 && a <= b && b <= 65535, 'ports 1024-65535, low to high')
-    .optional(),
+  VMS_LIVE_PORT_RANGE: portRangeSetting.optional(),
   /** Live view: how long an upstream from an agent stays open after its last viewer leaves. */
   VMS_LIVE_UPSTREAM_LINGER_MS: z.coerce.number().int().nonnegative().default(15_000),
   /** Live view: how often each session's permission is checked again (revocation takes effect). */

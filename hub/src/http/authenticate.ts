@@ -1,5 +1,5 @@
 import type { Context, Middleware } from 'koa'
-import { InvalidAccessToken } from '../auth/access-tokens.ts'
+import { type AccessTokenClaims, InvalidAccessToken } from '../auth/access-tokens.ts'
 import type { ClientMeta } from '../auth/auth-service.ts'
 import type { HubContext } from '../hub-context.ts'
 import { rateLimitHeaders } from '../ratelimit/rate-limits.ts'
@@ -13,18 +13,22 @@ const BEARER = /^Bearer +([A-Za-z0-9\-_.~+/]+=*) *$/i
  * roles, disabled flag and session version come from the database on every request, so disabling
  * a user or changing a binding takes effect at once.
  */
+/** The bearer access token's verified claims; 401 when it is missing or not valid. */
+async function bearerClaims(hub: HubContext, ctx: Context): Promise<AccessTokenClaims> {
+  const match = BEARER.exec(ctx.get('authorization'))
+  if (!match?.[1]) throw unauthorized()
+  try {
+    return await hub.tokens.verify(match[1])
+  } catch (err) {
+    if (err instanceof InvalidAccessToken)
+      throw unauthorized(`access token rejected: ${err.message}`, 'invalid_token')
+    throw err
+  }
+}
+
 export function authenticate(hub: HubContext): Middleware {
   return async (ctx, next) => {
-    const match = BEARER.exec(ctx.get('authorization'))
-    if (!match?.[1]) throw unauthorized()
-    let claims: Awaited<ReturnType<typeof hub.tokens.verify>>
-    try {
-      claims = await hub.tokens.verify(match[1])
-    } catch (err) {
-      if (err instanceof InvalidAccessToken)
-        throw unauthorized(`access token rejected: ${err.message}`, 'invalid_token')
-      throw err
-    }
+    const claims = await bearerClaims(hub, ctx)
     const principal = await hub.db.withTenant({ tenantId: claims.tid }, (tx) =>
       loadPrincipal(tx, claims.sub, hub.systemTenantId),
     )
@@ -48,16 +52,7 @@ export function authenticate(hub: HubContext): Middleware {
  */
 export function authenticateToken(hub: HubContext): Middleware {
   return async (ctx, next) => {
-    const match = BEARER.exec(ctx.get('authorization'))
-    if (!match?.[1]) throw unauthorized()
-    let claims: Awaited<ReturnType<typeof hub.tokens.verify>>
-    try {
-      claims = await hub.tokens.verify(match[1])
-    } catch (err) {
-      if (err instanceof InvalidAccessToken)
-        throw unauthorized(`access token rejected: ${err.message}`, 'invalid_token')
-      throw err
-    }
+    const claims = await bearerClaims(hub, ctx)
     const principal: Principal = {
       userId: claims.sub,
       tenantId: claims.tid,

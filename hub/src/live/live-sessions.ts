@@ -164,22 +164,9 @@ export class LiveSessions {
         : await this.startDirect(session, input.offerSdp)
     this.sessions.set(session.id, session)
     this.scheduleExpiry(session)
-    await this.o.audit.record({
-      action: 'camera.live.start',
-      outcome: 'success',
-      tenantId: session.camera.tenantId,
-      actor: { type: 'user', id: session.viewer.userId, name: session.viewer.username },
-      target: { type: 'camera', id: session.camera.id },
-      clientIp: session.viewer.clientIp,
-      userAgent: session.viewer.userAgent,
-      details: {
-        sessionId: session.id,
-        camera: session.camera.name,
-        siteId: session.camera.siteId,
-        agentId: session.camera.agentId,
-        viewer: session.viewer.username,
-        mode: session.mode,
-      },
+    await this.audit(session, 'camera.live.start', {
+      siteId: session.camera.siteId,
+      agentId: session.camera.agentId,
     })
     return { sessionId: session.id, sdp, expiresAt: session.expiresAt }
   }
@@ -332,6 +319,26 @@ export class LiveSessions {
     session.expiry.unref()
   }
 
+  /** An audit record of a session's start or stop: who watched which camera, how. */
+  private audit(s: LiveSession, action: string, details: Record<string, unknown>): Promise<void> {
+    return this.o.audit.record({
+      action,
+      outcome: 'success',
+      tenantId: s.camera.tenantId,
+      actor: { type: 'user', id: s.viewer.userId, name: s.viewer.username },
+      target: { type: 'camera', id: s.camera.id },
+      clientIp: s.viewer.clientIp,
+      userAgent: s.viewer.userAgent,
+      details: {
+        sessionId: s.id,
+        camera: s.camera.name,
+        viewer: s.viewer.username,
+        mode: s.mode,
+        ...details,
+      },
+    })
+  }
+
   get(id: string): LiveSession | undefined {
     return this.sessions.get(id)
   }
@@ -364,27 +371,10 @@ export class LiveSessions {
     }
     if (s.agentPeerId) this.tellAgentClosed(s.camera.agentId, s.agentPeerId)
     this.o.logger.info({ session: id, camera: s.camera.id, reason }, 'live session ended')
-    await this.o.audit
-      .record({
-        action: 'camera.live.stop',
-        outcome: 'success',
-        tenantId: s.camera.tenantId,
-        actor: { type: 'user', id: s.viewer.userId, name: s.viewer.username },
-        target: { type: 'camera', id: s.camera.id },
-        clientIp: s.viewer.clientIp,
-        userAgent: s.viewer.userAgent,
-        details: {
-          sessionId: s.id,
-          camera: s.camera.name,
-          viewer: s.viewer.username,
-          mode: s.mode,
-          reason,
-          durationMs: Date.now() - s.startedAt,
-        },
-      })
-      .catch((err: unknown) =>
+    await this.audit(s, 'camera.live.stop', { reason, durationMs: Date.now() - s.startedAt }).catch(
+      (err: unknown) =>
         this.o.logger.error({ err, session: id }, 'could not audit the end of a live session'),
-      )
+    )
     return true
   }
 

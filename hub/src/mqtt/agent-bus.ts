@@ -14,6 +14,12 @@ export interface AgentBus {
   onMessage(handler: (message: AgentMessage) => Promise<void>): void
   /** Connection state changes that the broker itself observed (embedded broker only). */
   onPresence(handler: (agentId: string, connected: boolean) => void): void
+  /**
+   * Whether the agent holds a connection now, when the bus can tell (embedded broker); undefined
+   * when it cannot (external broker). A message processed after its sender disconnected must not
+   * mark the agent online again.
+   */
+  isConnected?(agentId: string): boolean | undefined
   publish(topic: string, payload: string, options?: { retain?: boolean }): Promise<void>
   /** Admits an agent (external broker: creates its broker account). */
   admit(agentId: string, secret: string): Promise<void>

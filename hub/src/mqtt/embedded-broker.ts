@@ -155,6 +155,11 @@ export class EmbeddedBroker implements AgentBus {
     this.expelled.delete(agentId)
   }
 
+  isConnected(agentId: string): boolean {
+    const clients = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients
+    return clients[agentId] !== undefined
+  }
+
   async expel(agentId: string): Promise<void> {
     this.expelled.add(agentId)
     const clients = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients

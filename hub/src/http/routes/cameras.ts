@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { Permission } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { bumpConfigVersion, publishDesiredConfig } from '../../agents/config-sync.ts'
 import { cameraStatuses } from '../../cameras/camera-status.ts'
@@ -12,7 +13,7 @@ import { lockTenant } from '../../services/admin-guard.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { cameraDto } from '../dto.ts'
-import { conflict, forbidden, notFound, unprocessable } from '../errors.ts'
+import { conflict, forbidden, HttpError, notFound, unprocessable } from '../errors.ts'
 import {
   camera,
   cameraCreate,
@@ -35,6 +36,35 @@ export async function visibleCamera(tx: Tx, principal: Principal, id: string): P
   const found = await tx.findOne(CameraSchema, { id })
   if (!found || !canSee(principal, cameraResource(found))) throw notFound('camera')
   return found
+}
+
+/**
+ * A camera the principal may act on with `permission`, whose agent can answer now: 409 when no
+ * agent is assigned, 503 when its agent is not connected (the hub cannot reach a site otherwise).
+ */
+export async function reachableCamera(
+  hub: HubContext,
+  principal: Principal,
+  id: string,
+  permission: Permission,
+): Promise<Camera & { agentId: string }> {
+  return hub.db.withTenant(scopeOf(principal), async (tx) => {
+    const c = await visibleCamera(tx, principal, id)
+    if (!can(principal, permission, cameraResource(c))) throw forbidden()
+    if (!c.agentId)
+      throw conflict(
+        'this camera is not assigned to an agent: nothing records or serves it',
+        'camera_unassigned',
+      )
+    const rows: { status: string }[] = await tx.execute('select status from agents where id = ?', [c.agentId])
+    if (rows[0]?.status !== 'online')
+      throw new HttpError(
+        503,
+        'agent_offline',
+        "the camera's agent is not connected to the hub; its video is available when it returns",
+      )
+    return c as Camera & { agentId: string }
+  })
 }
 
 async function assertUniqueName(tx: Tx, siteId: string, name: string, exceptId?: string) {

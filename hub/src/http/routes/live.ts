@@ -1,15 +1,14 @@
 import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
-import { type HubContext, scopeOf } from '../../hub-context.ts'
+import type { HubContext } from '../../hub-context.ts'
 import { type LiveMode, LiveSessionError } from '../../live/live-sessions.ts'
-import { can } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
-import { conflict, forbidden, HttpError, notFound } from '../errors.ts'
+import { HttpError, notFound } from '../errors.ts'
 import { idParams } from '../schemas.ts'
-import { cameraResource, visibleCamera } from './cameras.ts'
+import { reachableCamera } from './cameras.ts'
 
 /**
  * Live view. The browser posts its offer (ICE gathering complete) and gets the hub's answer; by
@@ -69,17 +68,8 @@ const liveConfig = z.object({
 
 export function registerLiveRoutes(api: Api, hub: HubContext): void {
   async function liveCamera(principal: Principal, id: string) {
-    return hub.db.withTenant(scopeOf(principal), async (tx) => {
-      const c = await visibleCamera(tx, principal, id)
-      if (!can(principal, 'camera.live', cameraResource(c))) throw forbidden()
-      if (!c.agentId) throw conflict('this camera is not assigned to an agent', 'camera_unassigned')
-      const rows: { status: string }[] = await tx.execute('select status from agents where id = ?', [
-        c.agentId,
-      ])
-      if (rows[0]?.status !== 'online')
-        throw new HttpError(503, 'agent_offline', "the camera's agent is not connected to the hub")
-      return { id: c.id, name: c.name, tenantId: c.tenantId, siteId: c.siteId, agentId: c.agentId }
-    })
+    const c = await reachableCamera(hub, principal, id, 'camera.live')
+    return { id: c.id, name: c.name, tenantId: c.tenantId, siteId: c.siteId, agentId: c.agentId }
   }
 
   const asHttp = (err: unknown) =>

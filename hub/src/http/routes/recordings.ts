@@ -9,9 +9,9 @@ import { can } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
-import { conflict, forbidden, HttpError, notFound } from '../errors.ts'
+import { HttpError, notFound } from '../errors.ts'
 import { exportManifest, idParams, recordings, timeRangeQuery } from '../schemas.ts'
-import { cameraResource, visibleCamera } from './cameras.ts'
+import { reachableCamera } from './cameras.ts'
 
 /**
  * Playback and export through NAT. The hub never connects to a site: it asks the camera's agent
@@ -76,29 +76,11 @@ const fileName = (camera: string, start: string) =>
   `${camera.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80) || 'camera'}_${start.replace(/[:.]/g, '-')}.mp4`
 
 export function registerRecordingRoutes(api: Api, hub: HubContext): void {
-  /** The camera, checked for the permission and for an agent that can answer now. */
-  async function cameraWithAgent(
+  const cameraWithAgent = (
     principal: Principal,
     id: string,
     permission: 'camera.playback' | 'camera.export',
-  ) {
-    return hub.db.withTenant(scopeOf(principal), async (tx) => {
-      const c = await visibleCamera(tx, principal, id)
-      if (!can(principal, permission, cameraResource(c))) throw forbidden()
-      if (!c.agentId)
-        throw conflict('this camera is not assigned to an agent: nothing records it', 'camera_unassigned')
-      const rows: { status: string }[] = await tx.execute('select status from agents where id = ?', [
-        c.agentId,
-      ])
-      if (rows[0]?.status !== 'online')
-        throw new HttpError(
-          503,
-          'agent_offline',
-          "the camera's agent is not connected to the hub; its recordings are available when it returns",
-        )
-      return c as Camera & { agentId: string }
-    })
-  }
+  ) => reachableCamera(hub, principal, id, permission)
 
   const asHttp = (err: unknown) =>
     err instanceof AgentRequestError ? new HttpError(err.status, err.code, err.message) : err

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs'
 import { type Browser, chromium } from 'playwright-core'
 
 /**
- * Debian's Chromium, headless, for browser tests (playwright-core drives it; no browser download).
- * Tests skip loudly when it is missing (Debian: chromium; `.ci/run` installs it).
+ * Debian's Chromium, headless, driven by playwright-core (no browser download), for browser tests
+ * and the live bench. VMS_TEST_CHROMIUM names another binary.
  */
 export const CHROMIUM = process.env.VMS_TEST_CHROMIUM ?? '/usr/bin/chromium'
 export const chromiumAvailable = existsSync(CHROMIUM)
