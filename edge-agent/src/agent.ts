@@ -104,8 +104,13 @@ export class EdgeAgent {
       portRange: settings.VMS_AGENT_LIVE_PORT_RANGE,
       maxPeers: settings.VMS_AGENT_LIVE_MAX_PEERS,
       startTimeoutMs: settings.VMS_AGENT_LIVE_START_TIMEOUT_MS,
-      connectTimeoutMs: 30_000,
+      connectTimeoutMs: settings.VMS_AGENT_LIVE_CONNECT_TIMEOUT_MS,
       ffmpeg: settings.VMS_AGENT_LIVE_TRANSCODE ? findFfmpeg() : undefined,
+      emit: (e) => {
+        if (this.stopped) return
+        this.outbox.append('event', { type: e.type, cameraId: e.cameraId, data: e.data })
+        void this.link.pump()
+      },
     })
   }
 

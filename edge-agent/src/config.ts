@@ -46,6 +46,8 @@ export const agentConfigSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
+  /** Live view: a connection that is not up within this is dropped (and a direct one reported). */
+  VMS_AGENT_LIVE_CONNECT_TIMEOUT_MS: positiveInt.min(1000).default(30_000),
   /** Live view: how long to wait for a camera's first keyframe when a viewer opens it. */
   VMS_AGENT_LIVE_START_TIMEOUT_MS: positiveInt.min(500).default(8_000),
 })

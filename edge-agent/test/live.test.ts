@@ -1,3 +1,4 @@
+import { LiveFanout, ReceivingPeer } from '@ts-vms/shared/live'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AccessTokens } from '../../hub/src/auth/access-tokens.ts'
 import { startTestHub, type TestHub, USER_PASSWORD } from '../../hub/test/helpers/test-hub.ts'
@@ -55,6 +56,7 @@ beforeAll(async () => {
   const site = await siteWithAgent(t, {
     VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
     VMS_AGENT_ON_DEMAND_LINGER_MS: 0,
+    VMS_AGENT_LIVE_CONNECT_TIMEOUT_MS: 3000,
     VMS_AGENT_MIN_FREE_BYTES: 0,
     VMS_AGENT_SEGMENT_SECONDS: 2,
   })
@@ -142,6 +144,25 @@ describe('live view through the hub relay', () => {
     expect(a.agent?.live.peerCount).toBe(1)
     await t.request('DELETE', `/api/v1/live/${v.body.sessionId}`, { token })
     await waitUntil(() => a.agent?.live.peerCount === 0, 10_000, 'the direct peer closed')
+  })
+
+  it('ends a direct session the browser never connects, reported by the agent', async () => {
+    const fanout = new LiveFanout()
+    const peer = await ReceivingPeer.offer(fanout, { iceServers: [], additionalHostAddresses: ['127.0.0.1'] })
+    const res = await t.request('POST', `/api/v1/cameras/${cams.door}/live`, {
+      token,
+      body: { type: 'offer', sdp: peer.offerSdp, mode: 'direct' },
+    })
+    expect(res.status).toBe(201)
+    await peer.close() // the answer is never applied: nothing connects
+    await waitUntil(
+      () => t.hub.context.live.get(res.body.sessionId) === undefined,
+      20_000,
+      'the session ended',
+    )
+    const stop = (await audit('camera.live.stop')).find((e) => e.details.sessionId === res.body.sessionId)
+    expect(stop?.details).toMatchObject({ reason: 'viewer connection not-connected', mode: 'direct' })
+    expect(a.agent?.live.peerCount).toBe(0)
   })
 
   it("shows an H.265 camera's H.264 sub-stream (opened on demand), or transcodes one that has none", async () => {

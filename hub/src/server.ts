@@ -284,6 +284,10 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       box,
       requests,
       logger: agentLogger,
+      onEvent: (agent, type, data) => {
+        if (type === 'live.peer.closed' && typeof data.peerId === 'string')
+          void live?.endByAgentPeer(agent.id, data.peerId, String(data.reason ?? 'viewer connection ended'))
+      },
       metrics: {
         received: (kind) => metrics.mqttMessages.inc({ kind }),
         rejected: (reason) => metrics.mqttRejected.inc({ reason }),

@@ -40,6 +40,12 @@ export interface LiveViewOptions {
   connectTimeoutMs: number
   /** ffmpeg, to transcode an H.265-only camera for live view (undefined: refuse such cameras). */
   ffmpeg: string | undefined
+  /** Tells the hub (through the outbox) that a direct viewer's connection ended here. */
+  emit: (event: {
+    type: 'live.peer.closed'
+    cameraId: string
+    data: { peerId: string; reason: string }
+  }) => void
 }
 
 interface LiveCamera {
@@ -58,6 +64,8 @@ interface LivePeer {
   cameraId: string
   mode: 'upstream' | 'direct'
   peer: SendingPeer
+  /** The hub asked for the close (it knows already). */
+  closedByHub: boolean
 }
 
 export class LiveView {
@@ -121,7 +129,13 @@ export class LiveView {
       if (err instanceof OfferError) throw new LiveError(422, 'bad_offer', err.message)
       throw err
     }
-    const entry: LivePeer = { peerId: request.peerId, cameraId: cam.cameraId, mode: request.mode, peer }
+    const entry: LivePeer = {
+      peerId: request.peerId,
+      cameraId: cam.cameraId,
+      mode: request.mode,
+      peer,
+      closedByHub: false,
+    }
     this.peers.set(request.peerId, entry)
     cam.peers.add(request.peerId)
     peer.onClose = (reason) => this.peerClosed(entry, reason)
@@ -136,6 +150,7 @@ export class LiveView {
   async close(peerId: string): Promise<{ closed: boolean }> {
     const entry = this.peers.get(peerId)
     if (!entry) return { closed: false }
+    entry.closedByHub = true
     await entry.peer.close('closed')
     return { closed: true }
   }
@@ -145,6 +160,13 @@ export class LiveView {
     const cam = this.cameras.get(entry.cameraId)
     cam?.peers.delete(entry.peerId)
     this.o.logger.info({ camera: entry.cameraId, peer: entry.peerId, reason }, 'live connection closed')
+    // The hub sees its own upstream fail; a direct viewer's end is only seen here.
+    if (entry.mode === 'direct' && !entry.closedByHub && !this.stopped)
+      this.o.emit({
+        type: 'live.peer.closed',
+        cameraId: entry.cameraId,
+        data: { peerId: entry.peerId, reason: `viewer connection ${reason}` },
+      })
     if (cam) this.releaseIfIdle(cam)
   }
 

@@ -63,6 +63,8 @@ export class AgentIngest {
       metrics: IngestMetrics
       box: SecretBox
       requests: AgentRequests
+      /** Called once per agent event after it is committed (services react to some: live view). */
+      onEvent?: (agent: AgentRecord, type: string, data: Record<string, unknown>) => void
     },
   ) {}
 
@@ -151,6 +153,7 @@ export class AgentIngest {
       })
     }
 
+    let applied: OutboxMessage[] = []
     const { newAcked, wasOffline } = await this.deps.db.withTenant(
       { tenantId: agent.tenantId },
       async (tx) => {
@@ -161,6 +164,7 @@ export class AgentIngest {
         const current = Number(row?.acked_seq ?? 0)
         const run = contiguousRun(messages, current)
         await this.apply(tx, agent, run)
+        applied = run
         const last = run.at(-1)?.seq ?? current
         await tx.execute('update agents set acked_seq = ?, last_seen_at = now() where id = ?', [
           last,
@@ -173,6 +177,14 @@ export class AgentIngest {
       downTopic(agent.id, 'ack'),
       JSON.stringify({ v: PROTOCOL_VERSION, seq: newAcked }),
     )
+    for (const m of applied) {
+      if (m.type !== 'event') continue
+      try {
+        this.deps.onEvent?.(agent, m.body.type, m.body.data ?? {})
+      } catch (err) {
+        this.deps.logger.warn({ err, agentId: agent.id, type: m.body.type }, 'an event handler failed')
+      }
+    }
     if (
       wasOffline &&
       this.deps.bus.isConnected?.(agent.id) !== false &&

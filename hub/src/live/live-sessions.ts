@@ -378,6 +378,16 @@ export class LiveSessions {
     return true
   }
 
+  /** The agent reports that a direct viewer's connection ended on its side. */
+  async endByAgentPeer(agentId: string, peerId: string, reason: string): Promise<boolean> {
+    const s = [...this.sessions.values()].find(
+      (x) => x.agentPeerId === peerId && x.camera.agentId === agentId,
+    )
+    if (!s) return false
+    s.agentPeerId = undefined // gone already: nothing to close on the agent
+    return this.end(s.id, reason)
+  }
+
   async endWhere(match: (s: LiveSession) => boolean, reason: string): Promise<number> {
     const ids = [...this.sessions.values()].filter(match).map((s) => s.id)
     for (const id of ids) await this.end(id, reason)
