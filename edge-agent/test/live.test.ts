@@ -314,4 +314,44 @@ describe('live view through the hub relay', () => {
     })
     expect(bad.status).toBe(400)
   })
+
+  it('lets a user manager see and end other viewers’ sessions; viewers see only their own', async () => {
+    const u = await t.request('POST', '/api/v1/users', {
+      token,
+      body: { username: 'clerk', password: USER_PASSWORD },
+    })
+    await t.request('POST', `/api/v1/users/${u.body.id}/role-bindings`, {
+      token,
+      body: { role: 'viewer', scope: { type: 'tenant' } },
+    })
+    const clerk = (await t.login('system', 'clerk', USER_PASSWORD)).accessToken
+    const theirs = await view(cams.door as string, 'relay', clerk)
+    const mine = await view(cams.door as string)
+    expect([theirs.status, mine.status]).toEqual([201, 201])
+
+    const own = await t.request('GET', '/api/v1/live', { token: clerk })
+    expect(own.status).toBe(200)
+    expect(own.body.items.map((i: { sessionId: string }) => i.sessionId)).toEqual([theirs.body.sessionId])
+    const all = await t.request('GET', `/api/v1/live?cameraId=${cams.door}`, { token })
+    expect(all.body.total).toBe(2)
+    expect(all.body.items).toContainEqual(
+      expect.objectContaining({
+        sessionId: theirs.body.sessionId,
+        viewer: { id: u.body.id, username: 'clerk' },
+      }),
+    )
+
+    const denied = await t.request('POST', `/api/v1/live/${mine.body.sessionId}/terminate`, { token: clerk })
+    expect(denied.status).toBe(404)
+    const ended = await t.request('POST', `/api/v1/live/${theirs.body.sessionId}/terminate`, { token })
+    expect(ended.status).toBe(204)
+    expect(t.hub.context.live.get(theirs.body.sessionId as string)).toBeUndefined()
+    const terminate = (await audit('camera.live.terminate')).find(
+      (e) => e.details.sessionId === theirs.body.sessionId,
+    )
+    expect(terminate?.actor.name).toBe('admin')
+    const stop = (await audit('camera.live.stop')).find((e) => e.details.sessionId === theirs.body.sessionId)
+    expect(stop?.details).toMatchObject({ reason: 'ended by admin', viewer: 'clerk' })
+    expect((await t.request('DELETE', `/api/v1/live/${mine.body.sessionId}`, { token })).status).toBe(204)
+  })
 })

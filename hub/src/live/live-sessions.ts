@@ -448,6 +448,11 @@ export class LiveSessions {
     }
   }
 
+  /** Sessions on this hub that `visible` admits, newest first. */
+  list(visible: (s: LiveSession) => boolean): LiveSession[] {
+    return [...this.sessions.values()].filter(visible).sort((a, b) => b.startedAt - a.startedAt)
+  }
+
   get sessionCount(): number {
     return this.sessions.size
   }

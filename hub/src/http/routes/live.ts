@@ -2,7 +2,8 @@ import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
 import type { HubContext } from '../../hub-context.ts'
-import { type LiveMode, LiveSessionError } from '../../live/live-sessions.ts'
+import { type LiveMode, type LiveSession, LiveSessionError } from '../../live/live-sessions.ts'
+import { can } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
@@ -58,6 +59,16 @@ const liveSession = z.object({
   upstream: z
     .object({ state: z.string(), receivedPackets: z.number(), lostPackets: z.number(), viewers: z.number() })
     .optional(),
+})
+
+const liveSessionSummary = z.object({
+  sessionId: z.uuid(),
+  cameraId: z.uuid(),
+  camera: z.string(),
+  viewer: z.object({ id: z.uuid(), username: z.string() }),
+  mode: z.enum(['relay', 'direct']),
+  startedAt: z.iso.datetime(),
+  expiresAt: z.iso.datetime(),
 })
 
 const liveConfig = z.object({
@@ -190,6 +201,68 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
       const stats = await hub.live.stats(params.sessionId)
       if (!stats) throw notFound('no such live session')
       ctx.body = stats
+    },
+  })
+
+  /** Who may see and end other viewers' sessions: user managers of the camera's tenant. */
+  const supervises = (principal: Principal, s: LiveSession) =>
+    can(principal, 'user.manage', { type: 'tenant', tenantId: s.camera.tenantId })
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/live',
+    tag: 'live',
+    auth: 'user',
+    summary: 'Live sessions on this hub: your own, and everyone’s in tenants where you manage users',
+    query: z.object({ cameraId: z.uuid().optional() }),
+    responses: {
+      200: {
+        description: 'Sessions, newest first',
+        schema: z.object({ items: z.array(liveSessionSummary), total: z.number() }),
+      },
+    },
+    async handler(ctx, { query, principal }) {
+      const items = hub.live
+        .list(
+          (s) =>
+            (s.viewer.userId === principal.userId || supervises(principal, s)) &&
+            (query.cameraId === undefined || s.camera.id === query.cameraId),
+        )
+        .map((s) => ({
+          sessionId: s.id,
+          cameraId: s.camera.id,
+          camera: s.camera.name,
+          viewer: { id: s.viewer.userId, username: s.viewer.username },
+          mode: s.mode,
+          startedAt: new Date(s.startedAt).toISOString(),
+          expiresAt: new Date(s.expiresAt).toISOString(),
+        }))
+      ctx.body = { items, total: items.length }
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/live/:sessionId/terminate',
+    tag: 'live',
+    auth: 'user',
+    summary: "End another viewer's live session (user managers of the camera's tenant)",
+    params: sessionParams,
+    responses: { 204: { description: 'Ended' } },
+    async handler(ctx, { params, principal }) {
+      const s = hub.live.get(params.sessionId)
+      if (!s || !(s.viewer.userId === principal.userId || supervises(principal, s)))
+        throw notFound('no such live session')
+      await hub.audit.record({
+        action: 'camera.live.terminate',
+        outcome: 'success',
+        tenantId: s.camera.tenantId,
+        target: { type: 'camera', id: s.camera.id },
+        ...auditSource(ctx, principal),
+        details: { sessionId: s.id, camera: s.camera.name, viewer: s.viewer.username },
+      })
+      await hub.live.end(s.id, `ended by ${principal.username}`)
+      ctx.status = 204
     },
   })
 
