@@ -145,7 +145,7 @@ export class EdgeAgent {
         startedAt: this.startedAt,
         version: AGENT_VERSION,
         configVersion: this.config.version,
-        cameras: this.cameras.health(),
+        cameras: this.cameraHealth(),
         recording: {
           bytes: this.index.totalBytes(),
           quotaBytes: this.settings.VMS_AGENT_RECORDING_QUOTA_BYTES ?? null,
@@ -157,6 +157,15 @@ export class EdgeAgent {
     } catch (err) {
       this.logger.warn({ err }, 'heartbeat failed')
     }
+  }
+
+  /** Each camera's streams, with its live view when someone watches it. */
+  private cameraHealth() {
+    const live = this.live.health()
+    return this.cameras.health().map((c) => {
+      const l = live.get(c.id)
+      return l ? { ...c, live: l } : c
+    })
   }
 
   /** Applies a desired configuration newer than the one in force, persists it and reports it. */

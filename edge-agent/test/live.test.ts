@@ -53,13 +53,17 @@ beforeAll(async () => {
     },
     { systemLicense: true },
   )
-  const site = await siteWithAgent(t, {
-    VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
-    VMS_AGENT_ON_DEMAND_LINGER_MS: 0,
-    VMS_AGENT_LIVE_CONNECT_TIMEOUT_MS: 3000,
-    VMS_AGENT_MIN_FREE_BYTES: 0,
-    VMS_AGENT_SEGMENT_SECONDS: 2,
-  })
+  const site = await siteWithAgent(
+    t,
+    {
+      VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
+      VMS_AGENT_ON_DEMAND_LINGER_MS: 0,
+      VMS_AGENT_LIVE_CONNECT_TIMEOUT_MS: 3000,
+      VMS_AGENT_MIN_FREE_BYTES: 0,
+      VMS_AGENT_SEGMENT_SECONDS: 2,
+    },
+    { heartbeatSeconds: 2 },
+  )
   a = site.agent
   token = site.token
   addCamera = site.addCamera
@@ -105,6 +109,19 @@ describe('live view through the hub relay', () => {
     expect(a.agent?.live.peerCount).toBe(1)
     expect(t.hub.context.live.upstreamCount).toBe(1)
     expect(t.hub.context.live.sessionCount).toBe(2)
+    // The camera's status shows the live view on the agent: one connection (the hub's upstream).
+    await waitUntil(
+      async () =>
+        (await t.request('GET', `/api/v1/cameras/${cams.door}`, { token })).body.status?.live?.connections ===
+        1,
+      15_000,
+      'live view in the camera status',
+    )
+    expect((await t.request('GET', `/api/v1/cameras/${cams.door}`, { token })).body.status.live).toEqual({
+      connections: 1,
+      stream: 'main',
+      transcoded: false,
+    })
     const metrics = await t.request('GET', '/metrics', { token })
     expect(metrics.text).toMatch(/^vms_live_sessions({[^}]*})? 2$/m)
     expect(metrics.text).toMatch(/^vms_live_upstreams({[^}]*})? 1$/m)

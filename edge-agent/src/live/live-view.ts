@@ -334,6 +334,16 @@ export class LiveView {
     )
   }
 
+  /** Per camera being watched, for the heartbeat. */
+  health(): Map<string, { connections: number; stream: 'main' | 'sub'; transcoded: boolean }> {
+    return new Map(
+      [...this.cameras.values()].map((c) => [
+        c.cameraId,
+        { connections: c.peers.size, stream: c.lease.role, transcoded: c.transcoder !== undefined },
+      ]),
+    )
+  }
+
   get peerCount(): number {
     return this.peers.size
   }

@@ -10,6 +10,8 @@ export interface CameraStatus {
   agentOnline: boolean
   at: string | null
   streams: CameraHealth['streams']
+  /** Live view on the agent, when someone watches the camera (from the last heartbeat). */
+  live?: CameraHealth['live']
 }
 
 export async function cameraStatuses(
@@ -35,6 +37,7 @@ export async function cameraStatuses(
       at: health.success && typeof raw?.at === 'string' ? raw.at : null,
       // While the agent is away its last report is stale: say so rather than show "streaming".
       streams: agent.status === 'online' ? (mine?.streams ?? []) : [],
+      ...(agent.status === 'online' && mine?.live ? { live: mine.live } : {}),
     })
   }
   return out

@@ -1,4 +1,5 @@
 import {
+  cameraLiveHealth,
   PERMISSIONS,
   recordedRangesResult,
   recordingSettings,
@@ -104,6 +105,8 @@ export const cameraStatus = z.object({
   /** From the agent's last heartbeat. */
   at: z.iso.datetime().nullable(),
   streams: z.array(streamHealth),
+  /** Live view on the agent while someone watches: connections, the stream shown, transcoded or not. */
+  live: cameraLiveHealth.optional(),
 })
 
 export const camera = z.object({

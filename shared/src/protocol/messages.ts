@@ -49,7 +49,19 @@ export const streamHealth = z.object({
   reconnects: z.number().int().nonnegative(),
   recording: z.boolean(),
 })
-export const cameraHealth = z.object({ id: z.uuid(), streams: z.array(streamHealth).max(2) })
+/** Live view of a camera on the agent: its connections (the hub's upstreams and direct viewers). */
+export const cameraLiveHealth = z.object({
+  connections: z.number().int().nonnegative(),
+  /** The stream shown (an H.265 camera shows its H.264 sub-stream, or a transcoded one). */
+  stream: z.enum(['main', 'sub']),
+  transcoded: z.boolean(),
+})
+
+export const cameraHealth = z.object({
+  id: z.uuid(),
+  streams: z.array(streamHealth).max(2),
+  live: cameraLiveHealth.optional(),
+})
 export type CameraHealth = z.infer<typeof cameraHealth>
 
 export const healthBody = z.object({
