@@ -1,3 +1,5 @@
+import { packetizeH264Nal } from '@ts-vms/shared/live'
+
 /**
  * NAL units to RTP payloads (the sending side of RFC 6184 / RFC 7798): a unit that fits goes
  * whole, a larger one is split into FU-A (H.264) or FU (H.265) fragments.
@@ -5,21 +7,7 @@
 export function packetizeNal(nal: Buffer, codec: 'h264' | 'h265', mtu = 1400): Buffer[] {
   if (nal.length <= mtu) return [nal]
   const out: Buffer[] = []
-  if (codec === 'h264') {
-    const header = nal[0] as number
-    const body = nal.subarray(1)
-    for (let i = 0; i < body.length; i += mtu - 2) {
-      const start = i === 0
-      const end = i + mtu - 2 >= body.length
-      out.push(
-        Buffer.concat([
-          Buffer.from([(header & 0xe0) | 28, (start ? 0x80 : 0) | (end ? 0x40 : 0) | (header & 0x1f)]),
-          body.subarray(i, i + mtu - 2),
-        ]),
-      )
-    }
-    return out
-  }
+  if (codec === 'h264') return packetizeH264Nal(nal, mtu)
   const type = ((nal[0] as number) >> 1) & 0x3f
   const body = nal.subarray(2)
   for (let i = 0; i < body.length; i += mtu - 3) {

@@ -62,6 +62,21 @@ interface Session {
   lastSr: number
 }
 
+/** A session on its first SETUP (video or audio), with random sequence start and SSRC. */
+function newSession(socket: net.Socket, stream: SimStream): Session {
+  return {
+    id: randomBytes(6).toString('hex'),
+    socket,
+    stream,
+    playing: false,
+    sequence: randomBytes(2).readUInt16BE(0),
+    ssrc: randomBytes(4).readUInt32BE(0),
+    packets: 0,
+    octets: 0,
+    lastSr: 0,
+  }
+}
+
 class SimStream {
   readonly clip: Clip
   readonly audio: AudioClip | undefined
@@ -453,17 +468,7 @@ export class CameraSimulator {
         if (stream.audio && segments.length > 1 && segments.at(-1) === 'trackID=1') {
           return this.setupAudio(socket, session, stream, cseq, transport)
         }
-        const s: Session = session ?? {
-          id: randomBytes(6).toString('hex'),
-          socket,
-          stream,
-          playing: false,
-          sequence: randomBytes(2).readUInt16BE(0),
-          ssrc: randomBytes(4).readUInt32BE(0),
-          packets: 0,
-          octets: 0,
-          lastSr: 0,
-        }
+        const s = session ?? newSession(socket, stream)
         if (transport?.protocol === 'udp' && transport.clientPort) {
           s.transport = {
             kind: 'udp',
@@ -513,17 +518,7 @@ export class CameraSimulator {
     cseq: string,
     transport: ReturnType<typeof parseTransport>,
   ): Session {
-    const s: Session = session ?? {
-      id: randomBytes(6).toString('hex'),
-      socket,
-      stream,
-      playing: false,
-      sequence: randomBytes(2).readUInt16BE(0),
-      ssrc: randomBytes(4).readUInt32BE(0),
-      packets: 0,
-      octets: 0,
-      lastSr: 0,
-    }
+    const s = session ?? newSession(socket, stream)
     const ssrc = s.audio?.ssrc ?? randomBytes(4).readUInt32BE(0)
     const ssrcHex = ssrc.toString(16).padStart(8, '0')
     let t: Transport

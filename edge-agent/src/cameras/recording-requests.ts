@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises'
 import type { DownRequest, ExportMeta, RecordedRangesResult, UpResponse } from '@ts-vms/shared'
 import type { Logger } from 'pino'
 import type { Credentials } from '../credentials.ts'
+import { answerRequest } from '../link/answer-request.ts'
 import { type ExportResult, exportRange, RangeUnavailableError } from '../recorder/export.ts'
 import { recordedRanges } from '../recorder/recorded-ranges.ts'
 import type { RecordingIndex } from '../recorder/recording-index.ts'
@@ -35,34 +36,20 @@ export class RecordingRequests {
     mkdirSync(o.tmpDir, { recursive: true, mode: 0o700 })
   }
 
-  async handle(
-    request: Extract<DownRequest, { op: 'recordings.list' | 'recordings.export' }>,
-  ): Promise<void> {
-    if (Date.parse(request.deadline) < Date.now()) {
-      this.o.logger.info({ id: request.id, op: request.op }, 'dropped a request past its deadline')
-      return
-    }
-    try {
-      if (request.op === 'recordings.list') {
-        await this.o.respond({ id: request.id, ok: true, result: this.list(request) })
-      } else {
+  handle(request: Extract<DownRequest, { op: 'recordings.list' | 'recordings.export' }>): Promise<void> {
+    return answerRequest(
+      request,
+      this.o,
+      async () => {
+        if (request.op === 'recordings.list') return this.list(request)
         await this.export(request)
-      }
-    } catch (err) {
-      const unavailable = err instanceof RangeUnavailableError
-      if (!unavailable) this.o.logger.error({ err, id: request.id, op: request.op }, 'request failed')
-      await this.o.respond({
-        id: request.id,
-        ok: false,
-        error: unavailable
+        return undefined // answered by the upload
+      },
+      (err) =>
+        err instanceof RangeUnavailableError
           ? { status: 404, code: 'range_unavailable', message: err.message }
-          : {
-              status: 502,
-              code: 'agent_failed',
-              message: `the agent failed: ${(err as Error).message}`.slice(0, 1000),
-            },
-      })
-    }
+          : undefined,
+    )
   }
 
   list(request: { cameraId: string; from: string; to: string }): RecordedRangesResult {

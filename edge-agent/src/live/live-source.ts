@@ -6,6 +6,7 @@ import {
   profileLevelIdFromSps,
 } from '@ts-vms/shared/live'
 import type { AccessUnit } from '../media/codec/access-unit.ts'
+import { h264NalType } from '../media/codec/h264.ts'
 import type { Consumer } from '../media/core/producer.ts'
 import type { StreamInfo } from '../media/rtsp/client.ts'
 
@@ -26,7 +27,7 @@ export class LiveSource implements Consumer {
 
   start(info: StreamInfo): void {
     this.codec = info.codec
-    const sps = info.parameterSets.find((p) => ((p[0] as number) & 0x1f) === 7)
+    const sps = info.parameterSets.find((p) => h264NalType(p) === 7)
     if (info.codec === 'h264' && sps) this.learnSps(sps)
     this.fanout.inputRestarted()
     this.wake()
@@ -39,7 +40,7 @@ export class LiveSource implements Consumer {
       return
     }
     if (au.keyframe) {
-      const sps = au.nalus.find((n) => ((n[0] as number) & 0x1f) === 7)
+      const sps = au.nalus.find((n) => h264NalType(n) === 7)
       if (sps) this.learnSps(sps)
     }
     if (au.damaged) {

@@ -2,6 +2,7 @@ import type { DownRequest, LiveAnswerResult, UpResponse } from '@ts-vms/shared'
 import { OfferError, type PeerCloseReason, SendingPeer } from '@ts-vms/shared/live'
 import type { Logger } from 'pino'
 import { type CameraManager, type StreamLease, StreamUnavailable } from '../cameras/camera-manager.ts'
+import { answerRequest } from '../link/answer-request.ts'
 import type { Subscription } from '../media/core/producer.ts'
 import { LiveSource } from './live-source.ts'
 import { H265ToH264Transcoder } from './transcoder.ts'
@@ -76,30 +77,16 @@ export class LiveView {
 
   constructor(private readonly o: LiveViewOptions) {}
 
-  async handle(request: LiveRequest): Promise<void> {
-    if (Date.parse(request.deadline) < Date.now()) {
-      this.o.logger.info({ id: request.id, op: request.op }, 'dropped a request past its deadline')
-      return
-    }
-    try {
-      const result =
-        request.op === 'live.offer' ? await this.offer(request) : await this.close(request.peerId)
-      await this.o.respond({ id: request.id, ok: true, result: { ...result } })
-    } catch (err) {
-      const known = err instanceof LiveError
-      if (!known) this.o.logger.error({ err, id: request.id, op: request.op }, 'live request failed')
-      await this.o.respond({
-        id: request.id,
-        ok: false,
-        error: known
-          ? { status: err.status, code: err.code, message: err.message.slice(0, 1000) }
-          : {
-              status: 502,
-              code: 'agent_failed',
-              message: `the agent failed: ${(err as Error).message}`.slice(0, 1000),
-            },
-      })
-    }
+  handle(request: LiveRequest): Promise<void> {
+    return answerRequest(
+      request,
+      this.o,
+      async () => ({
+        ...(request.op === 'live.offer' ? await this.offer(request) : await this.close(request.peerId)),
+      }),
+      (err) =>
+        err instanceof LiveError ? { status: err.status, code: err.code, message: err.message } : undefined,
+    )
   }
 
   async offer(request: Extract<LiveRequest, { op: 'live.offer' }>): Promise<LiveAnswerResult> {

@@ -2,6 +2,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import type { Logger } from 'pino'
 import { type AccessUnit, toAnnexB } from '../media/codec/access-unit.ts'
 import { AnnexBReader } from '../media/codec/annexb-reader.ts'
+import { H264, h264NalType } from '../media/codec/h264.ts'
 import { type Consumer, Producer } from '../media/core/producer.ts'
 import type { StreamInfo } from '../media/rtsp/client.ts'
 
@@ -131,7 +132,7 @@ export class H265ToH264Transcoder implements Consumer {
     let started = false
     proc.stdout.on('data', (chunk: Buffer) => {
       for (const nalus of this.reader.push(chunk)) {
-        const keyframe = nalus.some((n) => ((n[0] as number) & 0x1f) === NAL_IDR)
+        const keyframe = nalus.some((n) => h264NalType(n) === NAL_IDR)
         if (!started) {
           if (!keyframe) continue
           started = true
@@ -139,7 +140,7 @@ export class H265ToH264Transcoder implements Consumer {
           this.producer.started({
             ...info,
             codec: 'h264',
-            parameterSets: nalus.filter((n) => [7, 8].includes((n[0] as number) & 0x1f)),
+            parameterSets: nalus.filter((n) => H264.isParameterSet(n)),
           })
         }
         this.framesOut++

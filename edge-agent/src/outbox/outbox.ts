@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs'
-import path from 'node:path'
 import type { OutboxType } from '@ts-vms/shared'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
+import { openDurableSqlite } from '../storage/durable-sqlite.ts'
 
 /**
  * The agent's outbox: everything it sends upward is first committed here (SQLite, WAL,
@@ -32,11 +31,7 @@ export class Outbox {
     file: string,
     readonly maxBytes: number,
   ) {
-    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-    this.db = new Database(file)
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma('synchronous = FULL')
-    this.db.pragma('busy_timeout = 10000')
+    this.db = openDurableSqlite(file)
     this.db.exec(`
       create table if not exists outbox (
         seq integer primary key autoincrement,

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import path from 'node:path'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
+import { openDurableSqlite } from '../storage/durable-sqlite.ts'
 
 /**
  * The recording index (SQLite, WAL): one row per segment file with its camera, stream, wall-clock
@@ -47,11 +46,7 @@ export class RecordingIndex {
   readonly db: Database.Database
 
   constructor(file: string) {
-    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-    this.db = new Database(file)
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma('synchronous = FULL')
-    this.db.pragma('busy_timeout = 10000')
+    this.db = openDurableSqlite(file)
     this.db.exec(`
       create table if not exists segments (
         id integer primary key autoincrement,

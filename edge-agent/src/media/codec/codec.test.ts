@@ -1,9 +1,10 @@
+import { profileLevelIdFromSps } from '@ts-vms/shared/live'
 import { describe, expect, it } from 'vitest'
 import { buildRtp, parseRtp } from '../rtp/rtp.ts'
 import { Timeline } from '../rtp/timeline.ts'
 import { splitAnnexB, toAnnexB, toLengthPrefixed } from './access-unit.ts'
 import { Depacketizer } from './depacketizer.ts'
-import { H264, profileLevelId } from './h264.ts'
+import { H264 } from './h264.ts'
 import { H265 } from './h265.ts'
 
 const sps = Buffer.from([0x67, 0x42, 0xe0, 0x1f, 0xaa])
@@ -92,7 +93,7 @@ describe('H.264 depacketizer (RFC 6184)', () => {
   })
 
   it('reads profile-level-id from an SPS', () => {
-    expect(profileLevelId(sps)).toBe('42e01f')
+    expect(profileLevelIdFromSps(sps)).toBe('42e01f')
   })
 })
 

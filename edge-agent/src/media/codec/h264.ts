@@ -39,9 +39,3 @@ export const H264: PayloadFormat = {
   isDelimiter: (nal) => h264NalType(nal) === 9,
   parameterSetRank: (nal) => (h264NalType(nal) === 7 ? 0 : 1),
 }
-
-/** Profile, constraints and level bytes of an SPS, as `profile-level-id` hex (e.g. 42e01f). */
-export function profileLevelId(sps: Buffer): string | undefined {
-  if (sps.length < 4 || h264NalType(sps) !== 7) return undefined
-  return sps.subarray(1, 4).toString('hex')
-}

@@ -76,12 +76,6 @@ const fileName = (camera: string, start: string) =>
   `${camera.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80) || 'camera'}_${start.replace(/[:.]/g, '-')}.mp4`
 
 export function registerRecordingRoutes(api: Api, hub: HubContext): void {
-  const cameraWithAgent = (
-    principal: Principal,
-    id: string,
-    permission: 'camera.playback' | 'camera.export',
-  ) => reachableCamera(hub, principal, id, permission)
-
   const asHttp = (err: unknown) =>
     err instanceof AgentRequestError ? new HttpError(err.status, err.code, err.message) : err
 
@@ -114,7 +108,7 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
       const to = new Date(query.to)
       if (to.getTime() - from.getTime() > MAX_LIST_DAYS * 86_400_000)
         throw new HttpError(422, 'range_too_long', `list at most ${MAX_LIST_DAYS} days at a time`)
-      const c = await cameraWithAgent(principal, params.id, 'camera.playback')
+      const c = await reachableCamera(hub, principal, params.id, 'camera.playback')
       let result: RecordedRangesResult
       try {
         const raw = await hub.agents.requests.call<unknown>(
@@ -165,7 +159,7 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
       const to = new Date(query.to)
       if (to.getTime() - from.getTime() > MAX_EXPORT_HOURS * 3_600_000)
         throw new HttpError(422, 'range_too_long', `export at most ${MAX_EXPORT_HOURS} hours at a time`)
-      const c = await cameraWithAgent(principal, params.id, 'camera.export')
+      const c = await reachableCamera(hub, principal, params.id, 'camera.export')
       let exportId = ''
       let uploaded: UploadedExport
       try {
