@@ -107,7 +107,7 @@ async function demoCameras(
       )
       const id = existing?.id ?? randomUUID()
       const streams = JSON.stringify(
-        sealStreams(hub.secrets, id, [
+        sealStreams(hub.secrets, { cameraId: id, agentId }, [
           {
             role: 'main',
             url: c.url,

@@ -11,6 +11,7 @@ import { HubLink } from './link/hub-link.ts'
 import { LiveView } from './live/live-view.ts'
 import { findFfmpeg } from './media/ffmpeg.ts'
 import { Outbox } from './outbox/outbox.ts'
+import { OutboxWriter } from './outbox/outbox-writer.ts'
 import { RecordingIndex } from './recorder/recording-index.ts'
 import { repairRecordings } from './recorder/repair.ts'
 
@@ -36,6 +37,8 @@ export const outboxFile = (dataDir: string) => path.join(dataDir, 'outbox.db')
  */
 export class EdgeAgent {
   readonly outbox: Outbox
+  /** Every write of the running agent goes through it: a full data disk never throws out of it. */
+  readonly writer: OutboxWriter
   readonly index: RecordingIndex
   readonly cameras: CameraManager
   private readonly requests: RecordingRequests
@@ -54,6 +57,7 @@ export class EdgeAgent {
     this.outbox = new Outbox(outboxFile(settings.VMS_AGENT_DATA_DIR), settings.VMS_AGENT_OUTBOX_MAX_BYTES)
     // An agent that starts offline runs on its last applied configuration.
     this.config = savedConfig(this.outbox.getSetting('config'), logger)
+    this.writer = new OutboxWriter({ outbox: this.outbox, logger, onWritten: () => void this.link?.pump() })
     this.index = new RecordingIndex(path.join(settings.VMS_AGENT_RECORDINGS_DIR, 'index.db'))
     // A crash or power cut leaves segments open: cut them back to what is durable first.
     const repaired = repairRecordings(this.index, logger)
@@ -71,11 +75,7 @@ export class EdgeAgent {
       cameraTimeoutMs: settings.VMS_AGENT_CAMERA_TIMEOUT_MS,
       onDemandLingerMs: settings.VMS_AGENT_ON_DEMAND_LINGER_MS,
       logger,
-      emit: (e) => {
-        if (this.stopped) return
-        this.outbox.append('event', { type: e.type, cameraId: e.cameraId, data: e.data })
-        void this.link.pump()
-      },
+      emit: (e) => this.event(e),
     })
     this.link = new HubLink({
       credentials,
@@ -106,11 +106,17 @@ export class EdgeAgent {
       startTimeoutMs: settings.VMS_AGENT_LIVE_START_TIMEOUT_MS,
       connectTimeoutMs: settings.VMS_AGENT_LIVE_CONNECT_TIMEOUT_MS,
       ffmpeg: settings.VMS_AGENT_LIVE_TRANSCODE ? findFfmpeg() : undefined,
-      emit: (e) => {
-        if (this.stopped) return
-        this.outbox.append('event', { type: e.type, cameraId: e.cameraId, data: e.data })
-        void this.link.pump()
-      },
+      emit: (e) => this.event(e),
+    })
+  }
+
+  /** An event for the hub; never throws (it runs inside camera and live-view callbacks). */
+  private event(e: { type: string; cameraId?: string; data?: Record<string, unknown> }): void {
+    if (this.stopped) return
+    this.writer.write('event', {
+      type: e.type,
+      ...(e.cameraId ? { cameraId: e.cameraId } : {}),
+      data: e.data,
     })
   }
 
@@ -145,6 +151,8 @@ export class EdgeAgent {
         startedAt: this.startedAt,
         version: AGENT_VERSION,
         configVersion: this.config.version,
+        storage: this.writer.status(),
+        rejected: this.link.rejected,
         cameras: this.cameraHealth(),
         recording: {
           bytes: this.index.totalBytes(),
@@ -152,8 +160,7 @@ export class EdgeAgent {
         },
       })
       if (this.stopped) return // stopped while the sample was being taken
-      this.outbox.append('health', sample)
-      void this.link.pump()
+      this.writer.write('health', sample)
     } catch (err) {
       this.logger.warn({ err }, 'heartbeat failed')
     }
@@ -173,11 +180,11 @@ export class EdgeAgent {
     if (desired.version <= this.config.version) return
     const previous = this.config
     this.config = { version: desired.version, config: desired.config }
-    this.outbox.setSetting('config', JSON.stringify(this.config))
+    this.writer.setSetting('config', JSON.stringify(this.config))
     if (previous.config.heartbeatSeconds !== desired.config.heartbeatSeconds) this.scheduleHeartbeat()
     void this.cameras.apply(desired.config.cameras).then(() => this.live.camerasChanged())
-    this.outbox.append('state', { configVersion: desired.version })
-    this.outbox.append('audit', {
+    this.writer.write('state', { configVersion: desired.version })
+    this.writer.write('audit', {
       action: 'agent.config.apply',
       outcome: 'success',
       actor: { type: 'system', name: 'agent' },
@@ -185,7 +192,6 @@ export class EdgeAgent {
       details: { from: previous.version, to: desired.version },
     })
     this.logger.info({ version: desired.version }, 'applied a new configuration')
-    void this.link.pump()
   }
 
   async stop(): Promise<void> {
@@ -194,7 +200,22 @@ export class EdgeAgent {
     await this.live.stop()
     await this.cameras.stop()
     await this.link.stop()
-    this.index.close()
-    this.outbox.close()
+    this.writer.flush() // last chance for what waits (a full disk may have room now)
+    this.writer.close()
+    this.closeDatabases()
+  }
+
+  /**
+   * Closes the SQLite files at once (the last-resort path of `main`, when a graceful stop cannot be
+   * trusted): every write is synchronous, so none is half done when this runs.
+   */
+  closeDatabases(): void {
+    this.stopped = true
+    this.writer.close()
+    for (const db of [this.index, this.outbox]) {
+      try {
+        db.close()
+      } catch {}
+    }
   }
 }

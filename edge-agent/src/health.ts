@@ -2,6 +2,7 @@ import { statfs } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import type { CameraHealth } from '@ts-vms/shared'
 import type { Outbox } from './outbox/outbox.ts'
+import type { StorageStatus } from './outbox/outbox-writer.ts'
 
 /** A health sample: what the hub shows about the agent and how it decides it is alive. */
 export async function healthSample(o: {
@@ -10,12 +11,28 @@ export async function healthSample(o: {
   startedAt: number
   version: string
   configVersion: number
+  /** The outbox writer's view of the data disk (full: records wait in memory). */
+  storage?: StorageStatus
+  /** Messages the hub acknowledged without applying them, since start. */
+  rejected?: number
   cameras?: CameraHealth[]
   recording?: { bytes: number; quotaBytes: number | null }
 }) {
   // The outbox first: it is synchronous, and the agent may be stopped while statfs runs.
   const full = o.outbox.full()
-  const outbox = { depth: o.outbox.depth(), bytes: o.outbox.bytes(), full }
+  const quarantined = o.outbox.quarantined()
+  const outbox = {
+    depth: o.outbox.depth(),
+    bytes: o.outbox.bytes(),
+    full,
+    ...(quarantined > 0 ? { quarantined } : {}),
+    ...(o.rejected ? { rejected: o.rejected } : {}),
+  }
+  const diskFull = o.storage?.dataDiskFull === true
+  const degraded = [
+    ...(full ? ['outbox full: refusing non-essential work'] : []),
+    ...(diskFull ? ['data disk full: outbox records wait in memory'] : []),
+  ]
   let disk: { freeBytes: number; totalBytes: number } | undefined
   try {
     const s = await statfs(o.dataDir)
@@ -32,6 +49,7 @@ export async function healthSample(o: {
     configVersion: o.configVersion,
     ...(o.cameras ? { cameras: o.cameras } : {}),
     ...(o.recording ? { recording: o.recording } : {}),
-    ...(full ? { degraded: ['outbox full: refusing non-essential work'] } : {}),
+    ...(o.storage ? { storage: o.storage } : {}),
+    ...(degraded.length > 0 ? { degraded } : {}),
   }
 }

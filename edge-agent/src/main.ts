@@ -20,6 +20,7 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       const logger = pino({ level: settings.VMS_AGENT_LOG_LEVEL, base: { service: 'ts-vms-agent' } })
       const agent = new EdgeAgent(settings, logger)
+      installLastResort(logger, agent)
       agent.start()
       logger.info({ agentId: agent.agentId, dataDir }, 'agent running')
       const stop = async () => {
@@ -110,6 +111,36 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/**
+ * The last resort: an error nothing else caught must not kill the agent mid-write. Log it, stop
+ * the agent (cameras, link, databases) within a bound, or at least close its SQLite files, then
+ * exit non-zero for the service manager to restart it. Failures that can be handled (a full data
+ * disk) are handled where they happen; this is for the ones nobody foresaw.
+ */
+function installLastResort(logger: pino.Logger, agent: EdgeAgent): void {
+  let exiting = false
+  const fatal = (err: unknown, origin: string) => {
+    logger.fatal({ err, origin }, 'unexpected error: stopping the agent cleanly')
+    if (exiting) return
+    exiting = true
+    const force = setTimeout(() => {
+      agent.closeDatabases()
+      process.exit(1)
+    }, 5000)
+    force.unref()
+    agent.stop().then(
+      () => process.exit(1),
+      (stopErr: unknown) => {
+        logger.error({ err: stopErr }, 'stopping failed; closing the databases')
+        agent.closeDatabases()
+        process.exit(1)
+      },
+    )
+  }
+  process.on('uncaughtException', (err) => fatal(err, 'uncaughtException'))
+  process.on('unhandledRejection', (reason) => fatal(reason, 'unhandledRejection'))
+}
 
 main(process.argv.slice(2)).then(
   (code) => {

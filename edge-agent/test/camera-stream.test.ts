@@ -33,7 +33,14 @@ describe('CameraStream', () => {
     const before = counts.a
     await expect.poll(() => counts.a, { timeout: 10_000 }).toBeGreaterThan(before + 10)
     expect(states).toEqual(expect.arrayContaining(['connecting', 'streaming', 'backoff']))
-    expect(stream.stats()).toMatchObject({ state: 'streaming', codec: 'h264', reconnects: 1 })
+    expect(stream.stats()).toMatchObject({
+      state: 'streaming',
+      codec: 'h264',
+      reconnects: 1,
+      // A well-behaved camera never reaches the reassembly limits.
+      oversizedFrames: 0,
+      droppedFrames: 0,
+    })
     // The simulator sends 15 fps at about 250 kbit/s; the meters settle within a few seconds.
     await expect.poll(() => stream.stats().fps, { timeout: 10_000 }).toBeGreaterThan(10)
     await expect.poll(() => stream.stats().bitrateBps, { timeout: 10_000 }).toBeGreaterThan(100_000)

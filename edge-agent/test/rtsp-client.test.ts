@@ -1,7 +1,9 @@
+import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
 import type { AccessUnit } from '../src/media/codec/access-unit.ts'
 import { RtspClient, RtspError } from '../src/media/rtsp/client.ts'
+import { startHostileRtspServer } from './helpers/hostile-rtsp-server.ts'
 
 let sim: CameraSimulator
 const auth = { username: 'viewer', password: 'Cam-Secret-77' }
@@ -155,5 +157,97 @@ describe('RtspClient against the camera simulator', () => {
     await expect(
       new RtspClient({ url: 'rtsp://127.0.0.1:9/x', requestTimeoutMs: 2000 }).connect(),
     ).rejects.toThrow(/cannot connect/)
+  })
+})
+
+describe('RtspClient against hostile cameras (issue 11)', () => {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for control characters is the point
+  const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
+  it('keeps the error of a 60,000-byte status line of control characters short and clean', async () => {
+    const server = await startHostileRtspServer({ mode: 'huge-status' })
+    try {
+      const err = await new RtspClient({ url: server.url }).connect().catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(RtspError)
+      expect((err as RtspError).status).toBe(500)
+      expect((err as Error).message).toMatch(/^OPTIONS: 500/)
+      expect((err as Error).message.length).toBeLessThanOrEqual(500)
+      expect((err as Error).message).not.toMatch(CONTROL)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('refuses a 2 GB Content-Length at once instead of waiting for the body', async () => {
+    const server = await startHostileRtspServer({ mode: 'huge-content-length' })
+    try {
+      await expect(new RtspClient({ url: server.url }).connect()).rejects.toThrow(/too large/)
+      await expect.poll(() => server.stats.openConnections).toBe(0)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('counts an endless fragment as a stall: packets that complete no frame are not progress', async () => {
+    // 2 MB/s of fragments for at most 64 MiB (32 s): the session must end long before that.
+    const server = await startHostileRtspServer({
+      mode: 'endless-fua',
+      bytesPerSecond: 2 * 1024 * 1024,
+      byteBudget: 64 * 1024 * 1024,
+    })
+    try {
+      const client = new RtspClient({ url: server.url, dataTimeoutMs: 1500 })
+      const closed = new Promise<Error | undefined>((r) => client.once('close', r))
+      await client.connect()
+      const reason = await closed
+      expect(reason?.message).toMatch(/no media/)
+      expect(server.stats.budgetSpent).toBe(false)
+      expect(client.oversizedAccessUnits).toBeLessThanOrEqual(1)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('drops an access unit past its limit, counts it, and resumes at the next keyframe', async () => {
+    const server = await startHostileRtspServer({ mode: 'endless-fua', byteBudget: 8 * 1024 * 1024 })
+    try {
+      const client = new RtspClient({ url: server.url })
+      const got: AccessUnit[] = []
+      client.on('frame', (f) => got.push(f))
+      await client.connect()
+      await expect.poll(() => server.stats.budgetSpent, { timeout: 20_000 }).toBe(true)
+      const before = got.length
+      await expect.poll(() => got.length, { timeout: 10_000 }).toBeGreaterThan(before + 5)
+      // The first frame after the drop is a keyframe; nothing of the endless unit came out.
+      expect(got[before]?.keyframe).toBe(true)
+      expect(got.every((f) => f.nalus.reduce((n, x) => n + x.length, 0) < 2 * 1024 * 1024)).toBe(true)
+      expect(client.oversizedAccessUnits).toBe(1)
+      expect(client.droppedAccessUnits).toBeGreaterThanOrEqual(1)
+      await client.close()
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('ends the session when the camera stops reading what the agent sends', async () => {
+    // A camera that floods the agent with requests and never reads the answers.
+    const server = net.createServer((socket) => {
+      socket.pause()
+      socket.on('error', () => {})
+      const flood = () => {
+        while (!socket.destroyed && socket.write('GET_PARAMETER * RTSP/1.0\r\nCSeq: 1\r\n\r\n'));
+        if (!socket.destroyed) socket.once('drain', flood)
+      }
+      flood()
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const port = (server.address() as net.AddressInfo).port
+    try {
+      const client = new RtspClient({ url: `rtsp://127.0.0.1:${port}/x`, requestTimeoutMs: 60_000 })
+      const err = await client.connect().catch((e: unknown) => e)
+      expect((err as Error).message).toMatch(/does not read/)
+    } finally {
+      server.close()
+    }
   })
 })

@@ -25,6 +25,11 @@ import { Database } from './db/database.ts'
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded-postgres.ts'
 import { createApp } from './http/app.ts'
 import { parseTrustedProxies } from './http/client-ip.ts'
+import {
+  isUploadRequest,
+  limitConnectionsPerAddress,
+  limitRequestBodyTime,
+} from './http/connection-limits.ts'
 import type { HubContext } from './hub-context.ts'
 import { loadTrustedKeys } from './license/license-format.ts'
 import { Licensing } from './license/licensing.ts'
@@ -58,6 +63,8 @@ export interface RunningHub {
   bootstrap: BootstrapResult
   /** Set when the hub runs its own embedded Postgres. */
   embedded?: EmbeddedPostgres
+  /** Open HTTP connections from this client address (tests, diagnostics). */
+  connectionsFrom(address: string): number
   close(): Promise<void>
 }
 
@@ -157,6 +164,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
         loginWindowSeconds: config.VMS_LOGIN_WINDOW_SECONDS,
         apiPerMinute: config.VMS_API_RATE_PER_MINUTE,
         passwordResetsPerHour: config.VMS_PASSWORD_RESET_PER_HOUR,
+        passwordResetsPerHourPerIp: config.VMS_PASSWORD_RESET_PER_HOUR_PER_IP,
         enrollmentsPerHourPerIp: config.VMS_ENROLL_PER_HOUR_PER_IP,
       },
       (limiter) => metrics.rateLimitRejections.inc({ limiter }),
@@ -173,8 +181,10 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
         written: (n) => metrics.auditWritten.inc(n),
         spooled: (n) => metrics.auditSpooled.inc(n),
         spooling: (on) => metrics.auditSpooling.set(on ? 1 : 0),
+        quarantined: (n) => metrics.auditQuarantined.inc(n),
       },
     })
+    metrics.auditSource = audit
     closers.unshift(() => audit.close())
     const maintenance = startAuditMaintenance({
       db,
@@ -219,6 +229,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
         publicUrl: config.VMS_PUBLIC_URL,
       },
     )
+    closers.unshift(() => auth.idle())
     const licensing = new Licensing(loadTrustedKeys(config.VMS_LICENSE_PUBLIC_KEYS ?? []))
     const licenseLogger = logger.child({ component: 'license' })
     const licenseTick = () =>
@@ -248,6 +259,8 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
           auth: directory,
           logger: agentLogger,
           onRejected: (reason) => metrics.mqttRejected.inc({ reason }),
+          connectTimeoutMs: config.VMS_MQTT_CONNECT_TIMEOUT_MS,
+          maxConnectionsPerAddress: config.VMS_MQTT_MAX_CONNECTIONS_PER_IP,
         })
     let live: LiveSessions | undefined
     const presence = new Presence(db, audit, agentLogger, (agentId, online) => {
@@ -342,10 +355,36 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       version: packageVersion(),
     }
     const app = createApp(context)
-    const server = http.createServer(app.callback())
-    server.headersTimeout = 30_000
-    // Long enough for an agent to upload a large export over a slow site uplink.
-    server.requestTimeout = 15 * 60_000
+    const headersTimeout = config.VMS_HTTP_HEADERS_TIMEOUT_MS
+    const server = http.createServer(
+      {
+        headersTimeout,
+        // Node's whole-request deadline is one value for every route: the uploads' (the longest).
+        // Other routes get the short body deadline below.
+        requestTimeout: Math.max(config.VMS_HTTP_UPLOAD_TIMEOUT_MS, headersTimeout),
+        // How often Node checks those deadlines (30 s by default, longer than the deadline itself).
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+      },
+      app.callback(),
+    )
+    const httpLogger = logger.child({ component: 'http' })
+    limitRequestBodyTime(server, {
+      bodyMs: config.VMS_HTTP_BODY_TIMEOUT_MS,
+      longBodyMs: config.VMS_HTTP_UPLOAD_TIMEOUT_MS,
+      isLongBody: isUploadRequest,
+      onTimeout: (req) =>
+        httpLogger.info(
+          { method: req.method, address: req.socket.remoteAddress },
+          'request body not received in time; connection closed',
+        ),
+    })
+    const httpConnections = limitConnectionsPerAddress(server, {
+      max: config.VMS_HTTP_MAX_CONNECTIONS_PER_IP,
+      // A trusted reverse proxy carries many clients' connections.
+      ...(context.trustedProxies ? { exempt: context.trustedProxies } : {}),
+      onRefused: (address) =>
+        httpLogger.debug({ address }, 'too many connections from this address; refused'),
+    })
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(
@@ -372,6 +411,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       context,
       bootstrap: boot,
       ...(embedded ? { embedded } : {}),
+      connectionsFrom: (address) => httpConnections.count(address),
       close: closeAll,
     }
   } catch (err) {

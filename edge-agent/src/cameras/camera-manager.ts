@@ -4,6 +4,7 @@ import {
   type AgentCameraStream,
   type CameraHealth,
   cameraPasswordContext,
+  cleanText,
   SecretBox,
 } from '@ts-vms/shared'
 import type { Logger } from 'pino'
@@ -87,6 +88,16 @@ interface Pipeline {
   /** Whether the camera was reported online (undefined: not yet known). */
   online: boolean | undefined
 }
+
+/**
+ * Text that came from a camera (an error carrying its status line, a header, a reason) as it may
+ * go into an event or the heartbeat: control characters out, at most `ERROR_TEXT_MAX` characters.
+ * The RTSP client bounds it too; this is where the agent turns it into records, so it holds here
+ * whatever the source (one camera's 60,000 control characters once blocked the whole outbox).
+ */
+export const ERROR_TEXT_MAX = 500
+export const cameraText = (text: string | undefined, fallback = 'unknown'): string =>
+  (text === undefined ? '' : cleanText(text, { maxLength: ERROR_TEXT_MAX }).trim()) || fallback
 
 /** The stream a camera is recorded from. */
 export const recordingStream = (c: AgentCamera): AgentCameraStream | undefined =>
@@ -295,7 +306,7 @@ export class CameraManager {
             from: new Date(gap.fromMs).toISOString(),
             to: new Date(gap.toMs).toISOString(),
             durationMs: Math.round(gap.toMs - gap.fromMs),
-            reason: gap.reason,
+            reason: cameraText(gap.reason),
           },
         }),
     })
@@ -317,7 +328,7 @@ export class CameraManager {
       this.o.emit({
         type: 'camera.offline',
         cameraId: p.camera.id,
-        data: { stream: p.stream.role, reason: error ?? 'unknown' },
+        data: { stream: p.stream.role, reason: cameraText(error) },
       })
     }
   }
@@ -346,14 +357,17 @@ export class CameraManager {
               {
                 role: p.stream.role,
                 state: s?.state ?? 'stopped',
-                ...((p.error ?? s?.error) ? { error: (p.error ?? s?.error ?? '').slice(0, 500) } : {}),
+                ...((p.error ?? s?.error) ? { error: cameraText(p.error ?? s?.error) } : {}),
                 ...(s?.codec ? { codec: s.codec } : {}),
                 ...(s?.audio ? { audio: s.audio } : {}),
                 bitrateBps: s?.bitrateBps ?? 0,
                 fps: s?.fps ?? 0,
                 lostPackets: s?.lostPackets ?? 0,
+                oversizedFrames: s?.oversizedFrames ?? 0,
+                droppedFrames: s?.droppedFrames ?? 0,
                 reconnects: s?.reconnects ?? 0,
                 recording: p.recorder?.recording ?? false,
+                ...p.recorder?.timeHealth,
               },
             ]
           : [],

@@ -14,7 +14,17 @@ import {
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
 import type { Credentials } from '../credentials.ts'
+import { encodeBatch } from '../outbox/encoding.ts'
 import type { Outbox } from '../outbox/outbox.ts'
+
+/**
+ * The byte budget after the hub refused a publication as oversize: half the last one, never above
+ * what the hub says it takes, and never so small that a batch could not hold one record (the
+ * outbox sends its first row whatever the budget, and no row exceeds the hub's limit).
+ */
+export function smallerBatchBytes(current: number, hubMax: number): number {
+  return Math.max(16 * 1024, Math.min(hubMax, Math.floor(current / 2)))
+}
 
 export interface HubLinkOptions {
   credentials: Credentials
@@ -44,6 +54,10 @@ export class HubLink {
   private lastProgress = Date.now()
   private pumping = false
   private poller: NodeJS.Timeout | undefined
+  /** Most bytes per publication; lowered when the hub answers that one was too large. */
+  private batchBytes = MAX_PAYLOAD_BYTES
+  /** Messages the hub acknowledged without applying them (it said why), since start. */
+  rejected = 0
   connected = false
 
   constructor(private readonly o: HubLinkOptions) {}
@@ -127,12 +141,31 @@ export class HubLink {
     if (topic === downTopic(c.agentId, 'ack')) {
       const ack = decode(downAck, payload)
       if (!ack.ok) return
-      const seq = ack.value.seq
-      if (seq > outbox.acked()) {
-        outbox.ack(seq)
-        this.lastProgress = Date.now()
+      const { seq, rejected, resend } = ack.value
+      for (const r of rejected ?? [])
+        logger.warn(
+          { seq: r.seq, reason: r.reason },
+          'the hub could not apply an outbox message and skipped it',
+        )
+      this.rejected += rejected?.length ?? 0
+      try {
+        if (seq > outbox.acked()) {
+          outbox.ack(seq)
+          this.lastProgress = Date.now()
+        }
+      } catch (err) {
+        // The data disk is full: the rows stay and are resent; the hub skips them and acks again.
+        logger.error({ err: (err as Error).message }, 'could not record an acknowledgement in the outbox')
+        return
       }
       if (seq > this.sentUpTo) this.sentUpTo = seq
+      if (resend) {
+        // The last publication was too large for the hub: send again from where it stands, smaller.
+        this.batchBytes = smallerBatchBytes(this.batchBytes, resend.maxBytes)
+        this.sentUpTo = Math.max(seq, outbox.acked())
+        this.lastProgress = Date.now()
+        logger.warn({ maxBytes: this.batchBytes }, 'the hub refused an oversize batch; sending smaller ones')
+      }
       void this.pump()
       return
     }
@@ -160,7 +193,7 @@ export class HubLink {
     const client = this.client
     if (!client || !this.connected) return
     const payload = JSON.stringify({ v: PROTOCOL_VERSION, ...response })
-    if (payload.length > MAX_PAYLOAD_BYTES) {
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) {
       await this.respond({
         id: response.id,
         ok: false,
@@ -192,11 +225,10 @@ export class HubLink {
         this.lastProgress = Date.now()
       }
       while (this.connected && this.sentUpTo - outbox.acked() < this.o.maxInflight) {
-        const rows = outbox.read(this.sentUpTo, this.o.batchMax, MAX_PAYLOAD_BYTES - 4096)
+        // Bounded by the encoded size (envelope and JSON escapes included), as the hub measures it.
+        const rows = outbox.read(this.sentUpTo, this.o.batchMax, this.batchBytes)
         if (rows.length === 0) break
-        const payload = `{"v":${PROTOCOL_VERSION},"messages":[${rows
-          .map((r) => `{"seq":${r.seq},"type":"${r.type}","at":"${r.at}","body":${r.body}}`)
-          .join(',')}]}`
+        const payload = encodeBatch(rows)
         if (this.sentUpTo === outbox.acked()) this.lastProgress = Date.now()
         await this.client.publishAsync(upTopic(c.agentId, 'messages'), payload, { qos: 1 })
         this.sentUpTo = rows.at(-1)?.seq ?? this.sentUpTo

@@ -20,6 +20,7 @@ const seg = (start: number, end: number, extra: Partial<SegmentRow> = {}): Segme
   parameter_sets: '',
   state: 'closed',
   frames: 10,
+  recorded_ms: end,
   ...extra,
 })
 

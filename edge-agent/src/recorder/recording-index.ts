@@ -1,5 +1,6 @@
+import { statSync } from 'node:fs'
 import type Database from 'better-sqlite3'
-import { openDurableSqlite } from '../storage/durable-sqlite.ts'
+import { checkpoint, openDurableSqlite } from '../storage/durable-sqlite.ts'
 
 /**
  * The recording index (SQLite, WAL): one row per segment file with its camera, stream, wall-clock
@@ -7,6 +8,9 @@ import { openDurableSqlite } from '../storage/durable-sqlite.ts'
  * durable on disk and that playback seeks by); gaps; and evidence locks that retention must
  * respect. Files are the truth for bytes; the index is the truth for time, and is repaired from the
  * files after a crash (see repair.ts).
+ *
+ * `recorded_ms` is the agent's own clock when the segment last grew (opened, a fragment made
+ * durable): retention ages segments by it, never by `start_ms`/`end_ms`, which follow the stream.
  */
 export interface SegmentRow {
   id: number
@@ -25,6 +29,8 @@ export interface SegmentRow {
   parameter_sets: string
   state: 'open' | 'closed'
   frames: number
+  /** The agent's clock when the segment last grew (what retention ages it by). */
+  recorded_ms: number
 }
 
 export interface FragmentRow {
@@ -42,11 +48,16 @@ export interface GapRow {
   reason: string
 }
 
+/** The WAL is kept to this size (a small recordings disk should not hold megabytes of it). */
+const WAL_LIMIT_BYTES = 1024 * 1024
+
 export class RecordingIndex {
   readonly db: Database.Database
+  private readonly now: () => number
 
-  constructor(file: string) {
-    this.db = openDurableSqlite(file)
+  constructor(file: string, options: { now?: () => number } = {}) {
+    this.now = options.now ?? Date.now
+    this.db = openDurableSqlite(file, { walLimitBytes: WAL_LIMIT_BYTES })
     this.db.exec(`
       create table if not exists segments (
         id integer primary key autoincrement,
@@ -93,18 +104,49 @@ export class RecordingIndex {
         created_ms real not null
       );
     `)
+    this.migrateRecordedMs()
     this.db.pragma('foreign_keys = ON')
   }
 
-  openSegment(s: Omit<SegmentRow, 'id' | 'bytes' | 'state' | 'frames' | 'end_ms' | 'end_pts'>): number {
+  /**
+   * Indexes from before `recorded_ms`: their rows get the file's modification time (the agent's
+   * clock at the last write), or, with the file gone, their end capped at now. Once.
+   */
+  private migrateRecordedMs(): void {
+    const columns = this.db.pragma('table_info(segments)') as { name: string }[]
+    if (!columns.some((c) => c.name === 'recorded_ms')) {
+      this.db.exec('alter table segments add column recorded_ms real')
+      const now = this.now()
+      const rows = this.db.prepare('select id, path, end_ms from segments').all() as {
+        id: number
+        path: string
+        end_ms: number
+      }[]
+      const set = this.db.prepare('update segments set recorded_ms = ? where id = ?')
+      this.db.transaction(() => {
+        for (const r of rows) {
+          let ms = Math.min(r.end_ms, now)
+          try {
+            ms = statSync(r.path).mtimeMs
+          } catch {}
+          set.run(ms, r.id)
+        }
+      })()
+    }
+    this.db.exec('create index if not exists segments_recorded on segments (camera_id, recorded_ms, id)')
+  }
+
+  openSegment(
+    s: Omit<SegmentRow, 'id' | 'bytes' | 'state' | 'frames' | 'end_ms' | 'end_pts' | 'recorded_ms'>,
+  ): number {
     const r = this.db
       .prepare(
         `insert into segments (camera_id, stream, path, start_ms, end_ms, start_pts, end_pts, codec, codec_string,
-           width, height, parameter_sets, state)
+           width, height, parameter_sets, state, recorded_ms)
          values (@camera_id, @stream, @path, @start_ms, @start_ms, @start_pts, @start_pts, @codec, @codec_string,
-           @width, @height, @parameter_sets, 'open')`,
+           @width, @height, @parameter_sets, 'open', @recorded_ms)`,
       )
-      .run(s)
+      .run({ ...s, recorded_ms: this.now() })
     return Number(r.lastInsertRowid)
   }
 
@@ -120,8 +162,10 @@ export class RecordingIndex {
         )
         .run(segmentId, f.offsetEnd, f.startMs, f.endMs)
       this.db
-        .prepare('update segments set end_ms = ?, end_pts = ?, bytes = ?, frames = ? where id = ?')
-        .run(f.endMs, f.endPts, f.offsetEnd, f.frames, segmentId)
+        .prepare(
+          'update segments set end_ms = ?, end_pts = ?, bytes = ?, frames = ?, recorded_ms = ? where id = ?',
+        )
+        .run(f.endMs, f.endPts, f.offsetEnd, f.frames, this.now(), segmentId)
     })()
   }
 
@@ -217,33 +261,67 @@ export class RecordingIndex {
   }
 
   /**
-   * Closed segments oldest first, a page at a time (retention walks millions of rows this way
-   * without loading them): those after `after` in (start_ms, id) order, optionally only one
-   * camera's and only those ending before `endedBeforeMs`.
+   * Closed segments in the order the agent recorded them (id), a page at a time (retention walks
+   * millions of rows this way without loading them): those after `after`, optionally only one
+   * camera's and only those the agent last wrote before `recordedBeforeMs` (by its own clock;
+   * then in (recorded_ms, id) order, along the index). No time from the camera decides either.
    */
   closedPage(
-    options: { cameraId?: string; endedBeforeMs?: number; after?: { start_ms: number; id: number } },
+    options: { cameraId?: string; recordedBeforeMs?: number; after?: { recorded_ms: number; id: number } },
     limit = 200,
   ): SegmentRow[] {
     const a = options.after
+    if (options.cameraId !== undefined && options.recordedBeforeMs !== undefined)
+      return this.db
+        .prepare(
+          `select * from segments
+            where camera_id = ? and recorded_ms < ? and state = 'closed'
+              and (? is null or recorded_ms > ? or (recorded_ms = ? and id > ?))
+            order by recorded_ms, id limit ?`,
+        )
+        .all(
+          options.cameraId,
+          options.recordedBeforeMs,
+          a?.recorded_ms ?? null,
+          a?.recorded_ms ?? null,
+          a?.recorded_ms ?? null,
+          a?.id ?? null,
+          limit,
+        ) as SegmentRow[]
     return this.db
       .prepare(
         `select * from segments
-          where state = 'closed' and (? is null or camera_id = ?) and (? is null or end_ms < ?)
-            and (? is null or start_ms > ? or (start_ms = ? and id > ?))
-          order by start_ms, id limit ?`,
+          where state = 'closed' and (? is null or camera_id = ?) and (? is null or recorded_ms < ?)
+            and id > ?
+          order by id limit ?`,
       )
       .all(
         options.cameraId ?? null,
         options.cameraId ?? null,
-        options.endedBeforeMs ?? null,
-        options.endedBeforeMs ?? null,
-        a?.start_ms ?? null,
-        a?.start_ms ?? null,
-        a?.start_ms ?? null,
-        a?.id ?? null,
+        options.recordedBeforeMs ?? null,
+        options.recordedBeforeMs ?? null,
+        a?.id ?? 0,
         limit,
       ) as SegmentRow[]
+  }
+
+  /**
+   * Closed gaps that end before the oldest segment kept of their stream (or of a stream with none
+   * left): nobody can play what is around them any more. Open gaps stay (a stream still away).
+   */
+  pruneGaps(): number {
+    return this.db
+      .prepare(
+        `delete from gaps where to_ms is not null and to_ms <= coalesce(
+           (select min(start_ms) from segments s where s.camera_id = gaps.camera_id and s.stream = gaps.stream),
+           1e300)`,
+      )
+      .run().changes
+  }
+
+  /** Empties the WAL into the database (see durable-sqlite.ts). */
+  checkpoint(): void {
+    checkpoint(this.db)
   }
 
   totalBytes(): number {

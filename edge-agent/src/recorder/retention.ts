@@ -6,6 +6,12 @@ import type { RecordingIndex, SegmentRow } from './recording-index.ts'
  * Retention: per camera by age, and for the whole disk by a quota and a free-space floor, always
  * oldest first. Evidence-locked ranges and open segments are never deleted. Run before every new
  * segment and periodically, so the disk never fills and recording never stops for lack of space.
+ *
+ * No time from a camera decides: age is the agent's clock when it wrote the segment
+ * (`recorded_ms`), and "oldest" is the order the agent recorded segments in. A camera whose clock
+ * said 2006 once had every segment deleted as "older than 30 days"; one dated in the future would
+ * never have aged out and been taken last by the quota. Afterwards gaps before the oldest segment
+ * kept are pruned and the index's WAL is emptied.
  */
 export interface RetentionPolicy {
   /** Days to keep per camera (absent: keep until quota or floor). */
@@ -23,7 +29,7 @@ export function freeBytes(dir: string): number {
 /** Closed segments oldest first, read a page at a time. */
 function* oldestFirst(
   index: RecordingIndex,
-  options: { cameraId?: string; endedBeforeMs?: number },
+  options: { cameraId?: string; recordedBeforeMs?: number },
 ): Generator<SegmentRow> {
   let after: SegmentRow | undefined
   for (;;) {
@@ -49,7 +55,7 @@ export function enforceRetention(
     logger.info({ camera: s.camera_id, segment: s.path, why }, 'retention removed a segment')
   }
   for (const [cameraId, days] of policy.retentionDays) {
-    for (const s of oldestFirst(index, { cameraId, endedBeforeMs: now - days * 86_400_000 }))
+    for (const s of oldestFirst(index, { cameraId, recordedBeforeMs: now - days * 86_400_000 }))
       if (!index.isLocked(s)) remove(s, `older than ${days} days`)
   }
   if (policy.quotaBytes !== undefined) {
@@ -68,6 +74,16 @@ export function enforceRetention(
       if (free(policy.dir) >= policy.minFreeBytes) break
       if (index.isLocked(s)) continue
       remove(s, 'below the free-space floor')
+    }
+  }
+  if (deleted.length > 0) {
+    index.pruneGaps()
+    // A disk that needed room keeps no WAL either (between deletions it stays under its limit).
+    // Best effort: a checkpoint needs room in the database file, and retention must not fail on it.
+    try {
+      index.checkpoint()
+    } catch (err) {
+      logger.warn({ err }, 'could not checkpoint the recording index; retried after the next deletion')
     }
   }
   return deleted

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs'
 import {
   EncodedAudioPacketSource,
   EncodedPacket,
@@ -38,11 +38,13 @@ const CLOCK = 90_000
 
 export class SegmentWriter {
   private readonly fd: number
+  private fdOpen = true
   private written = 0
   private readonly output: Output
   private readonly source: EncodedVideoPacketSource
   private pending: AccessUnit | undefined
-  private lastPts = -1
+  /** Unwrapped timestamps can be negative (a jump back across a wrap): no sentinel but -Infinity. */
+  private lastPts = Number.NEGATIVE_INFINITY
   private lastDuration = CLOCK / 15
   private frames = 0
   /** Frames wholly before the packet being added: what a fragment finished now contains. */
@@ -222,15 +224,46 @@ export class SegmentWriter {
     }
     this.adding = endPts
     this.framesBefore = this.frames
-    await this.output.finalize()
-    this.flushDurable()
-    fsyncSync(this.fd)
-    closeSync(this.fd)
+    try {
+      await this.output.finalize()
+      this.flushDurable()
+      fsyncSync(this.fd)
+    } catch (err) {
+      this.abandon()
+      throw err
+    }
+    this.closeFd()
     return { bytes: this.written, endMs: this.startMs + ((endPts - this.startPts) * 1000) / CLOCK, endPts }
   }
 
-  /** Closes the file without finishing it (stop on error); what is durable stays. */
-  abandon(): void {
+  /** Bytes of the file that are durable and reported (whole fragments). */
+  get durableBytes(): number {
+    return this.durable.at(-1)?.offsetEnd ?? 0
+  }
+
+  /**
+   * Closes the file without finishing it (stop on error): cut back to its durable fragments (a
+   * half-written one would only hold space on a disk that is probably full) and closed, always,
+   * so no handle outlives the segment. Returns the bytes kept.
+   */
+  abandon(): number {
+    const bytes = this.durableBytes
+    if (this.fdOpen) {
+      try {
+        ftruncateSync(this.fd, bytes)
+      } catch {}
+      this.closeFd()
+    }
+    // The muxer holds buffered media; it is of no use any more.
+    try {
+      this.output.cancel().catch(() => {})
+    } catch {}
+    return bytes
+  }
+
+  private closeFd(): void {
+    if (!this.fdOpen) return
+    this.fdOpen = false
     try {
       closeSync(this.fd)
     } catch {}

@@ -10,6 +10,12 @@ import type { AgentBus } from '../mqtt/agent-bus.ts'
  * to either bumps `config_version`; the configuration is assembled when it is published, with the
  * camera passwords resealed for that agent.
  *
+ * Only passwords given for this agent are resealed (`cameraForAgent`): each stored password is
+ * sealed for the agent the camera had when someone typed it, and a move to another agent needs it
+ * typed again (routes/cameras.ts). An agent's configuration key is known to whoever enrolled it, so
+ * resealing a password for an agent is disclosing it to them; a camera that reached an agent by any
+ * other path arrives without its passwords. A new agent has a fresh id no camera refers to.
+ *
  * It flows down retained on `down/config`, so an agent gets the latest version whenever it
  * (re)subscribes, and again each time it comes online.
  */

@@ -1,6 +1,6 @@
-import type { OutboxMessage } from '@ts-vms/shared'
+import { MAX_PAYLOAD_BYTES, type OutboxMessage } from '@ts-vms/shared'
 import { describe, expect, it } from 'vitest'
-import { agentAuditEventId, contiguousRun } from './ingest.ts'
+import { agentAuditEventId, contiguousRun, parseBatch } from './ingest.ts'
 
 const msg = (seq: number): OutboxMessage => ({
   seq,
@@ -25,5 +25,48 @@ describe('agentAuditEventId', () => {
     expect(agentAuditEventId('agent-a', 7)).toBe(a)
     expect(agentAuditEventId('agent-a', 8)).not.toBe(a)
     expect(agentAuditEventId('agent-b', 7)).not.toBe(a)
+  })
+})
+
+describe('parseBatch (partial acknowledgement, issue 11)', () => {
+  const at = '2026-11-24T10:00:00.000Z'
+  it('checks each message on its own: an invalid one is rejected, the run continues past it', () => {
+    const payload = JSON.stringify({
+      v: 1,
+      messages: [
+        { seq: 1, type: 'event', at, body: { type: 'test' } },
+        { seq: 2, type: 'event', at, body: { type: 'NOT VALID' } },
+        { seq: 3, type: 'health', at, body: { nonsense: true } },
+        { seq: 4, type: 'event', at, body: { type: 'test', data: { n: 4 } } },
+        { type: 'event', at, body: { type: 'test' } }, // no seq: cannot be placed
+      ],
+    })
+    const parsed = parseBatch(payload)
+    expect(parsed.ok).toBe(true)
+    if (!parsed.ok) return
+    expect(parsed.entries).toHaveLength(4)
+    const run = contiguousRun(parsed.entries, 0)
+    expect(run.map((e) => ('rejected' in e ? `${e.seq}:${e.rejected}` : `${e.seq}`))).toEqual([
+      '1',
+      '2:invalid',
+      '3:invalid',
+      '4',
+    ])
+  })
+
+  it('cleans text PostgreSQL would refuse (NUL, lone surrogates) instead of failing the batch', () => {
+    const parsed = parseBatch(
+      JSON.stringify({
+        v: 1,
+        messages: [{ seq: 1, type: 'event', at, body: { type: 'test', data: { s: 'a\u0000b\ud800c' } } }],
+      }),
+    )
+    expect(parsed.ok && parsed.entries[0]).toMatchObject({ message: { body: { data: { s: 'ab\ufffdc' } } } })
+  })
+
+  it('refuses an oversize or unreadable publication as a whole', () => {
+    expect(parseBatch('x'.repeat(MAX_PAYLOAD_BYTES + 1))).toEqual({ ok: false, error: 'oversize' })
+    expect(parseBatch('{')).toEqual({ ok: false, error: 'malformed' })
+    expect(parseBatch(JSON.stringify({ v: 1, messages: [] }))).toEqual({ ok: false, error: 'invalid' })
   })
 })

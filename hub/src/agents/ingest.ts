@@ -1,14 +1,18 @@
 import { createHash } from 'node:crypto'
 import {
+  cleanJsonValue,
   decode,
   downTopic,
+  MAX_BATCH,
+  MAX_PAYLOAD_BYTES,
   type OutboxMessage,
+  outboxMessage,
   PROTOCOL_VERSION,
   type SecretBox,
-  upMessages,
   upStatus,
 } from '@ts-vms/shared'
 import type { Logger } from 'pino'
+import { z } from 'zod'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { Database, Tx } from '../db/database.ts'
 import type { AgentBus, AgentMessage } from '../mqtt/agent-bus.ts'
@@ -33,11 +37,53 @@ export function agentAuditEventId(agentId: string, seq: number): string {
 }
 
 /** The run of messages continuing an agent's committed sequence, in order. */
-export function contiguousRun(messages: OutboxMessage[], acked: number): OutboxMessage[] {
+export function contiguousRun<T extends { seq: number }>(messages: readonly T[], acked: number): T[] {
   const bySeq = new Map(messages.map((m) => [m.seq, m]))
-  const run: OutboxMessage[] = []
-  for (let seq = acked + 1; bySeq.has(seq); seq++) run.push(bySeq.get(seq) as OutboxMessage)
+  const run: T[] = []
+  for (let seq = acked + 1; bySeq.has(seq); seq++) run.push(bySeq.get(seq) as T)
   return run
+}
+
+/** One message of a batch: valid (to apply), or one the hub cannot apply (acknowledged, reported). */
+export type BatchEntry = { seq: number; message: OutboxMessage } | { seq: number; rejected: string }
+
+const batchEnvelope = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  messages: z.array(z.unknown()).min(1).max(MAX_BATCH),
+})
+const sequenced = z.object({ seq: z.number().int().positive() })
+
+/**
+ * An `up/messages` batch, each message checked on its own: one invalid message is `rejected`
+ * (the hub acknowledges it without applying it) instead of refusing the whole batch, which the
+ * agent would resend forever with everything behind it. A message without a usable `seq` cannot
+ * be placed and is left out (the run stops at the gap). Text is cleaned of what PostgreSQL
+ * refuses (NUL, lone surrogates) so one such string cannot fail the batch's transaction either.
+ */
+export function parseBatch(
+  payload: Buffer | string,
+): { ok: true; entries: BatchEntry[]; unsequenced: number } | { ok: false; error: string } {
+  const envelope = decode(batchEnvelope, payload)
+  if (!envelope.ok) return envelope
+  const entries: BatchEntry[] = []
+  // A message without a usable seq has no place in the agent's order: it cannot be acknowledged,
+  // only counted and dropped (no agent of ours sends one).
+  let unsequenced = 0
+  for (const raw of envelope.value.messages) {
+    const seq = sequenced.safeParse(raw)
+    if (!seq.success) {
+      unsequenced++
+      continue
+    }
+    const parsed = outboxMessage.safeParse(raw)
+    if (!parsed.success) {
+      entries.push({ seq: seq.data.seq, rejected: 'invalid' })
+      continue
+    }
+    const clean = cleanJsonValue(parsed.data, { maxLength: MAX_PAYLOAD_BYTES, keepLineBreaks: true })
+    entries.push({ seq: seq.data.seq, message: clean as OutboxMessage })
+  }
+  return { ok: true, entries, unsequenced }
 }
 
 /**
@@ -47,7 +93,9 @@ export function contiguousRun(messages: OutboxMessage[], acked: number): OutboxM
  * and the agent's `acked_seq` are committed in one transaction; only the run that continues
  * `acked_seq` without a gap is taken, so a duplicate or an early message is never applied, and the
  * agent resends what was not acknowledged. After the commit the hub acknowledges `acked_seq` on
- * `down/ack` and the agent deletes what it covers.
+ * `down/ack` and the agent deletes what it covers. A message inside the run that the hub cannot
+ * apply (invalid) is acknowledged with the rest, not applied, audited and named in the ack's
+ * `rejected`; a publication over the size limit is answered with `resend` (send smaller).
  */
 export class AgentIngest {
   private readonly queues = new Map<string, Promise<void>>()
@@ -120,20 +168,57 @@ export class AgentIngest {
       metrics.rejected('unknown_topic')
       return
     }
-    const batch = decode(upMessages, message.payload)
+    const batch = parseBatch(message.payload)
     if (!batch.ok) {
       metrics.rejected(batch.error)
       this.deps.logger.warn({ agentId: agent.id, reason: batch.error }, 'rejected an agent message')
+      if (batch.error === 'oversize') {
+        // Unread, so nothing in it can be acknowledged: tell the agent where the hub stands and to
+        // send smaller publications, instead of letting it resend the same one forever.
+        const acked = await this.deps.db.withTenant({ tenantId: agent.tenantId }, (tx) =>
+          this.ackedSeq(tx, agent.id),
+        )
+        await this.deps.bus.publish(
+          downTopic(agent.id, 'ack'),
+          JSON.stringify({
+            v: PROTOCOL_VERSION,
+            seq: acked,
+            resend: { reason: 'oversize', maxBytes: MAX_PAYLOAD_BYTES },
+          }),
+        )
+      }
       return
     }
-    const messages = batch.value.messages
+    if (batch.unsequenced > 0) {
+      metrics.rejected('invalid')
+      this.deps.logger.warn(
+        { agentId: agent.id, count: batch.unsequenced },
+        'dropped agent messages without a sequence number',
+      )
+    }
+    const entries = batch.entries
 
     // Audit records first (they go to the audit trail's own writer), with ids derived from the
-    // sequence so that a batch processed twice (crash, or two hubs) records each one once.
+    // sequence so that a batch processed twice (crash, or two hubs) records each one once. A
+    // message the hub cannot apply is recorded too (as `agent.message.rejected`, same id scheme).
     const acked = await this.deps.db.withTenant({ tenantId: agent.tenantId }, (tx) =>
       this.ackedSeq(tx, agent.id),
     )
-    for (const m of contiguousRun(messages, acked)) {
+    for (const e of contiguousRun(entries, acked)) {
+      if ('rejected' in e) {
+        await this.deps.audit.record({
+          eventId: agentAuditEventId(agent.id, e.seq),
+          action: 'agent.message.rejected',
+          outcome: 'failure',
+          tenantId: agent.tenantId,
+          actor: { type: 'agent', id: agent.id, name: agent.name },
+          target: { type: 'agent', id: agent.id },
+          reason: `message ${e.seq} is ${e.rejected}: acknowledged without being applied`,
+          details: { agentSeq: e.seq, reason: e.rejected },
+        })
+        continue
+      }
+      const m = e.message
       if (m.type !== 'audit') continue
       const b = m.body
       await this.deps.audit.record({
@@ -154,6 +239,7 @@ export class AgentIngest {
     }
 
     let applied: OutboxMessage[] = []
+    let rejected: { seq: number; reason: string }[] = []
     const { newAcked, wasOffline } = await this.deps.db.withTenant(
       { tenantId: agent.tenantId },
       async (tx) => {
@@ -162,9 +248,11 @@ export class AgentIngest {
           [agent.id],
         )
         const current = Number(row?.acked_seq ?? 0)
-        const run = contiguousRun(messages, current)
-        await this.apply(tx, agent, run)
-        applied = run
+        const run = contiguousRun(entries, current)
+        const valid = run.flatMap((e) => ('message' in e ? [e.message] : []))
+        await this.apply(tx, agent, valid)
+        applied = valid
+        rejected = run.flatMap((e) => ('rejected' in e ? [{ seq: e.seq, reason: e.rejected }] : []))
         const last = run.at(-1)?.seq ?? current
         await tx.execute('update agents set acked_seq = ?, last_seen_at = now() where id = ?', [
           last,
@@ -173,9 +261,16 @@ export class AgentIngest {
         return { newAcked: last, wasOffline: row?.status === 'offline' }
       },
     )
+    for (const r of rejected) {
+      metrics.rejected(`message_${r.reason}`)
+      this.deps.logger.warn(
+        { agentId: agent.id, seq: r.seq, reason: r.reason },
+        'acknowledged an agent message without applying it',
+      )
+    }
     await this.deps.bus.publish(
       downTopic(agent.id, 'ack'),
-      JSON.stringify({ v: PROTOCOL_VERSION, seq: newAcked }),
+      JSON.stringify({ v: PROTOCOL_VERSION, seq: newAcked, ...(rejected.length > 0 ? { rejected } : {}) }),
     )
     for (const m of applied) {
       if (m.type !== 'event') continue
@@ -212,22 +307,45 @@ export class AgentIngest {
     return Number(row?.acked_seq ?? 0)
   }
 
+  /** Which of the cameras these events name belong to the agent's site (RLS keeps it to the tenant). */
+  private async camerasOfSite(tx: Tx, agent: AgentRecord, events: OutboxMessage[]): Promise<Set<string>> {
+    const named = [
+      ...new Set(events.flatMap((e) => (e.type === 'event' && e.body.cameraId ? [e.body.cameraId] : []))),
+    ]
+    if (named.length === 0) return new Set()
+    const rows: { id: string }[] = await tx.execute(
+      `select id from cameras where site_id = ? and id in (${named.map(() => '?').join(', ')})`,
+      [agent.siteId, ...named],
+    )
+    return new Set(rows.map((r) => r.id))
+  }
+
   private async apply(tx: Tx, agent: AgentRecord, run: OutboxMessage[]): Promise<void> {
     const events = run.filter((m) => m.type === 'event')
     if (events.length > 0) {
+      const ownCameras = await this.camerasOfSite(tx, agent, events)
       const values: string[] = []
       const params: unknown[] = []
       for (const e of events) {
+        // An agent speaks only for its own site's cameras: an event naming any other camera is kept
+        // (nothing an agent reports is lost) but not attributed to that camera, so no viewer of the
+        // named camera is shown what another site's agent claims about it.
+        const claimed = e.body.cameraId ?? null
+        const cameraId = claimed !== null && ownCameras.has(claimed) ? claimed : null
+        const data =
+          claimed !== null && cameraId === null
+            ? { ...(e.body.data ?? {}), claimedCameraId: claimed }
+            : (e.body.data ?? {})
         values.push('(?, ?, ?, ?, ?, ?, ?::timestamptz, ?::jsonb)')
         params.push(
           agent.tenantId,
           agent.id,
           agent.siteId,
-          e.body.cameraId ?? null,
+          cameraId,
           e.seq,
           e.body.type,
           e.at,
-          JSON.stringify(e.body.data ?? {}),
+          JSON.stringify(data),
         )
       }
       await tx.execute(

@@ -1,8 +1,11 @@
+import path from 'node:path'
 import type { Logger } from 'pino'
 import type { Database, Tx } from '../db/database.ts'
+import { isDatabaseUnavailable } from '../db/errors.ts'
 import { type AuditEvent, type AuditLog, logAuditEvent } from './audit-log.ts'
 import { GENESIS_HASH, recordHash } from './chain.ts'
 import type { AuditPartitions } from './partitions.ts'
+import { AuditQuarantine } from './quarantine.ts'
 import { toRecord } from './record.ts'
 import { AuditSpool, type SpooledRecord } from './spool.ts'
 
@@ -10,6 +13,8 @@ export interface AuditMetrics {
   written(n: number): void
   spooled(n: number): void
   spooling(on: boolean): void
+  /** Records set aside because the database would not take them (see AuditQuarantine). */
+  quarantined?(n: number): void
 }
 
 export interface DurableAuditLogOptions {
@@ -21,6 +26,13 @@ export interface DurableAuditLogOptions {
   /** A database write slower than this goes to the spool instead (and is de-duplicated later). */
   dbTimeoutMs: number
   metrics: AuditMetrics
+  /** Where unwritable records are set aside (default: `audit-quarantine` beside the spool). */
+  quarantine?: AuditQuarantine
+  /**
+   * A record that fails this many times alone, with the database answering, is set aside even when
+   * the error does not say the record is at fault (default 3).
+   */
+  maxAttempts?: number
 }
 
 interface Pending {
@@ -32,6 +44,24 @@ interface Pending {
 const BATCH = 200
 
 class TimeoutError extends Error {}
+
+/**
+ * True when PostgreSQL refused the row itself, whatever the moment: data exceptions (class 22:
+ * invalid JSON or text, a time out of range, ...) and integrity violations (class 23) other than a
+ * unique violation, which a concurrent writer of the same record causes and a retry resolves.
+ */
+export function isRecordRejected(err: unknown): boolean {
+  for (
+    let e = err as { code?: unknown; sqlState?: unknown; cause?: unknown } | undefined, i = 0;
+    e && i < 4;
+    i++
+  ) {
+    const code = typeof e.sqlState === 'string' ? e.sqlState : typeof e.code === 'string' ? e.code : ''
+    if (/^2[23]...$/.test(code)) return code !== '23505'
+    e = e.cause as typeof e
+  }
+  return false
+}
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -59,8 +89,13 @@ export class DurableAuditLog implements AuditLog {
   private replaying: Promise<void> | undefined
   private backoffMs = 500
   private closed = false
+  /** Failures of single records whose error did not convict them, by event id. */
+  private readonly attempts = new Map<string, number>()
+  readonly quarantine: AuditQuarantine
 
   constructor(private readonly o: DurableAuditLogOptions) {
+    this.quarantine =
+      o.quarantine ?? new AuditQuarantine(path.join(path.dirname(o.spool.dir), 'audit-quarantine'))
     this.mode = o.spool.isEmpty() ? 'direct' : 'spool'
     if (this.mode === 'spool') {
       o.logger.warn('audit records are waiting in the spool: replaying them')
@@ -71,6 +106,16 @@ export class DurableAuditLog implements AuditLog {
 
   get spooling(): boolean {
     return this.mode === 'spool'
+  }
+
+  /** Records waiting in the disk spool for the database. */
+  spooledCount(): number {
+    return this.o.spool.count()
+  }
+
+  /** Records set aside on this hub because the database would not take them. */
+  quarantinedCount(): number {
+    return this.quarantine.count()
   }
 
   record(event: AuditEvent): Promise<void> {
@@ -114,22 +159,16 @@ export class DurableAuditLog implements AuditLog {
 
   private async pump(): Promise<void> {
     while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, BATCH)
+      let batch = this.queue.splice(0, BATCH)
       if (this.mode === 'direct') {
-        try {
-          await withTimeout(
-            this.write(
-              batch.map((p) => p.record),
-              false,
-            ),
-            this.o.dbTimeoutMs,
-          )
-          this.o.metrics.written(batch.length)
-          for (const p of batch) p.resolve()
-          continue
-        } catch (err) {
-          this.enterSpoolMode(err)
-        }
+        const { handled, error } = await this.writeAll(
+          batch.map((p) => p.record),
+          false,
+        )
+        for (const p of batch.slice(0, handled)) p.resolve()
+        if (handled === batch.length) continue
+        batch = batch.slice(handled)
+        this.enterSpoolMode(error)
       }
       // From here to the end of the loop body nothing awaits: no record can slip in between.
       try {
@@ -140,6 +179,78 @@ export class DurableAuditLog implements AuditLog {
         for (const p of batch) p.reject(err)
       }
     }
+  }
+
+  /** True when a failed write means the database is not taking anything now (not: this record). */
+  private async databaseDown(err: unknown): Promise<boolean> {
+    if (err instanceof TimeoutError || isDatabaseUnavailable(err)) return true
+    const code = (err as { code?: unknown } | undefined)?.code
+    if (code === '57014') return true // statement timeout: slow, not wrong
+    try {
+      return !(await withTimeout(this.o.db.ping(), this.o.dbTimeoutMs))
+    } catch {
+      return true
+    }
+  }
+
+  /**
+   * Writes records in order, in batches. When a batch fails while the database is up, some record
+   * in it is at fault: the batch is written one record at a time, and a record the database
+   * refuses (by its error, or by failing `maxAttempts` times) is quarantined, so it never blocks
+   * the records behind it. Stops at the first failure that is the database's, and says how many
+   * leading records were handled (written, already there, or quarantined).
+   */
+  private async writeAll(
+    records: SpooledRecord[],
+    skipExisting: boolean,
+  ): Promise<{ handled: number; error?: unknown }> {
+    let handled = 0
+    while (handled < records.length) {
+      const batch = records.slice(handled, handled + BATCH)
+      try {
+        this.o.metrics.written(await withTimeout(this.write(batch, skipExisting), this.o.dbTimeoutMs))
+        handled += batch.length
+        continue
+      } catch (err) {
+        if (await this.databaseDown(err)) return { handled, error: err }
+      }
+      for (const record of batch) {
+        try {
+          this.o.metrics.written(await withTimeout(this.write([record], skipExisting), this.o.dbTimeoutMs))
+          this.attempts.delete(record.eventId)
+        } catch (err) {
+          if (await this.databaseDown(err)) return { handled, error: err }
+          if (!isRecordRejected(err)) {
+            const attempts = (this.attempts.get(record.eventId) ?? 0) + 1
+            this.attempts.set(record.eventId, attempts)
+            if (attempts < (this.o.maxAttempts ?? 3)) return { handled, error: err }
+          }
+          try {
+            this.setAside(record, err)
+          } catch (diskErr) {
+            // Cannot set it aside either (disk full?): keep it where it is, in order, and retry.
+            return { handled, error: diskErr }
+          }
+        }
+        handled++
+      }
+    }
+    return { handled }
+  }
+
+  private setAside(record: SpooledRecord, err: unknown) {
+    this.attempts.delete(record.eventId)
+    const added = this.quarantine.add(record, err)
+    if (added) this.o.metrics.quarantined?.(1)
+    this.o.logger.error(
+      {
+        eventId: record.eventId,
+        tenantId: record.tenantId,
+        action: record.action,
+        err: err instanceof Error ? err.message : String(err),
+      },
+      'audit: the database refuses this record; quarantined it so the records behind it are written',
+    )
   }
 
   /** Appends records to their chains in one transaction. */
@@ -230,19 +341,19 @@ export class DurableAuditLog implements AuditLog {
         for (const file of files) {
           const { records, skipped } = AuditSpool.read(file)
           if (skipped > 0) this.o.logger.warn({ file, skipped }, 'audit: skipped torn or corrupt spool lines')
-          for (let i = 0; i < records.length; i += BATCH) {
-            const written = await withTimeout(
-              this.write(records.slice(i, i + BATCH), true),
-              this.o.dbTimeoutMs,
-            )
-            this.o.metrics.written(written)
-          }
+          // A record set aside during an earlier, interrupted pass over this file stays aside.
+          const pending = records.filter((r) => !this.quarantine.has(r.eventId))
+          const { handled, error } = await this.writeAll(pending, true)
+          if (handled < pending.length) throw error
           this.o.spool.done(file)
         }
       }
     } catch (err) {
       this.backoffMs = Math.min(this.backoffMs * 2, 10_000)
-      this.o.logger.debug({ err: (err as Error).message }, 'audit: replay failed; retrying')
+      this.o.logger.debug(
+        { err: err instanceof Error ? err.message : String(err) },
+        'audit: replay failed; retrying',
+      )
       this.scheduleReplay()
     }
   }

@@ -37,12 +37,15 @@ describe('AuditSpool', () => {
     spool.append([record(1), record(2)])
     const first = spool.takeForReplay()
     spool.append([record(3)])
+    expect(spool.count()).toBe(3)
+    expect(new AuditSpool(dir).count()).toBe(3) // counted again from disk after a restart
     const both = spool.takeForReplay()
     expect(both).toEqual([first[0], expect.stringMatching(/replay-2\.jsonl$/)])
     const all = both.flatMap((f) => AuditSpool.read(f).records.map((r) => r.action))
     expect(all).toEqual(['test.1', 'test.2', 'test.3'])
     for (const f of both) spool.done(f)
     expect(spool.isEmpty()).toBe(true)
+    expect(spool.count()).toBe(0)
     spool.close()
   })
 

@@ -46,11 +46,29 @@ function fsyncDir(dir: string) {
   }
 }
 
+function lineCount(file: string): number {
+  try {
+    let n = 0
+    for (const line of readFileSync(file, 'utf8').split('\n')) if (line) n++
+    return n
+  } catch {
+    return 0
+  }
+}
+
 export class AuditSpool {
   private fd: number | undefined
+  /** Records waiting (lines in the active and replay files), kept current by append and done. */
+  private waiting: number
 
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
+    this.waiting = [ACTIVE, ...this.replayFiles()].reduce((n, f) => n + lineCount(path.join(this.dir, f)), 0)
+  }
+
+  /** How many records wait in the spool (torn lines included until their file is replayed). */
+  count(): number {
+    return this.waiting
   }
 
   /** Appends and fsyncs. When this returns, the records survive a crash or power cut. */
@@ -70,6 +88,7 @@ export class AuditSpool {
       .join('')
     writeSync(this.fd, text)
     fsyncSync(this.fd)
+    this.waiting += records.length
   }
 
   /** True when nothing waits in the spool. */
@@ -127,6 +146,7 @@ export class AuditSpool {
   }
 
   done(file: string): void {
+    this.waiting = Math.max(0, this.waiting - lineCount(file))
     rmSync(file, { force: true })
     fsyncDir(this.dir)
   }

@@ -10,7 +10,8 @@ import type { Mailer } from './mailer.ts'
 import { hashOpaqueToken, newOpaqueToken, opaqueTokenTenant } from './opaque-tokens.ts'
 import type { PasswordHasher } from './password-hasher.ts'
 import { checkPassword } from './password-policy.ts'
-import { revokeAllSessions, revokeFamily } from './sessions.ts'
+import { revokeAllSessions, revokeFamily, revokePasswordResets } from './sessions.ts'
+import { canonicalEmail, canonicalUsername, storedUsername } from './usernames.ts'
 
 export interface ClientMeta {
   ip: string | null
@@ -45,9 +46,22 @@ export async function tenantIdBySlug(db: Database, slug: string): Promise<string
   return rows[0]?.id
 }
 
+/**
+ * The user whose canonical username (usernames.ts) is the given name's, in the transaction's
+ * tenant. SQL's `lower()` only narrows the candidates (it uses the index, and its locale may
+ * equate more, e.g. İ with i); the canonical form decides, so lookup and login limit agree.
+ */
 export async function findUserByUsername(tx: Tx, username: string): Promise<User | null> {
-  const rows = await tx.execute('select * from users where lower(username) = lower(?)', [username])
-  return rows[0] ? tx.map(UserSchema, rows[0]) : null
+  const rows: Record<string, unknown>[] = await tx.execute(
+    'select * from users where lower(username) = lower(?) or lower(username) = lower(?)',
+    [username, storedUsername(username)],
+  )
+  const wanted = canonicalUsername(username)
+  const matches = rows.filter((r) => canonicalUsername(String(r.username)) === wanted)
+  // Names created before canonical uniqueness could share a canonical form: an exact match wins,
+  // otherwise an ambiguous name finds nobody.
+  const row = matches.length === 1 ? matches[0] : matches.find((r) => r.username === storedUsername(username))
+  return row ? tx.map(UserSchema, row) : null
 }
 
 /**
@@ -76,6 +90,8 @@ export class AuthService {
   private readonly logger: Logger
   private readonly metrics: AuthMetrics
   private readonly limits: RateLimits
+  /** Work started after the answer went out (password-reset requests), awaited at shutdown. */
+  private readonly background = new Set<Promise<void>>()
 
   constructor(
     deps: AuthServiceDeps,
@@ -292,21 +308,46 @@ export class AuthService {
   }
 
   /**
-   * Always resolves the same way, whether or not the account exists; the mail goes out in the
-   * background so timing does not tell either.
+   * Answers the same way, and after the same work, whether or not the account exists: only the
+   * rate limits (keyed by what the client sent, never by what exists) run before the answer; the
+   * lookup, the token, the audit record and the mail run in the background. An earlier link stays
+   * valid until it expires or any link is used, so a stranger's request cannot cancel the owner's.
    */
   async requestPasswordReset(input: { tenant: string; email: string }, meta: ClientMeta): Promise<void> {
-    await this.limits.passwordResetRequested(input.tenant, input.email)
+    await this.limits.passwordResetRequested(input.tenant, input.email, meta.ip)
+    this.inBackground(() => this.issuePasswordReset(input, meta), 'password-reset request failed')
+  }
+
+  /** Resolves once the background work started so far has ended (shutdown, tests). */
+  async idle(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background])
+  }
+
+  private inBackground(work: () => Promise<void>, failure: string): void {
+    const p: Promise<void> = Promise.resolve()
+      .then(work)
+      .catch((err: unknown) => this.logger.error({ err }, failure))
+      .finally(() => this.background.delete(p))
+    this.background.add(p)
+  }
+
+  private async issuePasswordReset(
+    input: { tenant: string; email: string },
+    meta: ClientMeta,
+  ): Promise<void> {
     const tenantId = await tenantIdBySlug(this.db, input.tenant)
     if (!tenantId) return
     const found = await this.db.withTenant({ tenantId }, async (tx) => {
-      const rows = await tx.execute('select * from users where lower(email) = lower(?) and not disabled', [
-        input.email,
-      ])
-      if (!rows[0]) return undefined
-      const user = tx.map(UserSchema, rows[0])
-      // Only the newest reset link works.
-      await tx.execute('delete from password_reset_tokens where user_id = ? and used_at is null', [user.id])
+      const rows: Record<string, unknown>[] = await tx.execute(
+        'select * from users where lower(email) = lower(?) and not disabled',
+        [input.email.trim()],
+      )
+      // The database's lower() may equate look-alikes (İ and i); the canonical form decides.
+      const wanted = canonicalEmail(input.email)
+      const matches = rows.filter((r) => typeof r.email === 'string' && canonicalEmail(r.email) === wanted)
+      const [match] = matches
+      if (!match || matches.length !== 1) return undefined
+      const user = tx.map(UserSchema, match)
       const { token, hash } = newOpaqueToken(tenantId)
       await tx.execute(
         `insert into password_reset_tokens (id, tenant_id, user_id, token_hash, expires_at)
@@ -336,10 +377,29 @@ export class AuthService {
       link ? '' : found.token,
       `It expires in ${minutes} minutes and works once. If you did not ask for it, ignore this mail.`,
     ].join('\n')
-    const to = found.user.email
-    void this.mailer.send({ to, subject: 'TS-VMS password reset', text }).catch((err: unknown) => {
-      this.logger.error({ err, userId: found.user.id }, 'could not send the password-reset mail')
-    })
+    await this.mailer.send({ to: found.user.email, subject: 'TS-VMS password reset', text })
+  }
+
+  /**
+   * Tells a user's previous address that it is no longer theirs, so a takeover by e-mail change
+   * does not go unnoticed. In the background: the change itself is already committed.
+   */
+  notifyEmailChanged(
+    user: { id: string; username: string },
+    oldEmail: string,
+    newEmail: string | null,
+  ): void {
+    const text = [
+      `The e-mail address of the TS-VMS account ${user.username} was changed`,
+      newEmail ? `from this address to ${newEmail}.` : 'and this address removed from it.',
+      '',
+      'Password-reset mail now goes to the new address. If you did not make this change, contact your',
+      'administrator at once.',
+    ].join('\n')
+    this.inBackground(
+      () => this.mailer.send({ to: oldEmail, subject: 'TS-VMS e-mail address changed', text }),
+      'could not send the e-mail-change notice',
+    )
   }
 
   async confirmPasswordReset(input: { token: string; password: string }, meta: ClientMeta): Promise<void> {
@@ -374,6 +434,9 @@ export class AuthService {
       const row = await lookup(tx, true)
       if (row.user_id !== user.id) throw conflict('the reset token changed hands')
       await tx.execute('update password_reset_tokens set used_at = now() where id = ?', [row.id])
+      // Requests never cancel each other's links (a stranger's must not cancel the owner's); using
+      // one ends them all.
+      await revokePasswordResets(tx, user.id)
       await tx.execute('update users set password_hash = ?, updated_at = now() where id = ?', [
         passwordHash,
         user.id,

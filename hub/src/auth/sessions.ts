@@ -24,3 +24,8 @@ export async function revokeFamily(tx: Tx, familyId: string, reason: string): Pr
   )
   return rows.length
 }
+
+/** Ends a user's pending password-reset links (their password or e-mail address changed). */
+export async function revokePasswordResets(tx: Tx, userId: string): Promise<void> {
+  await tx.execute('delete from password_reset_tokens where user_id = ? and used_at is null', [userId])
+}

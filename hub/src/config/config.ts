@@ -68,6 +68,14 @@ export const configSchema = z.object({
   VMS_SMTP_FROM: z.string().min(3).default('TS-VMS <no-reply@localhost>'),
   VMS_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   VMS_BODY_LIMIT_BYTES: positiveInt.default(1024 * 1024),
+  /** How long a client has to send a request's headers. */
+  VMS_HTTP_HEADERS_TIMEOUT_MS: positiveInt.min(100).default(10_000),
+  /** How long a client has to send a request's body, after its headers (uploads excepted). */
+  VMS_HTTP_BODY_TIMEOUT_MS: positiveInt.min(100).default(30_000),
+  /** How long an agent has to send an export upload's body (a slow site uplink). */
+  VMS_HTTP_UPLOAD_TIMEOUT_MS: positiveInt.min(1000).default(15 * 60_000),
+  /** Concurrent HTTP connections one client address may hold (trusted proxies are not counted). */
+  VMS_HTTP_MAX_CONNECTIONS_PER_IP: positiveInt.default(64),
   VMS_TRUST_PROXY: z
     .string()
     .trim()
@@ -85,6 +93,7 @@ export const configSchema = z.object({
   VMS_LOGIN_WINDOW_SECONDS: positiveInt.default(15 * 60),
   VMS_API_RATE_PER_MINUTE: positiveInt.default(600),
   VMS_PASSWORD_RESET_PER_HOUR: positiveInt.default(5),
+  VMS_PASSWORD_RESET_PER_HOUR_PER_IP: positiveInt.default(20),
   VMS_MIGRATE_ON_START: bool.default(true),
   VMS_LICENSE_PUBLIC_KEYS: z
     .union([z.string(), z.array(z.string())])
@@ -103,6 +112,10 @@ export const configSchema = z.object({
     .string()
     .regex(/^mqtts?:\/\//, 'must be an mqtt:// or mqtts:// URL')
     .optional(),
+  /** Embedded broker: time for the TLS handshake, and again from then to an authenticated CONNECT. */
+  VMS_MQTT_CONNECT_TIMEOUT_MS: positiveInt.min(100).default(5000),
+  /** Embedded broker: concurrent connections one client address may hold. */
+  VMS_MQTT_MAX_CONNECTIONS_PER_IP: positiveInt.default(64),
   VMS_MQTT_SHARED_GROUP: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
+import { isStorableText } from '@ts-vms/shared'
 import Koa from 'koa'
 import type { HubContext } from '../hub-context.ts'
 import { Api } from './api.ts'
@@ -23,12 +24,23 @@ import { registerTenantRoutes } from './routes/tenants.ts'
 import { registerUserRoutes } from './routes/users.ts'
 import { registerWebAssets } from './web-assets.ts'
 
-function containsNul(value: unknown, depth = 0): boolean {
-  if (typeof value === 'string') return value.includes('\0')
+/** True when some string (key or value) anywhere in a parsed body or query fails `ok`. */
+export function findUnstorable(value: unknown, ok: (text: string) => boolean, depth = 0): boolean {
+  if (typeof value === 'string') return !ok(value)
   if (depth > 32 || value === null || typeof value !== 'object') return false
-  for (const [k, v] of Object.entries(value)) if (k.includes('\0') || containsNul(v, depth + 1)) return true
+  for (const [k, v] of Object.entries(value)) if (!ok(k) || findUnstorable(v, ok, depth + 1)) return true
   return false
 }
+
+const noNul = (text: string) => !text.includes('\0')
+
+/**
+ * Where a lone surrogate is let through to the handler: the login, whose every failure must be
+ * rate-limited and audited like any other (a 400 at the door would let a prober go unseen and
+ * uncounted). Its text is harmless there: the driver sends it as U+FFFD, which matches no tenant or
+ * user, and the audit boundary cleans it (hub/src/audit/record.ts).
+ */
+const SURROGATES_ALLOWED = new Set(['/api/v1/auth/login'])
 
 export function buildApi(hub: HubContext): Api {
   const api = new Api()
@@ -119,14 +131,21 @@ export function createApp(hub: HubContext): Koa {
     }),
   )
 
-  // Postgres text cannot hold NUL: refuse it at the door rather than as a database error.
+  // Postgres text cannot hold NUL, and JSON with a lone UTF-16 surrogate (legal as a \ud800
+  // escape, but no character) is refused by jsonb and silently altered in text: both are a
+  // client's mistake, refused at the door (400) rather than met as a database error or a
+  // quiet change of what was sent.
   app.use(async (ctx, next) => {
-    if (
-      containsNul((ctx.request as { body?: unknown }).body) ||
-      containsNul(ctx.query) ||
-      ctx.path.includes('\0')
-    ) {
+    const body = (ctx.request as { body?: unknown }).body
+    if (findUnstorable(body, noNul) || findUnstorable(ctx.query, noNul) || ctx.path.includes('\0')) {
       throw new HttpError(400, 'invalid_characters', 'the request contains a NUL character')
+    }
+    if (!SURROGATES_ALLOWED.has(ctx.path) && findUnstorable(body, isStorableText)) {
+      throw new HttpError(
+        400,
+        'invalid_characters',
+        'the request contains a lone UTF-16 surrogate (an escape such as \\ud800 that is not half of a pair)',
+      )
     }
     await next()
   })

@@ -3,7 +3,13 @@ import tls from 'node:tls'
 import { parseTopic } from '@ts-vms/shared'
 import { Aedes, type AuthenticateError, type Client } from 'aedes'
 import type { Logger } from 'pino'
+import {
+  type AddressCounter,
+  limitConnectionsPerAddress,
+  normaliseAddress,
+} from '../http/connection-limits.ts'
 import type { AgentBus, AgentMessage } from './agent-bus.ts'
+import { GuardedConnection, MAX_CONNECT_BYTES, MAX_PACKET_BYTES } from './packet-guard.ts'
 import type { BrokerTls } from './tls-cert.ts'
 
 export interface AgentAuthenticator {
@@ -15,6 +21,10 @@ export interface AgentAuthenticator {
  * The embedded MQTT broker (aedes). Authentication: client id = username = agent id, password =
  * the agent's secret. Authorisation: an agent publishes only under `vms/v1/agents/<own id>/up/`
  * and subscribes only under `vms/v1/agents/<own id>/down/`; everything else is refused.
+ *
+ * Resource limits (issue 10): every connection passes through a GuardedConnection, which refuses a
+ * packet over MAX_PACKET_BYTES (a CONNECT over MAX_CONNECT_BYTES) at its length header and drops
+ * a client not authenticated within `connectTimeoutMs`; connections per address are capped.
  */
 export class EmbeddedBroker implements AgentBus {
   private handler: (m: AgentMessage) => Promise<void> = async () => {}
@@ -24,9 +34,16 @@ export class EmbeddedBroker implements AgentBus {
   private constructor(
     private readonly aedes: Aedes,
     private readonly server: net.Server,
+    private readonly connections: AddressCounter,
+    private readonly sockets: Set<net.Socket>,
     readonly port: number,
     readonly description: string,
   ) {}
+
+  /** Open connections from this client address (tests, diagnostics). */
+  connectionsFrom(address: string): number {
+    return this.connections.count(address)
+  }
 
   static async start(options: {
     host: string
@@ -35,6 +52,9 @@ export class EmbeddedBroker implements AgentBus {
     auth: AgentAuthenticator
     logger: Logger
     onRejected: (reason: string) => void
+    /** Time for the TLS handshake, and again from then to an authenticated CONNECT. */
+    connectTimeoutMs: number
+    maxConnectionsPerAddress: number
   }): Promise<EmbeddedBroker> {
     const { auth, logger } = options
     let self: EmbeddedBroker | undefined
@@ -42,14 +62,19 @@ export class EmbeddedBroker implements AgentBus {
       Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
     const aedes = await Aedes.createBroker({
       heartbeatInterval: 60_000,
-      connectTimeout: 10_000,
+      // A backstop: the guard's own deadline (the same length, started earlier) fires first.
+      connectTimeout: options.connectTimeoutMs * 2,
       authenticate(client, username, password, done) {
         if (!client.id || username !== client.id || self?.expelled.has(client.id)) {
           done(fail(4, 'bad credentials'), false)
           return
         }
         auth.verify(client.id, password).then(
-          (ok) => done(ok ? null : fail(4, 'bad credentials'), ok),
+          (ok) => {
+            // Only now may the client's packets behind its CONNECT reach the broker.
+            if (ok && client.conn instanceof GuardedConnection) client.conn.admit()
+            done(ok ? null : fail(4, 'bad credentials'), ok)
+          },
           (err: unknown) => {
             logger.warn({ err, agentId: client.id }, 'mqtt: authentication failed to run')
             done(fail(3, 'server unavailable'), false)
@@ -98,12 +123,59 @@ export class EmbeddedBroker implements AgentBus {
       logger.debug({ agentId: client.id, err: err.message }, 'mqtt: client error'),
     )
 
+    const handle = (socket: net.Socket) => {
+      const address = normaliseAddress(socket.remoteAddress)
+      const conn = new GuardedConnection(socket, {
+        admitWithinMs: options.connectTimeoutMs,
+        onTimeout: () => {
+          options.onRejected('connect_timeout')
+          logger.info({ address }, 'mqtt: no authenticated CONNECT in time; connection dropped')
+        },
+        onViolation: (v) => {
+          options.onRejected(v.reason === 'too_large' ? 'packet_too_large' : 'malformed_packet')
+          logger.warn(
+            {
+              address,
+              reason: v.reason,
+              packetType: v.type,
+              declaredBytes: v.remainingLength,
+              limit: v.type === 1 ? MAX_CONNECT_BYTES : MAX_PACKET_BYTES,
+            },
+            'mqtt: packet refused at its header; connection closed',
+          )
+        },
+      })
+      aedes.handle(conn)
+    }
     const server = options.tls
       ? tls.createServer(
-          { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' },
-          aedes.handle,
+          {
+            cert: options.tls.cert,
+            key: options.tls.key,
+            minVersion: 'TLSv1.2',
+            handshakeTimeout: options.connectTimeoutMs,
+          },
+          handle,
         )
-      : net.createServer(aedes.handle)
+      : net.createServer(handle)
+    // With a listener, Node leaves closing the failed connection to it.
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') options.onRejected('connect_timeout')
+      socket.destroy()
+    })
+    // Connections that never reached aedes (mid-handshake) would keep server.close() waiting.
+    const sockets = new Set<net.Socket>()
+    server.on('connection', (socket: net.Socket) => {
+      sockets.add(socket)
+      socket.once('close', () => sockets.delete(socket))
+    })
+    const connections = limitConnectionsPerAddress(server, {
+      max: options.maxConnectionsPerAddress,
+      onRefused: (address) => {
+        options.onRejected('too_many_connections')
+        logger.debug({ address }, 'mqtt: too many connections from this address; refused')
+      },
+    })
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(
@@ -116,6 +188,8 @@ export class EmbeddedBroker implements AgentBus {
     self = new EmbeddedBroker(
       aedes,
       server,
+      connections,
+      sockets,
       port,
       `embedded MQTT broker on ${options.tls ? 'mqtts' : 'mqtt'}://${options.host}:${port}`,
     )
@@ -174,6 +248,7 @@ export class EmbeddedBroker implements AgentBus {
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()))
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve())
+      for (const socket of this.sockets) socket.destroy()
     })
   }
 }

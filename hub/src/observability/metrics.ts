@@ -90,6 +90,33 @@ export class HubMetrics {
     registers: [this.registry],
   })
 
+  /** The audit log's backlog; its source is set once the audit log exists. */
+  auditSource: { spooledCount: () => number; quarantinedCount: () => number } | undefined
+
+  readonly auditSpooledRecords = new Gauge({
+    name: 'vms_audit_spooled_records',
+    help: 'Audit records waiting in the disk spool for the database (alarm when above 0 for long)',
+    registers: [this.registry],
+    collect: () => {
+      if (this.auditSource) this.auditSpooledRecords.set(this.auditSource.spooledCount())
+    },
+  })
+
+  readonly auditQuarantinedRecords = new Gauge({
+    name: 'vms_audit_quarantined_records',
+    help: 'Audit records set aside on this hub because the database refused them (alarm when above 0)',
+    registers: [this.registry],
+    collect: () => {
+      if (this.auditSource) this.auditQuarantinedRecords.set(this.auditSource.quarantinedCount())
+    },
+  })
+
+  readonly auditQuarantined = new Counter({
+    name: 'vms_audit_quarantined_records_total',
+    help: 'Audit records quarantined by this process because the database refused them',
+    registers: [this.registry],
+  })
+
   readonly mqttMessages = new Counter({
     name: 'vms_mqtt_messages_total',
     help: 'Messages received from agents, by topic kind',

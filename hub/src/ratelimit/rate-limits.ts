@@ -1,3 +1,4 @@
+import { canonicalEmail, canonicalUsername } from '../auth/usernames.ts'
 import { HttpError } from '../http/errors.ts'
 import type { Decision, RateLimitRule, RateLimitStore } from './sliding-window.ts'
 
@@ -7,6 +8,8 @@ export interface RateLimitConfig {
   loginWindowSeconds: number
   apiPerMinute: number
   passwordResetsPerHour: number
+  /** Password-reset requests per client address per hour (default 20). */
+  passwordResetsPerHourPerIp?: number
   enrollmentsPerHourPerIp: number
 }
 
@@ -27,12 +30,15 @@ export function tooManyRequests(d: Decision, message: string): HttpError {
 
 const norm = (s: string) => s.trim().toLowerCase()
 
+export const DEFAULT_PASSWORD_RESETS_PER_HOUR_PER_IP = 20
+
 /** The hub's limits, by what they protect. Keys hold no secrets (usernames and IPs only). */
 export class RateLimits {
   readonly loginUser: RateLimitRule
   readonly loginIp: RateLimitRule
   readonly api: RateLimitRule
   readonly passwordReset: RateLimitRule
+  readonly passwordResetIp: RateLimitRule
   readonly enroll: RateLimitRule
 
   constructor(
@@ -45,11 +51,20 @@ export class RateLimits {
     this.loginIp = { name: 'login-ip', limit: config.loginFailuresPerIp, windowMs: loginWindow }
     this.api = { name: 'api-user', limit: config.apiPerMinute, windowMs: 60_000 }
     this.passwordReset = { name: 'password-reset', limit: config.passwordResetsPerHour, windowMs: 3_600_000 }
+    this.passwordResetIp = {
+      name: 'password-reset-ip',
+      limit: config.passwordResetsPerHourPerIp ?? DEFAULT_PASSWORD_RESETS_PER_HOUR_PER_IP,
+      windowMs: 3_600_000,
+    }
     this.enroll = { name: 'enroll-ip', limit: config.enrollmentsPerHourPerIp, windowMs: 3_600_000 }
   }
 
+  /**
+   * The account key is the canonical username, the same form the login lookup matches by, so no
+   * spelling that reaches an account (İ, the Kelvin sign, fullwidth letters) counts elsewhere.
+   */
   private loginKeys(tenant: string, username: string, ip: string | null) {
-    return { user: `${norm(tenant)}/${norm(username)}`, ip: ip ?? 'unknown' }
+    return { user: `${norm(tenant)}/${canonicalUsername(username)}`, ip: ip ?? 'unknown' }
   }
 
   /**
@@ -83,6 +98,23 @@ export class RateLimits {
     return exhausted
   }
 
+  /**
+   * Re-authentication (`currentPassword` to change your own password or e-mail) with a stolen
+   * access token must not become an unlimited password oracle: wrong answers count per user, with
+   * the per-account login limit and window, and once used up every attempt answers 429.
+   */
+  async assertReauthAllowed(userId: string): Promise<void> {
+    const d = await this.store.apply(`reauth/${userId}`, this.loginUser, 'peek')
+    if (!d.allowed) {
+      this.onReject('reauth')
+      throw tooManyRequests(d, 'too many wrong passwords; try again later')
+    }
+  }
+
+  async reauthFailed(userId: string): Promise<void> {
+    await this.store.apply(`reauth/${userId}`, this.loginUser, 'force')
+  }
+
   /** One authenticated API request of a user; throws 429 beyond the per-user limit. */
   async apiRequest(userId: string): Promise<Decision> {
     const d = await this.store.apply(userId, this.api, 'hit')
@@ -102,8 +134,17 @@ export class RateLimits {
     }
   }
 
-  async passwordResetRequested(tenant: string, email: string): Promise<void> {
-    const d = await this.store.apply(`${norm(tenant)}/${norm(email)}`, this.passwordReset, 'hit')
+  /**
+   * Per client address first (so one address cannot probe many accounts, nor keep minting links
+   * for one), then per account (tenant + canonical address, whether or not it exists).
+   */
+  async passwordResetRequested(tenant: string, email: string, ip: string | null): Promise<void> {
+    const byIp = await this.store.apply(ip ?? 'unknown', this.passwordResetIp, 'hit')
+    if (!byIp.allowed) {
+      this.onReject('password-reset-ip')
+      throw tooManyRequests(byIp, 'too many password-reset requests from this address; try again later')
+    }
+    const d = await this.store.apply(`${norm(tenant)}/${canonicalEmail(email)}`, this.passwordReset, 'hit')
     if (!d.allowed) {
       this.onReject('password-reset')
       throw tooManyRequests(d, 'too many password-reset requests for this account; try again later')

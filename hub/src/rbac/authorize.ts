@@ -49,6 +49,21 @@ export function canSee(principal: Principal, resource: Resource): boolean {
   )
 }
 
+/**
+ * Does the principal see the whole site, every camera in it (a tenant or site grant), rather than
+ * only some of its cameras? What concerns all of a site's cameras at once (an agent's health and
+ * errors) is shown whole only then.
+ */
+export function canSeeWholeSite(
+  principal: Principal,
+  site: { type: 'site'; tenantId: string; siteId: string },
+): boolean {
+  if (principal.disabled) return false
+  if (principal.isSystemAdmin) return true
+  if (site.tenantId !== principal.tenantId) return false
+  return principal.grants.some((grant) => covers(grant, site))
+}
+
 /** The permissions a principal holds on a resource (for /me and escalation checks). */
 export function permissionsAt(principal: Principal, resource: Resource): Set<Permission> {
   return new Set(PERMISSIONS.filter((p) => can(principal, p, resource)))
@@ -72,7 +87,14 @@ export function allPermissions(principal: Principal): Set<Permission> {
  */
 export type Visibility =
   | { all: true }
-  | { all: false; siteIds: Set<string>; cameraIds: Set<string>; cameraSiteIds: Set<string> }
+  | {
+      all: false
+      siteIds: Set<string>
+      cameraIds: Set<string>
+      cameraSiteIds: Set<string>
+      /** Each camera grant's camera and its site (data about a camera from another site is not its). */
+      cameraSites: Map<string, string>
+    }
 
 export function visibility(principal: Principal): Visibility {
   if (principal.isSystemAdmin || principal.grants.some((g) => g.scope.type === 'tenant')) {
@@ -81,12 +103,16 @@ export function visibility(principal: Principal): Visibility {
   const siteIds = new Set<string>()
   const cameraIds = new Set<string>()
   const cameraSiteIds = new Set<string>()
+  const cameraSites = new Map<string, string>()
   for (const grant of principal.grants) {
     if (grant.scope.type === 'site' && grant.scope.siteId) siteIds.add(grant.scope.siteId)
     if (grant.scope.type === 'camera' && grant.scope.cameraId) {
       cameraIds.add(grant.scope.cameraId)
-      if (grant.cameraSiteId) cameraSiteIds.add(grant.cameraSiteId)
+      if (grant.cameraSiteId) {
+        cameraSiteIds.add(grant.cameraSiteId)
+        cameraSites.set(grant.scope.cameraId, grant.cameraSiteId)
+      }
     }
   }
-  return { all: false, siteIds, cameraIds, cameraSiteIds }
+  return { all: false, siteIds, cameraIds, cameraSiteIds, cameraSites }
 }

@@ -215,8 +215,13 @@ describe('disk failover', () => {
     const proxy = await startTcpProxy(target.hostname, Number(target.port))
     const viaProxy = new URL(db.url)
     viaProxy.port = String(proxy.port)
+    const metricsToken = 'metrics-token-for-failover'
     const t = await startTestHub(
-      { VMS_DATABASE_URL: viaProxy.toString(), VMS_AUDIT_DB_TIMEOUT_MS: 1000 },
+      {
+        VMS_DATABASE_URL: viaProxy.toString(),
+        VMS_AUDIT_DB_TIMEOUT_MS: 1000,
+        VMS_METRICS_TOKEN: metricsToken,
+      },
       { db },
     )
     cleanups.push(async () => {
@@ -244,6 +249,11 @@ describe('disk failover', () => {
     expect(readdirSync(spoolDir).length).toBeGreaterThan(0)
     const spooled = readdirSync(spoolDir).flatMap((f) => AuditSpool.read(path.join(spoolDir, f)).records)
     expect(spooled.length).toBeGreaterThanOrEqual(40)
+    // Spooling shows: in readiness detail and as a gauge to alarm on.
+    const ready = await t.request('GET', '/readyz')
+    expect(ready.body.audit).toEqual({ spooled: spooled.length, quarantined: 0 })
+    const metrics = await t.request('GET', '/metrics', { token: metricsToken })
+    expect(metrics.text).toMatch(new RegExp(`^vms_audit_spooled_records\\{[^}]*\\} ${spooled.length}$`, 'm'))
 
     // Restart the hub while records are still spooled; the database comes back first.
     await t.hub.close()
@@ -251,6 +261,7 @@ describe('disk failover', () => {
     await t.restart()
     await expect.poll(() => t.hub.context.audit.spooling, { timeout: 20_000 }).toBe(false)
     expect(readdirSync(spoolDir)).toEqual([])
+    expect((await t.request('GET', '/readyz')).body.audit).toEqual({ spooled: 0, quarantined: 0 })
     const rows = await db.adminQuery(
       `select seq, details from audit_events where action = 'test.failover' order by seq`,
     )

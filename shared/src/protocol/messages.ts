@@ -46,8 +46,15 @@ export const streamHealth = z.object({
   bitrateBps: z.number().nonnegative(),
   fps: z.number().nonnegative(),
   lostPackets: z.number().int().nonnegative(),
+  /** Frames past the reassembly limit, and frames dropped for them up to the next keyframe. */
+  oversizedFrames: z.number().int().nonnegative().optional(),
+  droppedFrames: z.number().int().nonnegative().optional(),
   reconnects: z.number().int().nonnegative(),
   recording: z.boolean(),
+  /** The camera's clock minus the agent's, when beyond the bound: its sender reports are ignored. */
+  clockDriftMs: z.number().optional(),
+  /** Jumps in the camera's RTP timestamps that cut a recording segment short, since the agent started. */
+  timestampJumps: z.number().int().nonnegative().optional(),
 })
 /** Live view of a camera on the agent: its connections (the hub's upstreams and direct viewers). */
 export const cameraLiveHealth = z.object({
@@ -73,7 +80,24 @@ export const healthBody = z.object({
     depth: z.number().int().nonnegative(),
     bytes: z.number().nonnegative(),
     full: z.boolean(),
+    /** Records too large to send, replaced by a placeholder keeping their sequence number. */
+    quarantined: z.number().int().nonnegative().optional(),
+    /** Records the hub acknowledged without applying them (invalid), since the agent started. */
+    rejected: z.number().int().nonnegative().optional(),
   }),
+  /** The agent's data disk (outbox): full means records wait in memory (heartbeats coalesced). */
+  storage: z
+    .object({
+      dataDiskFull: z.boolean(),
+      /** Records waiting in memory for the outbox to take them. */
+      pending: z.number().int().nonnegative(),
+      /** Records lost because the memory bound was reached while the disk stayed full. */
+      dropped: z.number().int().nonnegative(),
+      since: isoTime.optional(),
+      /** Why the last write failed (e.g. `SQLITE_FULL`). */
+      error: shortText(200).optional(),
+    })
+    .optional(),
   configVersion: z.number().int().nonnegative(),
   /** Set while the outbox is full and the agent refuses non-essential work. */
   degraded: z.array(shortText(200)).max(20).optional(),
@@ -122,8 +146,21 @@ export const upStatus = z.object({
 })
 export type UpStatus = z.infer<typeof upStatus>
 
-/** `down/ack`: everything up to `seq` is committed on the hub; the agent may delete it. */
-export const downAck = z.object({ v: z.literal(PROTOCOL_VERSION), seq: z.number().int().nonnegative() })
+/**
+ * `down/ack`: everything up to `seq` is committed on the hub; the agent may delete it. `rejected`
+ * names messages within it that the hub could not apply (acknowledged all the same, so one bad
+ * message never blocks the ones behind it). `resend` asks the agent to send again from `seq` in
+ * publications of at most `maxBytes` (the last one was over the limit and was not read).
+ */
+export const downAck = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  seq: z.number().int().nonnegative(),
+  rejected: z
+    .array(z.object({ seq: z.number().int().positive(), reason: shortText(64) }))
+    .max(MAX_BATCH)
+    .optional(),
+  resend: z.object({ reason: z.enum(['oversize']), maxBytes: z.number().int().positive() }).optional(),
+})
 export type DownAck = z.infer<typeof downAck>
 
 /**

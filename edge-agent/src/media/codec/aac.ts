@@ -222,7 +222,8 @@ export class AacDepacketizer {
       if (offset + size > data.length) return 'invalid'
       out.push({
         timestamp: timestamp + i * this.params.frameLength,
-        data: data.subarray(offset, offset + size),
+        // A copy: a view would keep the socket's whole read buffer alive in the consumers' queues.
+        data: Buffer.from(data.subarray(offset, offset + size)),
       })
       offset += size
     }
@@ -252,12 +253,14 @@ export class AacDepacketizer {
 
   private addFragment(size: number, data: Buffer, timestamp: number, marker: boolean) {
     const f = this.fragment
+    // Bounded by the AU-size field (at most 16 bits: 64 KiB); parts are copies, not views of the
+    // socket's read buffers, so what is held is what is counted.
     if (f && f.timestamp === timestamp && f.size === size) {
-      f.parts.push(data)
+      f.parts.push(Buffer.from(data))
       f.received += data.length
     } else {
       // A new AU (or a continuation whose start was lost: it will come up short and be dropped).
-      this.fragment = { timestamp, size, parts: [data], received: data.length }
+      this.fragment = { timestamp, size, parts: [Buffer.from(data)], received: data.length }
     }
     const cur = this.fragment as NonNullable<typeof this.fragment>
     if (cur.received > cur.size) {

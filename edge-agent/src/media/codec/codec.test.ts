@@ -157,8 +157,10 @@ describe('Timeline', () => {
     const t = new Timeline(90000)
     const ts = t.unwrapTimestamp(90000)
     expect(t.wallClock(ts, 5000)).toBe(5000) // anchored on arrival until a report comes
-    t.senderReport(180000, 1_700_000_001_000)
+    // Received when the agent's clock agrees with the camera's (a report far off is only a hint
+    // that is ignored: see timeline.test.ts).
+    t.senderReport(180000, 1_700_000_001_000, 1_700_000_001_000)
     expect(t.hasSenderReport).toBe(true)
-    expect(t.wallClock(t.unwrapTimestamp(270000), 0)).toBe(1_700_000_002_000)
+    expect(t.wallClock(t.unwrapTimestamp(270000), 1_700_000_002_000)).toBe(1_700_000_002_000)
   })
 })

@@ -1,3 +1,4 @@
+import { cleanText } from '@ts-vms/shared'
 import type { Logger } from 'pino'
 import type { AccessUnit } from '../codec/access-unit.ts'
 import { RtspClient, type RtspClientOptions, type StreamInfo } from '../rtsp/client.ts'
@@ -25,6 +26,12 @@ export interface StreamStats {
   bitrateBps: number
   fps: number
   lostPackets: number
+  /**
+   * Frames that outgrew the reassembly limits (a camera sending a frame without end, or absurdly
+   * large ones), and frames dropped for it: those and the ones after, up to the next keyframe.
+   */
+  oversizedFrames: number
+  droppedFrames: number
   reconnects: number
   since: number
 }
@@ -39,6 +46,10 @@ export class CameraStream {
   private reconnects = 0
   private since = Date.now()
   private lost = 0
+  /** Counters of the sessions that ended (the current one's are read from its client). */
+  private oversized = 0
+  private dropped = 0
+  private lastOversized = 0
   private window: { at: number; bytes: number; frames: number }[] = []
   private lastSample = { bytes: 0, frames: 0 }
   private sampler: NodeJS.Timeout | undefined
@@ -81,6 +92,8 @@ export class CameraStream {
     client.on('audio', (frame) => this.producer.audio(frame))
     client.once('close', (err) => {
       this.lost += client.lost
+      this.oversized += client.oversizedAccessUnits
+      this.dropped += client.droppedAccessUnits
       if (this.client !== client) return
       this.client = undefined
       if (this.state === 'stopped') return
@@ -106,7 +119,9 @@ export class CameraStream {
     )
   }
 
-  private scheduleReconnect(reason: string): void {
+  private scheduleReconnect(raw: string): void {
+    // Errors carry text from the camera; RtspError bounds it, anything else is bounded here.
+    const reason = cleanText(raw, { maxLength: 500 })
     const delay = this.backoff.next()
     this.reconnects++
     this.setState('backoff', reason)
@@ -123,6 +138,14 @@ export class CameraStream {
     if (!c) {
       this.window = []
       return
+    }
+    const oversized = this.oversized + c.oversizedAccessUnits
+    if (oversized > this.lastOversized) {
+      this.logger.warn(
+        { stream: this.id, oversizedFrames: oversized, droppedFrames: this.dropped + c.droppedAccessUnits },
+        'the camera sent frames past the reassembly limit: dropped to the next keyframe',
+      )
+      this.lastOversized = oversized
     }
     const now = Date.now()
     this.window.push({
@@ -146,6 +169,8 @@ export class CameraStream {
       bitrateBps: Math.round((bytes * 8) / seconds),
       fps: Math.round((frames / seconds) * 10) / 10,
       lostPackets: this.lost + (this.client?.lost ?? 0),
+      oversizedFrames: this.oversized + (this.client?.oversizedAccessUnits ?? 0),
+      droppedFrames: this.dropped + (this.client?.droppedAccessUnits ?? 0),
       reconnects: this.reconnects,
       since: this.since,
     }

@@ -101,4 +101,31 @@ describe('Backoff', () => {
     b.reset()
     expect(b.next()).toBe(1000)
   })
+
+  it('bounds a queue by bytes as well as frames: large frames drop to the next keyframe', async () => {
+    let release: () => void = () => {}
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    const producer = new Producer()
+    const s = producer.subscribe(
+      { name: 'slow', frame: () => gate },
+      { queueFrames: 1000, queueBytes: 10 * 1024 * 1024 },
+    )
+    producer.started(info)
+    const big = (n: number): AccessUnit => ({
+      ...au(n),
+      nalus: [Buffer.alloc(1024 * 1024, n % 10 === 0 ? 0x65 : 0x41)],
+    })
+    let maxQueued = 0
+    for (let n = 0; n < 100; n++) {
+      producer.frame(big(n))
+      maxQueued = Math.max(maxQueued, s.queuedBytes)
+    }
+    expect(maxQueued).toBeLessThanOrEqual(10 * 1024 * 1024)
+    expect(s.dropped).toBeGreaterThan(50)
+    release()
+    await s.idle()
+    expect(s.queuedBytes).toBe(0)
+  })
 })

@@ -24,10 +24,25 @@ type Item =
   | { kind: 'audio'; frame: AudioFrame }
   | { kind: 'stop'; reason: string }
 
+/** Bytes of media an item holds (what a queue bound must count: frames vary a thousandfold). */
+function itemBytes(item: Item): number {
+  if (item.kind === 'frame') return item.au.nalus.reduce((n, b) => n + b.length, 0)
+  if (item.kind === 'audio') return item.frame.data.length
+  return 0
+}
+
+/**
+ * Default bound of a consumer's queue in bytes: twice the largest access unit the depacketizer
+ * lets through (`MAX_ACCESS_UNIT_BYTES`), so any one frame always fits an empty queue.
+ */
+export const DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024
+
 export class Subscription {
   private readonly queue: Item[] = []
   private running = false
   private waitForKeyframe = true
+  /** Bytes of media in the queue (never above the byte limit). */
+  queuedBytes = 0
   dropped = 0
   droppedAudio = 0
   delivered = 0
@@ -37,6 +52,7 @@ export class Subscription {
     readonly consumer: Consumer,
     private readonly limit: number,
     private readonly onError: (consumer: string, err: unknown) => void,
+    private readonly limitBytes = DEFAULT_QUEUE_BYTES,
   ) {}
 
   push(item: Item): void {
@@ -44,7 +60,7 @@ export class Subscription {
     if (item.kind === 'audio') {
       // Audio follows the video: none while waiting for a keyframe, and little beyond a full queue.
       if (!this.consumer.audio || this.waitForKeyframe) return
-      if (this.queue.length >= this.limit * 4) {
+      if (this.queue.length >= this.limit * 4 || this.queuedBytes + itemBytes(item) > this.limitBytes) {
         this.droppedAudio++
         return
       }
@@ -55,13 +71,16 @@ export class Subscription {
       }
       this.waitForKeyframe = false
       const frames = this.queue.reduce((n, i) => n + (i.kind === 'frame' ? 1 : 0), 0)
-      if (frames >= this.limit) {
+      if (frames >= this.limit || this.queuedBytes + itemBytes(item) > this.limitBytes) {
         // Too far behind: drop the queued frames and this one, resume at the next keyframe.
         for (let i = this.queue.length - 1; i >= 0; i--) {
           const kind = this.queue[i]?.kind
           if (kind === 'frame') this.dropped++
           else if (kind === 'audio') this.droppedAudio++
-          if (kind === 'frame' || kind === 'audio') this.queue.splice(i, 1)
+          if (kind === 'frame' || kind === 'audio') {
+            this.queuedBytes -= itemBytes(this.queue[i] as Item)
+            this.queue.splice(i, 1)
+          }
         }
         this.dropped++
         this.waitForKeyframe = true
@@ -71,6 +90,7 @@ export class Subscription {
       this.waitForKeyframe = true
     }
     this.queue.push(item)
+    this.queuedBytes += itemBytes(item)
     if (!this.running) void this.drain()
   }
 
@@ -78,6 +98,7 @@ export class Subscription {
     this.running = true
     while (this.queue.length > 0 && !this.closed) {
       const item = this.queue.shift() as Item
+      this.queuedBytes -= itemBytes(item)
       try {
         if (item.kind === 'start') await this.consumer.start?.(item.info)
         else if (item.kind === 'frame') {
@@ -104,8 +125,13 @@ export class Producer {
 
   constructor(private readonly onError: (consumer: string, err: unknown) => void = () => {}) {}
 
-  subscribe(consumer: Consumer, options: { queueFrames?: number } = {}): Subscription {
-    const sub = new Subscription(consumer, options.queueFrames ?? 120, this.onError)
+  subscribe(consumer: Consumer, options: { queueFrames?: number; queueBytes?: number } = {}): Subscription {
+    const sub = new Subscription(
+      consumer,
+      options.queueFrames ?? 120,
+      this.onError,
+      options.queueBytes ?? DEFAULT_QUEUE_BYTES,
+    )
     this.subscriptions.add(sub)
     if (this.info) sub.push({ kind: 'start', info: this.info })
     return sub

@@ -1,6 +1,7 @@
 import dgram from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import net from 'node:net'
+import { cleanText } from '@ts-vms/shared'
 import { AacDepacketizer, aacParams } from '../codec/aac.ts'
 import type { AccessUnit, AudioFormat, AudioFrame } from '../codec/access-unit.ts'
 import { Depacketizer, type PayloadFormat } from '../codec/depacketizer.ts'
@@ -8,7 +9,7 @@ import { H264 } from '../codec/h264.ts'
 import { H265 } from '../codec/h265.ts'
 import { parseSenderReports } from '../rtp/rtcp.ts'
 import { parseRtp } from '../rtp/rtp.ts'
-import { Timeline } from '../rtp/timeline.ts'
+import { type ClockStatus, Timeline } from '../rtp/timeline.ts'
 import { h264ParameterSets, h265ParameterSets, parseSdp, type Sdp } from '../sdp/sdp.ts'
 import { Authenticator, parseChallenges } from './auth.ts'
 import { parsePublic, parseSession, parseTransport, type SessionHeader } from './headers.ts'
@@ -31,7 +32,10 @@ export interface RtspClientOptions {
   /** Also set up the camera's AAC audio track, if it has one (default: true). */
   audio?: boolean
   requestTimeoutMs?: number
-  /** No media for this long ends the session. */
+  /**
+   * No progress for this long ends the session: no complete video frame, however many packets
+   * arrive (a camera sending endless fragments of one frame is as stuck as a silent one).
+   */
   dataTimeoutMs?: number
   userAgent?: string
 }
@@ -46,17 +50,32 @@ export interface StreamInfo {
   trackUrl: string
   transport: 'tcp' | 'udp'
   sdp: Sdp
+  /** The video timeline's view of the camera's clock (drift, timestamp jumps), read for health. */
+  clock?: { readonly status: ClockStatus }
 }
 
+/** Most characters of an error's message: it holds text from the camera, and travels in events. */
+export const MAX_ERROR_LENGTH = 500
+
+/**
+ * A failure of the session. Its message may hold text from the camera (a reason phrase, a parse
+ * error quoting a line): bounded and stripped of control characters here, where it is made.
+ */
 export class RtspError extends Error {
   constructor(
     message: string,
     readonly status?: number,
   ) {
-    super(message)
+    super(cleanText(message, { maxLength: MAX_ERROR_LENGTH }))
     this.name = 'RtspError'
   }
 }
+
+/**
+ * Bytes the agent may have queued for the camera: requests and answers are small, so a backlog
+ * this size means the camera no longer reads (a flood of its requests would queue our answers).
+ */
+export const MAX_WRITE_BACKLOG = 1024 * 1024
 
 export interface RtspClientEvents {
   /** Every video RTP packet as it arrives, before parsing (for relays and latency measurement). */
@@ -86,7 +105,8 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
   private session: SessionHeader | undefined
   private keepalive: NodeJS.Timeout | undefined
   private dataWatch: NodeJS.Timeout | undefined
-  private lastData = Date.now()
+  /** When the last complete video frame came out (the stall timeout counts progress, not packets). */
+  private lastProgress = Date.now()
   private udp: dgram.Socket[] = []
   private channel = 0
   private depacketizer: Depacketizer | undefined
@@ -111,6 +131,27 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
 
   get lost(): number {
     return this.timeline?.lost ?? 0
+  }
+
+  /** Access units that outgrew the reassembly limits (see `reassemblyLimits`). */
+  get oversizedAccessUnits(): number {
+    return this.depacketizer?.oversizedAccessUnits ?? 0
+  }
+
+  /** Access units dropped for that: the oversized ones and those up to the next keyframe. */
+  get droppedAccessUnits(): number {
+    return this.depacketizer?.droppedAccessUnits ?? 0
+  }
+
+  /** Writes to the camera, unless it has stopped reading: then the session ends. */
+  private write(data: string | Buffer): void {
+    const socket = this.socket
+    if (!socket || socket.destroyed) return
+    if (socket.writableLength > MAX_WRITE_BACKLOG) {
+      this.end(new RtspError('the camera does not read what the agent sends'))
+      return
+    }
+    socket.write(data)
   }
 
   private connectSocket(host: string, port: number): Promise<void> {
@@ -164,20 +205,21 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
         else if (this.audio && ch === this.audio.channel + 1) this.onAudioRtcp(item.frame.data)
       } else if (item.kind === 'request') {
         // Servers may ping us (GET_PARAMETER, OPTIONS): answer so they keep the session.
-        const cseq = item.headers.get('cseq') ?? '0'
-        this.socket?.write(`RTSP/1.0 200 OK\r\nCSeq: ${cseq}\r\n\r\n`)
+        const cseq = /^\d{1,10}$/.test(item.headers.get('cseq') ?? '') ? item.headers.get('cseq') : '0'
+        this.write(`RTSP/1.0 200 OK\r\nCSeq: ${cseq}\r\n\r\n`)
+        if (this.closed) return
       }
     }
   }
 
   private onRtp(data: Buffer): void {
     if (this.listenerCount('packet') > 0) this.emit('packet', data)
-    this.lastData = Date.now()
     this.bytes += data.length
     const packet = parseRtp(data)
     if (!packet || !this.depacketizer) return
     for (const au of this.depacketizer.push(packet, Date.now())) {
       this.frames++
+      this.lastProgress = Date.now()
       this.emit('frame', au)
     }
   }
@@ -188,7 +230,7 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
 
   private onAudioRtp(data: Buffer): void {
     const a = this.audio
-    this.lastData = Date.now()
+    // Audio alone is not progress: the recorder and viewers wait for video.
     this.bytes += data.length
     const packet = parseRtp(data)
     if (!packet || !a) return
@@ -236,7 +278,7 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
           reject(e)
         },
       })
-      socket.write(formatRequest(method, url, all))
+      this.write(formatRequest(method, url, all))
     })
   }
 
@@ -334,6 +376,7 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
         transport,
         sdp,
         ...(audioFormat ? { audio: audioFormat } : {}),
+        clock: this.timeline,
       }
       return this.info
     } catch (err) {
@@ -424,12 +467,12 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
       Math.max(1000, (timeout * 1000) / 2),
     )
     this.keepalive.unref()
-    this.lastData = Date.now()
+    this.lastProgress = Date.now()
     const dataTimeout = this.o.dataTimeoutMs ?? 10_000
     this.dataWatch = setInterval(
       () => {
-        if (Date.now() - this.lastData > dataTimeout)
-          this.end(new RtspError(`no media for ${dataTimeout} ms`))
+        if (Date.now() - this.lastProgress > dataTimeout)
+          this.end(new RtspError(`no media for ${dataTimeout} ms (no complete video frame)`))
       },
       Math.min(1000, dataTimeout / 2),
     )

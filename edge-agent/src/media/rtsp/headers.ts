@@ -6,10 +6,14 @@ export interface SessionHeader {
   timeout: number
 }
 
+/** RFC 2326 session ids are short tokens (8+ characters); this bounds what is echoed in every request. */
+export const MAX_SESSION_ID_LENGTH = 256
+
 export function parseSession(value: string | undefined): SessionHeader | undefined {
   if (!value) return undefined
   const [id, ...params] = value.split(';').map((s) => s.trim())
-  if (!id) return undefined
+  // Echoed in every request of the session: only a bounded token, never whitespace or controls.
+  if (!id || id.length > MAX_SESSION_ID_LENGTH || !/^[\x21-\x7e]+$/.test(id)) return undefined
   let timeout = 60
   for (const p of params) {
     const m = /^timeout\s*=\s*(\d+)$/i.exec(p)

@@ -6,6 +6,8 @@
  * Content-Type, header names in any case) and strict where sloppiness would be dangerous (sizes are
  * bounded; malformed input is an error value, never an exception, never an endless wait).
  */
+import { cleanText } from '@ts-vms/shared'
+
 export interface RtspResponse {
   version: string
   status: number
@@ -22,6 +24,10 @@ export interface InterleavedFrame {
 
 export const MAX_HEADER_BYTES = 64 * 1024
 export const MAX_BODY_BYTES = 1024 * 1024
+/** A reason phrase is a few words ("Session Not Found"); it ends up in error messages and events. */
+export const MAX_REASON_LENGTH = 200
+/** No header a camera sends legitimately comes near this; the value is cut and marked beyond it. */
+export const MAX_HEADER_VALUE_LENGTH = 4096
 
 export class RtspParseError extends Error {
   override name = 'RtspParseError'
@@ -35,32 +41,43 @@ function headerEnd(buf: Buffer, from: number): { end: number; sepLength: number 
   return { end: crlf, sepLength: 4 }
 }
 
-/** Parses the header block of a response (status line and headers). */
+/**
+ * Header values from the camera become URLs, session ids and error text: control characters are
+ * stripped and the length bounded where they enter (values are plain text, so nothing is lost).
+ */
+function clean(value: string): string {
+  return cleanText(value, { maxLength: MAX_HEADER_VALUE_LENGTH })
+}
+
+/**
+ * Parses the header block of a response (status line and headers). The reason phrase and header
+ * values come out clean (no control characters) and bounded.
+ */
 export function parseResponseHead(text: string): Omit<RtspResponse, 'body'> {
   const lines = text.split(/\r?\n/)
   const status = /^(RTSP\/\d\.\d)\s+(\d{3})\s*(.*)$/.exec(lines[0]?.trim() ?? '')
   if (!status)
-    throw new RtspParseError(`not an RTSP status line: ${JSON.stringify((lines[0] ?? '').slice(0, 80))}`)
+    throw new RtspParseError(`not an RTSP status line: "${cleanText(lines[0] ?? '', { maxLength: 80 })}"`)
   const headers = new Map<string, string>()
   let last: string | undefined
   for (const line of lines.slice(1)) {
     if (line === '') continue
     if (/^[ \t]/.test(line) && last) {
       // An obsolete folded continuation line.
-      headers.set(last, `${headers.get(last)} ${line.trim()}`)
+      headers.set(last, clean(`${headers.get(last)} ${line.trim()}`))
       continue
     }
     const colon = line.indexOf(':')
     if (colon <= 0) continue // tolerate junk lines rather than dropping the response
     const name = line.slice(0, colon).trim().toLowerCase()
     const value = line.slice(colon + 1).trim()
-    headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value)
+    headers.set(name, clean(headers.has(name) ? `${headers.get(name)}, ${value}` : value))
     last = name
   }
   return {
     version: status[1] as string,
     status: Number(status[2]),
-    reason: (status[3] ?? '').trim(),
+    reason: cleanText(status[3] ?? '', { maxLength: MAX_REASON_LENGTH }).trim(),
     headers,
   }
 }
@@ -95,24 +112,54 @@ export type StreamItem =
  */
 export class RtspStreamParser {
   private buf: Buffer = Buffer.alloc(0)
+  /**
+   * Chunks held back while the message or frame at the head needs `need` bytes in all: they are
+   * joined once, when enough has arrived, rather than on every chunk (a camera trickling a 1 MB
+   * body a byte at a time would otherwise cost a terabyte of copying).
+   */
+  private waiting: Buffer[] = []
+  private waitingBytes = 0
+  private need = 0
+  /** Where to look for the end of the header block next: no byte is scanned twice. */
+  private scanFrom = 0
+
+  /** Bytes held (never more than a header block, a body and a frame: see the limits above). */
+  get bufferedBytes(): number {
+    return this.buf.length + this.waitingBytes
+  }
 
   push(chunk: Buffer): StreamItem[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk])
+    if (this.need > 0 && this.buf.length + this.waitingBytes + chunk.length < this.need) {
+      this.waiting.push(chunk)
+      this.waitingBytes += chunk.length
+      return []
+    }
+    if (this.waiting.length > 0) {
+      this.buf = Buffer.concat([this.buf, ...this.waiting, chunk])
+      this.waiting = []
+      this.waitingBytes = 0
+    } else {
+      this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk])
+    }
+    this.need = 0
     const items: StreamItem[] = []
     for (;;) {
       if (this.buf.length === 0) break
       if (this.buf[0] === 0x24) {
         if (this.buf.length < 4) break
         const length = this.buf.readUInt16BE(2)
-        if (this.buf.length < 4 + length) break
+        if (this.buf.length < 4 + length) {
+          this.need = 4 + length
+          break
+        }
         items.push({
           kind: 'frame',
           frame: { channel: this.buf[1] as number, data: this.buf.subarray(4, 4 + length) },
         })
-        this.buf = this.buf.subarray(4 + length)
+        this.advance(4 + length)
         continue
       }
-      const end = headerEnd(this.buf, 0)
+      const end = headerEnd(this.buf, this.scanFrom)
       if (!end) {
         if (this.buf.length > MAX_HEADER_BYTES) throw new RtspParseError('RTSP header too large')
         // Bytes that cannot start a message: resynchronise on the next '$' or 'RTSP/'.
@@ -120,13 +167,15 @@ export class RtspStreamParser {
         if (!/^(RTSP\/|[A-Z_]+( |$))/.test(text) && !'RTSP/'.startsWith(text.slice(0, 5))) {
           const nl = this.buf.indexOf(0x0a)
           if (nl !== -1) {
-            this.buf = this.buf.subarray(nl + 1)
+            this.advance(nl + 1)
             continue
           }
           const dollar = this.buf.indexOf(0x24)
-          this.buf = dollar === -1 ? Buffer.alloc(0) : this.buf.subarray(dollar)
+          this.advance(dollar === -1 ? this.buf.length : dollar)
           if (dollar !== -1) continue
         }
+        // The separator may straddle this chunk and the next: look again from its possible start.
+        this.scanFrom = Math.max(0, this.buf.length - 3)
         break
       }
       const head = this.buf.toString('latin1', 0, end.end)
@@ -136,7 +185,7 @@ export class RtspStreamParser {
       if (!isResponse && !request) {
         // Not the start of a message: drop this line and look again.
         const nl = this.buf.indexOf(0x0a)
-        this.buf = nl === -1 ? Buffer.alloc(0) : this.buf.subarray(nl + 1)
+        this.advance(nl === -1 ? this.buf.length : nl + 1)
         continue
       }
       const bodyStart = end.end + end.sepLength
@@ -144,9 +193,12 @@ export class RtspStreamParser {
       const cl = /\n\s*content-length\s*:\s*(\d+)/i.exec(head)
       if (cl) contentLength = Number(cl[1])
       if (contentLength > MAX_BODY_BYTES) throw new RtspParseError('RTSP body too large')
-      if (this.buf.length < bodyStart + contentLength) break
+      if (this.buf.length < bodyStart + contentLength) {
+        this.need = bodyStart + contentLength
+        break
+      }
       const body = Buffer.from(this.buf.subarray(bodyStart, bodyStart + contentLength))
-      this.buf = this.buf.subarray(bodyStart + contentLength)
+      this.advance(bodyStart + contentLength)
       if (isResponse) {
         items.push({ kind: 'response', response: { ...parseResponseHead(head), body } })
       } else {
@@ -156,5 +208,11 @@ export class RtspStreamParser {
       }
     }
     return items
+  }
+
+  /** Drops `n` bytes from the head: the next message starts there, scanned from its start. */
+  private advance(n: number): void {
+    this.buf = n >= this.buf.length ? Buffer.alloc(0) : this.buf.subarray(n)
+    this.scanFrom = 0
   }
 }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { parseSdp } from '../sdp/sdp.ts'
 import { Authenticator, parseChallenges, verifyDigest } from './auth.ts'
 import { parsePublic, parseRtpInfo, parseSession, parseTransport } from './headers.ts'
-import { formatRequest, RtspStreamParser } from './message.ts'
+import { formatRequest, parseResponseHead, RtspStreamParser } from './message.ts'
 import { parseRtspUrl, redactUrl, resolveControl } from './url.ts'
 
 /** Real devices' responses (../shared/fixtures/rtsp-captures, from the retina project's tests). */
@@ -205,5 +205,84 @@ describe('URLs', () => {
     expect(() => parseRtspUrl('http://cam/')).toThrow()
     expect(resolveControl('rtsp://h/a/', '*')).toBe('rtsp://h/a/')
     expect(resolveControl('rtsp://h/a', 'rtsp://other/b')).toBe('rtsp://other/b')
+  })
+})
+
+describe('text from the camera is bounded and clean where it enters (issue 11)', () => {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for control characters is the point
+  const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/
+  const junk = (n: number) =>
+    Buffer.from(Array.from({ length: n }, (_, i) => [1, 2, 7, 8, 0x0b, 0x1b, 0x7f][i % 7] as number))
+
+  it('strips control characters from the reason phrase and header values, and bounds them', () => {
+    const head = Buffer.concat([
+      Buffer.from('RTSP/1.0 500 Bad', 'latin1'),
+      junk(60_000),
+      Buffer.from(
+        `\r\nCSeq: 1\r\nServer: cam\x01\x1b[31mred\r\nX-Long: ${'a'.repeat(20_000)}\r\n\r\n`,
+        'latin1',
+      ),
+    ])
+    const r = parseOne(head)
+    expect(r.status).toBe(500)
+    expect(r.reason).toBe('Bad…') // cut, and marked as cut
+    expect(r.headers.get('server')).toBe('cam[31mred')
+    expect(r.headers.get('x-long')?.length).toBeLessThanOrEqual(4096)
+    for (const v of r.headers.values()) expect(v).not.toMatch(CONTROL)
+  })
+
+  it('quotes an unreadable status line short and clean', () => {
+    const err = (() => {
+      try {
+        parseResponseHead(`RTSP/1.0 2x\x01\x02 ${'\x07'.repeat(5000)}`)
+      } catch (e) {
+        return e as Error
+      }
+    })()
+    expect(err?.message).toMatch(/^not an RTSP status line: "RTSP\/1.0 2x /)
+    expect(err?.message.length).toBeLessThanOrEqual(120)
+    expect(err?.message).not.toMatch(CONTROL)
+  })
+
+  it('keeps control characters out of SDP values and drops absurd lines and sections', () => {
+    const sdp = parseSdp(
+      [
+        'v=0',
+        's=\x01\x02name\x1b',
+        'm=video 0 RTP/AVP 96',
+        'a=rtpmap:96 H264/90000',
+        'a=control:track\x01ID=0\rX',
+        `a=x-junk:${'b'.repeat(20_000)}`,
+        ...Array.from({ length: 40 }, (_, i) => `m=audio 0 RTP/AVP ${i}`),
+      ].join('\n'),
+    )
+    expect(sdp.media[0]?.control).toBe('trackID=0 X')
+    expect(sdp.media[0]?.attributes.has('x-junk')).toBe(false)
+    expect(sdp.media.length).toBeLessThanOrEqual(16)
+  })
+
+  it('takes only a bounded token as a session id', () => {
+    expect(parseSession('abc123;timeout=30')).toEqual({ id: 'abc123', timeout: 30 })
+    expect(parseSession(`${'s'.repeat(300)};timeout=30`)).toBeUndefined()
+    expect(parseSession('ab\x01c')).toBeUndefined()
+  })
+})
+
+describe('RtspStreamParser buffering (issue 11)', () => {
+  it('reads a body trickled a byte at a time, and a header split anywhere', () => {
+    const body = 'v=0\r\n'.repeat(2000)
+    const msg = Buffer.from(
+      `RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Length: ${body.length}\r\n\r\n${body}$\x00\x00\x02ab`,
+      'latin1',
+    )
+    const p = new RtspStreamParser()
+    const items = []
+    for (let i = 0; i < msg.length; i++) {
+      items.push(...p.push(msg.subarray(i, i + 1)))
+      expect(p.bufferedBytes).toBeLessThanOrEqual(msg.length)
+    }
+    expect(items.map((i) => i.kind)).toEqual(['response', 'frame'])
+    expect(items[0]?.kind === 'response' && items[0].response.body.length).toBe(body.length)
+    expect(p.bufferedBytes).toBe(0)
   })
 })

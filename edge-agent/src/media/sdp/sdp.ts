@@ -1,3 +1,5 @@
+import { cleanText } from '@ts-vms/shared'
+
 /**
  * SDP (RFC 8866) as RTSP servers describe streams: session and media sections, rtpmap, fmtp,
  * control, and the codec parameters (H.264 sprop-parameter-sets, H.265 sprop-vps/sps/pps, AAC
@@ -36,15 +38,31 @@ function addAttr(map: Map<string, string[]>, name: string, value: string) {
   map.set(name, list)
 }
 
+/**
+ * Longest line kept. The longest a camera writes is the fmtp line with its parameter sets (a few
+ * hundred characters); a longer one is dropped whole rather than cut, since a cut value would be
+ * wrong rather than short.
+ */
+export const MAX_SDP_LINE_LENGTH = 8192
+/** Most media sections kept (cameras have two or three: video, audio, metadata). */
+export const MAX_SDP_MEDIA = 16
+
+/**
+ * Parses an SDP description. Text from the camera is bounded and stripped of control characters
+ * here, where it enters: control URLs go into request lines, and any value may end up in an error.
+ */
 export function parseSdp(text: string): Sdp {
   const sdp: Sdp = { attributes: new Map(), media: [] }
   let current: SdpMedia | undefined
   for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim()
+    if (raw.length > MAX_SDP_LINE_LENGTH) continue
+    const line = cleanText(raw, { maxLength: MAX_SDP_LINE_LENGTH }).trim()
     if (line.length < 2 || line[1] !== '=') continue
     const type = line[0]
     const value = line.slice(2)
     if (type === 'm') {
+      // Nothing past the last section kept is read (its attributes would land in the wrong one).
+      if (sdp.media.length >= MAX_SDP_MEDIA) break
       const [media, port, protocol, ...fmts] = value.split(/\s+/)
       current = {
         type: media ?? '',

@@ -8,7 +8,7 @@ import { agentConfigKey } from '../../cameras/camera-streams.ts'
 import type { Tx } from '../../db/database.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { newAgentSecret } from '../../mqtt/agent-secrets.ts'
-import { can, canSee, visibility } from '../../rbac/authorize.ts'
+import { can, canSee, canSeeWholeSite, visibility } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import { lockTenant } from '../../services/admin-guard.ts'
 import type { Api } from '../api.ts'
@@ -58,7 +58,31 @@ interface AgentRow {
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null)
 
-function agentDto(r: AgentRow) {
+/**
+ * What of an agent's reports the principal may see. An agent serves every camera of its site, so
+ * its health lists them all: someone who sees only some cameras (a camera-scoped binding) gets
+ * the agent's own figures and only those cameras; its configuration error, free text that may
+ * name any camera, only whoever sees the whole site.
+ */
+function reportsFor(p: Principal, r: AgentRow) {
+  const site = siteResource(r)
+  if (canSeeWholeSite(p, site)) return { health: r.last_health, reportedState: r.reported_state }
+  const sees = (cameraId: unknown) =>
+    typeof cameraId === 'string' && canSee(p, { ...site, type: 'camera', cameraId })
+  const cameras = r.last_health?.cameras
+  const health = r.last_health
+    ? {
+        ...r.last_health,
+        ...(Array.isArray(cameras)
+          ? { cameras: cameras.filter((c: { id?: unknown } | null) => sees(c?.id)) }
+          : {}),
+      }
+    : null
+  const { configError: _error, ...reportedState } = r.reported_state ?? {}
+  return { health, reportedState: r.reported_state ? reportedState : null }
+}
+
+function agentDto(r: AgentRow, p: Principal) {
   return {
     id: r.id,
     tenantId: r.tenant_id,
@@ -71,8 +95,7 @@ function agentDto(r: AgentRow) {
     revokedAt: iso(r.revoked_at),
     lastSeenAt: iso(r.last_seen_at),
     ackedSeq: Number(r.acked_seq),
-    health: r.last_health,
-    reportedState: r.reported_state,
+    ...reportsFor(p, r),
     configVersion: r.config_version,
     appliedConfigVersion: r.applied_config_version,
     createdAt: iso(r.created_at) as string,
@@ -300,7 +323,7 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
         )
         return { rows: list, total: Number(count?.n ?? 0) }
       })
-      ctx.body = { items: rows.map(agentDto), total }
+      ctx.body = { items: rows.map((r) => agentDto(r, principal)), total }
     },
   })
 
@@ -315,6 +338,7 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
     async handler(ctx, { params, principal }) {
       ctx.body = agentDto(
         await hub.db.withTenant(scopeOf(principal), (tx) => visibleAgent(tx, principal, params.id)),
+        principal,
       )
     },
   })
@@ -352,7 +376,7 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
         fields: Object.keys(body),
         disabled: updated.after.disabled,
       })
-      ctx.body = agentDto(updated.after)
+      ctx.body = agentDto(updated.after, principal)
     },
   })
 
@@ -392,12 +416,14 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
     path: '/api/v1/agents/:id/config',
     tag: 'agents',
     auth: 'user',
-    summary: "An agent's desired configuration and the version it last applied",
+    summary: "An agent's desired configuration and the version it last applied (agent.manage)",
     params: idParams,
     responses: { 200: { description: 'Configuration', schema: configView } },
     async handler(ctx, { params, principal }) {
       ctx.body = await hub.db.withTenant(scopeOf(principal), async (tx) => {
         const row = await visibleAgent(tx, principal, params.id)
+        // It lists every camera of the agent (names, URLs, usernames): for those who run agents.
+        if (!can(principal, 'agent.manage', siteResource(row))) throw forbidden()
         return {
           version: row.config_version,
           config: redactConfig(await desiredConfig(tx, hub.secrets, row.id, row.desired_config)),
@@ -482,13 +508,17 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
       const vis = visibility(principal)
       if (!vis.all) {
         const sites = [...vis.siteIds]
-        const cams = [...vis.cameraIds]
+        // A camera grant shows that camera's events from its own site: an agent elsewhere that
+        // names the camera tells nothing about it, and its events are its site's.
+        const cams = [...vis.cameraSites]
         const parts = [
           sites.length ? `site_id in (${sites.map(() => '?').join(', ')})` : 'false',
-          cams.length ? `camera_id in (${cams.map(() => '?').join(', ')})` : 'false',
+          cams.length
+            ? `(camera_id, site_id) in (${cams.map(() => '(?::uuid, ?::uuid)').join(', ')})`
+            : 'false',
         ]
         clauses.push(`(${parts.join(' or ')})`)
-        params.push(...sites, ...cams)
+        params.push(...sites, ...cams.flat())
       }
       const where = clauses.length ? `where ${clauses.join(' and ')}` : ''
       const { rows, total } = await hub.db.withTenant(scopeOf(principal), async (tx) => {

@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream'
+import { cleanJsonValue } from '@ts-vms/shared'
 import { z } from 'zod'
 import type { AuditEventRow } from '../../audit/chain.ts'
 import { verifyAuditChains } from '../../audit/verify.ts'
@@ -48,6 +49,23 @@ const verifyResult = z.object({
   firstBadId: z.string().optional(),
   reason: z.string().optional(),
   tenants: z.number().int(),
+  quarantined: z
+    .number()
+    .int()
+    .describe(
+      'records this hub set aside because the database refused them (not in any chain; see /audit/quarantine)',
+    ),
+})
+
+const quarantinedItem = z.object({
+  eventId: z.string(),
+  tenantId: z.string(),
+  time: z.string(),
+  action: z.string(),
+  record: z.record(z.string(), z.unknown()).describe('the record, cleaned for display'),
+  raw: z.string().describe('the record exactly as it was refused, as JSON text'),
+  error: z.string(),
+  quarantinedAt: z.string(),
 })
 
 type Row = AuditEventRow
@@ -149,6 +167,9 @@ export function registerAuditRoutes(api: Api, hub: HubContext): void {
   const assertReader = (p: Principal) => {
     if (!can(p, 'audit.read', { type: 'tenant', tenantId: p.tenantId })) throw forbidden()
   }
+  /** Quarantined records the principal may read: their tenant's; system-admins' every one. */
+  const quarantinedFor = (p: Principal) =>
+    hub.audit.quarantine.list().filter((q) => p.isSystemAdmin || q.record.tenantId === p.tenantId)
 
   api.route({
     method: 'get',
@@ -232,7 +253,38 @@ export function registerAuditRoutes(api: Api, hub: HubContext): void {
       assertReader(principal)
       const scope = scopeOf(principal)
       const result = await verifyAuditChains((work) => hub.db.withTenant(scope, work), hub.keys)
-      ctx.body = result
+      ctx.body = { ...result, quarantined: quarantinedFor(principal).length }
+    },
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/audit/quarantine',
+    tag: 'audit',
+    auth: 'user',
+    summary:
+      "Audit records this hub set aside because the database refused them (your tenant's; system-admins: all)",
+    responses: {
+      200: { description: 'Quarantined records, oldest first', schema: page(quarantinedItem) },
+    },
+    async handler(ctx, { principal }) {
+      assertReader(principal)
+      const items = quarantinedFor(principal).map((q) => ({
+        eventId: String(q.record.eventId),
+        tenantId: String(q.record.tenantId),
+        time: String(q.record.time),
+        action: String(q.record.action),
+        // The raw record may hold what made the database refuse it (lone surrogates, NUL):
+        // shown cleaned, and exactly as JSON text (which escapes them) for the evidence.
+        record: cleanJsonValue(q.record, { keepLineBreaks: true, maxLength: 4096 }) as Record<
+          string,
+          unknown
+        >,
+        raw: JSON.stringify(q.record),
+        error: q.error,
+        quarantinedAt: q.at,
+      }))
+      ctx.body = { items, total: items.length }
     },
   })
 }

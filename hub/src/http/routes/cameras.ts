@@ -3,7 +3,12 @@ import type { Permission } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { bumpConfigVersion, publishDesiredConfig } from '../../agents/config-sync.ts'
 import { cameraStatuses } from '../../cameras/camera-status.ts'
-import { type StreamInput, StreamInputError, sealStreams } from '../../cameras/camera-streams.ts'
+import {
+  type StreamInput,
+  StreamInputError,
+  type StreamOwner,
+  sealStreams,
+} from '../../cameras/camera-streams.ts'
 import type { Tx } from '../../db/database.ts'
 import { type Camera, CameraSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
@@ -93,14 +98,18 @@ async function assertAgentServesSite(tx: Tx, agentId: string, siteId: string): P
     )
 }
 
-function sealed(hub: HubContext, cameraId: string, input: StreamInput[], existing?: Camera['streams']) {
+function sealed(hub: HubContext, owner: StreamOwner, input: StreamInput[], existing?: Camera['streams']) {
   try {
-    return sealStreams(hub.secrets, cameraId, input, existing)
+    return sealStreams(hub.secrets, owner, input, existing)
   } catch (err) {
-    if (err instanceof StreamInputError) throw unprocessable(err.message, 'invalid_streams')
+    if (err instanceof StreamInputError) throw unprocessable(err.message, err.code)
     throw err
   }
 }
+
+/** The stored streams as input that changes nothing (their passwords kept where allowed). */
+const unchanged = (streams: Camera['streams']): StreamInput[] =>
+  streams.map(({ passwordSealed: _sealed, ...s }) => s)
 
 /** What an audit record may say about streams: never a password. */
 const streamsForAudit = (c: Camera) =>
@@ -178,7 +187,7 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
           siteId: s.id,
           name: body.name,
           agentId: body.agentId ?? null,
-          streams: sealed(hub, id, body.streams),
+          streams: sealed(hub, { cameraId: id, agentId: body.agentId ?? null }, body.streams),
           recording: body.recording,
         } as Camera)
         await tx.flush()
@@ -218,7 +227,8 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     path: '/api/v1/cameras/:id',
     tag: 'cameras',
     auth: 'user',
-    summary: 'Change a camera: name, site, agent, streams (passwords are write-only), recording',
+    summary:
+      'Change a camera: name, site, agent, streams (passwords are write-only; a new host or agent needs them again), recording',
     params: idParams,
     body: cameraUpdate,
     responses: { 200: { description: 'The updated camera', schema: camera } },
@@ -243,10 +253,18 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
           if (c.agentId && (body.agentId !== undefined || body.siteId !== undefined))
             await assertAgentServesSite(tx, c.agentId, c.siteId)
           let passwordsChanged: string[] = []
-          if (body.streams !== undefined) {
+          if (body.streams !== undefined)
             passwordsChanged = body.streams.filter((s) => s.password !== undefined).map((s) => s.role)
-            c.streams = sealed(hub, c.id, body.streams, c.streams)
-          }
+          // A move to another agent takes the stream passwords again, as a move to another host
+          // does: the stored ones stay sealed for the agent they were given for (sealStreams).
+          const moved = Boolean(c.agentId) && c.agentId !== previousAgent
+          if (body.streams !== undefined || moved)
+            c.streams = sealed(
+              hub,
+              { cameraId: c.id, agentId: c.agentId ?? null, previousAgentId: previousAgent ?? null },
+              body.streams ?? unchanged(c.streams),
+              c.streams,
+            )
           if (body.recording !== undefined) c.recording = { ...c.recording, ...body.recording }
           await tx.flush()
           for (const agentId of new Set([previousAgent, c.agentId]))

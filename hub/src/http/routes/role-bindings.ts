@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { isPermission, SYSTEM_ADMIN_ROLE } from '@ts-vms/shared'
+import { SYSTEM_ADMIN_ROLE } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import type { Tx } from '../../db/database.ts'
@@ -12,7 +12,8 @@ import {
   SiteSchema,
 } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
-import { permissionsAt, type Resource } from '../../rbac/authorize.ts'
+import type { Resource } from '../../rbac/authorize.ts'
+import { escalationError, missingPermissions } from '../../rbac/escalation.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import { assertBindingRemovable, lockTenant } from '../../services/admin-guard.ts'
 import type { Api } from '../api.ts'
@@ -20,7 +21,7 @@ import { auditSource } from '../authenticate.ts'
 import { roleBindingDto } from '../dto.ts'
 import { conflict, forbidden, notFound, unprocessable } from '../errors.ts'
 import { bindingParams, idParams, page, roleBinding, roleBindingCreate } from '../schemas.ts'
-import { managesUsers, visibleUser } from './users.ts'
+import { assertMayManage, managesUsers, visibleUser } from './users.ts'
 
 async function resolveRole(tx: Tx, tenantId: string, ref: string): Promise<Role> {
   const byId = z.uuid().safeParse(ref).success
@@ -125,16 +126,8 @@ export function registerRoleBindingRoutes(api: Api, hub: HubContext): void {
             )
           }
         }
-        if (!principal.isSystemAdmin) {
-          const held = permissionsAt(principal, resource)
-          const missing = r.permissions.filter((p) => isPermission(p) && !held.has(p))
-          if (missing.length > 0) {
-            throw forbidden(
-              `you cannot grant permissions you do not hold: ${missing.join(', ')}`,
-              'privilege_escalation',
-            )
-          }
-        }
+        const missing = missingPermissions(principal, r.permissions, resource)
+        if (missing.length > 0) throw escalationError(missing)
         const dup = await tx.count(RoleBindingSchema, {
           userId: u.id,
           roleId: r.id,
@@ -167,6 +160,8 @@ export function registerRoleBindingRoutes(api: Api, hub: HubContext): void {
         if (!managesUsers(principal, u.tenantId)) throw forbidden()
         const b = await tx.findOne(RoleBindingSchema, { id: params.bindingId, userId: u.id })
         if (!b) throw notFound('role binding')
+        // Demoting a user is managing them: not someone who holds more than you.
+        await assertMayManage(tx, principal, u, hub.systemTenantId)
         const r = await tx.findOneOrFail(RoleSchema, { id: b.roleId })
         await lockTenant(tx, u.tenantId)
         await assertBindingRemovable(

@@ -13,7 +13,7 @@ function sameSecret(a: string, b: string): boolean {
 
 /**
  * Operational endpoints. Health and readiness are anonymous (load balancers and service managers
- * probe them) and reveal nothing but up/down. The JWKS is public by nature: verifiers need it.
+ * probe them) and reveal nothing but up/down and the audit backlog's counts. The JWKS is public by nature: verifiers need it.
  * Metrics need VMS_METRICS_TOKEN as a bearer token, or a system-admin's access token.
  */
 export function registerSystemRoutes(
@@ -32,6 +32,9 @@ export function registerSystemRoutes(
     ctx.body = {
       status: database ? 'ready' : 'unavailable',
       checks: { database: database ? 'ok' : 'unreachable' },
+      // Counts only. Spooled records are durable and the hub still serves, so they do not make it
+      // unready; they tell the operator the database trail is behind (or, quarantined, incomplete).
+      audit: { spooled: hub.audit.spooledCount(), quarantined: hub.audit.quarantinedCount() },
     }
   })
 

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import type { Context } from 'koa'
 import { checkPassword } from '../../auth/password-policy.ts'
-import { revokeAllSessions } from '../../auth/sessions.ts'
+import { revokeAllSessions, revokePasswordResets } from '../../auth/sessions.ts'
+import { canonicalUsername, storedUsername, USERNAME_PATTERN } from '../../auth/usernames.ts'
 import type { Tx } from '../../db/database.ts'
 import { type User, UserSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { can } from '../../rbac/authorize.ts'
-import type { Principal } from '../../rbac/principal.ts'
+import { assertMayManageUser } from '../../rbac/escalation.ts'
+import { loadPrincipal, type Principal } from '../../rbac/principal.ts'
 import { assertNotLastAdmin, lockTenant } from '../../services/admin-guard.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
@@ -26,6 +28,31 @@ export async function visibleUser(tx: Tx, principal: Principal, id: string): Pro
   return found
 }
 
+/**
+ * A user manager may act on another user only if it holds every permission that user holds
+ * (403 `privilege_escalation`), the rule for granting applied to the person: resetting someone's
+ * password or e-mail is becoming them. Acting on yourself is governed by re-authentication.
+ */
+export async function assertMayManage(
+  tx: Tx,
+  principal: Principal,
+  target: User,
+  systemTenantId: string,
+): Promise<void> {
+  if (target.id === principal.userId) return
+  const holder = await loadPrincipal(tx, target.id, systemTenantId)
+  if (holder) assertMayManageUser(principal, holder)
+}
+
+/** The username as stored (NFKC), or 422 if NFKC turned it into something a username may not be. */
+function normalUsername(name: string): string {
+  const stored = storedUsername(name)
+  if (!USERNAME_PATTERN.test(stored)) {
+    throw unprocessable('letters, digits and . _ @ + - only (after Unicode NFKC)', 'invalid_username')
+  }
+  return stored
+}
+
 function assertPasswordPolicy(password: string, context: { username: string; email?: string | null }) {
   const problems = checkPassword(password, context)
   if (problems.length > 0)
@@ -39,11 +66,16 @@ async function assertUnique(
   exceptId?: string,
 ) {
   if (fields.username !== undefined) {
-    const rows: { id: string }[] = await tx.execute(
-      'select id from users where tenant_id = ? and lower(username) = lower(?)',
-      [tenantId, fields.username],
+    // Taken if the canonical forms are equal (the login lookup's rule), or if the database's
+    // lower() equates them (its unique index does): no two users reachable by one spelling. The
+    // canonical form is not computable in SQL, hence a pass over the tenant's users; creating
+    // users is rare and callers hold the tenant's lock, so two look-alikes cannot race in.
+    const wanted = canonicalUsername(fields.username)
+    const rows: { id: string; username: string; same: boolean }[] = await tx.execute(
+      'select id, username, lower(username) = lower(?) as same from users where tenant_id = ?',
+      [fields.username, tenantId],
     )
-    if (rows.some((r) => r.id !== exceptId))
+    if (rows.some((r) => r.id !== exceptId && (r.same || canonicalUsername(r.username) === wanted)))
       throw conflict(`username "${fields.username}" is taken`, 'already_exists')
   }
   if (fields.email) {
@@ -99,7 +131,8 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
     summary: 'Create a user (tenantId: system-admins only)',
     body: userCreate,
     responses: { 201: { description: 'Created', schema: user } },
-    async handler(ctx, { body, principal }) {
+    async handler(ctx, { body: raw, principal }) {
+      const body = { ...raw, username: normalUsername(raw.username) }
       const tenantId = await hub.db.withTenant(scopeOf(principal), async (tx) => {
         const id = await targetTenant(tx, principal, body.tenantId)
         if (!managesUsers(principal, id)) throw forbidden()
@@ -109,8 +142,8 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
       assertPasswordPolicy(body.password, { username: body.username, email: body.email ?? null })
       const passwordHash = await hub.hasher.hash(body.password)
       const created = await hub.db.withTenant(scopeOf(principal), async (tx) => {
-        await assertUnique(tx, tenantId, body)
         await lockTenant(tx, tenantId)
+        await assertUnique(tx, tenantId, body)
         if (!body.disabled) await hub.licensing.assertCanAdd(tx, tenantId, 'users')
         const u = tx.create(UserSchema, {
           id: randomUUID(),
@@ -152,37 +185,47 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
     path: '/api/v1/users/:id',
     tag: 'users',
     auth: 'user',
-    summary: 'Update a user; users may change their own name, email and password (with currentPassword)',
+    summary:
+      'Update a user; users may change their own display name, and their e-mail and password with currentPassword',
     description:
-      'Setting a password or disabling the user ends all of their sessions. You cannot disable yourself, ' +
-      'nor the last active tenant-admin or system-admin (409).',
+      'Setting a password or disabling the user ends all of their sessions; changing the e-mail sends a notice ' +
+      'to the old address. You cannot disable yourself, nor the last active tenant-admin or system-admin (409), ' +
+      'nor change a user who holds a permission you do not hold (403 privilege_escalation).',
     params: idParams,
     body: userUpdate,
     responses: { 200: { description: 'The updated user', schema: user } },
-    async handler(ctx, { params, body, principal }) {
+    async handler(ctx, { params, body: raw, principal }) {
+      const body = raw.username === undefined ? raw : { ...raw, username: normalUsername(raw.username) }
       // Checks that need no lock, and the password hash, before the writing transaction.
-      const before = await hub.db.withTenant(scopeOf(principal), (tx) =>
-        visibleUser(tx, principal, params.id),
-      )
+      const before = await hub.db.withTenant(scopeOf(principal), async (tx) => {
+        const u = await visibleUser(tx, principal, params.id)
+        await assertMayManage(tx, principal, u, hub.systemTenantId)
+        return u
+      })
       const isSelf = before.id === principal.userId
       const isAdmin = managesUsers(principal, before.tenantId)
       if (!isAdmin && (body.username !== undefined || body.disabled !== undefined)) {
         throw forbidden('only user administrators can change the username or disabled flag')
       }
       if (isSelf && body.disabled === true) throw conflict('you cannot disable yourself', 'self_disable')
+      const emailChanging = body.email !== undefined && body.email !== before.email
+      // Your password and your e-mail (where reset links go) are the keys to your account: a stolen
+      // access token alone must not be enough to change them.
+      if (isSelf && (body.password !== undefined || emailChanging)) {
+        if (body.currentPassword === undefined) {
+          throw unprocessable(
+            'changing your own password or e-mail needs currentPassword',
+            'current_password_required',
+          )
+        }
+        await hub.limits.assertReauthAllowed(before.id)
+        if (!(await hub.hasher.verify(before.passwordHash, body.currentPassword))) {
+          await hub.limits.reauthFailed(before.id)
+          throw forbidden('currentPassword is wrong', 'current_password_mismatch')
+        }
+      }
       let passwordHash: string | undefined
       if (body.password !== undefined) {
-        if (isSelf) {
-          if (body.currentPassword === undefined) {
-            throw unprocessable(
-              'changing your own password needs currentPassword',
-              'current_password_required',
-            )
-          }
-          if (!(await hub.hasher.verify(before.passwordHash, body.currentPassword))) {
-            throw forbidden('currentPassword is wrong', 'current_password_mismatch')
-          }
-        }
         assertPasswordPolicy(body.password, {
           username: body.username ?? before.username,
           email: body.email === undefined ? before.email : body.email,
@@ -190,8 +233,11 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
         passwordHash = await hub.hasher.hash(body.password)
       }
 
-      const updated = await hub.db.withTenant(scopeOf(principal), async (tx) => {
+      const { updated, oldEmail } = await hub.db.withTenant(scopeOf(principal), async (tx) => {
         const u = await visibleUser(tx, principal, params.id)
+        // Again under the write: a binding may have been added since the check above.
+        await assertMayManage(tx, principal, u, hub.systemTenantId)
+        const oldEmail = u.email
         const disabling = body.disabled === true && !u.disabled
         if (body.disabled === false && u.disabled) {
           // Re-enabling takes a licensed seat again.
@@ -202,6 +248,7 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
           await lockTenant(tx, u.tenantId)
           await assertNotLastAdmin(tx, u.tenantId, u.id, 'disable')
         }
+        if (body.username !== undefined) await lockTenant(tx, u.tenantId)
         await assertUnique(tx, u.tenantId, { username: body.username, email: body.email }, u.id)
         if (body.username !== undefined) u.username = body.username
         if (body.email !== undefined) u.email = body.email
@@ -212,8 +259,13 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
         if (disabling || passwordHash) {
           await revokeAllSessions(tx, u.id, disabling ? 'user_disabled' : 'password_changed')
         }
-        return u
+        // A reset link mailed before is for the old password or the old address: no longer valid.
+        if (passwordHash || u.email !== oldEmail) await revokePasswordResets(tx, u.id)
+        return { updated: u, oldEmail }
       })
+      if (oldEmail && updated.email !== oldEmail) {
+        hub.auth.notifyEmailChanged(updated, oldEmail, updated.email)
+      }
       const fields = Object.keys(body).filter((k) => k !== 'currentPassword')
       await audit(ctx, principal, 'user.update', updated, { fields })
       if (passwordHash)
@@ -227,7 +279,7 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
     path: '/api/v1/users/:id',
     tag: 'users',
     auth: 'user',
-    summary: 'Delete a user (not yourself, not the last admin)',
+    summary: 'Delete a user (not yourself, not the last admin, not one who holds permissions you do not)',
     params: idParams,
     responses: { 204: { description: 'Deleted' } },
     async handler(ctx, { params, principal }) {
@@ -235,6 +287,7 @@ export function registerUserRoutes(api: Api, hub: HubContext): void {
         const u = await visibleUser(tx, principal, params.id)
         if (!managesUsers(principal, u.tenantId)) throw forbidden()
         if (u.id === principal.userId) throw conflict('you cannot delete yourself', 'self_delete')
+        await assertMayManage(tx, principal, u, hub.systemTenantId)
         await lockTenant(tx, u.tenantId)
         await assertNotLastAdmin(tx, u.tenantId, u.id, 'delete')
         await tx.execute('delete from users where id = ?', [u.id])

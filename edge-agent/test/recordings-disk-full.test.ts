@@ -1,0 +1,122 @@
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import pino from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadClip } from '../../scripts/camera-sim/clip.ts'
+import type { AccessUnit } from '../src/media/codec/access-unit.ts'
+import type { StreamInfo } from '../src/media/rtsp/client.ts'
+import { Recorder } from '../src/recorder/recorder.ts'
+import { RecordingIndex } from '../src/recorder/recording-index.ts'
+import { enforceRetention } from '../src/recorder/retention.ts'
+
+/**
+ * A recordings disk that fills up (a 3 MiB tmpfs, the index on it too): writes fail, retention makes room, and no
+ * handle is left on a deleted segment file (issue 11: seven were, holding their space until
+ * restart), while recording resumes. Frames are fed to the recorder directly, one after the other:
+ * nothing here depends on timing.
+ */
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const clip = loadClip(path.join(root, 'scripts/camera-sim/clips/sim-h264.h264'), 'h264', 15)
+const logger = pino({ level: 'silent' })
+const work = mkdtempSync(path.join(tmpdir(), 'vms-disk-full-'))
+const recordings = path.join(work, 'recordings')
+let mounted = false
+
+beforeAll(() => {
+  mkdirSync(recordings)
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', recordings], { stdio: 'pipe' })
+    mounted = true
+  } catch (err) {
+    console.warn(
+      `SKIPPED recordings-disk-full: cannot mount a tmpfs (${(err as Error).message.split('\n')[0]}); run as root to test a full disk`,
+    )
+  }
+})
+afterAll(() => {
+  if (mounted) execFileSync('umount', ['-l', recordings])
+  rmSync(work, { recursive: true, force: true })
+})
+
+/** Open handles of this process on segment files under `dir`, and those on deleted files. */
+function handles(dir: string): { open: string[]; deleted: string[] } {
+  const open: string[] = []
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`)
+      if (target.startsWith(dir) && !target.includes('index.db')) open.push(target)
+    } catch {}
+  }
+  return { open, deleted: open.filter((t) => t.endsWith('(deleted)')) }
+}
+
+describe('a full recordings disk', () => {
+  it('closes the failing writer’s file, lets retention free the space and recording resume', async (ctx) => {
+    if (!mounted) return ctx.skip()
+    // The index lives on the recordings disk too (the default layout), so it fills with it.
+    const index = new RecordingIndex(path.join(recordings, 'index.db'))
+    const recorder = new Recorder({
+      cameraId: 'cam',
+      stream: 'main',
+      dir: recordings,
+      index,
+      segmentSeconds: 1,
+      logger,
+    })
+    // One-second segments of one fragment each: most writes happen as a segment closes, where the
+    // failure used to leave the file open.
+    recorder.start({
+      codec: 'h264',
+      parameterSets: [],
+      clockRate: 90_000,
+      trackUrl: 'rtsp://camera/track1',
+      transport: 'tcp',
+      sdp: { media: [] } as unknown as StreamInfo['sdp'],
+    })
+    let i = 0
+    const t0 = Date.now()
+    const play = async (frames: number) => {
+      for (const end = i + frames; i < end; i++) {
+        const f = clip.frames[i % clip.frames.length] as (typeof clip.frames)[number]
+        const au: AccessUnit = {
+          codec: 'h264',
+          timestamp: i * 6000,
+          wallMs: t0 + (i * 1000) / 15,
+          nalus: f.nalus,
+          keyframe: f.keyframe,
+          damaged: false,
+        }
+        await recorder.frame(au)
+      }
+    }
+    // About 32 KB a second: full after a minute or so; then 20 s more of failing writes.
+    for (let s = 0; s < 300 && recorder.lastError === undefined; s++) await play(15)
+    expect(recorder.lastError).toMatch(/ENOSPC|no space|disk is full/i)
+    await play(20 * 15)
+    const full = handles(recordings)
+    expect(full.deleted).toEqual([])
+    expect(full.open.length).toBeLessThanOrEqual(1)
+
+    // Retention makes room (a floor of 256 KiB free), deleting the oldest segments.
+    const deleted = enforceRetention(
+      index,
+      { retentionDays: new Map(), minFreeBytes: 256 * 1024, dir: recordings },
+      logger,
+    )
+    expect(deleted.length).toBeGreaterThan(0)
+    expect(handles(recordings).deleted).toEqual([])
+
+    // Recording resumes: new segments close with durable fragments.
+    const before = index.closedSegmentsOldestFirst('cam').at(-1)?.id ?? 0
+    await play(6 * 15)
+    const after = index.closedSegmentsOldestFirst('cam').filter((s) => s.id > before)
+    expect(after.length).toBeGreaterThanOrEqual(2)
+    for (const s of after) expect(index.fragments(s.id).length).toBeGreaterThanOrEqual(1)
+    await recorder.stop('test')
+    expect(handles(recordings)).toEqual({ open: [], deleted: [] })
+    index.close()
+  })
+})
