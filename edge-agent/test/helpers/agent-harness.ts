@@ -3,10 +3,13 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
+import { enrollmentCode } from '../../../hub/test/helpers/enrollment.ts'
 import type { TestHub } from '../../../hub/test/helpers/test-hub.ts'
 import { EdgeAgent } from '../../src/agent.ts'
 import { loadAgentSettings } from '../../src/config.ts'
 import { enroll } from '../../src/enroll.ts'
+
+export { enrollmentCode }
 
 export async function freePort(): Promise<number> {
   const server = net.createServer()
@@ -14,21 +17,6 @@ export async function freePort(): Promise<number> {
   const port = (server.address() as net.AddressInfo).port
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return port
-}
-
-/** A site with an enrollment code, made through the hub's API as the system admin. */
-export async function enrollmentCode(t: TestHub, siteName = 'Store') {
-  const token = await t.adminToken()
-  const sites = await t.request('GET', '/api/v1/sites', { token })
-  let site = sites.body.items.find((s: { name: string }) => s.name === siteName)
-  if (!site) {
-    const created = await t.request('POST', '/api/v1/sites', { token, body: { name: siteName } })
-    if (created.status !== 201) throw new Error(`site: ${created.text}`)
-    site = created.body
-  }
-  const res = await t.request('POST', `/api/v1/sites/${site.id}/enrollments`, { token })
-  if (res.status !== 201) throw new Error(`enrollment: ${res.text}`)
-  return { code: res.body.code as string, siteId: site.id as string, token }
 }
 
 export interface TestAgent {

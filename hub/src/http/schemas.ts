@@ -214,7 +214,7 @@ export const userUpdate = z
   .object({
     username: username.optional(),
     password: password.optional(),
-    /** Required when users change their own password. */
+    /** Required when users change their own password or e-mail (re-authentication). */
     currentPassword: password.optional(),
     email: email.nullable().optional(),
     displayName: z.string().trim().max(200).nullable().optional(),

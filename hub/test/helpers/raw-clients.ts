@@ -1,4 +1,5 @@
 import type net from 'node:net'
+import { enrollmentCode } from './enrollment.ts'
 import type { TestHub } from './test-hub.ts'
 
 /**
@@ -146,17 +147,8 @@ export async function waitUntil(check: () => boolean, timeoutMs = 10_000, what =
 
 /** Enrolls an agent through the API (the system admin makes a site and a code). */
 export async function enrollAgent(t: TestHub, siteName = 'Limits') {
-  const token = await t.adminToken()
-  const sites = await t.request('GET', '/api/v1/sites', { token })
-  let site = sites.body.items.find((s: { name: string }) => s.name === siteName)
-  if (!site) {
-    const created = await t.request('POST', '/api/v1/sites', { token, body: { name: siteName } })
-    if (created.status !== 201) throw new Error(`site: ${created.text}`)
-    site = created.body
-  }
-  const code = await t.request('POST', `/api/v1/sites/${site.id}/enrollments`, { token })
-  if (code.status !== 201) throw new Error(`enrollment: ${code.text}`)
-  const res = await t.request('POST', '/api/v1/enroll', { body: { code: code.body.code } })
+  const { code } = await enrollmentCode(t, siteName)
+  const res = await t.request('POST', '/api/v1/enroll', { body: { code } })
   if (res.status !== 201) throw new Error(`enroll: ${res.text}`)
   return res.body as { agentId: string; secret: string; mqttUrl: string }
 }
