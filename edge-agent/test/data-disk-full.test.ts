@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
 import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
+import { mountTmpfs, unmountTmpfs } from './helpers/tmpfs.ts'
 import { waitUntil } from './helpers/wait.ts'
 
 /**
@@ -19,23 +20,10 @@ import { waitUntil } from './helpers/wait.ts'
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
-/** Mounts a small tmpfs (root only; CI runs as root): undefined when this machine does not allow it. */
-function mountTmpfs(dir: string, size: string): boolean {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' })
-    return true
-  } catch (err) {
-    console.warn(
-      `SKIPPING data-disk-full tests: cannot mount a tmpfs here (${(err as Error).message.split('\n')[0]}); run as root to cover issue 11 item 3`,
-    )
-    return false
-  }
-}
-
 const base = mkdtempSync(path.join(tmpdir(), 'vms-disk-full-'))
 const dataDisk = path.join(base, 'data')
 mkdirSync(dataDisk)
-const mounted = mountTmpfs(dataDisk, '4m')
+const mounted = mountTmpfs(dataDisk, '4m', 'the data-disk-full tests (issue 11 item 3)')
 
 let t: TestHub
 let a: TestAgent
@@ -61,7 +49,7 @@ afterAll(async () => {
   await a?.cleanup()
   await t?.close()
   await sim?.close()
-  if (mounted) execFileSync('umount', ['-l', dataDisk])
+  if (mounted) unmountTmpfs(dataDisk)
   rmSync(base, { recursive: true, force: true })
 })
 
@@ -92,6 +80,7 @@ function fill(dir: string): string {
   return file
 }
 
+// Skipped only where a tmpfs cannot be mounted (not root); mountTmpfs has said so loudly.
 describe.skipIf(!mounted)('a full data disk', () => {
   it('keeps the agent up and recording; events wait and arrive once the disk has room', async () => {
     const recordings = path.join(base, 'recordings')

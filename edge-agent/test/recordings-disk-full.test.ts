@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -11,6 +10,7 @@ import type { StreamInfo } from '../src/media/rtsp/client.ts'
 import { Recorder } from '../src/recorder/recorder.ts'
 import { RecordingIndex } from '../src/recorder/recording-index.ts'
 import { enforceRetention } from '../src/recorder/retention.ts'
+import { mountTmpfs, unmountTmpfs } from './helpers/tmpfs.ts'
 
 /**
  * A recordings disk that fills up (a 3 MiB tmpfs, the index on it too): writes fail, retention makes room, and no
@@ -27,17 +27,10 @@ let mounted = false
 
 beforeAll(() => {
   mkdirSync(recordings)
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', recordings], { stdio: 'pipe' })
-    mounted = true
-  } catch (err) {
-    console.warn(
-      `SKIPPED recordings-disk-full: cannot mount a tmpfs (${(err as Error).message.split('\n')[0]}); run as root to test a full disk`,
-    )
-  }
+  mounted = mountTmpfs(recordings, '3m', 'the recordings-disk-full test (issue 11 item 6)')
 })
 afterAll(() => {
-  if (mounted) execFileSync('umount', ['-l', recordings])
+  if (mounted) unmountTmpfs(recordings)
   rmSync(work, { recursive: true, force: true })
 })
 
@@ -55,6 +48,7 @@ function handles(dir: string): { open: string[]; deleted: string[] } {
 
 describe('a full recordings disk', () => {
   it('closes the failing writer’s file, lets retention free the space and recording resume', async (ctx) => {
+    // Skipped only where a tmpfs cannot be mounted (not root); mountTmpfs has said so loudly.
     if (!mounted) return ctx.skip()
     // The index lives on the recordings disk too (the default layout), so it fills with it.
     const index = new RecordingIndex(path.join(recordings, 'index.db'))

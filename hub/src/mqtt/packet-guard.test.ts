@@ -1,5 +1,7 @@
 import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
+// The encoder lives with the raw-socket test clients; the guard itself only ever reads lengths.
+import { remainingLength } from '../../test/helpers/raw-clients.ts'
 import {
   brokerPacketLimit,
   GuardedConnection,
@@ -8,17 +10,6 @@ import {
   PacketScanner,
   readFixedHeader,
 } from './packet-guard.ts'
-
-function remainingLength(n: number): number[] {
-  const out: number[] = []
-  do {
-    let byte = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    out.push(byte)
-  } while (n > 0)
-  return out
-}
 
 describe('readFixedHeader', () => {
   it('reads the type and the 1- to 4-byte remaining length', () => {
