@@ -1,15 +1,12 @@
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadClip } from '../../scripts/camera-sim/clip.ts'
-import type { AccessUnit } from '../src/media/codec/access-unit.ts'
-import type { StreamInfo } from '../src/media/rtsp/client.ts'
 import { Recorder } from '../src/recorder/recorder.ts'
 import { RecordingIndex } from '../src/recorder/recording-index.ts'
 import { enforceRetention } from '../src/recorder/retention.ts'
+import { clipAccessUnit, h264StreamInfo, simH264Clip } from './helpers/clip-frames.ts'
 import { mountTmpfs, unmountTmpfs } from './helpers/tmpfs.ts'
 
 /**
@@ -18,8 +15,7 @@ import { mountTmpfs, unmountTmpfs } from './helpers/tmpfs.ts'
  * restart), while recording resumes. Frames are fed to the recorder directly, one after the other:
  * nothing here depends on timing.
  */
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const clip = loadClip(path.join(root, 'scripts/camera-sim/clips/sim-h264.h264'), 'h264', 15)
+const clip = simH264Clip()
 const logger = pino({ level: 'silent' })
 const work = mkdtempSync(path.join(tmpdir(), 'vms-disk-full-'))
 const recordings = path.join(work, 'recordings')
@@ -62,28 +58,12 @@ describe('a full recordings disk', () => {
     })
     // One-second segments of one fragment each: most writes happen as a segment closes, where the
     // failure used to leave the file open.
-    recorder.start({
-      codec: 'h264',
-      parameterSets: [],
-      clockRate: 90_000,
-      trackUrl: 'rtsp://camera/track1',
-      transport: 'tcp',
-      sdp: { media: [] } as unknown as StreamInfo['sdp'],
-    })
+    recorder.start(h264StreamInfo())
     let i = 0
     const t0 = Date.now()
     const play = async (frames: number) => {
       for (const end = i + frames; i < end; i++) {
-        const f = clip.frames[i % clip.frames.length] as (typeof clip.frames)[number]
-        const au: AccessUnit = {
-          codec: 'h264',
-          timestamp: i * 6000,
-          wallMs: t0 + (i * 1000) / 15,
-          nalus: f.nalus,
-          keyframe: f.keyframe,
-          damaged: false,
-        }
-        await recorder.frame(au)
+        await recorder.frame(clipAccessUnit(clip, i, t0))
       }
     }
     // About 32 KB a second: full after a minute or so; then 20 s more of failing writes.

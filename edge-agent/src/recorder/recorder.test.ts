@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { loadClip } from '../../../scripts/camera-sim/clip.ts'
+import { h264StreamInfo } from '../../test/helpers/clip-frames.ts'
 import type { AccessUnit } from '../media/codec/access-unit.ts'
 import { Timeline } from '../media/rtp/timeline.ts'
 import type { StreamInfo } from '../media/rtsp/client.ts'
@@ -33,14 +34,7 @@ function setup(segmentSeconds = 60) {
   dirs.push(dir)
   const index = new RecordingIndex(path.join(dir, 'index.db'))
   const recorder = new Recorder({ cameraId: 'cam', stream: 'main', dir, index, segmentSeconds, logger })
-  const info: StreamInfo = {
-    codec: 'h264',
-    parameterSets: [],
-    clockRate: 90_000,
-    trackUrl: 'rtsp://camera/track1',
-    transport: 'tcp',
-    sdp: { media: [] } as unknown as StreamInfo['sdp'],
-  }
+  const info: StreamInfo = h264StreamInfo()
   recorder.start(info)
   let now = T0
   let rtp = 1_000_000

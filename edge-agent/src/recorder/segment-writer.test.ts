@@ -5,6 +5,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { loadClip } from '../../../scripts/camera-sim/clip.ts'
+import { clipAccessUnit } from '../../test/helpers/clip-frames.ts'
 import type { AccessUnit, AudioFormat, AudioFrame } from '../media/codec/access-unit.ts'
 import { videoFormat } from '../media/codec/sps.ts'
 import { type DurableFragment, SegmentWriter } from './segment-writer.ts'
@@ -48,17 +49,7 @@ async function write(audioSeconds: number) {
   const format = videoFormat('h264', first.nalus)
   if (!format) throw new Error('no SPS')
   const t0 = 1_800_000_000_000
-  const au = (i: number): AccessUnit => {
-    const f = clip.frames[i % clip.frames.length] as (typeof clip.frames)[number]
-    return {
-      codec: 'h264',
-      timestamp: i * 6000,
-      wallMs: t0 + (i * 1000) / 15,
-      nalus: f.nalus,
-      keyframe: f.keyframe,
-      damaged: false,
-    }
-  }
+  const au = (i: number): AccessUnit => clipAccessUnit(clip, i, t0)
   const durable: { f: DurableFragment; afterFrame: number }[] = []
   let frameNo = 0
   const writer = new SegmentWriter(
