@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTenantWithAdmin, startTestHub, type TestHub, USER_PASSWORD } from '../helpers/test-hub.ts'
+import { createTenantWithAdmin, startTestHub, type TestHub, userWithRole } from '../helpers/test-hub.ts'
 
 /**
  * Agents serve many cameras; a user may see only some of them. What the hub shows about an agent
@@ -30,17 +30,7 @@ async function enroll(siteId: string): Promise<string> {
 }
 
 async function userWith(username: string, role: string, scope: { type: string; id?: string }) {
-  const u = await t.request('POST', '/api/v1/users', {
-    token: acme.token,
-    body: { username, password: USER_PASSWORD },
-  })
-  expect(u.status, u.text).toBe(201)
-  const b = await t.request('POST', `/api/v1/users/${u.body.id}/role-bindings`, {
-    token: acme.token,
-    body: { role, scope },
-  })
-  expect(b.status, b.text).toBe(201)
-  tokens[username] = (await t.login('acme', username, USER_PASSWORD)).accessToken
+  tokens[username] = (await userWithRole(t, 'acme', acme.token, username, role, scope)).token
 }
 
 async function event(agentId: string, siteId: string, cameraId: string | null, seq: number, type: string) {

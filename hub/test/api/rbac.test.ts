@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTenantWithAdmin, startTestHub, type TestHub, USER_PASSWORD } from '../helpers/test-hub.ts'
+import {
+  createTenantWithAdmin,
+  startTestHub,
+  type TestHub,
+  USER_PASSWORD,
+  userWithRole,
+} from '../helpers/test-hub.ts'
 
 let t: TestHub
 let acme: Awaited<ReturnType<typeof createTenantWithAdmin>>
@@ -23,18 +29,7 @@ afterAll(async () => {
 })
 
 async function userWith(username: string, role: string, scope: { type: string; id?: string }) {
-  const u = await t.request('POST', '/api/v1/users', {
-    token: acme.token,
-    body: { username, password: USER_PASSWORD },
-  })
-  expect(u.status, u.text).toBe(201)
-  const b = await t.request('POST', `/api/v1/users/${u.body.id}/role-bindings`, {
-    token: acme.token,
-    body: { role, scope },
-  })
-  expect(b.status, b.text).toBe(201)
-  const tokens = await t.login('acme', username, USER_PASSWORD)
-  return { id: u.body.id as string, token: tokens.accessToken }
+  return userWithRole(t, 'acme', acme.token, username, role, scope)
 }
 
 const names = (res: { body: { items: { name: string }[] } }) => res.body.items.map((x) => x.name).sort()

@@ -203,3 +203,26 @@ export async function createTenantWithAdmin(t: TestHub, slug: string) {
     tokens,
   }
 }
+
+/** A new user of a tenant with one role binding, signed in; made with a user manager's token. */
+export async function userWithRole(
+  t: TestHub,
+  tenantSlug: string,
+  managerToken: string,
+  username: string,
+  role: string,
+  scope: { type: string; id?: string },
+): Promise<{ id: string; token: string }> {
+  const u = await t.request('POST', '/api/v1/users', {
+    token: managerToken,
+    body: { username, password: USER_PASSWORD },
+  })
+  if (u.status !== 201) throw new Error(`user: ${u.text}`)
+  const b = await t.request('POST', `/api/v1/users/${u.body.id}/role-bindings`, {
+    token: managerToken,
+    body: { role, scope },
+  })
+  if (b.status !== 201) throw new Error(`binding: ${b.text}`)
+  const tokens = await t.login(tenantSlug, username, USER_PASSWORD)
+  return { id: u.body.id as string, token: tokens.accessToken }
+}
