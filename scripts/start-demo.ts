@@ -171,7 +171,7 @@ try {
   agent.start()
   process.stderr.write(
     `Camera simulator on rtsp://127.0.0.1:${sim.port}/ (cam1, cam3-h265, cam3-sub).\n` +
-      `Live view: ${hub.url}/live (sign in as admin of tenant "system").\n` +
+      `Open the web console at ${hub.url}/ and sign in as admin of tenant "system".\n` +
       `Demo agent ${agent.agentId} running; it reports to the hub every 10 s` +
       (cameras.length > 0 ? ` and records ${cameras.map((n) => `"${n}"`).join(' and ')}` : '') +
       ` (recordings in ${settings.VMS_AGENT_RECORDINGS_DIR}).\n\n`,

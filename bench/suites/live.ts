@@ -167,7 +167,7 @@ async function firstFrame(
     }
     await new Promise((r) => setTimeout(r, 2000)) // the camera's session is up and streaming
     const page = await browser.newPage()
-    await page.goto(`${hub.url}/live`)
+    await page.goto(`${hub.url}/diagnostics/live`)
     await page.fill('#username', 'admin')
     await page.fill('#password', password)
     await page.click('#login button[type=submit]')

@@ -48,7 +48,7 @@ async function signIn(): Promise<Page> {
   const page = await browser.newPage()
   const errors: string[] = []
   page.on('pageerror', (e) => errors.push(e.message))
-  await page.goto(`${t.url}/live`)
+  await page.goto(`${t.url}/diagnostics/live`)
   await page.fill('#tenant', 'system')
   await page.fill('#username', 'admin')
   await page.fill('#password', ADMIN_PASSWORD)

@@ -1,4 +1,5 @@
 import type { HubConfig } from '../config/config.ts'
+import { ensureConsoleBuilt } from '../console/console-build.ts'
 import { type RunningHub, startHub } from '../server.ts'
 
 /** Starts the hub, prints where it listens and where the first admin's password is, and stops on signals. */
@@ -6,10 +7,16 @@ export async function serveHub(
   config: HubConfig,
   onStop: Array<() => Promise<void>> = [],
 ): Promise<RunningHub> {
+  // The console is built (once per source change) before the hub answers, so its first page works.
+  await ensureConsoleBuilt((msg) => process.stderr.write(`${msg}\n`))
   const hub = await startHub({ config })
-  const lines = [`TS-VMS hub listening on ${hub.url}`]
+  const lines = [`TS-VMS hub listening on ${hub.url}`, `Web console: ${hub.url}/`]
   const admin = hub.bootstrap.createdAdmin
-  if (admin) {
+  if (hub.bootstrap.initialPasswordFile) {
+    lines.push(
+      `First administrator: tenant "system", username "admin", password in ${hub.bootstrap.initialPasswordFile} (until you change it)`,
+    )
+  } else if (admin) {
     lines.push(
       `First administrator: tenant "system", username "${admin.username}", password ${
         admin.passwordFile ? `in ${admin.passwordFile}` : 'as set in VMS_BOOTSTRAP_ADMIN_PASSWORD'

@@ -23,6 +23,7 @@ import { registerSystemRoutes } from './routes/system.ts'
 import { registerTenantRoutes } from './routes/tenants.ts'
 import { registerUserRoutes } from './routes/users.ts'
 import { registerWebAssets } from './web-assets.ts'
+import { consoleMiddleware } from './console-assets.ts'
 
 /** True when some string (key or value) anywhere in a parsed body or query fails `ok`. */
 export function findUnstorable(value: unknown, ok: (text: string) => boolean, depth = 0): boolean {
@@ -150,6 +151,7 @@ export function createApp(hub: HubContext): Koa {
     await next()
   })
 
+  app.use(consoleMiddleware())
   registerSystemRoutes(router, api, hub, auth)
   registerWebAssets(router)
   api.mount(router, { user: auth, token: authenticateToken(hub), agent: authenticateAgent(hub) })

@@ -6,25 +6,26 @@ import { build } from 'esbuild'
 import { notFound } from './errors.ts'
 
 /**
- * The hub's own web pages, served by the hub itself (no CDN, nothing fetched from elsewhere). The
- * browser code is TypeScript in hub/web/src, bundled by esbuild on first request and kept in
- * memory: no build step, and the served file always matches the source. The pages and scripts
- * hold no data; everything they show comes from the authenticated API.
+ * The live diagnostics page (one camera, its WebRTC statistics: first frame, jitter buffer, RTT,
+ * losses), served by the hub itself beside the console. The browser code is TypeScript in
+ * hub/web/src, bundled by esbuild on first request and kept in memory. It holds no data;
+ * everything it shows comes from the authenticated API. The console is served by
+ * console-assets.ts.
  */
 const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web')
 
 /** Entry points a page may load; anything else is 404. */
-const SCRIPTS = new Set(['live-page', 'live-player'])
+const SCRIPTS = new Set(['live-page'])
 const STATIC: Record<string, { file: string; type: string }> = {
-  '/live': { file: 'live.html', type: 'text/html; charset=utf-8' },
+  '/diagnostics/live': { file: 'live.html', type: 'text/html; charset=utf-8' },
   '/web/live.css': { file: 'live.css', type: 'text/css; charset=utf-8' },
 }
 
-const PAGE_CSP = [
+export const PAGE_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  "img-src 'self' data: blob:",
   "media-src 'self' blob:",
   "connect-src 'self'",
   "base-uri 'none'",
@@ -53,9 +54,6 @@ export function registerWebAssets(router: Router): void {
     return out
   }
 
-  router.get('/', (ctx) => {
-    ctx.redirect('/live')
-  })
   for (const [route, asset] of Object.entries(STATIC)) {
     router.get(route, (ctx) => {
       ctx.type = asset.type

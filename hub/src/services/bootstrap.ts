@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { BUILTIN_ROLES, type BuiltinRoleName, SYSTEM_ADMIN_ROLE, SYSTEM_TENANT_SLUG } from '@ts-vms/shared'
 import type { Logger } from 'pino'
@@ -12,6 +12,11 @@ export interface BootstrapResult {
   systemTenantId: string
   /** Set only on the start that created the first admin. */
   createdAdmin?: { username: string; passwordFile?: string }
+  /**
+   * On a later start: the generated password's file, while it still opens the first admin's
+   * account (the password has not been changed), so the start can say where it is again.
+   */
+  initialPasswordFile?: string
 }
 
 export const INITIAL_ADMIN_USERNAME = 'admin'
@@ -56,7 +61,10 @@ export async function bootstrap(
     ])
     return rows[0]?.id
   })
-  if (existing) return { systemTenantId: existing }
+  if (existing) {
+    const file = await unchangedInitialPassword(db, hasher, options.dataDir, existing)
+    return { systemTenantId: existing, ...(file ? { initialPasswordFile: file } : {}) }
+  }
 
   const passwordHash = await hasher.hash(password)
   const created = await db.withSystem(async (tx) => {
@@ -99,4 +107,33 @@ export async function bootstrap(
     systemTenantId: created.tenantId,
     createdAdmin: { username: INITIAL_ADMIN_USERNAME, ...(passwordFile ? { passwordFile } : {}) },
   }
+}
+
+/**
+ * The initial-admin-password file while the password in it is still the admin's. Once the admin
+ * has changed it the file is stale: it is removed, so it neither misleads nor lingers on disk.
+ */
+async function unchangedInitialPassword(
+  db: Database,
+  hasher: PasswordHasher,
+  dataDir: string,
+  systemTenantId: string,
+): Promise<string | undefined> {
+  const file = path.join(dataDir, 'initial-admin-password')
+  let password: string
+  try {
+    password = readFileSync(file, 'utf8').trim()
+  } catch {
+    return undefined
+  }
+  const rows: { password_hash: string | null }[] = await db.withSystem((tx) =>
+    tx.execute('select password_hash from users where tenant_id = ? and username = ?', [
+      systemTenantId,
+      INITIAL_ADMIN_USERNAME,
+    ]),
+  )
+  const hash = rows[0]?.password_hash
+  if (password && hash && (await hasher.verify(hash, password))) return file
+  rmSync(file, { force: true })
+  return undefined
 }

@@ -65,9 +65,41 @@ describe('first start on embedded defaults', () => {
     const hub = await startHub({ config: config(), logDestination: new LogCapture() })
     try {
       expect(hub.bootstrap.createdAdmin).toBeUndefined()
+      // A later start still says where the password is, as long as it has not been changed.
+      expect(hub.bootstrap.initialPasswordFile).toBe(path.join(dataDir, 'initial-admin-password'))
       const me = await fetch(`${hub.url}/api/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
       expect(me.status).toBe(200)
       expect((await login(hub.url, password)).status).toBe(200)
+    } finally {
+      await hub.close()
+    }
+  })
+
+  it('stops pointing at the initial password file once the admin has changed the password', async () => {
+    let hub = await startHub({ config: config(), logDestination: new LogCapture() })
+    const changed = `${password}-Changed-9`
+    try {
+      const login1 = (await (await login(hub.url, password)).json()) as { accessToken: string }
+      const me = (await (
+        await fetch(`${hub.url}/api/v1/me`, { headers: { authorization: `Bearer ${login1.accessToken}` } })
+      ).json()) as { id: string }
+      const res = await fetch(`${hub.url}/api/v1/users/${me.id}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${login1.accessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ password: changed, currentPassword: password }),
+      })
+      expect(res.status).toBe(200)
+    } finally {
+      await hub.close()
+    }
+    hub = await startHub({ config: config(), logDestination: new LogCapture() })
+    try {
+      expect(hub.bootstrap.initialPasswordFile).toBeUndefined()
+      expect(existsSync(path.join(dataDir, 'initial-admin-password'))).toBe(false)
+      const again = await login(hub.url, changed)
+      expect(again.status).toBe(200)
+      accessToken = ((await again.json()) as { accessToken: string }).accessToken
+      password = changed
     } finally {
       await hub.close()
     }

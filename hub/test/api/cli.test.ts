@@ -48,7 +48,10 @@ describe('npm start', () => {
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     })
-    const match = await waitFor(child, /listening on (http:\/\/\S+)\n.*password in (\S+)\n/s)
+    const match = await waitFor(
+      child,
+      /listening on (http:\/\/\S+)\nWeb console: http:\/\/\S+\/\n.*password in (\S+)\n/s,
+    )
     const [, url, file] = match
     const password = readFileSync(file as string, 'utf8').trim()
     const res = await fetch(`${url}/api/v1/auth/login`, {
@@ -93,11 +96,17 @@ describe('npm start', () => {
         ['Demo entrance (H.264 + AAC)', 'streaming', true],
         ['Demo yard (H.265)', 'streaming', true],
       ])
-    // The live page is there, and both demo cameras play live (the yard from its H.264 sub-stream).
+    // The console is built and served (its live page a deep link), and both demo cameras play live
+    // (the yard from its H.264 sub-stream).
     const page = await fetch(`${url}/live`)
     expect(page.status).toBe(200)
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'")
-    expect((await fetch(`${url}/web/live-page.js`)).status).toBe(200)
+    const script = /<script[^>]+src="(\/assets\/[^"]+\.js)"/.exec(await page.text())?.[1]
+    expect(script).toBeDefined()
+    const asset = await fetch(`${url}${script}`)
+    expect(asset.status).toBe(200)
+    expect(asset.headers.get('cache-control')).toContain('immutable')
+    expect((await fetch(`${url}/diagnostics/live`)).status).toBe(200)
     const ids = (
       (await (
         await fetch(`${url}/api/v1/cameras`, { headers: { authorization: `Bearer ${accessToken}` } })

@@ -1,4 +1,4 @@
-import { LivePlayer, type PlayerStats } from './live-player.ts'
+import { LivePlayer, type PlayerStats } from '../../console/src/pages/live/live-player.ts'
 
 /**
  * The hub's minimal live page: sign in, pick a camera, watch it. Tokens stay in memory (never in

@@ -1,0 +1,254 @@
+/**
+ * The console's one way to the hub: a small typed client around fetch. It holds the session
+ * (access and refresh tokens, kept in sessionStorage so a reload of the tab keeps the user signed
+ * in, while a new tab or a closed browser starts over), refreshes the access token silently before
+ * it expires and once more when a request meets 401, and turns every failure into an ApiError
+ * whose message a person can read.
+ */
+export class ApiError extends Error {
+  override name = 'ApiError'
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message)
+  }
+}
+
+interface Tokens {
+  accessToken: string
+  refreshToken: string
+  /** Epoch milliseconds. */
+  expiresAt: number
+}
+
+interface TokenResponse {
+  accessToken: string
+  refreshToken: string
+  expiresIn: number
+}
+
+export type SessionState = 'signed-in' | 'signed-out' | 'expired'
+
+export type Query = Record<string, string | number | boolean | undefined | null>
+
+export interface RequestOptions {
+  query?: Query
+  body?: unknown
+  signal?: AbortSignal
+}
+
+const STORAGE_KEY = 'ts-vms.session'
+
+/** Readable text for any error a page may meet. */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiError) {
+    const details = Array.isArray(err.details)
+      ? (err.details as { path?: string; message?: string }[])
+          .map((d) => (d.path ? `${d.path}: ${d.message ?? ''}` : (d.message ?? '')))
+          .filter(Boolean)
+      : []
+    return details.length ? `${err.message} (${details.join('; ')})` : err.message
+  }
+  if (err instanceof DOMException && err.name === 'AbortError') return 'cancelled'
+  if (err instanceof TypeError) return 'Cannot reach the hub. Check the network connection and try again.'
+  return err instanceof Error ? err.message : String(err)
+}
+
+export function withQuery(path: string, query?: Query): string {
+  if (!query) return path
+  const q = new URLSearchParams()
+  for (const [k, v] of Object.entries(query))
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v))
+  const s = q.toString()
+  return s ? `${path}?${s}` : path
+}
+
+/** The readable error an unsuccessful response carries. */
+export async function errorFrom(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '')
+  try {
+    const body = JSON.parse(text) as { error?: { code?: string; message?: string; details?: unknown } }
+    if (body.error?.message)
+      return new ApiError(res.status, body.error.code ?? 'error', body.error.message, body.error.details)
+  } catch {}
+  const fallback: Record<number, string> = {
+    401: 'Your session has ended. Sign in again.',
+    403: 'You are not allowed to do that.',
+    404: 'Not found, or not visible to you.',
+    429: 'Too many requests. Wait a moment and try again.',
+    502: 'The hub could not reach the site.',
+    503: 'The service is unavailable right now. Try again shortly.',
+    504: 'The site did not answer in time.',
+  }
+  return new ApiError(res.status, 'http_error', fallback[res.status] ?? `The hub answered ${res.status}.`)
+}
+
+export class ApiClient {
+  private tokens: Tokens | undefined
+  private refreshing: Promise<boolean> | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private readonly listeners = new Set<() => void>()
+  private readonly refreshListeners = new Set<() => void>()
+  state: SessionState = 'signed-out'
+
+  constructor(private readonly base = '') {
+    try {
+      const saved = sessionStorage.getItem(STORAGE_KEY)
+      if (saved) {
+        this.tokens = JSON.parse(saved) as Tokens
+        this.state = 'signed-in'
+        this.schedule()
+      }
+    } catch {}
+  }
+
+  /** The current access token, for players that authenticate themselves (live, playback). */
+  accessToken(): string {
+    return this.tokens?.accessToken ?? ''
+  }
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  getState = (): SessionState => this.state
+
+  /** Called after each token refresh (live players renew their sessions with the new token). */
+  onRefresh(listener: () => void): () => void {
+    this.refreshListeners.add(listener)
+    return () => this.refreshListeners.delete(listener)
+  }
+
+  private setTokens(t: TokenResponse | undefined, state: SessionState): void {
+    this.tokens = t && {
+      accessToken: t.accessToken,
+      refreshToken: t.refreshToken,
+      expiresAt: Date.now() + t.expiresIn * 1000,
+    }
+    try {
+      if (this.tokens) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.tokens))
+      else sessionStorage.removeItem(STORAGE_KEY)
+    } catch {}
+    this.schedule()
+    if (this.state !== state) {
+      this.state = state
+      for (const l of this.listeners) l()
+    }
+  }
+
+  /** Refreshes at 80 % of the access token's life, so requests rarely meet an expired one. */
+  private schedule(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    if (!this.tokens) return
+    const wait = Math.max(1000, (this.tokens.expiresAt - Date.now()) * 0.8)
+    this.timer = setTimeout(() => void this.refresh(), Math.min(wait, 2 ** 31 - 1))
+  }
+
+  async signIn(tenant: string, username: string, password: string): Promise<void> {
+    const res = await fetch(`${this.base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tenant, username, password }),
+    })
+    if (!res.ok) throw await errorFrom(res)
+    this.setTokens((await res.json()) as TokenResponse, 'signed-in')
+  }
+
+  async signOut(): Promise<void> {
+    const refreshToken = this.tokens?.refreshToken
+    this.setTokens(undefined, 'signed-out')
+    if (refreshToken)
+      await fetch(`${this.base}/api/v1/auth/logout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refreshToken }),
+      }).catch(() => {})
+  }
+
+  /** Exchanges the refresh token (one at a time); false when the session is over. */
+  refresh(): Promise<boolean> {
+    this.refreshing ??= (async () => {
+      const refreshToken = this.tokens?.refreshToken
+      if (!refreshToken) return false
+      try {
+        const res = await fetch(`${this.base}/api/v1/auth/refresh`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ refreshToken }),
+        })
+        if (res.ok) {
+          this.setTokens((await res.json()) as TokenResponse, 'signed-in')
+          for (const l of this.refreshListeners) l()
+          return true
+        }
+        if (res.status === 400 || res.status === 401) {
+          this.setTokens(undefined, 'expired')
+          return false
+        }
+      } catch {}
+      // The hub is unreachable for now: keep the session and try again shortly.
+      if (this.timer !== undefined) clearTimeout(this.timer)
+      this.timer = setTimeout(() => void this.refresh(), 5000)
+      return this.tokens !== undefined
+    })().finally(() => {
+      this.refreshing = undefined
+    })
+    return this.refreshing
+  }
+
+  /** A request with the session's token; one silent refresh and retry on 401. */
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const send = () =>
+      fetch(`${this.base}${path}`, {
+        ...init,
+        headers: {
+          ...(init.headers as Record<string, string>),
+          authorization: `Bearer ${this.accessToken()}`,
+        },
+      })
+    let res = await send()
+    if (res.status === 401 && this.tokens) {
+      if (await this.refresh()) res = await send()
+      else this.setTokens(undefined, 'expired')
+    }
+    if (res.status === 401 && this.state === 'signed-in') this.setTokens(undefined, 'expired')
+    return res
+  }
+
+  async request<T>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    const res = await this.fetch(withQuery(path, o.query), {
+      method,
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.body === undefined
+        ? {}
+        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(o.body) }),
+    })
+    if (!res.ok) throw await errorFrom(res)
+    if (res.status === 204) return undefined as T
+    const type = res.headers.get('content-type') ?? ''
+    return (type.includes('json') ? await res.json() : await res.text()) as T
+  }
+
+  get<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('GET', path, { ...(query ? { query } : {}), ...(signal ? { signal } : {}) })
+  }
+  post<T>(path: string, body?: unknown): Promise<T> {
+    return this.request<T>('POST', path, { body: body ?? {} })
+  }
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, { body })
+  }
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PUT', path, { body })
+  }
+  delete<T = void>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path)
+  }
+}
+
+export const api = new ApiClient()

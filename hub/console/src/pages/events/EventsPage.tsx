@@ -1,0 +1,229 @@
+import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react'
+import { Link, useSearchParams } from 'react-router'
+import { api, describeError } from '../../api/client.ts'
+import type { Page, VmsEvent } from '../../api/types.ts'
+import { ErrorNotice } from '../../components/ErrorNotice.tsx'
+import { formatTime, fromLocalInput, toLocalInput } from '../../components/format.ts'
+import { useCatalog } from '../../components/useCatalog.ts'
+import { useLiveUpdates } from '../../components/useLiveUpdates.ts'
+import { usePageTitle } from '../../components/usePageTitle.ts'
+
+const PAGE_SIZE = 50
+const KNOWN_TYPES = ['agent.online', 'agent.offline', 'camera.online', 'camera.offline', 'motion']
+
+/** A readable summary of an event's data (its fields, never raw JSON). */
+function summary(e: VmsEvent): string {
+  return Object.entries(e.data)
+    .filter(([, v]) => v !== null && v !== undefined && typeof v !== 'object')
+    .slice(0, 4)
+    .map(([k, v]) => `${k}: ${String(v)}`)
+    .join(', ')
+}
+
+/**
+ * Events from every site the user may see, newest first, filtered by site, camera, type and time.
+ * More load as the list scrolls to its end (and with a button, for keyboards). New events that
+ * match the filters arrive live from the hub's stream. An event with a camera opens its playback
+ * at the event's time.
+ */
+export function EventsPage() {
+  usePageTitle('Events')
+  const catalog = useCatalog()
+  const [params, setParams] = useSearchParams()
+  const filters = {
+    siteId: params.get('site') ?? '',
+    cameraId: params.get('camera') ?? '',
+    type: params.get('type') ?? '',
+    from: params.get('from') ?? '',
+    to: params.get('to') ?? '',
+  }
+  const key = JSON.stringify(filters)
+  const [items, setItems] = useState<VmsEvent[]>([])
+  const [total, setTotal] = useState(0)
+  const [loading, setLoading] = useState(false)
+  const [error, setError] = useState<string>()
+  const sentinel = useRef<HTMLDivElement>(null)
+  const loadingRef = useRef(false)
+  /** Each first-page load supersedes the loads before it (the filters changed). */
+  const generation = useRef(0)
+
+  const load = useCallback(
+    async (offset: number) => {
+      if (offset > 0 && loadingRef.current) return
+      const mine = offset === 0 ? ++generation.current : generation.current
+      loadingRef.current = true
+      setLoading(true)
+      try {
+        const f = JSON.parse(key) as typeof filters
+        const page = await api.get<Page<VmsEvent>>('/api/v1/events', {
+          limit: PAGE_SIZE,
+          offset,
+          siteId: f.siteId,
+          cameraId: f.cameraId,
+          type: f.type,
+          from: f.from,
+          to: f.to,
+        })
+        if (mine !== generation.current) return
+        setItems((prev) => (offset === 0 ? page.items : [...prev, ...page.items]))
+        setTotal(page.total)
+        setError(undefined)
+      } catch (err) {
+        if (mine === generation.current) setError(describeError(err))
+      } finally {
+        if (mine === generation.current) {
+          loadingRef.current = false
+          setLoading(false)
+        }
+      }
+    },
+    [key],
+  )
+
+  useEffect(() => {
+    setItems([])
+    void load(0)
+  }, [load])
+
+  const more = items.length < total
+  useEffect(() => {
+    const el = sentinel.current
+    if (!el || !more) return
+    const observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) void load(items.length)
+    })
+    observer.observe(el)
+    return () => observer.disconnect()
+  }, [more, items.length, load])
+
+  useLiveUpdates((m) => {
+    if (m.type !== 'event') return
+    const e = m.data as VmsEvent
+    if (!e || typeof e.id !== 'string') return
+    if (filters.siteId && e.siteId !== filters.siteId) return
+    if (filters.cameraId && e.cameraId !== filters.cameraId) return
+    if (filters.type && e.type !== filters.type) return
+    if (filters.to) return
+    setItems((prev) => (prev.some((p) => p.id === e.id) ? prev : [e, ...prev]))
+    setTotal((n) => n + 1)
+  })
+
+  const apply = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault()
+    const form = new FormData(e.currentTarget)
+    const next = new URLSearchParams()
+    const site = String(form.get('site') ?? '')
+    const camera = String(form.get('camera') ?? '')
+    const type = String(form.get('type') ?? '').trim()
+    const from = fromLocalInput(String(form.get('from') ?? ''))
+    const to = fromLocalInput(String(form.get('to') ?? ''))
+    if (site) next.set('site', site)
+    if (camera) next.set('camera', camera)
+    if (type) next.set('type', type)
+    if (from) next.set('from', from)
+    if (to) next.set('to', to)
+    setParams(next)
+  }
+
+  const cameraName = (id: string | null) =>
+    id ? (catalog.cameras.find((c) => c.id === id)?.name ?? 'camera') : ''
+  return (
+    <section className="page">
+      <h1>Events</h1>
+      <form className="inline-form filters" key={key} onSubmit={apply} aria-label="Filter events">
+        <label>
+          Site
+          <select name="site" defaultValue={filters.siteId}>
+            <option value="">All sites</option>
+            {catalog.sites.map((s) => (
+              <option key={s.id} value={s.id}>
+                {s.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Camera
+          <select name="camera" defaultValue={filters.cameraId}>
+            <option value="">All cameras</option>
+            {catalog.cameras.map((c) => (
+              <option key={c.id} value={c.id}>
+                {c.name} ({catalog.siteName(c.siteId)})
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Type
+          <input name="type" list="event-types" maxLength={64} defaultValue={filters.type} />
+          <datalist id="event-types">
+            {KNOWN_TYPES.map((t) => (
+              <option key={t} value={t} />
+            ))}
+          </datalist>
+        </label>
+        <label>
+          From
+          <input
+            name="from"
+            type="datetime-local"
+            step={1}
+            defaultValue={filters.from ? toLocalInput(filters.from) : ''}
+          />
+        </label>
+        <label>
+          To
+          <input
+            name="to"
+            type="datetime-local"
+            step={1}
+            defaultValue={filters.to ? toLocalInput(filters.to) : ''}
+          />
+        </label>
+        <button type="submit">Apply filters</button>
+        <button type="button" className="ghost" onClick={() => setParams(new URLSearchParams())}>
+          Clear filters
+        </button>
+      </form>
+      <ErrorNotice message={error} onRetry={() => void load(items.length)} />
+      <p className="muted" aria-live="polite">
+        {loading && items.length === 0 ? 'Loading events…' : `${total} event${total === 1 ? '' : 's'}`}
+      </p>
+      <ol className="event-list" aria-label="Events, newest first">
+        {items.map((e) => (
+          <li key={e.id} className="card event">
+            {typeof e.data.snapshot === 'string' &&
+              /^data:image\/(jpeg|png);base64,/.test(e.data.snapshot) && (
+                <img className="thumb" src={e.data.snapshot} alt={`Snapshot of ${e.type}`} />
+              )}
+            <div>
+              <strong>{e.type}</strong> <time dateTime={e.time}>{formatTime(e.time)}</time>
+              <div className="muted">
+                {e.siteId ? catalog.siteName(e.siteId) : ''}
+                {e.cameraId ? ` · ${cameraName(e.cameraId)}` : ''}
+              </div>
+              {summary(e) && <div className="mono small-text">{summary(e)}</div>}
+            </div>
+            {e.cameraId && (
+              <Link
+                className="button"
+                to={`/playback/${e.cameraId}?t=${encodeURIComponent(e.time)}`}
+                aria-label={`Play back ${cameraName(e.cameraId)} at ${formatTime(e.time)}`}
+              >
+                Play back
+              </Link>
+            )}
+          </li>
+        ))}
+      </ol>
+      {!loading && items.length === 0 && !error && <p>No events match.</p>}
+      {more && (
+        <div ref={sentinel}>
+          <button type="button" className="ghost" disabled={loading} onClick={() => void load(items.length)}>
+            {loading ? 'Loading…' : 'Load more events'}
+          </button>
+        </div>
+      )}
+    </section>
+  )
+}
