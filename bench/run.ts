@@ -4,6 +4,7 @@
  * compare across machines. Benchmarks are never part of `npm test`.
  */
 import { benchAuth } from './suites/auth.ts'
+import { benchConsole } from './suites/console.ts'
 import { benchContainer } from './suites/container.ts'
 import { benchIngest } from './suites/ingest.ts'
 import { benchLive } from './suites/live.ts'
@@ -17,6 +18,8 @@ export interface BenchResult {
   /** subject time per op / reference time per op (lower is better). */
   ratio: number
   notes?: string
+  /** The whole line to print, for figures that are not rates (sizes, times). */
+  line?: string
 }
 
 const suites: Record<string, () => Promise<BenchResult[]>> = {
@@ -26,6 +29,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   container: benchContainer,
   record: benchRecord,
   live: benchLive,
+  console: benchConsole,
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
@@ -37,6 +41,10 @@ if (unknown.length > 0) {
 for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
   const results = await suites[name]?.()
   for (const r of results ?? []) {
+    if (r.line) {
+      console.log(r.line)
+      continue
+    }
     console.log(
       `${r.name}: ${r.subject.label} ${r.subject.opsPerSec.toFixed(0)} ops/s vs ${r.reference.label} ` +
         `${r.reference.opsPerSec.toFixed(0)} ops/s -> ratio ${r.ratio.toFixed(2)}${r.notes ? ` (${r.notes})` : ''}`,
