@@ -4,6 +4,7 @@ import { Migration20261124010000_audit } from './Migration20261124010000_audit.t
 import { Migration20261124020000_licensing } from './Migration20261124020000_licensing.ts'
 import { Migration20261124030000_agents } from './Migration20261124030000_agents.ts'
 import { Migration20261124040000_cameras } from './Migration20261124040000_cameras.ts'
+import { Migration20261128000000_views } from './Migration20261128000000_views.ts'
 
 /**
  * The hub's schema history, in order. Listed explicitly (not discovered from the file system) so
@@ -15,4 +16,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124020000_licensing', class: Migration20261124020000_licensing },
   { name: 'Migration20261124030000_agents', class: Migration20261124030000_agents },
   { name: 'Migration20261124040000_cameras', class: Migration20261124040000_cameras },
+  { name: 'Migration20261128000000_views', class: Migration20261128000000_views },
 ]

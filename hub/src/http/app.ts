@@ -22,6 +22,7 @@ import { registerSiteRoutes } from './routes/sites.ts'
 import { registerSystemRoutes } from './routes/system.ts'
 import { registerTenantRoutes } from './routes/tenants.ts'
 import { registerUserRoutes } from './routes/users.ts'
+import { registerViewRoutes } from './routes/views.ts'
 import { registerWebAssets } from './web-assets.ts'
 import { consoleMiddleware } from './console-assets.ts'
 
@@ -53,6 +54,7 @@ export function buildApi(hub: HubContext): Api {
   registerRecordingRoutes(api, hub)
   registerLiveRoutes(api, hub)
   registerUserRoutes(api, hub)
+  registerViewRoutes(api, hub)
   registerRoleRoutes(api, hub)
   registerRoleBindingRoutes(api, hub)
   registerAuditRoutes(api, hub)

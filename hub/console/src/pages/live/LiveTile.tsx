@@ -118,6 +118,7 @@ export function LiveTile({ cameraId, camera, siteName, onOpen, single }: Props) 
         </figcaption>
       )}
       {detail && state !== 'streaming' && <p className="tile-detail">{detail}</p>}
+      {!cameraId && <p className="tile-detail muted">Choose a camera from the list to fill this tile.</p>}
     </figure>
   )
 }
