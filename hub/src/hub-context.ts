@@ -16,6 +16,7 @@ import type { HubConfig } from './config/config.ts'
 import type { Database, TenantScope } from './db/database.ts'
 import type { Licensing } from './license/licensing.ts'
 import type { LiveSessions } from './live/live-sessions.ts'
+import type { UpdateBus } from './live-updates/update-bus.ts'
 import type { AgentBus } from './mqtt/agent-bus.ts'
 import type { BrokerTls } from './mqtt/tls-cert.ts'
 import type { HubMetrics } from './observability/metrics.ts'
@@ -53,6 +54,8 @@ export interface HubContext {
   }
   /** Live view sessions and the relay's upstreams. */
   live: LiveSessions
+  /** What changed, for the consoles watching `GET /api/v1/stream`. */
+  updates: UpdateBus
   trustedProxies: BlockList | undefined
   systemTenantId: string
   version: string

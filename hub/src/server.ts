@@ -35,6 +35,7 @@ import { loadTrustedKeys } from './license/license-format.ts'
 import { Licensing } from './license/licensing.ts'
 import { liveAccessCheck } from './live/live-access.ts'
 import { LiveSessions } from './live/live-sessions.ts'
+import { UpdateBus } from './live-updates/update-bus.ts'
 import type { AgentBus } from './mqtt/agent-bus.ts'
 import { EmbeddedBroker } from './mqtt/embedded-broker.ts'
 import { ExternalBroker } from './mqtt/external-broker.ts'
@@ -263,9 +264,16 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
           maxConnectionsPerAddress: config.VMS_MQTT_MAX_CONNECTIONS_PER_IP,
         })
     let live: LiveSessions | undefined
-    const presence = new Presence(db, audit, agentLogger, (agentId, online) => {
-      if (!online) void live?.endForAgent(agentId, 'agent offline')
-    })
+    const updates = new UpdateBus()
+    const presence = new Presence(
+      db,
+      audit,
+      agentLogger,
+      (agentId, online) => {
+        if (!online) void live?.endForAgent(agentId, 'agent offline')
+      },
+      updates,
+    )
     presence.start()
     const requests = new AgentRequests(bus, agentLogger)
     closers.unshift(() => requests.close())
@@ -297,6 +305,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       box,
       requests,
       logger: agentLogger,
+      updates,
       onEvent: (agent, type, data) => {
         if (type === 'live.peer.closed' && typeof data.peerId === 'string')
           void live?.endByAgentPeer(agent.id, data.peerId, String(data.reason ?? 'viewer connection ended'))
@@ -350,6 +359,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       exports: new ExportStore(path.join(config.VMS_DATA_DIR, 'exports')),
       agents: { bus, directory, presence, ingest, requests, tls: mqttTls, publicUrl: publicMqttUrl },
       live: liveSessions,
+      updates,
       trustedProxies: parseTrustedProxies(config.VMS_TRUST_PROXY),
       systemTenantId: boot.systemTenantId,
       version: packageVersion(),

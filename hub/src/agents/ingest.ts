@@ -15,6 +15,7 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { Database, Tx } from '../db/database.ts'
+import { eventResource, type UpdateBus } from '../live-updates/update-bus.ts'
 import type { AgentBus, AgentMessage } from '../mqtt/agent-bus.ts'
 import type { AgentDirectory, AgentRecord } from './agent-directory.ts'
 import type { AgentRequests } from './agent-requests.ts'
@@ -97,6 +98,20 @@ export function parseBatch(
  * apply (invalid) is acknowledged with the rest, not applied, audited and named in the ack's
  * `rejected`; a publication over the size limit is answered with `resend` (send smaller).
  */
+/** An event row as stored (what the consoles are told about). */
+interface StoredEvent {
+  id: string | number
+  tenant_id: string
+  agent_id: string | null
+  site_id: string | null
+  camera_id: string | null
+  seq: string | number | null
+  type: string
+  time: Date
+  received_at: Date
+  data: Record<string, unknown>
+}
+
 export class AgentIngest {
   private readonly queues = new Map<string, Promise<void>>()
 
@@ -113,6 +128,8 @@ export class AgentIngest {
       requests: AgentRequests
       /** Called once per agent event after it is committed (services react to some: live view). */
       onEvent?: (agent: AgentRecord, type: string, data: Record<string, unknown>) => void
+      /** Where committed changes are announced to the consoles watching. */
+      updates?: UpdateBus
     },
   ) {}
 
@@ -239,6 +256,7 @@ export class AgentIngest {
     }
 
     let applied: OutboxMessage[] = []
+    let stored: StoredEvent[] = []
     let rejected: { seq: number; reason: string }[] = []
     const { newAcked, wasOffline } = await this.deps.db.withTenant(
       { tenantId: agent.tenantId },
@@ -250,7 +268,7 @@ export class AgentIngest {
         const current = Number(row?.acked_seq ?? 0)
         const run = contiguousRun(entries, current)
         const valid = run.flatMap((e) => ('message' in e ? [e.message] : []))
-        await this.apply(tx, agent, valid)
+        stored = await this.apply(tx, agent, valid)
         applied = valid
         rejected = run.flatMap((e) => ('rejected' in e ? [{ seq: e.seq, reason: e.rejected }] : []))
         const last = run.at(-1)?.seq ?? current
@@ -272,6 +290,7 @@ export class AgentIngest {
       downTopic(agent.id, 'ack'),
       JSON.stringify({ v: PROTOCOL_VERSION, seq: newAcked, ...(rejected.length > 0 ? { rejected } : {}) }),
     )
+    this.announce(agent, applied, stored)
     for (const m of applied) {
       if (m.type !== 'event') continue
       try {
@@ -320,8 +339,44 @@ export class AgentIngest {
     return new Set(rows.map((r) => r.id))
   }
 
-  private async apply(tx: Tx, agent: AgentRecord, run: OutboxMessage[]): Promise<void> {
+  /** Tells the consoles what this commit changed: new events, the agent's and cameras' state. */
+  private announce(agent: AgentRecord, applied: OutboxMessage[], stored: StoredEvent[]): void {
+    const updates = this.deps.updates
+    if (!updates) return
+    for (const r of stored) {
+      const e = {
+        id: String(r.id),
+        tenantId: r.tenant_id,
+        agentId: r.agent_id,
+        siteId: r.site_id,
+        cameraId: r.camera_id,
+        seq: r.seq === null ? null : Number(r.seq),
+        type: r.type,
+        time: new Date(r.time).toISOString(),
+        receivedAt: new Date(r.received_at).toISOString(),
+        data: r.data,
+      }
+      updates.publish({ type: 'event', resource: eventResource(e), data: e })
+    }
+    const health = applied.filter((m) => m.type === 'health').at(-1)
+    if (!health || health.type !== 'health') return
+    const site = { tenantId: agent.tenantId, siteId: agent.siteId }
+    updates.publish({
+      type: 'agent',
+      resource: { type: 'site', ...site },
+      data: { id: agent.id, siteId: agent.siteId, health: true },
+    })
+    for (const c of health.body.cameras ?? [])
+      updates.publish({
+        type: 'camera',
+        resource: { type: 'camera', ...site, cameraId: c.id },
+        data: { id: c.id, siteId: agent.siteId, streams: c.streams },
+      })
+  }
+
+  private async apply(tx: Tx, agent: AgentRecord, run: OutboxMessage[]): Promise<StoredEvent[]> {
     const events = run.filter((m) => m.type === 'event')
+    let stored: StoredEvent[] = []
     if (events.length > 0) {
       const ownCameras = await this.camerasOfSite(tx, agent, events)
       const values: string[] = []
@@ -348,9 +403,11 @@ export class AgentIngest {
           JSON.stringify(data),
         )
       }
-      await tx.execute(
+      // Only the rows inserted now come back: an event applied before (a resent batch) is not news.
+      stored = await tx.execute(
         `insert into events (tenant_id, agent_id, site_id, camera_id, seq, type, time, data)
-         values ${values.join(', ')} on conflict (agent_id, seq) do nothing`,
+         values ${values.join(', ')} on conflict (agent_id, seq) do nothing
+         returning id, tenant_id, agent_id, site_id, camera_id, seq, type, time, received_at, data`,
         params,
       )
       this.deps.metrics.stored('event', events.length)
@@ -376,5 +433,6 @@ export class AgentIngest {
       )
       this.deps.metrics.stored('state', 1)
     }
+    return stored
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { Database } from '../db/database.ts'
+import type { UpdateBus } from '../live-updates/update-bus.ts'
 
 /**
  * Online/offline: an agent is online from its first message (or broker connect) until it misses
@@ -16,6 +17,8 @@ export class Presence {
     private readonly audit: AuditLog,
     private readonly logger: Logger,
     private readonly onChange: (agentId: string, online: boolean) => void = () => {},
+    /** Where transitions (and their events) are announced to the consoles watching. */
+    private readonly updates?: UpdateBus,
   ) {}
 
   start(everyMs = 5000): void {
@@ -55,6 +58,42 @@ export class Presence {
     await Promise.allSettled([...this.inflight])
   }
 
+  private announce(
+    agentId: string,
+    online: boolean,
+    reason: string,
+    row: {
+      tenant_id: string
+      site_id: string
+      event?: { id: string | number; time: Date; received_at: Date }
+    },
+  ): void {
+    if (!this.updates) return
+    const resource = { type: 'site' as const, tenantId: row.tenant_id, siteId: row.site_id }
+    this.updates.publish({
+      type: 'agent',
+      resource,
+      data: { id: agentId, siteId: row.site_id, status: online ? 'online' : 'offline' },
+    })
+    if (row.event)
+      this.updates.publish({
+        type: 'event',
+        resource,
+        data: {
+          id: String(row.event.id),
+          tenantId: row.tenant_id,
+          agentId,
+          siteId: row.site_id,
+          cameraId: null,
+          seq: null,
+          type: online ? 'agent.online' : 'agent.offline',
+          time: new Date(row.event.time).toISOString(),
+          receivedAt: new Date(row.event.received_at).toISOString(),
+          data: { reason },
+        },
+      })
+  }
+
   private async transition(agentId: string, online: boolean, reason: string): Promise<boolean> {
     const changed = await this.db.withSystem(async (tx) => {
       const rows: { tenant_id: string; site_id: string; name: string }[] = await tx.execute(
@@ -65,8 +104,9 @@ export class Presence {
       )
       const row = rows[0]
       if (!row) return undefined
-      await tx.execute(
-        `insert into events (tenant_id, agent_id, site_id, type, time, data) values (?, ?, ?, ?, now(), ?::jsonb)`,
+      const [event]: { id: string | number; time: Date; received_at: Date }[] = await tx.execute(
+        `insert into events (tenant_id, agent_id, site_id, type, time, data) values (?, ?, ?, ?, now(), ?::jsonb)
+         returning id, time, received_at`,
         [
           row.tenant_id,
           agentId,
@@ -75,11 +115,12 @@ export class Presence {
           JSON.stringify({ reason }),
         ],
       )
-      return row
+      return { ...row, event }
     })
     if (!changed) return false
     this.logger.info({ agentId, online, reason }, online ? 'agent online' : 'agent offline')
     this.onChange(agentId, online)
+    this.announce(agentId, online, reason, changed)
     await this.audit.record({
       action: online ? 'agent.online' : 'agent.offline',
       outcome: 'success',

@@ -7,6 +7,7 @@ import type { HubContext } from '../hub-context.ts'
 import { Api } from './api.ts'
 import { authenticate, authenticateAgent, authenticateToken } from './authenticate.ts'
 import { clientIp } from './client-ip.ts'
+import { consoleMiddleware } from './console-assets.ts'
 import { errorMiddleware, HttpError } from './errors.ts'
 import { registerAgentRoutes } from './routes/agents.ts'
 import { registerAuditRoutes } from './routes/audit.ts'
@@ -19,12 +20,12 @@ import { registerRecordingRoutes } from './routes/recordings.ts'
 import { registerRoleBindingRoutes } from './routes/role-bindings.ts'
 import { registerRoleRoutes } from './routes/roles.ts'
 import { registerSiteRoutes } from './routes/sites.ts'
+import { registerStreamRoutes } from './routes/stream.ts'
 import { registerSystemRoutes } from './routes/system.ts'
 import { registerTenantRoutes } from './routes/tenants.ts'
 import { registerUserRoutes } from './routes/users.ts'
 import { registerViewRoutes } from './routes/views.ts'
 import { registerWebAssets } from './web-assets.ts'
-import { consoleMiddleware } from './console-assets.ts'
 
 /** True when some string (key or value) anywhere in a parsed body or query fails `ok`. */
 export function findUnstorable(value: unknown, ok: (text: string) => boolean, depth = 0): boolean {
@@ -55,6 +56,7 @@ export function buildApi(hub: HubContext): Api {
   registerLiveRoutes(api, hub)
   registerUserRoutes(api, hub)
   registerViewRoutes(api, hub)
+  registerStreamRoutes(api, hub)
   registerRoleRoutes(api, hub)
   registerRoleBindingRoutes(api, hub)
   registerAuditRoutes(api, hub)
@@ -66,6 +68,12 @@ export function buildApi(hub: HubContext): Api {
 export function createApp(hub: HubContext): Koa {
   const app = new Koa()
   app.proxy = false // client IPs come from the socket until trusted proxies are configured
+  // Errors after the response started (a streamed body): a client that went away is no error
+  // (live update streams end that way); anything else is logged, never printed raw.
+  app.on('error', (err: NodeJS.ErrnoException) => {
+    if (['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE'].includes(err.code ?? '')) return
+    hub.logger.warn({ err }, 'error while sending a response')
+  })
   const router = new Router()
   const api = buildApi(hub)
   const auth = authenticate(hub)

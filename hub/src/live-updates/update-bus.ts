@@ -1,0 +1,73 @@
+import type { Resource } from '../rbac/authorize.ts'
+
+/**
+ * What changed, for the consoles watching (`GET /api/v1/stream`): an agent's state, a camera's
+ * state, a new event. Each update names the resource it is about, so a subscriber shows it only
+ * to a user who may see that resource. In-process: with several hubs, each pushes what it applied
+ * itself (an agent's messages go to one hub at a time), so a console on another hub learns the
+ * change on its next refresh rather than at once.
+ */
+export type Update =
+  | {
+      type: 'agent'
+      resource: Extract<Resource, { type: 'site' }>
+      data: { id: string; siteId: string; status?: 'online' | 'offline'; health?: boolean }
+    }
+  | {
+      type: 'camera'
+      resource: Extract<Resource, { type: 'camera' }>
+      data: { id: string; siteId: string; streams: unknown[] }
+    }
+  | {
+      type: 'event'
+      resource: Resource
+      data: {
+        id: string
+        tenantId: string
+        agentId: string | null
+        siteId: string | null
+        cameraId: string | null
+        seq: number | null
+        type: string
+        time: string
+        receivedAt: string
+        data: Record<string, unknown>
+      }
+    }
+
+export type UpdateListener = (update: Update) => void
+
+export class UpdateBus {
+  private readonly listeners = new Set<UpdateListener>()
+
+  subscribe(listener: UpdateListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  publish(update: Update): void {
+    for (const l of this.listeners) {
+      try {
+        l(update)
+      } catch {
+        // One subscriber's failure is its own; the others still get the update.
+      }
+    }
+  }
+
+  get subscribers(): number {
+    return this.listeners.size
+  }
+}
+
+/** The resource an event is about: its camera, else its site, else its tenant. */
+export function eventResource(e: {
+  tenantId: string
+  siteId: string | null
+  cameraId: string | null
+}): Resource {
+  if (e.siteId && e.cameraId)
+    return { type: 'camera', tenantId: e.tenantId, siteId: e.siteId, cameraId: e.cameraId }
+  if (e.siteId) return { type: 'site', tenantId: e.tenantId, siteId: e.siteId }
+  return { type: 'tenant', tenantId: e.tenantId }
+}
