@@ -1,0 +1,342 @@
+import { type FormEvent, useEffect, useId, useRef, useState } from 'react'
+import { api, describeError } from '../../../api/client.ts'
+import type { Agent, Camera, CameraStream, Site, StreamRole } from '../../../api/types.ts'
+import { ErrorNotice } from '../../../components/ErrorNotice.tsx'
+import { SelectField } from '../common/SelectField.tsx'
+
+interface StreamDraft {
+  url: string
+  username: string
+  /** A new password (write-only: the hub never gives one back). */
+  password: string
+  removePassword: boolean
+  transport: 'tcp' | 'udp'
+}
+
+interface Draft {
+  name: string
+  siteId: string
+  agentId: string
+  streams: Record<StreamRole, StreamDraft>
+  recordingEnabled: boolean
+  retentionDays: string
+}
+
+const ROLES: { role: StreamRole; legend: string; hint: string }[] = [
+  { role: 'main', legend: 'Main stream', hint: 'Full resolution: recorded, and shown in the single view.' },
+  {
+    role: 'sub',
+    legend: 'Sub stream (optional)',
+    hint: 'Lower resolution: shown in the live grid. Leave the URL empty if the camera has none.',
+  },
+]
+
+const streamDraft = (s: CameraStream | undefined): StreamDraft => ({
+  url: s?.url ?? '',
+  username: s?.username ?? '',
+  password: '',
+  removePassword: false,
+  transport: s?.transport ?? 'tcp',
+})
+
+/** The agents a camera of this site may be assigned to: the site's, never a revoked one. */
+export function agentsForSite(agents: Agent[], siteId: string, keep?: string | null): Agent[] {
+  return agents.filter((a) => a.siteId === siteId && (!a.revokedAt || a.id === keep))
+}
+
+/** The agent a new camera of a site gets by default: the site's online one, else its first. */
+function defaultAgent(agents: Agent[], siteId: string): string {
+  const list = agentsForSite(agents, siteId)
+  return (list.find((a) => a.status === 'online') ?? list[0])?.id ?? ''
+}
+
+function draftOf(camera: Camera | undefined, sites: Site[], agents: Agent[], siteId?: string): Draft {
+  const site =
+    camera?.siteId ?? (siteId && sites.some((s) => s.id === siteId) ? siteId : (sites[0]?.id ?? ''))
+  return {
+    name: camera?.name ?? '',
+    siteId: site,
+    agentId: camera ? (camera.agentId ?? '') : defaultAgent(agents, site),
+    streams: {
+      main: streamDraft(camera?.streams.find((s) => s.role === 'main')),
+      sub: streamDraft(camera?.streams.find((s) => s.role === 'sub')),
+    },
+    recordingEnabled: camera?.recording.enabled ?? true,
+    retentionDays: String(camera?.recording.retentionDays ?? 30),
+  }
+}
+
+/** The streams as the API takes them; a password only when one was typed (or null to remove it). */
+function streamsBody(d: Draft) {
+  return ROLES.filter(({ role }) => d.streams[role].url.trim()).map(({ role }) => {
+    const s = d.streams[role]
+    return {
+      role,
+      url: s.url.trim(),
+      username: s.username.trim() || null,
+      transport: s.transport,
+      ...(s.password ? { password: s.password } : s.removePassword ? { password: null } : {}),
+    }
+  })
+}
+
+function streamsChanged(camera: Camera, d: Draft): boolean {
+  return ROLES.some(({ role }) => {
+    const before = camera.streams.find((s) => s.role === role)
+    const s = d.streams[role]
+    if (!before) return s.url.trim() !== ''
+    return (
+      s.url.trim() !== before.url ||
+      (s.username.trim() || null) !== before.username ||
+      s.transport !== before.transport ||
+      s.password !== '' ||
+      s.removePassword
+    )
+  })
+}
+
+/**
+ * Adds a camera, or changes one: its name, site and agent, its main and sub streams (RTSP URL,
+ * username, password) and its recording. Passwords are write-only: the form says whether one is
+ * set and takes a new one, and never receives the current one. An edit sends only what changed.
+ */
+export function CameraForm({
+  camera,
+  sites,
+  agents,
+  initialSiteId,
+  siteLabel,
+  onDone,
+}: {
+  camera?: Camera
+  sites: Site[]
+  agents: Agent[]
+  initialSiteId?: string
+  siteLabel: (s: Site) => string
+  onDone: (saved?: Camera) => void
+}) {
+  const [draft, setDraft] = useState<Draft>(() => draftOf(camera, sites, agents, initialSiteId))
+  const [error, setError] = useState<string>()
+  const [saving, setSaving] = useState(false)
+  const titleId = useId()
+  const heading = useRef<HTMLHeadingElement>(null)
+  useEffect(() => heading.current?.focus(), [])
+
+  const set = (patch: Partial<Draft>) => setDraft((d) => ({ ...d, ...patch }))
+  const setStream = (role: StreamRole, patch: Partial<StreamDraft>) =>
+    setDraft((d) => ({ ...d, streams: { ...d.streams, [role]: { ...d.streams[role], ...patch } } }))
+  const changeSite = (siteId: string) =>
+    setDraft((d) => ({
+      ...d,
+      siteId,
+      agentId: agentsForSite(agents, siteId).some((a) => a.id === d.agentId)
+        ? d.agentId
+        : defaultAgent(agents, siteId),
+    }))
+
+  const choices = agentsForSite(agents, draft.siteId, camera?.agentId)
+  const agentMoves = Boolean(camera && draft.agentId && draft.agentId !== (camera.agentId ?? ''))
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault()
+    setError(undefined)
+    const retentionDays = Number(draft.retentionDays)
+    let body: Record<string, unknown>
+    if (!camera) {
+      body = {
+        name: draft.name.trim(),
+        siteId: draft.siteId,
+        agentId: draft.agentId || null,
+        streams: streamsBody(draft),
+        recording: { enabled: draft.recordingEnabled, retentionDays },
+      }
+    } else {
+      body = {}
+      if (draft.name.trim() !== camera.name) body.name = draft.name.trim()
+      if (draft.siteId !== camera.siteId) body.siteId = draft.siteId
+      if ((draft.agentId || null) !== camera.agentId) body.agentId = draft.agentId || null
+      if (streamsChanged(camera, draft)) body.streams = streamsBody(draft)
+      if (
+        draft.recordingEnabled !== camera.recording.enabled ||
+        retentionDays !== camera.recording.retentionDays
+      )
+        body.recording = { enabled: draft.recordingEnabled, retentionDays }
+      if (Object.keys(body).length === 0) return onDone()
+    }
+    setSaving(true)
+    try {
+      const saved = camera
+        ? await api.patch<Camera>(`/api/v1/cameras/${camera.id}`, body)
+        : await api.post<Camera>('/api/v1/cameras', body)
+      onDone(saved)
+    } catch (err) {
+      setError(describeError(err))
+      setSaving(false)
+    }
+  }
+
+  return (
+    <form
+      className="stack-form adm-form adm-camera-form"
+      aria-labelledby={titleId}
+      onSubmit={(e) => void submit(e)}
+    >
+      <h2 id={titleId} ref={heading} tabIndex={-1}>
+        {camera ? `Edit camera ${camera.name}` : 'Add a camera'}
+      </h2>
+      <div className="adm-grid">
+        <label>
+          Name
+          <input
+            value={draft.name}
+            onChange={(e) => set({ name: e.target.value })}
+            required
+            maxLength={200}
+            autoComplete="off"
+          />
+        </label>
+        <SelectField label="Site" value={draft.siteId} onChange={(e) => changeSite(e.target.value)} required>
+          {sites.map((s) => (
+            <option key={s.id} value={s.id}>
+              {siteLabel(s)}
+            </option>
+          ))}
+        </SelectField>
+        <SelectField label="Agent" value={draft.agentId} onChange={(e) => set({ agentId: e.target.value })}>
+          <option value="">No agent (not recorded, not viewable)</option>
+          {choices.map((a) => (
+            <option key={a.id} value={a.id}>
+              {a.name} ({a.status})
+            </option>
+          ))}
+        </SelectField>
+      </div>
+      {choices.length === 0 && (
+        <p className="muted small-text">
+          This site has no agent yet: enroll one with a code from the Sites page, then assign it here.
+        </p>
+      )}
+      <div className="adm-grid">
+        {ROLES.map(({ role, legend, hint }) => {
+          const s = draft.streams[role]
+          const before = camera?.streams.find((x) => x.role === role)
+          const hasPassword = Boolean(before?.hasPassword)
+          const hostMoved = (() => {
+            if (!before || !s.url.trim()) return false
+            try {
+              return new URL(s.url.trim()).host !== new URL(before.url).host
+            } catch {
+              return false
+            }
+          })()
+          return (
+            <fieldset key={role}>
+              <legend>{legend}</legend>
+              <p className="muted small-text">{hint}</p>
+              <label>
+                RTSP URL
+                <input
+                  type="url"
+                  value={s.url}
+                  onChange={(e) => setStream(role, { url: e.target.value })}
+                  required={role === 'main'}
+                  maxLength={2048}
+                  placeholder="rtsp://192.0.2.10:554/stream1"
+                  autoComplete="off"
+                  spellCheck={false}
+                />
+              </label>
+              <label>
+                Username
+                <input
+                  value={s.username}
+                  onChange={(e) => setStream(role, { username: e.target.value })}
+                  maxLength={256}
+                  autoComplete="off"
+                  spellCheck={false}
+                />
+              </label>
+              {hasPassword && !s.removePassword && (
+                <p className="small-text">
+                  <span className="badge badge-ok">password set</span> Leave the field empty to keep it.
+                </p>
+              )}
+              {hasPassword && (hostMoved || agentMoves) && !s.password && !s.removePassword && (
+                <p className="adm-warn small-text">
+                  {hostMoved ? 'The stream moves to another host' : 'The camera moves to another agent'}:
+                  enter the password again, or remove it.
+                </p>
+              )}
+              {!s.removePassword && (
+                <label>
+                  {hasPassword ? 'New password' : 'Password'}
+                  <input
+                    type="password"
+                    value={s.password}
+                    onChange={(e) => setStream(role, { password: e.target.value })}
+                    maxLength={1024}
+                    autoComplete="new-password"
+                  />
+                </label>
+              )}
+              {hasPassword && (
+                <label className="adm-check">
+                  <input
+                    type="checkbox"
+                    checked={s.removePassword}
+                    onChange={(e) => setStream(role, { removePassword: e.target.checked, password: '' })}
+                  />
+                  Remove the password
+                </label>
+              )}
+              <SelectField
+                label="Transport"
+                value={s.transport}
+                onChange={(e) => setStream(role, { transport: e.target.value as 'tcp' | 'udp' })}
+              >
+                <option value="tcp">TCP (interleaved; works through most networks)</option>
+                <option value="udp">UDP</option>
+              </SelectField>
+            </fieldset>
+          )
+        })}
+      </div>
+      <fieldset className="adm-recording">
+        <legend>Recording</legend>
+        <label className="adm-check">
+          <input
+            type="checkbox"
+            checked={draft.recordingEnabled}
+            onChange={(e) => set({ recordingEnabled: e.target.checked })}
+          />
+          Record this camera
+        </label>
+        <label>
+          Retention (days)
+          <input
+            type="number"
+            inputMode="numeric"
+            min={1}
+            max={3650}
+            step={1}
+            required
+            value={draft.retentionDays}
+            onChange={(e) => set({ retentionDays: e.target.value })}
+          />
+        </label>
+        <p className="muted small-text">
+          Recordings older than this are deleted; the agent's disk quota may remove them sooner.
+        </p>
+      </fieldset>
+      <ErrorNotice message={error} />
+      <div className="adm-form-actions">
+        <button type="submit" disabled={saving}>
+          {saving ? 'Saving…' : camera ? 'Save camera' : 'Add camera'}
+        </button>
+        <button type="button" className="ghost" onClick={() => onDone()}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  )
+}
