@@ -1,5 +1,6 @@
 export * from './config/live-settings.ts'
 export * from './crypto/secret-box.ts'
+export * from './media/fmp4.ts'
 export * from './protocol/messages.ts'
 export * from './protocol/topics.ts'
 export * from './rbac/permissions.ts'

@@ -12,7 +12,7 @@ import type { AgentBus } from '../mqtt/agent-bus.ts'
 
 /**
  * Requests from the hub to an agent behind NAT: published on the agent's `down/request`, answered
- * on its `up/response` — or, for an export, by the agent uploading the file over HTTPS (the only
+ * on its `up/response` — or, for an export or a playback segment, by the agent uploading the file over HTTPS (the only
  * connections are the agent's outbound ones). Each request has a deadline: the agent drops what it
  * receives too late and the hub stops waiting, answering the user 504.
  *
@@ -94,16 +94,27 @@ export class AgentRequests {
     return answer
   }
 
-  /** A request of this agent waiting for an upload (export), if any. */
-  awaitingUpload(id: string, agentId: string): boolean {
+  /** A request of this agent waiting for an upload (an export, or a playback segment), if any. */
+  awaitingUpload(
+    id: string,
+    agentId: string,
+    op: 'recordings.export' | 'recordings.segment' = 'recordings.export',
+  ): boolean {
     const p = this.pending.get(id)
-    return p !== undefined && p.agentId === agentId && p.op === 'recordings.export'
+    return p !== undefined && p.agentId === agentId && p.op === op
   }
 
   /** Settles a request with a value produced on the hub (the verified upload). */
   complete(id: string, value: unknown): boolean {
     const p = this.settle(id)
     p?.resolve(value)
+    return p !== undefined
+  }
+
+  /** Settles a request with a failure found on the hub (an upload it refused). */
+  fail(id: string, err: AgentRequestError): boolean {
+    const p = this.settle(id)
+    p?.reject(err)
     return p !== undefined
   }
 

@@ -131,6 +131,16 @@ export const configSchema = z.object({
   VMS_EXPORT_TIMEOUT_MS: positiveInt.min(1000).default(10 * 60_000),
   /** Largest export file the hub accepts from an agent. */
   VMS_EXPORT_MAX_BYTES: positiveInt.default(4 * 1024 ** 3),
+  /** Playback (HLS through the hub): the disk cache of segments fetched from agents, in MiB. */
+  VMS_PLAYBACK_CACHE_MB: positiveInt.default(2048),
+  /** Playback: how long the token in a playlist's segment addresses is valid (at most 10 minutes). */
+  VMS_PLAYBACK_TOKEN_SECONDS: positiveInt.max(600).default(600),
+  /** Playback: the length media segments are grouped to from the recording's ~1 s fragments. */
+  VMS_PLAYBACK_SEGMENT_SECONDS: positiveInt.max(30).default(4),
+  /** Playback: how long the hub waits for an agent to upload one segment. */
+  VMS_PLAYBACK_SEGMENT_TIMEOUT_MS: positiveInt.min(1000).default(30_000),
+  /** Playback: the largest media segment the hub accepts from an agent. */
+  VMS_PLAYBACK_MAX_SEGMENT_BYTES: positiveInt.default(64 * 1024 ** 2),
   /**
    * Live view: STUN/TURN servers (JSON array of {urls, username?, credential?}) given to the hub's
    * relay, to agents and to browsers. Empty by default: nothing is contacted that was not named.

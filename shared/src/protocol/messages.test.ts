@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { decode, MAX_PAYLOAD_BYTES, upMessages } from './messages.ts'
+import {
+  decode,
+  downRequest,
+  MAX_PAYLOAD_BYTES,
+  PLAYBACK_PAGE_PARTS,
+  recordingSegmentsResult,
+  upMessages,
+} from './messages.ts'
 import { parseTopic, upTopic } from './topics.ts'
 
 const agent = '2f1c4a8e-2b7a-4c33-9d2e-9d5f0a7b1c11'
@@ -29,5 +36,51 @@ describe('protocol', () => {
       ok: false,
       error: 'oversize',
     })
+  })
+
+  it('carries playback requests and bounds what an agent may answer', () => {
+    const base = { v: 1, id: agent, deadline: '2026-11-24T10:00:00.000Z', cameraId: agent }
+    const part = { kind: 'media', file: 12, startMs: 1_795_911_173_810, first: 0, count: 4 }
+    const upload = `/api/v1/agent/uploads/${agent}`
+    expect(
+      downRequest.safeParse({ ...base, op: 'recordings.segment', part, uploadPath: upload }).success,
+    ).toBe(true)
+    for (const bad of [
+      { ...part, count: 0 },
+      { ...part, count: 121 },
+      { ...part, file: -1 },
+      { kind: 'init', file: 1, startMs: 1, init: 'not-hex' },
+    ])
+      expect(
+        downRequest.safeParse({ ...base, op: 'recordings.segment', part: bad, uploadPath: upload }).success,
+      ).toBe(false)
+    expect(
+      downRequest.safeParse({ ...base, op: 'recordings.segment', part, uploadPath: '/api/v1/auth/login' })
+        .success,
+    ).toBe(false)
+    const list = {
+      ...base,
+      op: 'recordings.segments',
+      from: base.deadline,
+      to: base.deadline,
+      targetMs: 4000,
+    }
+    expect(downRequest.safeParse(list).success).toBe(true)
+    expect(downRequest.safeParse({ ...list, targetMs: 100 }).success).toBe(false)
+
+    const file = {
+      file: 1,
+      startMs: 1000.5,
+      init: 'a'.repeat(32),
+      open: false,
+      parts: [[0, 4, 1000.5, 4000]],
+    }
+    expect(recordingSegmentsResult.safeParse({ files: [file] }).success).toBe(true)
+    expect(
+      recordingSegmentsResult.safeParse({ files: [{ ...file, parts: [[0, 4, 1000, -1]] }] }).success,
+    ).toBe(false)
+    expect(recordingSegmentsResult.safeParse({ files: [{ ...file, parts: [] }] }).success).toBe(false)
+    const many = { ...file, parts: Array.from({ length: PLAYBACK_PAGE_PARTS / 2 + 1 }, () => [0, 1, 0, 1]) }
+    expect(recordingSegmentsResult.safeParse({ files: [many, many] }).success).toBe(false)
   })
 })

@@ -259,6 +259,37 @@ export const liveAnswerResult = z.object({
 })
 export type LiveAnswerResult = z.infer<typeof liveAnswerResult>
 
+/** Most fragments (about a second each) one playback media segment may hold. */
+export const PLAYBACK_MAX_PART_FRAGMENTS = 120
+/** A recording file on the agent: its id in the agent's index and its wall-clock start (ms). */
+const recordingFile = z.number().int().positive().max(Number.MAX_SAFE_INTEGER)
+/** An init section's key: the first 128 bits (hex) of the SHA-256 of its normalised bytes. */
+export const playbackInitKey = z.string().regex(/^[0-9a-f]{32}$/)
+export const playbackCursor = z.object({ file: recordingFile, startMs: z.number().nonnegative() })
+export type PlaybackCursor = z.infer<typeof playbackCursor>
+
+/**
+ * What `recordings.segment` asks for: a file's init section (which must hash to `init`), or a run
+ * of its fragments. `startMs` is the file's start rounded to the millisecond: it must match, so an
+ * index rebuilt since (its ids reused) never answers for another recording.
+ */
+export const playbackPart = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('init'),
+    file: recordingFile,
+    startMs: z.number().int().nonnegative(),
+    init: playbackInitKey,
+  }),
+  z.object({
+    kind: z.literal('media'),
+    file: recordingFile,
+    startMs: z.number().int().nonnegative(),
+    first: z.number().int().min(0).max(1_000_000),
+    count: z.number().int().min(1).max(PLAYBACK_MAX_PART_FRAGMENTS),
+  }),
+])
+export type PlaybackPart = z.infer<typeof playbackPart>
+
 /**
  * `down/request`: the hub asks an agent for something on behalf of a user (the agent is behind NAT:
  * this is the only way in). Never retained; a request past its deadline is dropped unanswered.
@@ -282,6 +313,30 @@ export const downRequest = z.discriminatedUnion('op', [
     from: isoTime,
     to: isoTime,
     /** Where on the hub (path under the hub URL the agent enrolled with) to PUT the file. */
+    uploadPath: z.string().regex(/^\/api\/v1\/agent\/uploads\/[0-9a-f-]{36}$/),
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    /** HLS playback: the range's media segments, grouped from the recording's fragments. */
+    op: z.literal('recordings.segments'),
+    deadline: isoTime,
+    cameraId: z.uuid(),
+    from: isoTime,
+    to: isoTime,
+    /** Fragments are grouped into media segments of at least this long (a file's last may be shorter). */
+    targetMs: z.number().int().min(1000).max(30_000),
+    /** The next page: files after this one (the previous page's `next`). */
+    after: playbackCursor.optional(),
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    /** HLS playback: one init section or media segment, uploaded like an export. */
+    op: z.literal('recordings.segment'),
+    deadline: isoTime,
+    cameraId: z.uuid(),
+    part: playbackPart,
     uploadPath: z.string().regex(/^\/api\/v1\/agent\/uploads\/[0-9a-f-]{36}$/),
   }),
   z.object({
@@ -344,6 +399,55 @@ export const recordedRangesResult = z.object({
     .max(5000),
 })
 export type RecordedRangesResult = z.infer<typeof recordedRangesResult>
+
+/** Most media segments, and files, in one `recordings.segments` answer (it must fit one MQTT message). */
+export const PLAYBACK_PAGE_PARTS = 2000
+export const PLAYBACK_PAGE_FILES = 500
+
+/**
+ * The answer to `recordings.segments`: the recording files overlapping the range, oldest first,
+ * each with its init key and its media segments as `[first fragment, fragments, start ms,
+ * duration ms]` (wall clock). `next` is set when the page is full: ask again with `after: next`.
+ */
+export const recordingSegmentsResult = z
+  .object({
+    files: z
+      .array(
+        z.object({
+          file: recordingFile,
+          /** The file's wall-clock start (ms): its media's decode times are moved onto the wall clock from it. */
+          startMs: z.number().nonnegative(),
+          init: playbackInitKey,
+          /** Still being recorded: its last segment may grow. */
+          open: z.boolean(),
+          parts: z
+            .array(
+              z.tuple([
+                z.number().int().min(0).max(1_000_000),
+                z.number().int().min(1).max(PLAYBACK_MAX_PART_FRAGMENTS),
+                z.number().nonnegative(),
+                z.number().positive().max(600_000),
+              ]),
+            )
+            .min(1)
+            .max(PLAYBACK_PAGE_PARTS),
+        }),
+      )
+      .max(PLAYBACK_PAGE_FILES),
+    next: playbackCursor.optional(),
+  })
+  .refine((r) => r.files.reduce((n, f) => n + f.parts.length, 0) <= PLAYBACK_PAGE_PARTS, {
+    message: `at most ${PLAYBACK_PAGE_PARTS} segments a page`,
+  })
+export type RecordingSegmentsResult = z.infer<typeof recordingSegmentsResult>
+
+/** What a playback upload says about itself (header `x-vms-segment`, JSON). */
+export const segmentUploadMeta = z.object({
+  kind: z.enum(['init', 'media']),
+  bytes: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+})
+export type SegmentUploadMeta = z.infer<typeof segmentUploadMeta>
 
 /** What an export upload says about itself (header `x-vms-export`, JSON). */
 export const exportMeta = z.object({

@@ -1,10 +1,23 @@
-import { createReadStream } from 'node:fs'
-import { type ExportMeta, exportMeta, type RecordedRangesResult, recordedRangesResult } from '@ts-vms/shared'
+import { createReadStream, rmSync } from 'node:fs'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { gzip } from 'node:zlib'
+import {
+  type ExportMeta,
+  exportMeta,
+  type RecordedRangesResult,
+  recordedRangesResult,
+  type SegmentUploadMeta,
+  segmentUploadMeta,
+} from '@ts-vms/shared'
 import type { Context } from 'koa'
+import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
 import { ExportUploadError } from '../../cameras/export-store.ts'
 import type { Camera } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
+import { PlaybackService, parsePartName } from '../../playback/playback-service.ts'
+import { receiveSegment, SegmentUploadError } from '../../playback/segment-upload.ts'
 import { can } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
@@ -17,10 +30,24 @@ import { reachableCamera } from './cameras.ts'
  * Playback and export through NAT. The hub never connects to a site: it asks the camera's agent
  * over MQTT (`down/request`); the agent answers a listing on `up/response` and uploads an export
  * over HTTPS to `PUT /api/v1/agent/uploads/:id`, which the hub verifies (length, SHA-256), records
- * as a manifest, and streams to the user who asked.
+ * as a manifest, and streams to the user who asked. HLS playback (`playback.m3u8` and its
+ * segments) goes the same way, segment by segment, through the hub's disk cache (see
+ * playback/playback-service.ts and docs/media.md).
  */
 const MAX_LIST_DAYS = 31
 const MAX_EXPORT_HOURS = 24
+const MAX_PLAYBACK_HOURS = 24
+/** Playlists longer than this are sent gzipped to clients that accept it. */
+const GZIP_PLAYLIST_BYTES = 8 * 1024
+
+const playbackQuery = timeRangeQuery.refine(
+  (q) => Date.parse(q.to) - Date.parse(q.from) <= MAX_PLAYBACK_HOURS * 3_600_000,
+  { message: `a playlist covers at most ${MAX_PLAYBACK_HOURS} hours`, path: ['to'] },
+)
+const segmentParams = z.object({ id: z.uuid(), name: z.string().max(100) })
+const segmentQuery = z.object({
+  token: z.string().max(200).optional().describe('The playback token the playlist put in the address'),
+})
 
 interface UploadedExport {
   file: string
@@ -78,6 +105,54 @@ const fileName = (camera: string, start: string) =>
 export function registerRecordingRoutes(api: Api, hub: HubContext): void {
   const asHttp = (err: unknown) =>
     err instanceof AgentRequestError ? new HttpError(err.status, err.code, err.message) : err
+  const playback = new PlaybackService(hub)
+
+  /** A playback segment the hub asked an agent for: verified, then handed to the waiting request. */
+  const receivePlaybackUpload = async (ctx: Context, id: string) => {
+    const refuse = (err: HttpError) => {
+      // The viewer waiting for it gets an answer now rather than at the deadline.
+      hub.agents.requests.fail(
+        id,
+        new AgentRequestError(502, 'bad_agent_upload', `the agent's upload was refused: ${err.message}`),
+      )
+      return err
+    }
+    const expected = playback.expectedUpload(id)
+    if (!expected) throw new HttpError(410, 'not_expected', 'the hub stopped waiting for this upload')
+    let meta: SegmentUploadMeta
+    try {
+      meta = segmentUploadMeta.parse(JSON.parse(ctx.get('x-vms-segment') || 'null'))
+    } catch {
+      throw refuse(
+        new HttpError(400, 'invalid_segment_header', 'x-vms-segment must describe the segment (JSON)'),
+      )
+    }
+    if (meta.kind !== expected.kind)
+      throw refuse(new HttpError(400, 'wrong_kind', `the hub asked for ${expected.kind}, not ${meta.kind}`))
+    const length = Number(ctx.get('content-length'))
+    if (!ctx.get('content-length') || !Number.isInteger(length))
+      throw refuse(new HttpError(411, 'length_required', 'an upload must declare its Content-Length'))
+    if (length !== meta.bytes)
+      throw refuse(new HttpError(400, 'length_mismatch', 'Content-Length differs from x-vms-segment'))
+    const max = playback.maxBytes(meta.kind)
+    if (length > max)
+      throw refuse(
+        new HttpError(413, 'payload_too_large', `playback ${meta.kind} uploads are limited to ${max} bytes`),
+      )
+    const file = path.join(playback.cache.incomingDir, `${id}.part`)
+    try {
+      await receiveSegment(ctx.req, file, { ...expected, bytes: meta.bytes, sha256: meta.sha256 })
+    } catch (err) {
+      if (err instanceof SegmentUploadError) throw refuse(new HttpError(err.status, err.code, err.message))
+      refuse(new HttpError(502, 'upload_failed', (err as Error).message))
+      throw err
+    }
+    if (!hub.agents.requests.complete(id, file)) {
+      rmSync(file, { force: true })
+      throw new HttpError(410, 'not_expected', 'the hub stopped waiting for this upload')
+    }
+    ctx.status = 204
+  }
 
   const audit = (ctx: Context, p: Principal, action: string, c: Camera, details: Record<string, unknown>) =>
     hub.audit.record({
@@ -237,6 +312,108 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
 
   api.route({
     method: 'get',
+    path: '/api/v1/cameras/:id/playback.m3u8',
+    tag: 'recordings',
+    auth: 'user',
+    summary: 'A recorded range as an HLS playlist (fMP4 segments fetched from the agent through the hub)',
+    description:
+      `At most ${MAX_PLAYBACK_HOURS} hours. VOD (EXT-X-ENDLIST) for a range that has ended; EVENT (reload it) ` +
+      'for one reaching into the future. Every segment has EXT-X-PROGRAM-DATE-TIME; EXT-X-DISCONTINUITY marks ' +
+      'gaps and format changes (with a new EXT-X-MAP). Segment addresses are relative and carry a playback ' +
+      'token (bound to this camera and user, valid for `VMS_PLAYBACK_TOKEN_SECONDS`): fetch them without ' +
+      'an Authorization header; after a 401 fetch the playlist again. Watching is audited once per session ' +
+      '(`camera.playback`), not per playlist reload or segment.',
+    params: idParams,
+    query: playbackQuery,
+    responses: {
+      200: { description: 'The playlist', contentType: 'application/vnd.apple.mpegurl' },
+      404: {
+        description: 'Not visible to the caller, or nothing recorded in the range (the message says why)',
+      },
+      503: { description: 'The agent is not connected' },
+      504: { description: 'The agent did not answer in time' },
+    },
+    async handler(ctx, { params, query, principal }) {
+      const from = new Date(query.from)
+      const to = new Date(query.to)
+      const c = await reachableCamera(hub, principal, params.id, 'camera.playback')
+      const camera = { id: c.id, tenantId: c.tenantId, agentId: c.agentId }
+      const files = await playback.segments(camera, from, to)
+      const { token } = playback.tokens.sign({
+        cameraId: c.id,
+        userId: principal.userId,
+        tenantId: principal.tenantId,
+        sessionVersion: principal.sessionVersion,
+      })
+      const { text, segments } = playback.playlist(files, { toMs: to.getTime(), nowMs: Date.now(), token })
+      if (segments === 0)
+        throw new HttpError(404, 'range_unavailable', 'nothing playable has been recorded in this range yet')
+      if (playback.sessions.begin(principal.userId, c.id, from.getTime(), to.getTime()))
+        await audit(ctx, principal, 'camera.playback', c, {
+          op: 'playback.hls',
+          from: from.toISOString(),
+          to: to.toISOString(),
+          segments,
+        })
+      ctx.status = 200
+      ctx.type = 'application/vnd.apple.mpegurl'
+      ctx.set('Vary', 'Accept-Encoding')
+      if (text.length > GZIP_PLAYLIST_BYTES && ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
+        ctx.set('Content-Encoding', 'gzip')
+        ctx.body = await promisify(gzip)(text)
+      } else ctx.body = text
+    },
+  })
+
+  for (const kind of ['media', 'init'] as const)
+    api.route({
+      method: 'get',
+      path:
+        kind === 'media'
+          ? '/api/v1/cameras/:id/playback/segments/:name'
+          : '/api/v1/cameras/:id/playback/init/:name',
+      tag: 'recordings',
+      auth: 'public',
+      summary:
+        kind === 'media'
+          ? 'A playback media segment (moof + mdat), as the playlist names it'
+          : 'A playback init section (ftyp + moov), as the playlist names it',
+      description:
+        'Authorised by the `token` in the address (from the playlist), not a bearer token: 401 when it is ' +
+        'missing, forged or expired, or the user can no longer sign in; 403 when it is for another camera or ' +
+        'the permission was withdrawn. Fetched from the agent once and cached by the hub (`X-Cache`).',
+      params: segmentParams,
+      query: segmentQuery,
+      responses: {
+        200: {
+          description: kind === 'media' ? 'The media segment' : 'The init section',
+          contentType: kind === 'media' ? 'video/iso.segment' : 'video/mp4',
+        },
+        401: { description: 'No valid, unexpired playback token' },
+        403: { description: 'The token is for another camera, or playback is no longer permitted' },
+        404: { description: 'No such segment (or no longer on the agent)' },
+        503: { description: 'The agent is not connected (and the segment is not cached)' },
+        504: { description: 'The agent did not deliver in time' },
+      },
+      async handler(ctx, { params, query }) {
+        const claims = playback.verifyToken(query.token, params.id)
+        const part = parsePartName(kind, params.name)
+        if (!part) throw notFound('segment')
+        const camera = await playback.authorize(claims)
+        const opened = await playback.open(camera, part)
+        ctx.status = 200
+        ctx.type = kind === 'media' ? 'video/iso.segment' : 'video/mp4'
+        ctx.length = opened.bytes
+        // Immutable for its address; private (the address carries the viewer's token).
+        const maxAge = Math.max(0, claims.exp - Math.floor(Date.now() / 1000))
+        ctx.set('Cache-Control', `private, max-age=${maxAge}, immutable`)
+        ctx.set('X-Cache', opened.source)
+        ctx.body = createReadStream('', { fd: opened.fd, autoClose: true })
+      },
+    })
+
+  api.route({
+    method: 'get',
     path: '/api/v1/exports/:id',
     tag: 'recordings',
     auth: 'user',
@@ -265,9 +442,11 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
     path: '/api/v1/agent/uploads/:id',
     tag: 'agents',
     auth: 'agent',
-    summary: 'An agent delivers an export the hub asked it for',
+    summary: 'An agent delivers an export or a playback segment the hub asked it for',
     description:
-      'Header `x-vms-export` (JSON) describes the file, including its length and SHA-256, which the hub verifies.',
+      'Header `x-vms-export` (JSON) describes an export, including its length and SHA-256, which the hub verifies; ' +
+      'header `x-vms-segment` (JSON: kind, bytes, sha256) a playback segment, whose length, SHA-256 and shape ' +
+      '(ftyp + moov, or moof + mdat pairs) the hub verifies before caching it.',
     params: idParams,
     bodyContentType: 'video/mp4',
     responses: {
@@ -275,6 +454,10 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
       410: { description: 'The hub no longer waits for this upload' },
     },
     async handler(ctx, { params, agent }) {
+      if (hub.agents.requests.awaitingUpload(params.id, agent.id, 'recordings.segment')) {
+        await receivePlaybackUpload(ctx, params.id)
+        return
+      }
       if (!hub.agents.requests.awaitingUpload(params.id, agent.id))
         throw new HttpError(
           410,

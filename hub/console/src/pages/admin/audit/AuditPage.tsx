@@ -1,3 +1,4 @@
+import '../common/admin.css'
 import { type FormEvent, useEffect, useState } from 'react'
 import { useSearchParams } from 'react-router'
 import { api, describeError, errorFrom, type Query, withQuery } from '../../../api/client.ts'
@@ -5,7 +6,7 @@ import type { Page } from '../../../api/types.ts'
 import { ErrorNotice } from '../../../components/ErrorNotice.tsx'
 import { formatTime, fromLocalInput, toLocalInput } from '../../../components/format.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
-import { tenantLabel, useTenants } from '../users/tenants.ts'
+import { tenantSlug, useTenants } from '../common/tenants.ts'
 import {
   type AuditEvent,
   detailLines,
@@ -14,7 +15,7 @@ import {
   type VerifyResult,
 } from './audit-types.ts'
 import '../users/admin.css'
-import { SelectField } from '../users/SelectField.tsx'
+import { SelectField } from '../common/SelectField.tsx'
 
 const PAGE_SIZE = 50
 const FILTERS = ['actor', 'action', 'target', 'outcome', 'from', 'to', 'tenant'] as const
@@ -319,7 +320,7 @@ export function AuditPage() {
                   </td>
                   <td>
                     <ul className="details small-text">
-                      {multiTenant && <li>tenant: {tenantLabel(tenants, e.tenantId)}</li>}
+                      {multiTenant && <li>tenant: {tenantSlug(tenants, e.tenantId)}</li>}
                       {detailLines(e.details).map((line, i) => (
                         // biome-ignore lint/suspicious/noArrayIndexKey: lines of one record, in order
                         <li key={i}>{line}</li>

@@ -1,12 +1,13 @@
+import '../common/admin.css'
 import { type FormEvent, useEffect, useState } from 'react'
 import { api, describeError, withQuery } from '../../../api/client.ts'
 import { ErrorNotice } from '../../../components/ErrorNotice.tsx'
 import { formatTime } from '../../../components/format.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
-import { useTenants } from '../users/tenants.ts'
+import { useTenants } from '../common/tenants.ts'
 import '../users/admin.css'
-import { SelectField } from '../users/SelectField.tsx'
+import { SelectField } from '../common/SelectField.tsx'
 
 /** What /api/v1/license returns (hub/src/http/routes/license.ts). */
 interface Limits {

@@ -5,10 +5,10 @@ import { ErrorNotice } from '../../../components/ErrorNotice.tsx'
 import { fetchAll } from '../../../components/useCatalog.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
-import { ConfirmButton } from './ConfirmButton.tsx'
+import { ConfirmButton } from '../common/ConfirmButton.tsx'
+import { SelectField } from '../common/SelectField.tsx'
+import { tenantSlug, useTenants } from '../common/tenants.ts'
 import { PERMISSION_HELP, permissionCatalogue, TENANT_ONLY } from './permissions.ts'
-import { SelectField } from './SelectField.tsx'
-import { tenantLabel, useTenants } from './tenants.ts'
 import { UsersTabs } from './UsersTabs.tsx'
 
 /**
@@ -117,7 +117,7 @@ export function RolesView() {
       </h3>
       {r.description && <p>{r.description}</p>}
       {multiTenant && r.tenantId && (
-        <p className="muted small-text">Tenant {tenantLabel(tenants, r.tenantId)}</p>
+        <p className="muted small-text">Tenant {tenantSlug(tenants, r.tenantId)}</p>
       )}
       {r.permissions.length === 0 ? (
         <p className="muted">No permissions.</p>

@@ -7,10 +7,10 @@ import { formatTime } from '../../../components/format.ts'
 import { useCatalog } from '../../../components/useCatalog.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
-import { ConfirmButton } from './ConfirmButton.tsx'
+import { ConfirmButton } from '../common/ConfirmButton.tsx'
+import { SelectField } from '../common/SelectField.tsx'
+import { tenantSlug as slugOf, useTenants } from '../common/tenants.ts'
 import { TENANT_ONLY } from './permissions.ts'
-import { SelectField } from './SelectField.tsx'
-import { tenantLabel, useTenants } from './tenants.ts'
 import type { NoticeState } from './UserList.tsx'
 import { UsersTabs } from './UsersTabs.tsx'
 
@@ -262,7 +262,7 @@ export function UserDetail() {
               </span>
             </dd>
             <dt>Tenant</dt>
-            <dd>{tenantSlug ?? tenantLabel(tenants, user.tenantId)}</dd>
+            <dd>{tenantSlug ?? slugOf(tenants, user.tenantId)}</dd>
             <dt>Display name</dt>
             <dd>{user.displayName ?? '—'}</dd>
             <dt>E-mail</dt>

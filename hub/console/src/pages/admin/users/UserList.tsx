@@ -7,8 +7,8 @@ import { formatTime } from '../../../components/format.ts'
 import { fetchAll } from '../../../components/useCatalog.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
-import { SelectField } from './SelectField.tsx'
-import { tenantLabel, useTenants } from './tenants.ts'
+import { SelectField } from '../common/SelectField.tsx'
+import { tenantSlug, useTenants } from '../common/tenants.ts'
 import { UsersTabs } from './UsersTabs.tsx'
 
 /** What a page passes to the next one it opens (e.g. "Created user …"). */
@@ -142,7 +142,7 @@ export function UserList() {
                   </span>
                 </td>
                 <td>{u.lastLoginAt ? formatTime(u.lastLoginAt) : 'never'}</td>
-                {multiTenant && <td>{tenantLabel(tenants, u.tenantId)}</td>}
+                {multiTenant && <td>{tenantSlug(tenants, u.tenantId)}</td>}
               </tr>
             ))}
           </tbody>

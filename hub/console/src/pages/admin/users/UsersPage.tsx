@@ -1,3 +1,4 @@
+import '../common/admin.css'
 import { Route, Routes } from 'react-router'
 import { NotFoundPage } from '../../../app/NotFoundPage.tsx'
 import { RolesView } from './RolesView.tsx'
