@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -86,14 +87,8 @@ async function build(log: (msg: string) => void): Promise<ConsoleBuild> {
   if (builtHash() === want) return { dir: CONSOLE_DIST, built: false, ms: Date.now() - started }
   log('building the web console (once per source change)')
   const tmp = path.join(CONSOLE_DIR, `.dist-${process.pid}-${randomBytes(4).toString('hex')}`)
-  const vite = await import('vite')
   try {
-    await vite.build({
-      root: CONSOLE_DIR,
-      configFile: path.join(CONSOLE_DIR, 'vite.config.ts'),
-      logLevel: 'warn',
-      build: { outDir: tmp, emptyOutDir: true },
-    })
+    await viteBuild(tmp)
     writeFileSync(path.join(tmp, STAMP), `${want}\n`)
     // Move the old build aside and the new one into place; if another process got there first
     // with the same sources, its build is as good as ours.
@@ -113,6 +108,32 @@ async function build(log: (msg: string) => void): Promise<ConsoleBuild> {
     rmSync(tmp, { recursive: true, force: true })
   }
   return { dir: CONSOLE_DIST, built: true, ms: Date.now() - started }
+}
+
+/**
+ * Runs `vite build` in a child process: always a production build (React's development runtime
+ * follows NODE_ENV, which test runners set to "test"), and the hub's event loop stays free.
+ */
+function viteBuild(outDir: string): Promise<void> {
+  const require = createRequire(path.join(CONSOLE_DIR, 'package.json'))
+  const bin = path.join(path.dirname(require.resolve('vite/package.json')), 'bin', 'vite.js')
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [bin, 'build', CONSOLE_DIR, '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'],
+      { env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    )
+    let stderr = ''
+    child.stderr.on('data', (c: Buffer) => {
+      stderr = (stderr + c.toString()).slice(-4000)
+    })
+    child.on('error', reject)
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`building the web console failed (${code}): ${stderr.trim()}`)),
+    )
+  })
 }
 
 /** Total bytes of the built files a first load fetches (for the bench), by extension. */

@@ -57,6 +57,8 @@ export class PlaybackPlayer {
   }
 
   private tick = (): void => {
+    // Only a frame on screen has a time: nothing is shown before the first one is decoded.
+    if (this.video.readyState < 2) return
     const wall = this.wallTime()
     if (wall !== undefined) {
       this.video.dataset.wallClock = new Date(wall).toISOString()
@@ -126,6 +128,8 @@ export class PlaybackPlayer {
           xhr.setRequestHeader('authorization', `Bearer ${token()}`)
         }
       },
+      // Loading starts where the asked time is, once the playlist says where that is.
+      autoStartLoad: false,
       maxBufferLength: 30,
       backBufferLength: 60,
       enableWorker: false,
@@ -142,11 +146,13 @@ export class PlaybackPlayer {
         this.setState('no-recording', 'nothing is recorded at or after this time')
         return
       }
-      this.video.currentTime = t
       hls.startLoad(t)
+      this.video.currentTime = t
       if (this.wantPlay) void this.video.play().catch(() => {})
     })
     hls.on(HlsCtor.Events.ERROR, (_e, data) => {
+      // Kept on the element for whoever diagnoses a stall (tests, support).
+      this.video.dataset.lastError = `${data.type}: ${data.details}${data.fatal ? ' (fatal)' : ''}`
       if (!data.fatal) return
       const status = (data.response as { code?: number } | undefined)?.code
       if (status === 401 && this.state !== 'failed') {
