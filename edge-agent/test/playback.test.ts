@@ -273,9 +273,12 @@ describe('HLS playback through the hub', () => {
         .trim()
         .split('\n')
         .map(Number)
+      // PROGRAM-DATE-TIME comes from the index (the agent's clock as frames arrive), media times
+      // from the camera's clock: they agree to within scheduling jitter, which a loaded machine
+      // stretches, so "starts with a keyframe" allows a quarter second.
       for (const e of run)
         expect(
-          keyframes.some((k) => Math.abs(k - e.pdt / 1000) < 0.05),
+          keyframes.some((k) => Math.abs(k - e.pdt / 1000) < 0.25),
           iso(e.pdt),
         ).toBe(true)
 
