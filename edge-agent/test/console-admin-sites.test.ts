@@ -406,6 +406,13 @@ describe.skipIf(!chromiumAvailable)('console administration: tenants, sites, age
     await page.getByRole('status').filter({ hasText: 'Deleted camera Dock.' }).waitFor()
     await expect.poll(() => page.getByRole('article', { name: 'Dock' }).count()).toBe(0)
     expect((await t.request('GET', `/api/v1/cameras/${cameraId}`, { token: await token() })).status).toBe(404)
+    // Without cameras, the site still had an agent (revoked, kept for the record): a clear refusal.
+    const kept = await t.request('DELETE', `/api/v1/sites/${siteId}`, { token: await token() })
+    expect(kept.status).toBe(409)
+    expect(kept.body.error).toMatchObject({
+      code: 'site_has_agents',
+      message: expect.stringMatching(/rename it instead/),
+    })
 
     // An empty site goes, after its confirmation.
     await mainNav(page).getByRole('link', { name: 'Sites' }).click()

@@ -154,6 +154,18 @@ export function registerSiteRoutes(api: Api, hub: HubContext): void {
             `the site still has ${cameras} camera(s); delete or move them first`,
             'site_not_empty',
           )
+        // Agents are kept for the record once revoked, and keep their site.
+        const [agents]: { n: string; live: string }[] = await tx.execute(
+          'select count(*) as n, count(*) filter (where revoked_at is null) as live from agents where site_id = ?',
+          [s.id],
+        )
+        if (Number(agents?.n ?? 0) > 0)
+          throw conflict(
+            Number(agents?.live ?? 0) > 0
+              ? `the site still has ${agents?.live} agent(s); revoke them first`
+              : 'the site has had agents, which are kept for the record (audit and events name it): it cannot be deleted; rename it instead',
+            'site_has_agents',
+          )
         await tx.execute('delete from sites where id = ?', [s.id])
         return s
       })
