@@ -369,6 +369,28 @@ describe('live view through the hub relay', () => {
     expect(terminate?.actor.name).toBe('admin')
     const stop = (await audit('camera.live.stop')).find((e) => e.details.sessionId === theirs.body.sessionId)
     expect(stop?.details).toMatchObject({ reason: 'ended by admin', viewer: 'clerk' })
+
+    // A help desk (user.manage without the admin's other powers) cannot end the admin's session.
+    const role = await t.request('POST', '/api/v1/roles', {
+      token,
+      body: { name: 'live-desk', permissions: ['user.manage', 'camera.live'] },
+    })
+    expect(role.status).toBe(201)
+    const desk = await t.request('POST', '/api/v1/users', {
+      token,
+      body: { username: 'live-desk', password: USER_PASSWORD },
+    })
+    await t.request('POST', `/api/v1/users/${desk.body.id}/role-bindings`, {
+      token,
+      body: { role: 'live-desk', scope: { type: 'tenant' } },
+    })
+    const deskToken = (await t.login('system', 'live-desk', USER_PASSWORD)).accessToken
+    const refused = await t.request('POST', `/api/v1/live/${mine.body.sessionId}/terminate`, {
+      token: deskToken,
+    })
+    expect(refused.status).toBe(403)
+    expect(refused.body.error.code).toBe('privilege_escalation')
+    expect(t.hub.context.live.get(mine.body.sessionId as string)).toBeDefined()
     expect((await t.request('DELETE', `/api/v1/live/${mine.body.sessionId}`, { token })).status).toBe(204)
   })
 })

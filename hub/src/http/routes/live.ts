@@ -4,7 +4,8 @@ import { AgentRequestError } from '../../agents/agent-requests.ts'
 import type { HubContext } from '../../hub-context.ts'
 import { type LiveMode, type LiveSession, LiveSessionError } from '../../live/live-sessions.ts'
 import { can } from '../../rbac/authorize.ts'
-import type { Principal } from '../../rbac/principal.ts'
+import { assertMayManageUser } from '../../rbac/escalation.ts'
+import { loadPrincipal, type Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { HttpError, notFound } from '../errors.ts'
@@ -253,6 +254,12 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
       const s = hub.live.get(params.sessionId)
       if (!s || !(s.viewer.userId === principal.userId || supervises(principal, s)))
         throw notFound('no such live session')
+      if (s.viewer.userId !== principal.userId) {
+        // Ending someone's session acts on that user: only over users no more powerful than you.
+        // (Loaded across tenants: a system administrator watching a tenant's camera is one.)
+        const viewer = await hub.db.withSystem((tx) => loadPrincipal(tx, s.viewer.userId, hub.systemTenantId))
+        if (viewer) assertMayManageUser(principal, viewer)
+      }
       await hub.audit.record({
         action: 'camera.live.terminate',
         outcome: 'success',
