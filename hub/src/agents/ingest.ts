@@ -359,7 +359,7 @@ export class AgentIngest {
       updates.publish({ type: 'event', resource: eventResource(e), data: e })
     }
     const health = applied.filter((m) => m.type === 'health').at(-1)
-    if (!health || health.type !== 'health') return
+    if (health?.type !== 'health') return
     const site = { tenantId: agent.tenantId, siteId: agent.siteId }
     updates.publish({
       type: 'agent',
