@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openEventStream, type StreamMessage } from '../../hub/test/helpers/event-stream.ts'
 import { startTestHub, type TestHub, userWithRole } from '../../hub/test/helpers/test-hub.ts'
 import { freePort, type TestAgent } from './helpers/agent-harness.ts'
 import { siteWithAgent } from './helpers/site.ts'
@@ -15,41 +16,8 @@ let camB: string
 let admin: string
 let viewerA: string
 
-interface Message {
-  type: string
-  data: Record<string, unknown>
-}
-
 /** Opens the stream and collects its messages until closed. */
-async function openStream(token: string) {
-  const abort = new AbortController()
-  const res = await fetch(`${t.url}/api/v1/stream`, {
-    headers: { authorization: `Bearer ${token}` },
-    signal: abort.signal,
-  })
-  const messages: Message[] = []
-  if (res.ok && res.body) {
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
-    void (async () => {
-      let buffer = ''
-      try {
-        for (;;) {
-          const { value, done } = await reader.read()
-          if (done) return
-          buffer += value
-          const blocks = buffer.split('\n\n')
-          buffer = blocks.pop() ?? ''
-          for (const block of blocks) {
-            const type = /^event: (.*)$/m.exec(block)?.[1]
-            const data = /^data: (.*)$/m.exec(block)?.[1]
-            if (type && data) messages.push({ type, data: JSON.parse(data) })
-          }
-        }
-      } catch {}
-    })()
-  }
-  return { res, messages, close: () => abort.abort() }
-}
+const openStream = (token: string) => openEventStream(`${t.url}/api/v1/stream`, token)
 
 beforeAll(async () => {
   t = await startTestHub({ VMS_MQTT_PORT: await freePort() }, { systemLicense: true })
@@ -87,7 +55,7 @@ describe('live update stream', () => {
     // Camera B's event goes first: when the viewer has A's, B's was filtered, not late.
     a.agent?.outbox.append('event', { type: 'test.b', cameraId: camB, data: { n: 1 } })
     a.agent?.outbox.append('event', { type: 'test.a', cameraId: camA, data: { n: 2 } })
-    const events = (s: { messages: Message[] }) =>
+    const events = (s: { messages: StreamMessage[] }) =>
       s.messages.filter((m) => m.type === 'event').map((m) => `${m.data.type}:${m.data.cameraId}`)
     await waitUntil(() => events(all).includes(`test.a:${camA}`), 20_000, "the admin gets A's event")
     await waitUntil(() => events(onlyA).includes(`test.a:${camA}`), 20_000, "the viewer gets A's event")

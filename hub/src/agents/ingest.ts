@@ -257,6 +257,7 @@ export class AgentIngest {
 
     let applied: OutboxMessage[] = []
     let stored: StoredEvent[] = []
+    let assigned = new Map<string, string>()
     let rejected: { seq: number; reason: string }[] = []
     const { newAcked, wasOffline } = await this.deps.db.withTenant(
       { tenantId: agent.tenantId },
@@ -269,6 +270,7 @@ export class AgentIngest {
         const run = contiguousRun(entries, current)
         const valid = run.flatMap((e) => ('message' in e ? [e.message] : []))
         stored = await this.apply(tx, agent, valid)
+        assigned = await this.assignedCameras(tx, agent, valid)
         applied = valid
         rejected = run.flatMap((e) => ('rejected' in e ? [{ seq: e.seq, reason: e.rejected }] : []))
         const last = run.at(-1)?.seq ?? current
@@ -290,7 +292,7 @@ export class AgentIngest {
       downTopic(agent.id, 'ack'),
       JSON.stringify({ v: PROTOCOL_VERSION, seq: newAcked, ...(rejected.length > 0 ? { rejected } : {}) }),
     )
-    this.announce(agent, applied, stored)
+    this.announce(agent, applied, stored, assigned)
     for (const m of applied) {
       if (m.type !== 'event') continue
       try {
@@ -339,8 +341,31 @@ export class AgentIngest {
     return new Set(rows.map((r) => r.id))
   }
 
+  /**
+   * The cameras this agent pulls (id to site), when the batch holds a heartbeat and a console is
+   * watching: a camera's state is its own agent's word (as in the camera list), so a heartbeat that
+   * names any other camera changes nothing a console is told about that camera.
+   */
+  private async assignedCameras(
+    tx: Tx,
+    agent: AgentRecord,
+    run: OutboxMessage[],
+  ): Promise<Map<string, string>> {
+    if (!this.deps.updates?.subscribers || !run.some((m) => m.type === 'health')) return new Map()
+    const rows: { id: string; site_id: string }[] = await tx.execute(
+      'select id, site_id from cameras where agent_id = ?',
+      [agent.id],
+    )
+    return new Map(rows.map((r) => [r.id, r.site_id]))
+  }
+
   /** Tells the consoles what this commit changed: new events, the agent's and cameras' state. */
-  private announce(agent: AgentRecord, applied: OutboxMessage[], stored: StoredEvent[]): void {
+  private announce(
+    agent: AgentRecord,
+    applied: OutboxMessage[],
+    stored: StoredEvent[],
+    assigned: ReadonlyMap<string, string>,
+  ): void {
     const updates = this.deps.updates
     if (!updates) return
     for (const r of stored) {
@@ -366,12 +391,15 @@ export class AgentIngest {
       resource: { type: 'site', ...site },
       data: { id: agent.id, siteId: agent.siteId, health: true },
     })
-    for (const c of health.body.cameras ?? [])
+    for (const c of health.body.cameras ?? []) {
+      const siteId = assigned.get(c.id)
+      if (siteId === undefined) continue
       updates.publish({
         type: 'camera',
-        resource: { type: 'camera', ...site, cameraId: c.id },
-        data: { id: c.id, siteId: agent.siteId, streams: c.streams },
+        resource: { type: 'camera', tenantId: agent.tenantId, siteId, cameraId: c.id },
+        data: { id: c.id, siteId, streams: c.streams },
       })
+    }
   }
 
   private async apply(tx: Tx, agent: AgentRecord, run: OutboxMessage[]): Promise<StoredEvent[]> {

@@ -1,4 +1,5 @@
-import type { Resource } from '../rbac/authorize.ts'
+import { canSee, type Resource, visibility } from '../rbac/authorize.ts'
+import type { Principal } from '../rbac/principal.ts'
 
 /**
  * What changed, for the consoles watching (`GET /api/v1/stream`): an agent's state, a camera's
@@ -70,4 +71,23 @@ export function eventResource(e: {
     return { type: 'camera', tenantId: e.tenantId, siteId: e.siteId, cameraId: e.cameraId }
   if (e.siteId) return { type: 'site', tenantId: e.tenantId, siteId: e.siteId }
   return { type: 'tenant', tenantId: e.tenantId }
+}
+
+/**
+ * Whether the principal is told about an update: by the same rule as the list it would appear in.
+ * An agent's or a camera's: whoever sees its site or camera (`GET /api/v1/agents`, `/cameras`). An
+ * event: exactly whoever `GET /api/v1/events` shows it to, so a camera binding gives its camera's
+ * events from the camera's own site and nothing else of that site (not an agent's events without
+ * a camera, nor one another site's agent attributed to nobody).
+ */
+export function mayReceive(principal: Principal, update: Update): boolean {
+  if (update.type !== 'event') return canSee(principal, update.resource)
+  const e = update.data
+  if (principal.disabled) return false
+  if (principal.isSystemAdmin) return true
+  if (e.tenantId !== principal.tenantId) return false
+  const vis = visibility(principal)
+  if (vis.all) return true
+  if (e.siteId !== null && vis.siteIds.has(e.siteId)) return true
+  return e.cameraId !== null && e.siteId !== null && vis.cameraSites.get(e.cameraId) === e.siteId
 }

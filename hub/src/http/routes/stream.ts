@@ -1,17 +1,19 @@
 import { PassThrough } from 'node:stream'
 import { z } from 'zod'
 import type { HubContext } from '../../hub-context.ts'
-import type { Update } from '../../live-updates/update-bus.ts'
-import { canSee } from '../../rbac/authorize.ts'
+import { mayReceive, type Update } from '../../live-updates/update-bus.ts'
+import { loadPrincipal, type Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
 import { HttpError } from '../errors.ts'
 
 /**
  * `GET /api/v1/stream`: server-sent events for the console. Camera and agent state changes and new
  * events, each only if the user may see what it is about (the same rule as the lists). The stream
- * ends when the access token that opened it expires: the console reconnects with a fresh token,
- * so a disabled user or a revoked session stops receiving within one token lifetime. Bounded: a
- * few streams per user, and a reader that stops reading is cut off rather than buffered for.
+ * ends when the access token that opened it expires (the console reconnects with a fresh token),
+ * and sooner when the check every `VMS_LIVE_RECHECK_SECONDS` (the one live sessions get) finds the
+ * account gone or disabled or its sessions ended; that check also picks up changed role bindings.
+ * Bounded: a few streams per user, and a reader that stops reading is disconnected rather than
+ * buffered for.
  */
 const MAX_STREAMS_PER_USER = 10
 const MAX_STREAMS = 2000
@@ -29,9 +31,10 @@ export function registerStreamRoutes(api: Api, hub: HubContext): void {
     tag: 'events',
     auth: 'user',
     summary:
-      'Live updates as server-sent events: `agent`, `camera` and `event`, filtered by what you may see (ends when the access token expires)',
+      'Live updates as server-sent events: `agent`, `camera` and `event`, filtered by what you may see (ends when the access token expires, the account is disabled or its sessions end)',
     responses: { 200: { description: 'text/event-stream', schema: z.string() } },
-    async handler(ctx, { principal }) {
+    async handler(ctx, { principal: opener }) {
+      let principal: Principal = opener
       const mine = perUser.get(principal.userId) ?? 0
       if (mine >= MAX_STREAMS_PER_USER)
         throw new HttpError(
@@ -61,16 +64,45 @@ export function registerStreamRoutes(api: Api, hub: HubContext): void {
             'live update stream cut off: the reader is not reading',
           )
           close()
+          // Ending the body would leave what is buffered waiting for the reader: drop the connection.
+          ctx.req.socket.destroy()
           return
         }
         out.write(text)
       }
       const onUpdate = (u: Update) => {
-        if (!canSee(principal, u.resource)) return
+        if (!mayReceive(principal, u)) return
         send(`event: ${u.type}\ndata: ${JSON.stringify(u.data)}\n\n`)
       }
       const unsubscribe = hub.updates.subscribe(onUpdate)
       const heartbeat = setInterval(() => send(': ping\n\n'), HEARTBEAT_MS)
+      // The viewer again, as each request would load them: gone, disabled or signed out everywhere
+      // ends the stream; changed bindings apply from now on. A database error changes nothing.
+      let checking = false
+      const recheck = setInterval(() => {
+        if (checking) return
+        checking = true
+        hub.db
+          .withTenant({ tenantId: opener.tenantId }, (tx) =>
+            loadPrincipal(tx, opener.userId, hub.systemTenantId),
+          )
+          .then((now) => {
+            if (
+              !now ||
+              now.tenantId !== opener.tenantId ||
+              now.disabled ||
+              now.sessionVersion !== opener.sessionVersion
+            )
+              close()
+            else principal = now
+          })
+          .catch((err: unknown) =>
+            hub.logger.warn({ err }, 'live update stream: the viewer could not be checked; it goes on'),
+          )
+          .finally(() => {
+            checking = false
+          })
+      }, hub.config.VMS_LIVE_RECHECK_SECONDS * 1000)
       const expiresAt = (ctx.state as { tokenExpiresAt?: number }).tokenExpiresAt
       const expiry = expiresAt
         ? setTimeout(() => close(), Math.max(0, Math.min(expiresAt - Date.now(), 2 ** 31 - 1)))
@@ -81,6 +113,7 @@ export function registerStreamRoutes(api: Api, hub: HubContext): void {
         closed = true
         unsubscribe()
         clearInterval(heartbeat)
+        clearInterval(recheck)
         clearTimeout(expiry)
         total -= 1
         const left = (perUser.get(principal.userId) ?? 1) - 1
