@@ -3,6 +3,7 @@ import { type AgentConfig, agentConfig, type DownConfig } from '@ts-vms/shared'
 import type { Logger } from 'pino'
 import { CameraManager } from './cameras/camera-manager.ts'
 import { RecordingRequests } from './cameras/recording-requests.ts'
+import { StreamProbe } from './cameras/stream-probe.ts'
 import type { AgentSettings } from './config.ts'
 import { readCredentials } from './credentials.ts'
 import { AGENT_VERSION } from './enroll.ts'
@@ -42,6 +43,7 @@ export class EdgeAgent {
   readonly index: RecordingIndex
   readonly cameras: CameraManager
   private readonly requests: RecordingRequests
+  private readonly probe: StreamProbe
   readonly live: LiveView
   private readonly link: HubLink
   private heartbeat: NodeJS.Timeout | undefined
@@ -87,7 +89,11 @@ export class EdgeAgent {
       ackTimeoutMs: settings.VMS_AGENT_ACK_TIMEOUT_MS,
       onConfig: (c) => this.applyConfig(c),
       onRequest: (r) =>
-        void (r.op === 'live.offer' || r.op === 'live.close' ? this.live.handle(r) : this.requests.handle(r)),
+        void (r.op === 'live.offer' || r.op === 'live.close'
+          ? this.live.handle(r)
+          : r.op === 'camera.probe'
+            ? this.probe.handle(r)
+            : this.requests.handle(r)),
     })
     this.requests = new RecordingRequests({
       index: this.index,
@@ -95,6 +101,12 @@ export class EdgeAgent {
       tmpDir: path.join(settings.VMS_AGENT_DATA_DIR, 'exports-tmp'),
       logger,
       respond: (r) => this.link.respond(r),
+    })
+    this.probe = new StreamProbe({
+      cameras: this.cameras,
+      logger,
+      respond: (r) => this.link.respond(r),
+      ffmpeg: findFfmpeg(),
     })
     this.live = new LiveView({
       cameras: this.cameras,

@@ -92,22 +92,38 @@ describe.skipIf(!chromiumAvailable)('console administration: tenants, sites, age
     const siteId = sites.body.items.find((s: { name: string }) => s.name === SITE)?.id as string
     expect(siteId).toBeTruthy()
 
-    // Rename goes through its own form and back.
-    await page.getByRole('button', { name: `Rename site ${SITE}` }).click()
-    const rename = page.getByRole('form', { name: `Rename site ${SITE}` })
-    await rename.getByLabel('New name').fill('Harbour Old')
-    await rename.getByRole('button', { name: 'Save name' }).click()
+    // Editing goes through its own form and back: a rename, then a time zone typed in lower case
+    // (stored canonical); a zone that is not one is refused readably and changes nothing.
+    await page.getByRole('button', { name: `Edit site ${SITE}` }).click()
+    const edit = page.getByRole('form', { name: `Edit site ${SITE}` })
+    await edit.getByLabel('Name', { exact: true }).fill('Harbour Old')
+    await edit.getByRole('button', { name: 'Save site' }).click()
     await page
       .getByRole('status')
       .filter({ hasText: `Renamed site ${SITE} to Harbour Old.` })
       .waitFor()
-    await page.getByRole('button', { name: 'Rename site Harbour Old' }).click()
-    await page.getByRole('form', { name: 'Rename site Harbour Old' }).getByLabel('New name').fill(SITE)
-    await page.getByRole('button', { name: 'Save name' }).click()
+    await page.getByRole('button', { name: 'Edit site Harbour Old' }).click()
+    const second = page.getByRole('form', { name: 'Edit site Harbour Old' })
+    await second.getByLabel('Name', { exact: true }).fill(SITE)
+    await second.getByLabel('Time zone').fill('Mars/Olympus')
+    await second.getByRole('button', { name: 'Save site' }).click()
+    await second
+      .getByRole('alert')
+      .filter({ hasText: /IANA time zone/ })
+      .waitFor()
+    expect(errors).toEqual([`http 400: PATCH ${t.url}/api/v1/sites/${siteId}`])
+    errors.length = 0
+    await second.getByLabel('Time zone').fill('asia/tokyo')
+    await second.getByRole('button', { name: 'Save site' }).click()
     await page
       .getByRole('status')
       .filter({ hasText: `to ${SITE}.` })
       .waitFor()
+    const zoned = await t.request('GET', `/api/v1/sites/${siteId}`, { token: await token() })
+    expect(zoned.body).toMatchObject({ name: SITE, timeZone: 'Asia/Tokyo' })
+    await expect(
+      page.getByRole('table', { name: 'Sites' }).getByRole('row').filter({ hasText: SITE }).innerText(),
+    ).resolves.toContain('Asia/Tokyo')
 
     // The code, shown once, with its expiry and a Copy button.
     const row = page.getByRole('table', { name: 'Sites' }).getByRole('row').filter({ hasText: SITE })
@@ -263,6 +279,26 @@ describe.skipIf(!chromiumAvailable)('console administration: tenants, sites, age
     await expectAccessible(page)
     await screenshot(page, 'admin-cameras-light')
     await page.getByRole('button', { name: 'Use the dark theme' }).click()
+    expect(errors).toEqual([])
+    await context.close()
+  }, 120_000)
+
+  it('tests a camera stream: codec, resolution, frame rate and a still frame', async () => {
+    const { page, context, errors } = await openConsole(browser)
+    await signIn(page, t.url, ADMIN, '/admin/cameras')
+    const card = page.getByRole('article', { name: 'Dock' })
+    await card.getByRole('button', { name: 'Test stream' }).click()
+    const facts = card.getByRole('definition').filter({ hasText: 'H.264' })
+    await facts.waitFor({ timeout: 30_000 })
+    const still = card.getByRole('img', { name: 'Still frame from Dock' })
+    await expect
+      .poll(() => still.evaluate((img) => (img as HTMLImageElement).naturalWidth), { timeout: 10_000 })
+      .toBeGreaterThan(0)
+    const shown = await card.getByRole('definition').allInnerTexts()
+    expect(shown).toContain('640×360')
+    expect(shown.some((d) => /^[\d.]+ fps$/.test(d))).toBe(true)
+    await expectAccessible(page)
+    await screenshot(page, 'admin-camera-test-stream')
     expect(errors).toEqual([])
     await context.close()
   }, 120_000)

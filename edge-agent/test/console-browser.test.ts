@@ -36,6 +36,7 @@ let sim: CameraSimulator
 let browser: Browser
 let lobby: string
 let yard: string
+let addCamera: Awaited<ReturnType<typeof siteWithAgent>>['addCamera']
 
 beforeAll(async () => {
   if (!chromiumAvailable) return
@@ -44,6 +45,7 @@ beforeAll(async () => {
     streams: [
       { name: 'lobby', codec: 'h264' },
       { name: 'yard', codec: 'h264' },
+      { name: 'yard-sub', codec: 'h264', sub: true },
     ],
   })
   t = await startTestHub(
@@ -55,8 +57,15 @@ beforeAll(async () => {
     VMS_AGENT_MIN_FREE_BYTES: 0,
   })
   a = site.agent
+  addCamera = site.addCamera
   lobby = await site.addCamera({ name: 'Lobby', streams: [{ role: 'main', url: sim.url('lobby') }] })
-  yard = await site.addCamera({ name: 'Yard', streams: [{ role: 'main', url: sim.url('yard') }] })
+  yard = await site.addCamera({
+    name: 'Yard',
+    streams: [
+      { role: 'main', url: sim.url('yard') },
+      { role: 'sub', url: sim.url('yard-sub') },
+    ],
+  })
   browser = await launchChromium()
 }, 120_000)
 
@@ -119,6 +128,16 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
     await expect
       .poll(() => page.locator(`[data-camera-id="${lobby}"]`).getAttribute('data-state'))
       .toBe('streaming')
+    // The grid asks for sub streams: Yard sends its 320x180 one, Lobby (no sub) its main.
+    const tile = (id: string) => page.locator(`[data-camera-id="${id}"]`)
+    const width = (id: string) =>
+      tile(id)
+        .locator('video')
+        .evaluate((v: HTMLVideoElement) => v.videoWidth)
+    await expect.poll(() => tile(yard).getAttribute('data-stream')).toBe('sub')
+    expect(await width(yard)).toBe(320)
+    await expect.poll(() => tile(lobby).getAttribute('data-stream')).toBe('main')
+    expect(await width(lobby)).toBe(640)
     await expect(page.locator(`[data-camera-id="${lobby}"] figcaption`).innerText()).resolves.toMatch(/Lobby/)
     await screenshot(page, 'live')
     await expectAccessible(page)
@@ -130,7 +149,15 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
     expect(new URL(page.url()).searchParams.get('camera')).toBe(yard)
     await page.reload()
     await expectPlaying(page, yard)
+    // The single view shows the main stream, switchable to the sub.
+    await expect.poll(() => tile(yard).getAttribute('data-stream')).toBe('main')
+    await expect.poll(() => width(yard)).toBe(640)
+    await expect(tile(yard).locator('figcaption').innerText()).resolves.toMatch(/Main stream/)
     await screenshot(page, 'live-single')
+    await page.getByLabel('Stream', { exact: true }).selectOption({ label: 'Sub stream' })
+    await expect.poll(() => tile(yard).getAttribute('data-stream'), { timeout: 20_000 }).toBe('sub')
+    await expect.poll(() => width(yard)).toBe(320)
+    expect(new URL(page.url()).searchParams.get('stream')).toBe('sub')
     await page.getByRole('button', { name: 'Back to the grid' }).click()
     await expectPlaying(page, lobby)
     expect(errors).toEqual([])
@@ -157,6 +184,27 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
     await page.getByRole('status').filter({ hasText: 'Deleted view' }).waitFor()
     expect((await t.request('GET', '/api/v1/views', { token: await t.adminToken() })).body.views).toEqual([])
     expect(errors).toEqual([])
+    await context.close()
+  })
+
+  it('shows a camera an administrator adds or removes at once, the other tiles playing on', async () => {
+    const { page, context, errors } = await openConsole(browser)
+    await signIn(page, t.url, ADMIN, '/live')
+    await expectPlaying(page, lobby)
+    // The tile's element survives the catalog's reload: its connection is not restarted.
+    await page.locator(`[data-camera-id="${lobby}"] video`).evaluate((v) => {
+      v.dataset.mark = 'kept'
+    })
+    const porch = await addCamera({ name: 'Porch', streams: [{ role: 'main', url: sim.url('lobby') }] })
+    await page.getByRole('button', { name: 'Porch', exact: true }).waitFor()
+    await expectPlaying(page, porch)
+    const admin = await t.adminToken()
+    expect((await t.request('DELETE', `/api/v1/cameras/${porch}`, { token: admin })).status).toBe(204)
+    await page.getByRole('button', { name: 'Porch', exact: true }).waitFor({ state: 'detached' })
+    expect(await page.locator(`[data-camera-id="${lobby}"] video`).getAttribute('data-mark')).toBe('kept')
+    expect(await page.locator(`[data-camera-id="${lobby}"]`).getAttribute('data-state')).toBe('streaming')
+    // The hub ended the deleted camera's session itself; the tile's goodbye may find it gone (404).
+    expect(errors.filter((e) => !/^http 404: DELETE .*\/api\/v1\/live\/[0-9a-f-]{36}$/.test(e))).toEqual([])
     await context.close()
   })
 

@@ -58,6 +58,12 @@ beforeAll(async () => {
   const site = await siteWithAgent(t, { VMS_AGENT_MIN_FREE_BYTES: 0, VMS_AGENT_SEGMENT_SECONDS: 2 })
   a = site.agent
   token = site.token
+  // The store is in Tokyo: the playback clock shows its time on hover.
+  const zoned = await t.request('PATCH', `/api/v1/sites/${site.siteId}`, {
+    token,
+    body: { timeZone: 'Asia/Tokyo' },
+  })
+  expect(zoned.status).toBe(200)
   for (const name of ['a', 'b', 'c', 'd'])
     cams.push(
       await site.addCamera({
@@ -132,6 +138,9 @@ describe.skipIf(!chromiumAvailable)('playback in the console', () => {
       .toBeGreaterThan(1000)
     await screenshot(page, 'playback')
     await expectAccessible(page)
+    // Hovering the clock shows the site's own time: Tokyo, UTC+9 (the browser's zone is not).
+    const clock = page.getByLabel('Time on screen')
+    await expect(clock.getAttribute('title')).resolves.toMatch(/^.+ \(Asia\/Tokyo\): .*GMT\+9$/)
 
     // A seek into the gap lands at the start of the next recorded range.
     const into = gap.from + (gap.to - gap.from) / 2

@@ -23,8 +23,13 @@ let addCamera: TestSite['addCamera']
 const cams: Record<string, string> = {}
 const viewers: TestViewer[] = []
 
-async function view(cameraId: string, mode: 'relay' | 'direct' = 'relay', as = token) {
-  const v = await watch(t, as, cameraId, mode)
+async function view(
+  cameraId: string,
+  mode: 'relay' | 'direct' = 'relay',
+  as = token,
+  stream?: 'main' | 'sub',
+) {
+  const v = await watch(t, as, cameraId, mode, stream)
   viewers.push(v)
   return v
 }
@@ -42,6 +47,8 @@ beforeAll(async () => {
       { name: 'door', codec: 'h264', auth: { username: 'viewer', password: CAM_PASSWORD } },
       { name: 'yard', codec: 'h265' },
       { name: 'yard-sub', codec: 'h264' },
+      { name: 'porch', codec: 'h264' },
+      { name: 'porch-sub', codec: 'h264', sub: true },
     ],
   })
   t = await startTestHub(
@@ -77,6 +84,14 @@ beforeAll(async () => {
       { role: 'main', url: sim.url('yard') },
       { role: 'sub', url: sim.url('yard-sub'), transport: 'udp' },
     ],
+  })
+  cams.porch = await addCamera({
+    name: 'Porch',
+    streams: [
+      { role: 'main', url: sim.url('porch') },
+      { role: 'sub', url: sim.url('porch-sub') },
+    ],
+    recording: { enabled: false, retentionDays: 1 },
   })
   cams.yardOnly = await addCamera({
     name: 'Yard H.265 only',
@@ -182,6 +197,49 @@ describe('live view through the hub relay', () => {
     expect(a.agent?.live.peerCount).toBe(0)
   })
 
+  it('sends a grid tile the sub-stream and a single view the main, each on its own upstream', async () => {
+    const tile = await view(cams.porch as string, 'relay', token, 'sub')
+    expect(tile.status, JSON.stringify(tile.body)).toBe(201)
+    expect(tile.body.stream).toBe('sub')
+    await tile.receives()
+    expect(sim.sessionCount('porch-sub')).toBe(1)
+    expect(sim.sessionCount('porch')).toBe(0)
+
+    const single = await view(cams.porch as string, 'relay', token, 'main')
+    expect(single.status, JSON.stringify(single.body)).toBe(201)
+    expect(single.body.stream).toBe('main')
+    await single.receives()
+    expect(sim.sessionCount('porch')).toBe(1)
+    expect(t.hub.context.live.upstreamCount).toBe(2)
+    expect(a.agent?.live.peerCount).toBe(2)
+    const stats = await t.request('GET', `/api/v1/live/${tile.body.sessionId}`, { token })
+    expect(stats.body).toMatchObject({ stream: 'sub', upstream: { viewers: 1 } })
+    const listed = await t.request('GET', `/api/v1/live?cameraId=${cams.porch}`, { token })
+    expect(listed.body.items.map((s: { stream: string }) => s.stream).sort()).toEqual(['main', 'sub'])
+    // Both streams' viewers show in the camera's live status, counted once each.
+    await waitUntil(
+      async () =>
+        (await t.request('GET', `/api/v1/cameras/${cams.porch}`, { token })).body.status?.live
+          ?.connections === 2,
+      15_000,
+      'two live connections in the camera status',
+    )
+
+    // A camera without a sub-stream sends its main one to a tile that asks for the sub.
+    const fallback = await view(cams.door as string, 'relay', token, 'sub')
+    expect(fallback.status, JSON.stringify(fallback.body)).toBe(201)
+    expect(fallback.body.stream).toBe('main')
+    await fallback.receives()
+
+    for (const v of [tile, single, fallback]) {
+      expect((await t.request('DELETE', `/api/v1/live/${v.body.sessionId}`, { token })).status).toBe(204)
+      await v.close()
+    }
+    await waitUntil(() => a.agent?.live.peerCount === 0, 10_000, 'the upstreams closed on the agent')
+    expect(t.hub.context.live.upstreamCount).toBe(0)
+    await waitUntil(() => a.agent?.cameras.onDemandStreams.length === 0, 10_000, 'on-demand streams closed')
+  })
+
   it("shows an H.265 camera's H.264 sub-stream (opened on demand), or transcodes one that has none", async () => {
     const v = await view(cams.yard as string)
     expect(v.status, JSON.stringify(v.body)).toBe(201)
@@ -212,6 +270,8 @@ describe('live view through the hub relay', () => {
     expect((await bad({ type: 'offer', sdp: 'hello' })).status).toBe(400)
     expect((await bad({ type: 'answer', sdp: 'v=0' })).status).toBe(400)
     expect((await bad({ type: 'offer' })).status).toBe(400)
+    expect((await bad({ type: 'offer', sdp: 'v=0\r\n', stream: 'third' })).status).toBe(400)
+    expect((await bad({ type: 'offer', sdp: 'v=0\r\n', stream: 'S\u0000UB' })).status).toBe(400)
     expect(
       (await bad({ type: 'offer', sdp: 'v=0\r\n' }, '00000000-0000-4000-8000-000000000000')).status,
     ).toBe(404)

@@ -25,6 +25,8 @@ export interface SimStreamOptions {
   auth?: { username: string; password: string; qop?: boolean }
   /** An Annex B clip with access-unit delimiters (see clips/README.md) instead of the bundled one. */
   clipFile?: string
+  /** The bundled 320x180 H.264 clip, as a camera's sub-stream sends (the main clip is 640x360). */
+  sub?: boolean
   /** The clip's frame rate (the bundled clips are 15 fps). */
   fps?: number
   /** An AAC audio track (trackID=1, 16 kHz mono, RFC 3640 AAC-hbr) looping with the video. */
@@ -100,7 +102,8 @@ class SimStream {
   ) {
     const codec = options.codec ?? 'h264'
     this.clip = loadClip(
-      options.clipFile ?? path.join(CLIPS, `sim-${codec}.${codec}`),
+      options.clipFile ??
+        path.join(CLIPS, options.sub && codec === 'h264' ? 'sim-h264-sub.h264' : `sim-${codec}.${codec}`),
       codec,
       options.fps ?? 15,
     )

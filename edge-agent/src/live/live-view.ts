@@ -49,7 +49,11 @@ export interface LiveViewOptions {
   }) => void
 }
 
+type StreamRole = 'main' | 'sub'
+
 interface LiveCamera {
+  /** `cameraId/preference`: a grid's sub-stream viewers and a single view's main share nothing. */
+  key: string
   cameraId: string
   lease: StreamLease
   source: LiveSource
@@ -63,6 +67,7 @@ interface LiveCamera {
 interface LivePeer {
   peerId: string
   cameraId: string
+  cameraKey: string
   mode: 'upstream' | 'direct'
   peer: SendingPeer
   /** The hub asked for the close (it knows already). */
@@ -103,7 +108,7 @@ export class LiveView {
       1000,
       Math.min(this.o.startTimeoutMs, Date.parse(request.deadline) - Date.now() - 1000),
     )
-    const cam = await this.openCamera(request.cameraId, budget)
+    const cam = await this.openCamera(request.cameraId, request.stream ?? 'main', budget)
     let peer: SendingPeer
     try {
       peer = await SendingPeer.answer(request.sdp, cam.source.fanout, cam.source.profile, {
@@ -119,6 +124,7 @@ export class LiveView {
     const entry: LivePeer = {
       peerId: request.peerId,
       cameraId: cam.cameraId,
+      cameraKey: cam.key,
       mode: request.mode,
       peer,
       closedByHub: false,
@@ -144,7 +150,7 @@ export class LiveView {
 
   private peerClosed(entry: LivePeer, reason: PeerCloseReason): void {
     this.peers.delete(entry.peerId)
-    const cam = this.cameras.get(entry.cameraId)
+    const cam = this.cameras.get(entry.cameraKey)
     cam?.peers.delete(entry.peerId)
     this.o.logger.info({ camera: entry.cameraId, peer: entry.peerId, reason }, 'live connection closed')
     // The hub sees its own upstream fail; a direct viewer's end is only seen here.
@@ -158,8 +164,8 @@ export class LiveView {
   }
 
   private releaseIfIdle(cam: LiveCamera): void {
-    if (cam.peers.size > 0 || this.cameras.get(cam.cameraId) !== cam) return
-    this.cameras.delete(cam.cameraId)
+    if (cam.peers.size > 0 || this.cameras.get(cam.key) !== cam) return
+    this.cameras.delete(cam.key)
     this.unbind(cam)
   }
 
@@ -174,35 +180,47 @@ export class LiveView {
     cam.lease.release()
   }
 
-  /** The camera's live source, opened once however many ask at the same time. */
-  private async openCamera(cameraId: string, timeoutMs: number): Promise<LiveCamera> {
-    const open = this.cameras.get(cameraId)
+  /** The camera's live source for a preference, opened once however many ask at the same time. */
+  private async openCamera(cameraId: string, preference: StreamRole, timeoutMs: number): Promise<LiveCamera> {
+    const key = `${cameraId}/${preference}`
+    const open = this.cameras.get(key)
     if (open) return open
-    let pending = this.opening.get(cameraId)
+    let pending = this.opening.get(key)
     if (!pending) {
-      pending = this.bind(cameraId, timeoutMs).finally(() => this.opening.delete(cameraId))
-      this.opening.set(cameraId, pending)
+      pending = this.bind(key, cameraId, preference, timeoutMs).finally(() => this.opening.delete(key))
+      this.opening.set(key, pending)
     }
     return pending
   }
 
   /**
-   * Picks the stream to show: the main stream when it is H.264; for an H.265 main, the sub-stream
-   * when it is H.264. Browsers do not decode H.265 over WebRTC, so a camera with nothing in H.264
-   * is transcoded once (its sub-stream if it has one: fewer pixels), or refused with the reason
-   * when the agent has no ffmpeg.
+   * Picks the stream to show: the preferred one when it is H.264, else the other when it is.
+   * Browsers do not decode H.265 over WebRTC, so a camera with nothing in H.264 is transcoded once
+   * (its sub-stream if it has one: fewer pixels), or refused with the reason when the agent has no
+   * ffmpeg.
    */
-  private async bind(cameraId: string, timeoutMs: number): Promise<LiveCamera> {
+  private async bind(
+    key: string,
+    cameraId: string,
+    preference: StreamRole,
+    timeoutMs: number,
+  ): Promise<LiveCamera> {
     const camera = this.o.cameras.camera(cameraId)
     if (!camera) throw new LiveError(404, 'camera_unknown', 'this agent has no such camera')
     const started = Date.now()
-    const roles = (['main', 'sub'] as const).filter((r) => camera.streams.some((s) => s.role === r))
+    const order: StreamRole[] = preference === 'sub' ? ['sub', 'main'] : ['main', 'sub']
+    const roles = order.filter((r) => camera.streams.some((s) => s.role === r))
     let lastCodec: string | undefined
-    const h265Roles: ('main' | 'sub')[] = []
+    const h265Roles: StreamRole[] = []
     for (const role of roles) {
-      const attempt = await this.tryStream(cameraId, role, Math.max(500, timeoutMs - (Date.now() - started)))
+      const attempt = await this.tryStream(
+        key,
+        cameraId,
+        role,
+        Math.max(500, timeoutMs - (Date.now() - started)),
+      )
       if ('camera' in attempt) {
-        this.cameras.set(cameraId, attempt.camera)
+        this.cameras.set(key, attempt.camera)
         return attempt.camera
       }
       lastCodec = attempt.codec ?? lastCodec
@@ -218,11 +236,12 @@ export class LiveView {
     const role = h265Roles.includes('sub') ? 'sub' : h265Roles[0]
     if (role && this.o.ffmpeg) {
       const cam = await this.transcoded(
+        key,
         cameraId,
         role,
         Math.max(1000, timeoutMs - (Date.now() - started)) + 5000,
       )
-      this.cameras.set(cameraId, cam)
+      this.cameras.set(key, cam)
       return cam
     }
     throw new LiveError(
@@ -233,13 +252,19 @@ export class LiveView {
   }
 
   /** An H.265 stream through the transcoder, for a camera with no H.264 stream. */
-  private async transcoded(cameraId: string, role: 'main' | 'sub', timeoutMs: number): Promise<LiveCamera> {
+  private async transcoded(
+    key: string,
+    cameraId: string,
+    role: StreamRole,
+    timeoutMs: number,
+  ): Promise<LiveCamera> {
     const lease = this.o.cameras.acquireStream(cameraId, role)
     const t = new H265ToH264Transcoder({ ffmpeg: this.o.ffmpeg as string, logger: this.o.logger })
     const transcoderSub = lease.source.producer.subscribe(t, { queueFrames: 30 })
     const source = new LiveSource()
     const subscription = t.producer.subscribe(source, { queueFrames: 30 })
     const cam: LiveCamera = {
+      key,
       cameraId,
       lease,
       source,
@@ -256,8 +281,9 @@ export class LiveView {
   }
 
   private async tryStream(
+    key: string,
     cameraId: string,
-    role: 'main' | 'sub',
+    role: StreamRole,
     timeoutMs: number,
   ): Promise<{ camera: LiveCamera } | { codec: string | undefined }> {
     let lease: StreamLease
@@ -272,7 +298,9 @@ export class LiveView {
     const subscription = lease.source.producer.subscribe(source, { queueFrames: 30 })
     const ready = await source.whenReady(timeoutMs)
     if (ready && source.codec === 'h264') {
-      return { camera: { cameraId, lease, source, subscription, transcoder: undefined, peers: new Set() } }
+      return {
+        camera: { key, cameraId, lease, source, subscription, transcoder: undefined, peers: new Set() },
+      }
     }
     lease.source.producer.unsubscribe(subscription)
     lease.release()
@@ -321,14 +349,25 @@ export class LiveView {
     )
   }
 
-  /** Per camera being watched, for the heartbeat. */
-  health(): Map<string, { connections: number; stream: 'main' | 'sub'; transcoded: boolean }> {
-    return new Map(
-      [...this.cameras.values()].map((c) => [
-        c.cameraId,
-        { connections: c.peers.size, stream: c.lease.role, transcoded: c.transcoder !== undefined },
-      ]),
-    )
+  /**
+   * Per camera being watched, for the heartbeat: its connections over both streams, and the stream
+   * most of them see.
+   */
+  health(): Map<string, { connections: number; stream: StreamRole; transcoded: boolean }> {
+    const byCamera = new Map<string, { connections: number; stream: StreamRole; transcoded: boolean }>()
+    const busiest = new Map<string, number>()
+    for (const c of this.cameras.values()) {
+      const seen = byCamera.get(c.cameraId)
+      const total = (seen?.connections ?? 0) + c.peers.size
+      const leads = c.peers.size > (busiest.get(c.cameraId) ?? -1)
+      if (leads) busiest.set(c.cameraId, c.peers.size)
+      byCamera.set(c.cameraId, {
+        connections: total,
+        stream: leads || !seen ? c.lease.role : seen.stream,
+        transcoded: (seen?.transcoded ?? false) || c.transcoder !== undefined,
+      })
+    }
+    return byCamera
   }
 
   get peerCount(): number {
@@ -343,7 +382,7 @@ export class LiveView {
     this.stopped = true
     for (const p of [...this.peers.values()]) await p.peer.close('closed')
     for (const cam of [...this.cameras.values()]) {
-      this.cameras.delete(cam.cameraId)
+      this.cameras.delete(cam.key)
       this.unbind(cam)
     }
   }

@@ -21,6 +21,7 @@ export async function watch(
   token: string,
   cameraId: string,
   mode: 'relay' | 'direct' = 'relay',
+  stream?: 'main' | 'sub',
 ): Promise<TestViewer> {
   const fanout = new LiveFanout()
   const peer = await ReceivingPeer.offer(fanout, {
@@ -30,7 +31,7 @@ export async function watch(
   })
   const res = await t.request('POST', `/api/v1/cameras/${cameraId}/live`, {
     token,
-    body: { type: 'offer', sdp: peer.offerSdp, mode },
+    body: { type: 'offer', sdp: peer.offerSdp, mode, ...(stream ? { stream } : {}) },
   })
   if (res.status === 201) await peer.accept(res.body.sdp)
   else await peer.close()

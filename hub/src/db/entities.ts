@@ -18,6 +18,8 @@ export interface Site {
   id: string
   tenantId: string
   name: string
+  /** IANA zone (canonical spelling), or null when not set. */
+  timeZone: string | null
   createdAt: Date
   updatedAt: Date
 }
@@ -140,6 +142,7 @@ export const SiteSchema = new EntitySchema<Site>({
     id: { type: 'uuid', primary: true },
     tenantId: { type: 'uuid' },
     name: { type: 'string' },
+    timeZone: { type: 'string', nullable: true },
     ...timestamps,
   },
 })

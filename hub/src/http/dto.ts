@@ -18,6 +18,7 @@ export const siteDto = (s: Site) => ({
   id: s.id,
   tenantId: s.tenantId,
   name: s.name,
+  timeZone: s.timeZone ?? null,
   createdAt: iso(s.createdAt),
   updatedAt: iso(s.updatedAt),
 })

@@ -1,5 +1,6 @@
 import {
   cameraLiveHealth,
+  canonicalTimeZone,
   PERMISSIONS,
   recordedRangesResult,
   recordingSettings,
@@ -66,15 +67,34 @@ export const tenantUpdate = z.object({ slug: slug.optional(), name: name.optiona
 
 export const tenantFilter = z.object({ tenantId: z.uuid().optional() })
 
+/** An IANA time zone in any case; answered in its canonical spelling. */
+const timeZone = z
+  .string()
+  .max(64)
+  .transform((input, ctx) => {
+    const zone = canonicalTimeZone(input)
+    if (!zone) {
+      ctx.addIssue({ code: 'custom', message: 'not an IANA time zone (e.g. Europe/Paris, UTC)' })
+      return z.NEVER
+    }
+    return zone
+  })
+
 export const site = z.object({
   id: z.uuid(),
   tenantId: z.uuid(),
   name: z.string(),
+  /** The site's IANA time zone (null: not set; the console then shows the browser's zone). */
+  timeZone: z.string().nullable(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 })
-export const siteCreate = z.object({ name, tenantId: z.uuid().optional() }).strict()
-export const siteUpdate = z.object({ name: name.optional() }).strict()
+export const siteCreate = z
+  .object({ name, tenantId: z.uuid().optional(), timeZone: timeZone.nullable().optional() })
+  .strict()
+export const siteUpdate = z
+  .object({ name: name.optional(), timeZone: timeZone.nullable().optional() })
+  .strict()
 
 const cameraStreamInput = z
   .object({

@@ -3,7 +3,8 @@ import type { Principal } from '../rbac/principal.ts'
 
 /**
  * What changed, for the consoles watching (`GET /api/v1/stream`): an agent's state, a camera's
- * state, a new event. Each update names the resource it is about, so a subscriber shows it only
+ * state, an administrator's change to either (`change`: the audited action, e.g. `camera.create`,
+ * `agent.revoke`), a new event. Each update names the resource it is about, so a subscriber shows it only
  * to a user who may see that resource. In-process: with several hubs, each pushes what it applied
  * itself (an agent's messages go to one hub at a time), so a console on another hub learns the
  * change on its next refresh rather than at once.
@@ -12,12 +13,18 @@ export type Update =
   | {
       type: 'agent'
       resource: Extract<Resource, { type: 'site' }>
-      data: { id: string; siteId: string; status?: 'online' | 'offline'; health?: boolean }
+      data: {
+        id: string
+        siteId: string
+        status?: 'online' | 'offline'
+        health?: boolean
+        change?: AdminChange
+      }
     }
   | {
       type: 'camera'
       resource: Extract<Resource, { type: 'camera' }>
-      data: { id: string; siteId: string; streams: unknown[] }
+      data: { id: string; siteId: string; streams?: unknown[]; change?: AdminChange }
     }
   | {
       type: 'event'
@@ -35,6 +42,16 @@ export type Update =
         data: Record<string, unknown>
       }
     }
+
+/** An administrator's change a console shows at once: the audit action that recorded it. */
+export type AdminChange =
+  | 'agent.update'
+  | 'agent.revoke'
+  | 'agent.config.update'
+  | 'agent.enroll'
+  | 'camera.create'
+  | 'camera.update'
+  | 'camera.delete'
 
 export type UpdateListener = (update: Update) => void
 

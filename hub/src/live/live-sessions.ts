@@ -14,7 +14,7 @@ import type { AuditLog } from '../audit/audit-log.ts'
 
 /**
  * Live view sessions and the hub's relay. By default the hub takes one WebRTC upstream per camera
- * from its agent (asked over MQTT; the agent's ICE checks go out to the hub, so the site needs no
+ * and stream (a grid's tiles ask for the sub-stream, a single view for the main) from its agent (asked over MQTT; the agent's ICE checks go out to the hub, so the site needs no
  * inbound port) and fans it out to every viewer: ten operators on one camera cost the site's
  * uplink one stream. A `direct` session instead hands the browser's offer to the agent, for
  * browsers on the site's LAN.
@@ -37,6 +37,7 @@ export class LiveSessionError extends Error {
 }
 
 export type LiveMode = 'relay' | 'direct'
+export type LiveStream = 'main' | 'sub'
 
 export interface LiveCamera {
   id: string
@@ -57,7 +58,11 @@ export interface LiveViewer {
 }
 
 interface Upstream {
+  /** `cameraId/preference`. */
+  key: string
   camera: LiveCamera
+  /** The stream the agent sends (its fallback when the preferred one is missing or not H.264). */
+  stream: LiveStream
   peerId: string
   fanout: LiveFanout
   peer: ReceivingPeer
@@ -72,6 +77,9 @@ export interface LiveSession {
   camera: LiveCamera
   viewer: LiveViewer
   mode: LiveMode
+  /** The stream the viewer asked for, and the one it gets. */
+  preference: LiveStream
+  stream: LiveStream
   startedAt: number
   expiresAt: number
   peer: SendingPeer | undefined
@@ -131,8 +139,10 @@ export class LiveSessions {
     viewer: LiveViewer
     offerSdp: string
     mode: LiveMode
+    /** Default `main`. */
+    stream?: LiveStream
     expiresAt: number
-  }): Promise<{ sessionId: string; sdp: string; expiresAt: number }> {
+  }): Promise<{ sessionId: string; sdp: string; expiresAt: number; stream: LiveStream }> {
     if (this.closed) throw new LiveSessionError(503, 'shutting_down', 'the hub is shutting down')
     if (this.sessions.size >= this.o.maxSessions)
       throw new LiveSessionError(
@@ -150,6 +160,8 @@ export class LiveSessions {
       camera: input.camera,
       viewer: input.viewer,
       mode: input.mode,
+      preference: input.stream ?? 'main',
+      stream: input.stream ?? 'main',
       startedAt: Date.now(),
       expiresAt: input.expiresAt,
       peer: undefined,
@@ -167,12 +179,13 @@ export class LiveSessions {
     await this.audit(session, 'camera.live.start', {
       siteId: session.camera.siteId,
       agentId: session.camera.agentId,
+      stream: session.stream,
     })
-    return { sessionId: session.id, sdp, expiresAt: session.expiresAt }
+    return { sessionId: session.id, sdp, expiresAt: session.expiresAt, stream: session.stream }
   }
 
   private async startRelay(session: LiveSession, offerSdp: string): Promise<string> {
-    const upstream = await this.upstreamFor(session.camera)
+    const upstream = await this.upstreamFor(session.camera, session.preference)
     let peer: SendingPeer
     try {
       peer = await SendingPeer.answer(offerSdp, upstream.fanout, upstream.peer.profile, this.peerOptions)
@@ -183,6 +196,7 @@ export class LiveSessions {
     }
     session.peer = peer
     session.upstream = upstream
+    session.stream = upstream.stream
     upstream.sessions.add(session.id)
     clearTimeout(upstream.linger)
     peer.onClose = (reason) => void this.end(session.id, `viewer connection ${reason}`)
@@ -197,10 +211,12 @@ export class LiveSessions {
       cameraId: session.camera.id,
       peerId,
       mode: 'direct',
+      stream: session.preference,
       sdp: offerSdp,
       iceServers: this.o.iceServers,
     })
     session.agentPeerId = peerId
+    session.stream = result.stream
     return result.sdp
   }
 
@@ -211,6 +227,7 @@ export class LiveSessions {
       cameraId: string
       peerId: string
       mode: 'upstream' | 'direct'
+      stream: LiveStream
       sdp: string
       iceServers: IceServer[]
     },
@@ -222,23 +239,29 @@ export class LiveSessions {
     return parsed.data
   }
 
-  /** The camera's upstream from its agent: one per camera, however many viewers ask at once. */
-  private async upstreamFor(camera: LiveCamera): Promise<Upstream> {
-    const open = this.upstreams.get(camera.id)
+  /**
+   * The camera's upstream from its agent for a preferred stream: one per camera and preference,
+   * however many viewers ask at once.
+   */
+  private async upstreamFor(camera: LiveCamera, preference: LiveStream): Promise<Upstream> {
+    const key = `${camera.id}/${preference}`
+    const open = this.upstreams.get(key)
     if (open && !open.closed) return open
-    let pending = this.opening.get(camera.id)
+    let pending = this.opening.get(key)
     if (!pending) {
-      pending = this.openUpstream(camera).finally(() => this.opening.delete(camera.id))
-      this.opening.set(camera.id, pending)
+      pending = this.openUpstream(key, camera, preference).finally(() => this.opening.delete(key))
+      this.opening.set(key, pending)
     }
     return pending
   }
 
-  private async openUpstream(camera: LiveCamera): Promise<Upstream> {
+  private async openUpstream(key: string, camera: LiveCamera, preference: LiveStream): Promise<Upstream> {
     const fanout = new LiveFanout()
     const peer = await ReceivingPeer.offer(fanout, this.peerOptions)
     const upstream: Upstream = {
+      key,
       camera,
+      stream: preference,
       peerId: randomUUID(),
       fanout,
       peer,
@@ -260,9 +283,11 @@ export class LiveSessions {
         cameraId: camera.id,
         peerId: upstream.peerId,
         mode: 'upstream',
+        stream: preference,
         sdp: peer.offerSdp,
         iceServers: this.o.iceServers,
       })
+      upstream.stream = answer.stream
       await peer.accept(answer.sdp)
     } catch (err) {
       await peer.close('failed')
@@ -270,9 +295,9 @@ export class LiveSessions {
     }
     peer.onClose = (reason) => void this.upstreamClosed(upstream, `upstream connection ${reason}`)
     peer.expectConnectionWithin(CONNECT_TIMEOUT_MS)
-    this.upstreams.set(camera.id, upstream)
+    this.upstreams.set(key, upstream)
     this.o.logger.info(
-      { camera: camera.id, agent: camera.agentId, peer: upstream.peerId },
+      { camera: camera.id, agent: camera.agentId, peer: upstream.peerId, stream: upstream.stream },
       'live upstream opened',
     )
     return upstream
@@ -282,7 +307,7 @@ export class LiveSessions {
     if (upstream.closed) return
     upstream.closed = true
     clearTimeout(upstream.linger)
-    if (this.upstreams.get(upstream.camera.id) === upstream) this.upstreams.delete(upstream.camera.id)
+    if (this.upstreams.get(upstream.key) === upstream) this.upstreams.delete(upstream.key)
     this.o.logger.info({ camera: upstream.camera.id, peer: upstream.peerId, reason }, 'live upstream closed')
     for (const id of [...upstream.sessions]) await this.end(id, reason)
     await upstream.peer.close('closed')
@@ -434,6 +459,7 @@ export class LiveSessions {
       sessionId: s.id,
       cameraId: s.camera.id,
       mode: s.mode,
+      stream: s.stream,
       startedAt: new Date(s.startedAt).toISOString(),
       expiresAt: new Date(s.expiresAt).toISOString(),
       connection: s.peer ? await s.peer.stats() : undefined,

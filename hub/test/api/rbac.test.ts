@@ -228,3 +228,55 @@ describe('custom roles', () => {
     expect(ok.status).toBe(201)
   })
 })
+
+describe('a site’s time zone', () => {
+  it('is set by whoever manages the site, in canonical spelling, and audited', async () => {
+    const token = acme.token
+    const created = await t.request('POST', '/api/v1/sites', {
+      token,
+      body: { name: 'Harbour', timeZone: 'asia/tokyo' },
+    })
+    expect(created.status, created.text).toBe(201)
+    expect(created.body.timeZone).toBe('Asia/Tokyo')
+    const plain = await t.request('GET', `/api/v1/sites/${ids.North}`, { token })
+    expect(plain.body.timeZone).toBeNull()
+    const set = await t.request('PATCH', `/api/v1/sites/${ids.North}`, {
+      token,
+      body: { timeZone: 'Europe/Paris' },
+    })
+    expect(set.status).toBe(200)
+    expect(set.body).toMatchObject({ name: 'North', timeZone: 'Europe/Paris' })
+    const audit = await t.request('GET', `/api/v1/audit?action=site.update&targetId=${ids.North}`, { token })
+    expect(audit.body.items[0]?.details).toMatchObject({ fields: ['timeZone'], timeZone: 'Europe/Paris' })
+
+    for (const bad of [
+      'Mars/Olympus',
+      '+02:00',
+      'CET',
+      'Europe/Paris\u0000',
+      '\uD800',
+      'x'.repeat(10_000),
+      42,
+    ]) {
+      const res = await t.request('PATCH', `/api/v1/sites/${ids.North}`, { token, body: { timeZone: bad } })
+      expect(res.status, JSON.stringify(bad)).toBe(400)
+    }
+    expect((await t.request('GET', `/api/v1/sites/${ids.North}`, { token })).body.timeZone).toBe(
+      'Europe/Paris',
+    )
+    // null clears it.
+    const cleared = await t.request('PATCH', `/api/v1/sites/${ids.North}`, {
+      token,
+      body: { timeZone: null },
+    })
+    expect(cleared.body.timeZone).toBeNull()
+
+    // A viewer of the site may read the zone, not change it.
+    const { token: viewer } = await userWith('north-viewer-tz', 'viewer', { type: 'site', id: ids.North })
+    expect((await t.request('GET', `/api/v1/sites/${ids.North}`, { token: viewer })).body.timeZone).toBeNull()
+    expect(
+      (await t.request('PATCH', `/api/v1/sites/${ids.North}`, { token: viewer, body: { timeZone: 'UTC' } }))
+        .status,
+    ).toBe(403)
+  })
+})

@@ -284,6 +284,44 @@ describe('live update stream (hub)', () => {
     closeAll(streams)
   })
 
+  it("pushes administrators' changes to cameras and agents to those who see them", async () => {
+    const streams = await openAll()
+    const token = tokens.admin as string
+    const added = await t.request('POST', '/api/v1/cameras', {
+      token,
+      body: { name: 'Back door', siteId: ids.North, agentId: ids.northAgent },
+    })
+    expect(added.status, added.text).toBe(201)
+    const back = added.body.id as string
+    expect(
+      (await t.request('PATCH', `/api/v1/cameras/${back}`, { token, body: { name: 'Rear' } })).status,
+    ).toBe(200)
+    expect((await t.request('DELETE', `/api/v1/cameras/${back}`, { token })).status).toBe(204)
+    const renamed = await t.request('PATCH', `/api/v1/agents/${ids.southAgent}`, {
+      token,
+      body: { name: 'South PC' },
+    })
+    expect(renamed.status, renamed.text).toBe(200)
+    await untilMarker(streams, marker())
+
+    const changes = (who: string) =>
+      (streams[who] as Stream).messages
+        .filter((m) => m.data.change !== undefined)
+        .map((m) => [m.type, m.data.change, m.data.id])
+    expect(changes('admin')).toEqual([
+      ['camera', 'camera.create', back],
+      ['camera', 'camera.update', back],
+      ['camera', 'camera.delete', back],
+      ['agent', 'agent.update', ids.southAgent],
+    ])
+    // The North viewer sees the North camera come and go, not the South agent; the Door viewer
+    // (one camera) sees neither; another tenant nothing.
+    expect(changes('north')).toEqual(changes('admin').slice(0, 3))
+    expect(changes('door')).toEqual([])
+    expect(changes('beta')).toEqual([])
+    closeAll(streams)
+  })
+
   it('lets go of a stream when its client goes away', async () => {
     const bus = t.hub.context.updates
     await waitUntil(() => bus.subscribers === 0, 10_000, 'earlier streams to close')

@@ -34,8 +34,14 @@ export async function openConsole(
   const context = await browser.newContext({ viewport })
   const page = await context.newPage()
   const errors: string[] = []
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`))
+  // DEBUG_CONSOLE=1 prints the page's errors and console as they happen (a page that fails to
+  // render shows nothing else).
+  page.on('pageerror', (e) => {
+    errors.push(`pageerror: ${e.message}`)
+    if (process.env.DEBUG_CONSOLE) console.error('PAGEERROR', e.message, e.stack)
+  })
   page.on('console', (m) => {
+    if (process.env.DEBUG_CONSOLE) console.error('CONSOLE', m.type(), m.text())
     // A failed request is reported below with its address, which this message lacks.
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
       errors.push(`console: ${m.text()}`)

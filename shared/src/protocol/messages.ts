@@ -342,6 +342,15 @@ export const downRequest = z.discriminatedUnion('op', [
   z.object({
     v: z.literal(PROTOCOL_VERSION),
     id: z.uuid(),
+    /** "Test stream": codec, picture size and measured frame rate of one stream, with a still frame. */
+    op: z.literal('camera.probe'),
+    deadline: isoTime,
+    cameraId: z.uuid(),
+    stream: streamRole,
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
     op: z.literal('live.offer'),
     deadline: isoTime,
     cameraId: z.uuid(),
@@ -349,6 +358,12 @@ export const downRequest = z.discriminatedUnion('op', [
     peerId: z.uuid(),
     /** upstream: the hub's relay, one per camera; direct: a browser that can reach the agent. */
     mode: z.enum(['upstream', 'direct']),
+    /**
+     * The stream the viewer prefers: `sub` for a grid tile (fewer pixels to send and decode), `main`
+     * for a single view. The agent falls back to the other stream when this one is missing or not
+     * H.264; the answer's `stream` says which it sends. Absent: `main` (older hubs).
+     */
+    stream: streamRole.optional(),
     /** The offer (complete ICE gathering); answered in the response's `result.sdp`. */
     sdp: z
       .string()
@@ -399,6 +414,42 @@ export const recordedRangesResult = z.object({
     .max(5000),
 })
 export type RecordedRangesResult = z.infer<typeof recordedRangesResult>
+
+/**
+ * Most base64 characters of a probe's still frame (about 146 KB of JPEG): the whole answer must fit
+ * one MQTT message (MAX_PAYLOAD_BYTES). A still is scaled to at most 640 pixels wide, which is a
+ * few tens of kilobytes; the agent sends none rather than one over this.
+ */
+export const PROBE_STILL_MAX_BASE64 = 200_000
+
+/**
+ * The answer to `camera.probe`: what the stream is (from its parameter sets), its frame rate as
+ * measured over about two seconds of frames (null when too few arrived), and one still frame
+ * decoded from a keyframe by ffmpeg (null, with the reason in `stillError`, when it could not be).
+ */
+export const cameraProbeResult = z.object({
+  stream: streamRole,
+  /** `h264` or `h265`. */
+  codec: z.string().regex(/^[a-z0-9.-]{1,32}$/),
+  width: z.number().int().min(0).max(16_384),
+  height: z.number().int().min(0).max(16_384),
+  fps: z.number().nonnegative().max(1000).nullable(),
+  /** The codec profile, e.g. `Main`, `High`, `Main 10`. */
+  profile: shortText(64).optional(),
+  bitrateKbps: z.number().nonnegative().max(10_000_000).nullable().optional(),
+  still: z
+    .object({
+      contentType: z.literal('image/jpeg'),
+      base64: z
+        .string()
+        .min(4)
+        .max(PROBE_STILL_MAX_BASE64)
+        .regex(/^[A-Za-z0-9+/]+={0,2}$/),
+    })
+    .nullable(),
+  stillError: shortText(500).optional(),
+})
+export type CameraProbeResult = z.infer<typeof cameraProbeResult>
 
 /** Most media segments, and files, in one `recordings.segments` answer (it must fit one MQTT message). */
 export const PLAYBACK_PAGE_PARTS = 2000

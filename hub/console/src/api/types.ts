@@ -33,6 +33,8 @@ export interface Site {
   id: string
   tenantId: string
   name: string
+  /** IANA zone, or null when not set. */
+  timeZone: string | null
   createdAt: string
 }
 

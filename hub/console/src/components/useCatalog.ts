@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react'
+import { useCallback, useEffect, useRef, useState } from 'react'
 import { api, describeError } from '../api/client.ts'
 import type { Camera, Page, Site } from '../api/types.ts'
 
@@ -28,10 +28,12 @@ export function useCatalog(): Catalog {
   const [loading, setLoading] = useState(true)
   const [error, setError] = useState<string>()
   const [attempt, setAttempt] = useState(0)
+  const loadedOnce = useRef(false)
   // biome-ignore lint/correctness/useExhaustiveDependencies: `attempt` is the retry trigger
   useEffect(() => {
     const abort = new AbortController()
-    setLoading(true)
+    // A reload after a change keeps what is on screen (live tiles stay connected) until it lands.
+    if (!loadedOnce.current) setLoading(true)
     Promise.all([
       fetchAll<Camera>('/api/v1/cameras', abort.signal),
       fetchAll<Site>('/api/v1/sites', abort.signal),
@@ -42,6 +44,7 @@ export function useCatalog(): Catalog {
           (a, b) =>
             (order.get(a.siteId) ?? 1e9) - (order.get(b.siteId) ?? 1e9) || a.name.localeCompare(b.name),
         )
+        loadedOnce.current = true
         setCameras(cams)
         setSites(siteList)
         setError(undefined)

@@ -74,3 +74,30 @@ export function useLiveUpdates(onMessage: (m: StreamMessage) => void, enabled = 
     return () => abort.abort()
   }, [enabled])
 }
+
+/** An administrator's change to a camera or agent, or an agent coming or going. */
+export const isAdminChange = (m: StreamMessage): boolean =>
+  (m.type === 'camera' || m.type === 'agent') && typeof field(m, 'change') === 'string'
+export const isAgentStatus = (m: StreamMessage): boolean =>
+  m.type === 'agent' && typeof field(m, 'status') === 'string'
+
+const field = (m: StreamMessage, name: string): unknown =>
+  typeof m.data === 'object' && m.data !== null ? (m.data as Record<string, unknown>)[name] : undefined
+
+/**
+ * Calls `reload` when a live update passes `relevant`; a burst (a site going away, a batch of
+ * cameras added) becomes one reload half a second after it starts.
+ */
+export function useReloadOnUpdates(reload: () => void, relevant: (m: StreamMessage) => boolean): void {
+  const pending = useRef<ReturnType<typeof setTimeout>>(undefined)
+  const latest = useRef({ reload, relevant })
+  latest.current = { reload, relevant }
+  useLiveUpdates((m) => {
+    if (pending.current || !latest.current.relevant(m)) return
+    pending.current = setTimeout(() => {
+      pending.current = undefined
+      latest.current.reload()
+    }, 500)
+  })
+  useEffect(() => () => clearTimeout(pending.current), [])
+}

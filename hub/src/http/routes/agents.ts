@@ -7,6 +7,7 @@ import { hashEnrollmentCode, newEnrollmentCode } from '../../agents/enrollment.t
 import { agentConfigKey } from '../../cameras/camera-streams.ts'
 import type { Tx } from '../../db/database.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
+import type { AdminChange } from '../../live-updates/update-bus.ts'
 import { newAgentSecret } from '../../mqtt/agent-secrets.ts'
 import { can, canSee, canSeeWholeSite, visibility } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
@@ -148,20 +149,29 @@ const eventItem = z.object({
 })
 
 export function registerAgentRoutes(api: Api, hub: HubContext): void {
-  const audit = (
+  /** Records an administrator's change, and tells the consoles watching the agent's site. */
+  const audit = async (
     ctx: Context,
     p: Principal,
-    action: string,
-    r: { id: string; tenant_id: string; name: string },
+    action: AdminChange & `agent.${string}`,
+    r: { id: string; tenant_id: string; site_id: string; name: string },
     details?: Record<string, unknown>,
-  ) =>
-    hub.audit.record({
+  ) => {
+    await hub.audit.record({
       action,
       outcome: 'success',
       tenantId: r.tenant_id,
       ...auditSource(ctx, p),
       target: { type: 'agent', id: r.id },
       details: { name: r.name, ...details },
+    })
+    announce(action, r)
+  }
+  const announce = (change: AdminChange, r: { id: string; tenant_id: string; site_id: string }) =>
+    hub.updates.publish({
+      type: 'agent',
+      resource: siteResource(r),
+      data: { id: r.id, siteId: r.site_id, change },
     })
 
   api.route({
@@ -275,6 +285,7 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
           version: body.version ?? null,
         },
       })
+      announce('agent.enroll', { id: agentId, tenant_id: enrollment.tenant_id, site_id: enrollment.site_id })
       ctx.status = 201
       ctx.body = {
         agentId,

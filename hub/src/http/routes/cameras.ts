@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import type { Permission } from '@ts-vms/shared'
+import { type CameraProbeResult, cameraProbeResult, type Permission, streamRole } from '@ts-vms/shared'
 import type { Context } from 'koa'
+import { z } from 'zod'
+import { AgentRequestError } from '../../agents/agent-requests.ts'
 import { bumpConfigVersion, publishDesiredConfig } from '../../agents/config-sync.ts'
 import { cameraStatuses } from '../../cameras/camera-status.ts'
 import {
@@ -72,6 +74,13 @@ export async function reachableCamera(
   })
 }
 
+/** `POST /api/v1/cameras/{id}/test-stream`: which of the camera's streams to test. */
+const testStreamBody = z
+  .object({
+    stream: streamRole.default('main').describe('The stream to test: main (default) or sub'),
+  })
+  .strict()
+
 async function assertUniqueName(tx: Tx, siteId: string, name: string, exceptId?: string) {
   const rows: { id: string }[] = await tx.execute(
     'select id from cameras where site_id = ? and lower(name) = lower(?)',
@@ -128,8 +137,14 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     }
   }
 
-  const audit = (ctx: Context, p: Principal, action: string, c: Camera, details?: Record<string, unknown>) =>
-    hub.audit.record({
+  const audit = async (
+    ctx: Context,
+    p: Principal,
+    action: string,
+    c: Camera,
+    details?: Record<string, unknown>,
+  ) => {
+    await hub.audit.record({
       action,
       outcome: 'success',
       tenantId: c.tenantId,
@@ -137,6 +152,14 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
       ...auditSource(ctx, p),
       details: { name: c.name, siteId: c.siteId, ...details },
     })
+    // An administrator's change shows at once in the consoles that see the camera.
+    if (action === 'camera.create' || action === 'camera.update' || action === 'camera.delete')
+      hub.updates.publish({
+        type: 'camera',
+        resource: { type: 'camera', tenantId: c.tenantId, siteId: c.siteId, cameraId: c.id },
+        data: { id: c.id, siteId: c.siteId, change: action },
+      })
+  }
 
   api.route({
     method: 'get',
@@ -282,6 +305,59 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
       if (previousAgent !== updated.agentId)
         await hub.live.endForCamera(updated.id, 'camera moved to another agent')
       ctx.body = cameraDto(updated)
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/cameras/:id/test-stream',
+    tag: 'cameras',
+    auth: 'user',
+    summary: "Test a camera's stream: codec, picture size, measured frame rate and one still frame",
+    description:
+      "Asks the camera's agent (over its own outbound connection), which borrows the stream, waits for " +
+      'a keyframe, times about two seconds of frames and decodes the keyframe to a JPEG at most 640 ' +
+      'pixels wide (`still`, base64; null with `stillError` when the agent has no ffmpeg). Needs ' +
+      '`camera.manage` on the camera. The still is never audited.',
+    params: idParams,
+    body: testStreamBody,
+    responses: {
+      200: { description: 'What the stream is, and a still frame', schema: cameraProbeResult },
+      404: { description: 'No such camera (or not visible to you), or it has no such stream' },
+      409: { description: 'The camera is not assigned to an agent' },
+      502: { description: 'The agent answered something unreadable' },
+      503: { description: 'The agent is not connected, or the camera sent no video in time' },
+      504: { description: 'The agent did not answer in time' },
+    },
+    async handler(ctx, { params, body, principal }) {
+      const c = await reachableCamera(hub, principal, params.id, 'camera.manage')
+      if (!c.streams.some((s) => s.role === body.stream))
+        throw new HttpError(404, 'stream_unknown', `the camera has no ${body.stream} stream`)
+      let result: CameraProbeResult
+      try {
+        const raw = await hub.agents.requests.call<unknown>(
+          c.agentId,
+          hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
+          () => ({ op: 'camera.probe', cameraId: c.id, stream: body.stream }),
+        )
+        const parsed = cameraProbeResult.safeParse(raw)
+        if (!parsed.success)
+          throw new HttpError(502, 'bad_agent_answer', 'the agent answered something unreadable')
+        result = parsed.data
+      } catch (err) {
+        throw err instanceof AgentRequestError ? new HttpError(err.status, err.code, err.message) : err
+      }
+      // What the stream is, never the picture.
+      await audit(ctx, principal, 'camera.test_stream', c, {
+        agentId: c.agentId,
+        stream: result.stream,
+        codec: result.codec,
+        width: result.width,
+        height: result.height,
+        fps: result.fps,
+        still: result.still !== null,
+      })
+      ctx.body = result
     },
   })
 

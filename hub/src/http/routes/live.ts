@@ -2,7 +2,12 @@ import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
 import type { HubContext } from '../../hub-context.ts'
-import { type LiveMode, type LiveSession, LiveSessionError } from '../../live/live-sessions.ts'
+import {
+  type LiveMode,
+  type LiveSession,
+  LiveSessionError,
+  type LiveStream,
+} from '../../live/live-sessions.ts'
 import { can } from '../../rbac/authorize.ts'
 import { assertMayManageUser } from '../../rbac/escalation.ts'
 import { loadPrincipal, type Principal } from '../../rbac/principal.ts'
@@ -19,6 +24,8 @@ import { reachableCamera } from './cameras.ts'
  * that speak it. A session lasts as long as the access token that opened it; the player renews
  * it with a fresh token.
  */
+const liveStream = z.enum(['main', 'sub'])
+
 const liveOffer = z.object({
   type: z.literal('offer'),
   sdp: z
@@ -26,6 +33,11 @@ const liveOffer = z.object({
     .min(1)
     .max(64 * 1024),
   mode: z.enum(['relay', 'direct']).default('relay'),
+  /**
+   * The stream wanted: `sub` for a grid tile, `main` for a single view. The agent falls back to the
+   * other when this one is missing or not H.264; the answer's `stream` says which is sent.
+   */
+  stream: liveStream.default('main'),
 })
 
 const liveAnswer = z.object({
@@ -33,6 +45,7 @@ const liveAnswer = z.object({
   sdp: z.string(),
   sessionId: z.uuid(),
   mode: z.enum(['relay', 'direct']),
+  stream: liveStream,
   expiresAt: z.iso.datetime(),
 })
 
@@ -42,6 +55,7 @@ const liveSession = z.object({
   sessionId: z.uuid(),
   cameraId: z.uuid(),
   mode: z.enum(['relay', 'direct']),
+  stream: liveStream,
   startedAt: z.iso.datetime(),
   expiresAt: z.iso.datetime(),
   connection: z
@@ -68,6 +82,7 @@ const liveSessionSummary = z.object({
   camera: z.string(),
   viewer: z.object({ id: z.uuid(), username: z.string() }),
   mode: z.enum(['relay', 'direct']),
+  stream: liveStream,
   startedAt: z.iso.datetime(),
   expiresAt: z.iso.datetime(),
 })
@@ -89,7 +104,14 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
       ? new HttpError(err.status, err.code, err.message)
       : err
 
-  async function start(ctx: Context, principal: Principal, cameraId: string, sdp: string, mode: LiveMode) {
+  async function start(
+    ctx: Context,
+    principal: Principal,
+    cameraId: string,
+    sdp: string,
+    mode: LiveMode,
+    stream: LiveStream,
+  ) {
     const camera = await liveCamera(principal, cameraId)
     const source = auditSource(ctx, principal)
     try {
@@ -105,6 +127,7 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
         },
         offerSdp: sdp,
         mode,
+        stream,
         expiresAt: ctx.state.tokenExpiresAt as number,
       })
     } catch (err) {
@@ -141,7 +164,7 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
       504: { description: 'The agent did not answer in time' },
     },
     async handler(ctx, { params, body, principal }) {
-      const r = await start(ctx, principal, params.id, body.sdp, body.mode)
+      const r = await start(ctx, principal, params.id, body.sdp, body.mode, body.stream)
       ctx.status = 201
       ctx.set('Location', `/api/v1/live/${r.sessionId}`)
       ctx.body = {
@@ -149,6 +172,7 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
         sdp: r.sdp,
         sessionId: r.sessionId,
         mode: body.mode,
+        stream: r.stream,
         expiresAt: new Date(r.expiresAt).toISOString(),
       }
     },
@@ -160,16 +184,18 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
     tag: 'live',
     auth: 'user',
     summary: 'WHEP: start watching a camera with an SDP offer (application/sdp)',
-    description: 'Answers 201 with the SDP answer and a Location to DELETE when done (draft-ietf-wish-whep).',
+    description:
+      'Answers 201 with the SDP answer and a Location to DELETE when done (draft-ietf-wish-whep). ?stream=sub asks for the sub-stream.',
     params: idParams,
+    query: z.object({ stream: liveStream.default('main') }),
     body: z
       .string()
       .min(1)
       .max(64 * 1024),
     bodyContentType: 'application/sdp',
     responses: { 201: { description: 'The SDP answer', schema: z.string(), contentType: 'application/sdp' } },
-    async handler(ctx, { params, body, principal }) {
-      const r = await start(ctx, principal, params.id, body, 'relay')
+    async handler(ctx, { params, query, body, principal }) {
+      const r = await start(ctx, principal, params.id, body, 'relay', query.stream)
       ctx.status = 201
       ctx.set('Location', `/api/v1/live/${r.sessionId}`)
       ctx.type = 'application/sdp'
@@ -235,6 +261,7 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
           camera: s.camera.name,
           viewer: { id: s.viewer.userId, username: s.viewer.username },
           mode: s.mode,
+          stream: s.stream,
           startedAt: new Date(s.startedAt).toISOString(),
           expiresAt: new Date(s.expiresAt).toISOString(),
         }))

@@ -86,7 +86,12 @@ export function registerSiteRoutes(api: Api, hub: HubContext): void {
         if ((await tx.count(SiteSchema, { tenantId })) >= 1)
           await hub.licensing.assertFeature(tx, tenantId, 'multi-site')
         await hub.licensing.assertCanAdd(tx, tenantId, 'sites')
-        const s = tx.create(SiteSchema, { id: randomUUID(), tenantId, name: body.name } as Site)
+        const s = tx.create(SiteSchema, {
+          id: randomUUID(),
+          tenantId,
+          name: body.name,
+          timeZone: body.timeZone ?? null,
+        } as Site)
         await tx.flush()
         return s
       })
@@ -116,7 +121,7 @@ export function registerSiteRoutes(api: Api, hub: HubContext): void {
     path: '/api/v1/sites/:id',
     tag: 'sites',
     auth: 'user',
-    summary: 'Rename a site',
+    summary: 'Rename a site or set its time zone',
     params: idParams,
     body: siteUpdate,
     responses: { 200: { description: 'The updated site', schema: site } },
@@ -128,10 +133,14 @@ export function registerSiteRoutes(api: Api, hub: HubContext): void {
           await assertUniqueName(tx, s.tenantId, body.name, s.id)
           s.name = body.name
         }
+        if (body.timeZone !== undefined) s.timeZone = body.timeZone
         await tx.flush()
         return s
       })
-      await audit(ctx, principal, 'site.update', updated, { fields: Object.keys(body) })
+      await audit(ctx, principal, 'site.update', updated, {
+        fields: Object.keys(body),
+        ...(body.timeZone !== undefined ? { timeZone: updated.timeZone } : {}),
+      })
       ctx.body = siteDto(updated)
     },
   })

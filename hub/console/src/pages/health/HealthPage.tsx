@@ -4,7 +4,7 @@ import type { Agent, Camera, Recordings, StreamHealth } from '../../api/types.ts
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
 import { formatBytes, formatDuration, formatTime } from '../../components/format.ts'
 import { fetchAll, useCatalog } from '../../components/useCatalog.ts'
-import { useLiveUpdates } from '../../components/useLiveUpdates.ts'
+import { type StreamMessage, useReloadOnUpdates } from '../../components/useLiveUpdates.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
 
 const DAY = 24 * 3600 * 1000
@@ -33,6 +33,8 @@ function streamProblems(s: StreamHealth): string[] {
   return out
 }
 
+const isAgentOrCamera = (m: StreamMessage) => m.type === 'agent' || m.type === 'camera'
+
 /**
  * Health of every agent and camera the user may see: online or not, streaming and recording,
  * recording gaps over the last 24 hours, disk use against the recording quota. It follows the
@@ -46,7 +48,6 @@ export function HealthPage() {
   const [error, setError] = useState<string>()
   const [updatedAt, setUpdatedAt] = useState<string>()
   const [gaps, setGaps] = useState<Record<string, GapSummary>>({})
-  const pending = useRef<ReturnType<typeof setTimeout>>(undefined)
 
   const refresh = useCallback(async () => {
     try {
@@ -67,15 +68,7 @@ export function HealthPage() {
   }, [refresh])
 
   // State changes arrive live; bursts (a site going away) become one refresh.
-  useLiveUpdates((m) => {
-    if (m.type !== 'agent' && m.type !== 'camera') return
-    if (pending.current) return
-    pending.current = setTimeout(() => {
-      pending.current = undefined
-      void refresh()
-    }, 500)
-  })
-  useEffect(() => () => clearTimeout(pending.current), [])
+  useReloadOnUpdates(() => void refresh(), isAgentOrCamera)
 
   // Recording gaps in the last 24 h, one camera at a time (each asks its agent).
   const checked = useRef(new Set<string>())

@@ -4,9 +4,11 @@ import { api, describeError } from '../../api/client.ts'
 import type { Layout, SavedView } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
 import { useCatalog } from '../../components/useCatalog.ts'
+import { isAdminChange, useReloadOnUpdates } from '../../components/useLiveUpdates.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
 import { LiveTile } from './LiveTile.tsx'
 import { autoTiles, fitTiles, isLayout, LAYOUTS, tilesOf } from './layouts.ts'
+import type { LiveStream } from './live-player.ts'
 
 /**
  * Live: a grid of cameras from every site the user may see, grouped by site, in layouts of 1 to
@@ -16,11 +18,17 @@ import { autoTiles, fitTiles, isLayout, LAYOUTS, tilesOf } from './layouts.ts'
 export function LivePage() {
   usePageTitle('Live')
   const catalog = useCatalog()
+  // Cameras added, renamed or removed by an administrator appear without a reload.
+  useReloadOnUpdates(catalog.reload, isAdminChange)
   const [params, setParams] = useSearchParams()
   const layout: Layout = isLayout(params.get('layout')) ? (params.get('layout') as Layout) : '2x2'
   const page = Math.max(0, Number(params.get('page') ?? 0) || 0)
   const viewId = params.get('view')
   const single = params.get('camera')
+  // The single view shows the main stream unless switched; grid tiles ask for sub streams (a 1x1
+  // grid is as large as the single view: main).
+  const singleStream: LiveStream = params.get('stream') === 'sub' ? 'sub' : 'main'
+  const gridStream: LiveStream = layout === '1' ? 'main' : 'sub'
   const [views, setViews] = useState<SavedView[]>([])
   const [viewsError, setViewsError] = useState<string>()
   const [custom, setCustom] = useState<(string | null)[] | undefined>()
@@ -112,7 +120,18 @@ export function LivePage() {
       <section className="page live-single">
         <div className="toolbar">
           <h1>{camera?.name ?? 'Camera'}</h1>
-          <button type="button" onClick={() => set({ camera: null })}>
+          <label>
+            Stream
+            <select
+              aria-label="Stream"
+              value={singleStream}
+              onChange={(e) => set({ stream: e.target.value === 'sub' ? 'sub' : null })}
+            >
+              <option value="main">Main stream</option>
+              <option value="sub">Sub stream</option>
+            </select>
+          </label>
+          <button type="button" onClick={() => set({ camera: null, stream: null })}>
             Back to the grid
           </button>
           <a className="button" href={`/playback/${encodeURIComponent(single)}`}>
@@ -128,6 +147,7 @@ export function LivePage() {
             camera={camera}
             siteName={camera ? catalog.siteName(camera.siteId) : ''}
             single
+            stream={singleStream}
           />
         )}
       </section>
@@ -245,6 +265,7 @@ export function LivePage() {
                   camera={cam}
                   siteName={cam ? catalog.siteName(cam.siteId) : ''}
                   onOpen={id ? () => set({ camera: id }) : undefined}
+                  stream={gridStream}
                 />
               )
             })}

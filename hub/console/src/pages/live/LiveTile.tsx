@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
 import { api } from '../../api/client.ts'
 import type { Camera } from '../../api/types.ts'
-import { LivePlayer, type PlayerState } from './live-player.ts'
+import { LivePlayer, type LiveStream, type PlayerState } from './live-player.ts'
 
 export type TileState = 'connecting' | 'streaming' | 'offline' | 'no permission' | 'empty'
 
@@ -21,19 +21,24 @@ interface Props {
   camera: Camera | undefined
   siteName: string
   onOpen?: () => void
-  /** The single view (main stream, larger); the grid shows sub streams. */
+  /** The single view (larger). */
   single?: boolean
+  /** The stream wanted: the grid asks for sub streams, the single view for the main (switchable). */
+  stream: LiveStream
 }
+
+const STREAM_LABEL: Record<LiveStream, string> = { main: 'Main stream', sub: 'Sub stream' }
 
 /**
  * One camera in the grid: its video, name, site and state. It connects by itself and reconnects
  * after a failure (with backoff), renews its live session when the access token is refreshed, and
  * closes the session when it leaves the page.
  */
-export function LiveTile({ cameraId, camera, siteName, onOpen, single }: Props) {
+export function LiveTile({ cameraId, camera, siteName, onOpen, single, stream }: Props) {
   const video = useRef<HTMLVideoElement>(null)
   const [state, setState] = useState<TileState>(cameraId ? 'connecting' : 'empty')
   const [detail, setDetail] = useState<string>()
+  const [sent, setSent] = useState<LiveStream>()
   const visible = camera !== undefined
 
   useEffect(() => {
@@ -52,10 +57,12 @@ export function LiveTile({ cameraId, camera, siteName, onOpen, single }: Props) 
     let stopped = false
     const player: LivePlayer = new LivePlayer(el, {
       token: () => api.accessToken(),
+      stream,
       onState: (s: PlayerState, why?: string) => {
         if (stopped) return
         if (s === 'playing') {
           attempt = 0
+          setSent(player.stream)
           setState('streaming')
           setDetail(undefined)
         } else if (s === 'connecting') setState('connecting')
@@ -92,7 +99,7 @@ export function LiveTile({ cameraId, camera, siteName, onOpen, single }: Props) 
       if (retry !== undefined) clearTimeout(retry)
       void player.stop()
     }
-  }, [cameraId, visible])
+  }, [cameraId, visible, stream])
 
   const name = camera?.name ?? (cameraId ? 'Unavailable camera' : 'Empty tile')
   return (
@@ -100,6 +107,7 @@ export function LiveTile({ cameraId, camera, siteName, onOpen, single }: Props) 
       className={`tile tile-${state.replace(' ', '-')}${single ? ' tile-single' : ''}`}
       data-camera-id={cameraId ?? undefined}
       data-state={state}
+      data-stream={state === 'streaming' ? sent : undefined}
       tabIndex={cameraId && onOpen ? 0 : undefined}
       aria-label={cameraId ? `${name}, ${siteName}: ${LABEL[state]}` : 'Empty tile'}
       onDoubleClick={onOpen}
@@ -112,6 +120,14 @@ export function LiveTile({ cameraId, camera, siteName, onOpen, single }: Props) 
         <figcaption>
           <span className="tile-name">{name}</span>
           <span className="tile-site">{siteName}</span>
+          {single && state === 'streaming' && sent && (
+            <span
+              className="tile-stream"
+              title={sent === stream ? undefined : 'The camera has no other H.264 stream'}
+            >
+              {STREAM_LABEL[sent]}
+            </span>
+          )}
           <span className={`badge badge-${state.replace(' ', '-')}`} title={detail}>
             {LABEL[state]}
           </span>

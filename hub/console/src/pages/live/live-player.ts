@@ -5,6 +5,8 @@
  * session when stopped. State and statistics are reported to the page through callbacks, so the
  * full web UI can reuse it as is.
  */
+export type LiveStream = 'main' | 'sub'
+
 export type PlayerState = 'idle' | 'connecting' | 'playing' | 'stalled' | 'closed' | 'failed'
 
 export interface PlayerStats {
@@ -31,6 +33,8 @@ export interface PlayerOptions {
   /** Base URL of the hub ('' for the same origin). */
   baseUrl?: string
   mode?: 'relay' | 'direct'
+  /** The stream wanted: `sub` for a grid tile, `main` (default) for a single view. */
+  stream?: LiveStream
   onState?: (state: PlayerState, detail?: string) => void
   onStats?: (stats: PlayerStats) => void
 }
@@ -39,8 +43,12 @@ interface LiveAnswer {
   type: 'answer'
   sdp: string
   sessionId: string
+  /** The stream the agent sends: the wanted one, or its fallback (missing, or not H.264). */
+  stream?: LiveStream
   expiresAt: string
 }
+
+const iceServersByHub = new Map<string, Promise<RTCIceServer[]>>()
 
 export class LivePlayer {
   private pc: RTCPeerConnection | undefined
@@ -53,6 +61,8 @@ export class LivePlayer {
   private lastBytes = 0
   private lastAt = 0
   state: PlayerState = 'idle'
+  /** The stream being received, once the hub has answered. */
+  stream: LiveStream | undefined
 
   constructor(
     private readonly video: HTMLVideoElement,
@@ -66,6 +76,28 @@ export class LivePlayer {
   private setState(state: PlayerState, detail?: string): void {
     this.state = state
     this.o.onState?.(state, detail)
+  }
+
+  /**
+   * The hub's ICE servers, asked once per page for all players: a 16-tile grid would otherwise
+   * spend 16 of the browser's 6 connections per host on the same answer before its offers.
+   * A failed answer is not kept (the next player asks again).
+   */
+  private iceServers(): Promise<RTCIceServer[]> {
+    const key = this.o.baseUrl ?? ''
+    let pending = iceServersByHub.get(key)
+    if (!pending) {
+      pending = this.api('GET', '/api/v1/live/config').then(async (res) => {
+        if (!res.ok) {
+          iceServersByHub.delete(key)
+          return []
+        }
+        return ((await res.json()) as { iceServers: RTCIceServer[] }).iceServers
+      })
+      pending.catch(() => iceServersByHub.delete(key))
+      iceServersByHub.set(key, pending)
+    }
+    return pending
   }
 
   private async api(method: string, path: string, body?: unknown): Promise<Response> {
@@ -84,8 +116,7 @@ export class LivePlayer {
     this.startedAt = performance.now()
     this.firstFrameMs = undefined
     this.setState('connecting')
-    const config = await this.api('GET', '/api/v1/live/config')
-    const iceServers = config.ok ? ((await config.json()) as { iceServers: RTCIceServer[] }).iceServers : []
+    const iceServers = await this.iceServers()
     const pc = new RTCPeerConnection({ iceServers })
     this.pc = pc
     pc.addTransceiver('video', { direction: 'recvonly' })
@@ -107,6 +138,7 @@ export class LivePlayer {
       type: 'offer',
       sdp: pc.localDescription?.sdp,
       mode: this.o.mode ?? 'relay',
+      stream: this.o.stream ?? 'main',
     })
     if (!res.ok) {
       const problem = (await res.json().catch(() => ({}))) as { error?: { message?: string } }
@@ -117,6 +149,7 @@ export class LivePlayer {
     const answer = (await res.json()) as LiveAnswer
     this.answerMs = Math.round(performance.now() - this.startedAt) - (this.gatherMs ?? 0)
     this.sessionId = answer.sessionId
+    this.stream = answer.stream
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp })
     this.watchFrames()
     this.statsTimer = window.setInterval(() => void this.collectStats(), 1000)

@@ -4,6 +4,7 @@ import { api, describeError } from '../../api/client.ts'
 import type { Page, Recordings, VmsEvent } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
 import { formatTime, fromLocalInput, toLocalInput } from '../../components/format.ts'
+import { siteTimes } from '../../components/site-time.ts'
 import { useCatalog } from '../../components/useCatalog.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
 import { ExportPanel } from './ExportPanel.tsx'
@@ -233,7 +234,16 @@ export function PlaybackPage() {
     <section className="page playback" onKeyDown={onKey}>
       <div className="toolbar">
         <h1>Playback</h1>
-        <output className="clock" aria-label="Time on screen">
+        <output
+          className="clock"
+          aria-label="Time on screen"
+          title={siteTimes(
+            cursor,
+            catalog.sites.filter((site) =>
+              cameraIds.some((id) => catalog.cameras.find((c) => c.id === id)?.siteId === site.id),
+            ),
+          )}
+        >
           {formatTime(new Date(cursor).toISOString())}
         </output>
       </div>

@@ -13,6 +13,7 @@ import { SelectField } from '../common/SelectField.tsx'
 import { tenantSlug, useTenants } from '../common/tenants.ts'
 import { useLoaded } from '../common/useLoaded.ts'
 import '../common/admin.css'
+import { isAdminChange, isAgentStatus, useReloadOnUpdates } from '../../../components/useLiveUpdates.ts'
 
 /** What the hub says of an agent beyond api/types' Agent: its last reported state. */
 type AgentView = Agent & {
@@ -59,6 +60,8 @@ export function AgentsPage() {
     ])
     return { agents, sites, cameras }
   }, REFRESH_MS)
+  // Another administrator's change, or an agent coming or going, shows at once.
+  useReloadOnUpdates(loaded.reload, (m) => isAdminChange(m) || isAgentStatus(m))
 
   const data = loaded.data
   const siteName = (id: string) => data?.sites.find((s) => s.id === id)?.name ?? 'a site not visible to you'

@@ -57,6 +57,7 @@ export const KNOWN_ACTIONS = [
   'camera.*',
   'camera.export',
   'camera.playback',
+  'camera.test_stream',
   'agent.*',
   'tenant.*',
   'license.install',

@@ -1,6 +1,7 @@
 import type { Agent, Camera, StreamHealth } from '../../../api/types.ts'
 import { formatDuration, formatTime } from '../../../components/format.ts'
 import { ConfirmButton } from '../common/ConfirmButton.tsx'
+import { StreamTest } from './StreamTest.tsx'
 
 function formatBitrate(bps: number): string {
   if (bps >= 1_000_000) return `${(bps / 1_000_000).toFixed(1)} Mbit/s`
@@ -133,6 +134,7 @@ export function CameraCard({
           })}
         </ul>
       )}
+      {manage && c.agentId && c.streams.length > 0 && <StreamTest camera={c} />}
       {manage && (
         <div className="adm-card-actions">
           <button type="button" className="ghost small" aria-label={`Edit camera ${c.name}`} onClick={onEdit}>

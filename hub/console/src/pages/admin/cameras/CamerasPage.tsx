@@ -11,6 +11,7 @@ import { SelectField } from '../common/SelectField.tsx'
 import { tenantSlug, useTenants } from '../common/tenants.ts'
 import { useLoaded } from '../common/useLoaded.ts'
 import '../common/admin.css'
+import { isAdminChange, isAgentStatus, useReloadOnUpdates } from '../../../components/useLiveUpdates.ts'
 import { CameraCard } from './CameraCard.tsx'
 import { CameraForm } from './CameraForm.tsx'
 
@@ -49,6 +50,8 @@ export function CamerasPage() {
     ])
     return { cameras, sites, agents }
   }, REFRESH_MS)
+  // Another administrator's change, or an agent coming or going, shows at once.
+  useReloadOnUpdates(loaded.reload, (m) => isAdminChange(m) || isAgentStatus(m))
 
   const data = loaded.data
   const siteLabel = (s: Site) => (multiTenant ? `${s.name} (${tenantSlug(tenants, s.tenantId)})` : s.name)

@@ -1,4 +1,4 @@
-import { type FormEvent, useEffect, useRef, useState } from 'react'
+import { type FormEvent, useEffect, useId, useRef, useState } from 'react'
 import { Link } from 'react-router'
 import { api, describeError } from '../../../api/client.ts'
 import type { Agent, Camera, Site } from '../../../api/types.ts'
@@ -22,9 +22,9 @@ interface SitesData {
 }
 
 /**
- * Sites: the places (a store, a branch) whose cameras one or more agents record. Create, rename
- * and delete them (a site with cameras cannot be deleted), and make the one-time code with which
- * an agent enrolls into a site: shown once, copyable, valid until it expires or is used.
+ * Sites: the places (a store, a branch) whose cameras one or more agents record. Create, edit (name,
+ * time zone) and delete them (a site with cameras cannot be deleted), and make the one-time code
+ * with which an agent enrolls into a site: shown once, copyable, valid until it expires or is used.
  */
 export function SitesPage() {
   usePageTitle('Sites')
@@ -42,7 +42,7 @@ export function SitesPage() {
     return { sites, agents, cameras }
   })
   const [outcome, setOutcome] = useState<Outcome>()
-  const [renaming, setRenaming] = useState<Site>()
+  const [editing, setEditing] = useState<Site>()
   const [enrollment, setEnrollment] = useState<Enrollment>()
   const [creating, setCreating] = useState(false)
   const [createError, setCreateError] = useState<string>()
@@ -52,11 +52,13 @@ export function SitesPage() {
     const form = e.currentTarget
     const data = new FormData(form)
     const tenantId = String(data.get('tenantId') ?? '')
+    const timeZone = String(data.get('timeZone') ?? '').trim()
     setCreating(true)
     setCreateError(undefined)
     try {
       const created = await api.post<Site>('/api/v1/sites', {
         name: String(data.get('name') ?? '').trim(),
+        ...(timeZone ? { timeZone } : {}),
         ...(tenantId && tenantId !== me.tenantId ? { tenantId } : {}),
       })
       form.reset()
@@ -75,7 +77,7 @@ export function SitesPage() {
   const remove = async (s: Site) => {
     try {
       await api.delete(`/api/v1/sites/${s.id}`)
-      if (renaming?.id === s.id) setRenaming(undefined)
+      if (editing?.id === s.id) setEditing(undefined)
       if (enrollment?.site.id === s.id) setEnrollment(undefined)
       setOutcome({ ok: true, text: `Deleted site ${s.name}.` })
       loaded.reload()
@@ -121,14 +123,25 @@ export function SitesPage() {
           onDone={() => setEnrollment(undefined)}
         />
       )}
-      {renaming && (
-        <RenameSite
-          key={renaming.id}
-          site={renaming}
+      <datalist id="time-zones">
+        {TIME_ZONES.map((z) => (
+          <option key={z} value={z} />
+        ))}
+      </datalist>
+      {editing && (
+        <EditSite
+          key={editing.id}
+          site={editing}
           onDone={(updated) => {
-            setRenaming(undefined)
+            setEditing(undefined)
             if (updated) {
-              setOutcome({ ok: true, text: `Renamed site ${renaming.name} to ${updated.name}.` })
+              setOutcome({
+                ok: true,
+                text:
+                  updated.name === editing.name
+                    ? `Saved site ${updated.name}.`
+                    : `Renamed site ${editing.name} to ${updated.name}.`,
+              })
               loaded.reload()
             }
           }}
@@ -140,6 +153,9 @@ export function SitesPage() {
             <tr>
               <th scope="col">Name</th>
               {multiTenant && <th scope="col">Tenant</th>}
+              <th scope="col" className="adm-wide-only">
+                Time zone
+              </th>
               <th scope="col">Agents</th>
               <th scope="col">Cameras</th>
               <th scope="col" className="adm-wide-only">
@@ -156,6 +172,7 @@ export function SitesPage() {
                 <tr key={s.id}>
                   <td>{s.name}</td>
                   {multiTenant && <td className="mono">{tenantSlug(tenants, s.tenantId)}</td>}
+                  <td className="adm-wide-only">{s.timeZone ?? <span className="muted">not set</span>}</td>
                   <td>
                     {agents.length === 0 ? (
                       <span className="muted">none</span>
@@ -186,10 +203,10 @@ export function SitesPage() {
                           <button
                             type="button"
                             className="ghost small"
-                            aria-label={`Rename site ${s.name}`}
-                            onClick={() => setRenaming(s)}
+                            aria-label={`Edit site ${s.name}`}
+                            onClick={() => setEditing(s)}
                           >
-                            Rename
+                            Edit
                           </button>
                         )}
                         {manageSites && (
@@ -234,6 +251,7 @@ export function SitesPage() {
             Site name
             <input name="name" required maxLength={200} autoComplete="off" />
           </label>
+          <TimeZoneField />
           <ErrorNotice message={createError} />
           <div>
             <button type="submit" disabled={creating}>
@@ -246,35 +264,74 @@ export function SitesPage() {
   )
 }
 
-function RenameSite({ site, onDone }: { site: Site; onDone: (updated?: Site) => void }) {
+/** The browser's list of IANA zones, for suggestions; the hub is the judge of what is valid. */
+const TIME_ZONES: string[] = (() => {
+  try {
+    return ['UTC', ...Intl.supportedValuesOf('timeZone').filter((z) => z !== 'UTC')]
+  } catch {
+    return ['UTC']
+  }
+})()
+
+function TimeZoneField(props: { value?: string; onChange?: (value: string) => void }) {
+  const help = useId()
+  return (
+    <label>
+      Time zone
+      <input
+        name="timeZone"
+        list="time-zones"
+        maxLength={64}
+        autoComplete="off"
+        spellCheck={false}
+        placeholder="e.g. Europe/Paris (optional)"
+        aria-describedby={help}
+        {...(props.onChange
+          ? { value: props.value ?? '', onChange: (e) => props.onChange?.(e.target.value) }
+          : {})}
+      />
+      <span id={help} className="muted">
+        Shown beside your own time in playback; empty: not set.
+      </span>
+    </label>
+  )
+}
+
+function EditSite({ site, onDone }: { site: Site; onDone: (updated?: Site) => void }) {
   const [name, setName] = useState(site.name)
+  const [timeZone, setTimeZone] = useState(site.timeZone ?? '')
   const [error, setError] = useState<string>()
   const [saving, setSaving] = useState(false)
   const input = useRef<HTMLInputElement>(null)
   useEffect(() => input.current?.focus(), [])
   const save = async (e: FormEvent) => {
     e.preventDefault()
-    if (name.trim() === site.name) return onDone()
+    const changes: { name?: string; timeZone?: string | null } = {}
+    if (name.trim() !== site.name) changes.name = name.trim()
+    const zone = timeZone.trim() || null
+    if (zone !== site.timeZone) changes.timeZone = zone
+    if (Object.keys(changes).length === 0) return onDone()
     setSaving(true)
     setError(undefined)
     try {
-      onDone(await api.patch<Site>(`/api/v1/sites/${site.id}`, { name: name.trim() }))
+      onDone(await api.patch<Site>(`/api/v1/sites/${site.id}`, changes))
     } catch (err) {
       setError(describeError(err))
       setSaving(false)
     }
   }
   return (
-    <form className="stack-form adm-form" aria-labelledby="rename-site" onSubmit={(e) => void save(e)}>
-      <h2 id="rename-site">Rename site {site.name}</h2>
+    <form className="stack-form adm-form" aria-labelledby="edit-site" onSubmit={(e) => void save(e)}>
+      <h2 id="edit-site">Edit site {site.name}</h2>
       <label>
-        New name
+        Name
         <input ref={input} value={name} onChange={(e) => setName(e.target.value)} required maxLength={200} />
       </label>
+      <TimeZoneField value={timeZone} onChange={setTimeZone} />
       <ErrorNotice message={error} />
       <div className="adm-form-actions">
         <button type="submit" disabled={saving}>
-          {saving ? 'Saving…' : 'Save name'}
+          {saving ? 'Saving…' : 'Save site'}
         </button>
         <button type="button" className="ghost" onClick={() => onDone()}>
           Cancel
