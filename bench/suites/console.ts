@@ -1,16 +1,17 @@
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
-import pino from 'pino'
 import type { Browser, Page } from 'playwright-core'
-import { EdgeAgent, enroll, loadAgentSettings } from '../../edge-agent/src/index.ts'
+import { enroll, loadAgentSettings } from '../../edge-agent/src/index.ts'
 import { loadConfig } from '../../hub/src/config/config.ts'
 import { CONSOLE_DIST, ensureConsoleBuilt } from '../../hub/src/console/console-build.ts'
 import { createLogger } from '../../hub/src/observability/logger.ts'
 import { type RunningHub, startHub } from '../../hub/src/server.ts'
 import { issueTestLicense, testVendor } from '../../hub/test/helpers/licenses.ts'
-import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
 import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
 import type { BenchResult } from '../run.ts'
 
@@ -39,7 +40,6 @@ export function firstLoadBytes(dist = CONSOLE_DIST): { files: string[]; gzipByte
 
 interface Site {
   hub: RunningHub
-  agent: EdgeAgent
   password: string
   token: string
   cameraIds: string[]
@@ -47,7 +47,12 @@ interface Site {
   close(): Promise<void>
 }
 
-async function startSite(sim: CameraSimulator, cameras: number): Promise<Site> {
+/**
+ * The hub in this process; the cameras and the agent in a child process (console-site.ts), as on a
+ * real deployment where the agent runs on the store's PC: one event loop doing the simulator's,
+ * the agent's and the hub's work would measure their contention, not the console.
+ */
+async function startSite(cameras: number): Promise<Site> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vms-bench-console-'))
   const password = 'Bench-Console-Passphrase-42'
   const hub = await startHub({
@@ -91,13 +96,23 @@ async function startSite(sim: CameraSimulator, cameras: number): Promise<Site> {
   const enrollment = await api('POST', `/api/v1/sites/${site.id}/enrollments`, token)
   const agentDir = path.join(dataDir, 'agent')
   const { agentId } = await enroll({ hubUrl: hub.url, code: enrollment.code as string, dataDir: agentDir })
-  const settings = loadAgentSettings({
-    VMS_AGENT_DATA_DIR: agentDir,
-    VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
-    VMS_AGENT_MIN_FREE_BYTES: '0',
+  const recordingsDir = loadAgentSettings({ VMS_AGENT_DATA_DIR: agentDir }).VMS_AGENT_RECORDINGS_DIR
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(path.dirname(fileURLToPath(import.meta.url)), 'console-site.ts'),
+      agentDir,
+      String(cameras),
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  )
+  const simBase = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout })
+    lines.once('line', (line) => resolve((JSON.parse(line) as { simBase: string }).simBase))
+    child.once('exit', (code) => reject(new Error(`the bench site exited (${code})`)))
   })
-  const agent = new EdgeAgent(settings, pino({ level: 'warn' }))
-  agent.start()
   const cameraIds: string[] = []
   for (let i = 0; i < cameras; i++) {
     const camera = await api('POST', '/api/v1/cameras', token, {
@@ -105,9 +120,9 @@ async function startSite(sim: CameraSimulator, cameras: number): Promise<Site> {
       siteId: site.id,
       agentId,
       streams: [
-        { role: 'main', url: sim.url(`cam${i}`) },
+        { role: 'main', url: `${simBase}/cam${i}` },
         // Grid tiles ask for the sub-stream (320x180), a one-tile layout for the main (640x360).
-        { role: 'sub', url: sim.url(`cam${i}-sub`) },
+        { role: 'sub', url: `${simBase}/cam${i}-sub` },
       ],
       // Recording keeps each camera's session open, as on a real site (streams are lent on demand).
       recording: { enabled: true, retentionDays: 1 },
@@ -126,13 +141,14 @@ async function startSite(sim: CameraSimulator, cameras: number): Promise<Site> {
   }
   return {
     hub,
-    agent,
     password,
     token,
     cameraIds,
-    recordingsDir: settings.VMS_AGENT_RECORDINGS_DIR,
+    recordingsDir,
     async close() {
-      await agent.stop()
+      const exited = new Promise((r) => child.once('exit', r))
+      child.stdin.end()
+      await exited
       await hub.close()
       rmSync(dataDir, { recursive: true, force: true })
     },
@@ -281,16 +297,10 @@ export async function benchConsole(): Promise<BenchResult[]> {
     console.warn('console-grid skipped: /usr/bin/chromium is missing')
     return results
   }
-  const sim = await CameraSimulator.start({
-    streams: Array.from({ length: CAMERAS }, (_, i) => [
-      { name: `cam${i}`, codec: 'h264' as const },
-      { name: `cam${i}-sub`, codec: 'h264' as const, sub: true },
-    ]).flat(),
-  })
   const browser = await launchChromium()
   let site: Site | undefined
   try {
-    site = await startSite(sim, CAMERAS)
+    site = await startSite(CAMERAS)
     // Warm the relay path once (the first WebRTC setup of a process is slower), then measure.
     await gridTime(browser, site, '1')
     const one = await gridTime(browser, site, '1')
@@ -326,7 +336,6 @@ export async function benchConsole(): Promise<BenchResult[]> {
   } finally {
     await browser.close()
     await site?.close()
-    await sim.close()
   }
   return results
 }

@@ -240,6 +240,68 @@ describe('live view through the hub relay', () => {
     await waitUntil(() => a.agent?.cameras.onDemandStreams.length === 0, 10_000, 'on-demand streams closed')
   })
 
+  it('answers a grid’s offers in one request, each on its own', async () => {
+    const peers = await Promise.all(
+      [0, 1, 2].map(() =>
+        ReceivingPeer.offer(new LiveFanout(), { iceServers: [], additionalHostAddresses: ['127.0.0.1'] }),
+      ),
+    )
+    const missing = '00000000-0000-4000-8000-000000000000'
+    const res = await t.request('POST', '/api/v1/live/offers', {
+      token,
+      body: {
+        offers: [
+          { cameraId: cams.porch, type: 'offer', sdp: peers[0]?.offerSdp, stream: 'sub' },
+          { cameraId: cams.door, type: 'offer', sdp: peers[1]?.offerSdp, stream: 'sub' },
+          { cameraId: missing, type: 'offer', sdp: peers[2]?.offerSdp },
+        ],
+      },
+    })
+    expect(res.status, res.text).toBe(200)
+    const [porch, door, none] = res.body.results
+    expect(porch).toMatchObject({
+      cameraId: cams.porch,
+      status: 201,
+      answer: { type: 'answer', stream: 'sub' },
+    })
+    expect(door).toMatchObject({ cameraId: cams.door, status: 201, answer: { stream: 'main' } })
+    expect(none).toMatchObject({ cameraId: missing, status: 404, error: { code: 'not_found' } })
+    expect(t.hub.context.live.sessionCount).toBe(2)
+    for (const [i, r] of [porch, door].entries()) {
+      await peers[i]?.accept(r.answer.sdp)
+      await waitUntil(
+        () => (peers[i]?.connectionState ?? '') === 'connected',
+        15_000,
+        'a batched viewer connected',
+      )
+      expect((await t.request('DELETE', `/api/v1/live/${r.answer.sessionId}`, { token })).status).toBe(204)
+    }
+    for (const p of peers) await p.close()
+
+    // The batch is bounded and validated as a whole; a viewer's batch gets each refusal.
+    const offer = { cameraId: cams.door, type: 'offer', sdp: 'v=0\r\n' }
+    const batch = (offers: unknown, as = token) =>
+      t.request('POST', '/api/v1/live/offers', { token: as, body: { offers } })
+    expect((await batch(Array.from({ length: 17 }, () => offer))).status).toBe(400)
+    expect((await batch([])).status).toBe(400)
+    expect((await batch([{ ...offer, cameraId: 'door\u0000' }])).status).toBe(400)
+    expect((await batch([{ ...offer, stream: 'S\uD800' }])).status).toBe(400)
+    expect((await t.request('POST', '/api/v1/live/offers', { body: { offers: [offer] } })).status).toBe(401)
+    const u = await t.request('POST', '/api/v1/users', {
+      token,
+      body: { username: 'batch-auditor', password: USER_PASSWORD },
+    })
+    await t.request('POST', `/api/v1/users/${u.body.id}/role-bindings`, {
+      token,
+      body: { role: 'auditor', scope: { type: 'tenant' } },
+    })
+    const auditor = (await t.login('system', 'batch-auditor', USER_PASSWORD)).accessToken
+    const refused = await batch([offer, { ...offer, cameraId: missing }], auditor)
+    expect(refused.status).toBe(200)
+    expect(refused.body.results.map((r: { status: number }) => r.status)).toEqual([403, 404])
+    expect(t.hub.context.live.sessionCount).toBe(0)
+  })
+
   it("shows an H.265 camera's H.264 sub-stream (opened on demand), or transcodes one that has none", async () => {
     const v = await view(cams.yard as string)
     expect(v.status, JSON.stringify(v.body)).toBe(201)

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { Connection } from 'werift'
 import { LiveFanout } from './fanout.ts'
 import { h264PayloadNalTypes, packetizeH264AccessUnit } from './h264-rtp.ts'
+import { stunServerOf } from './no-default-stun.ts'
 import { ReceivingPeer, SendingPeer } from './webrtc.ts'
 
 const SPS = Buffer.from('6764001facd9405005bb011000000300100000030320f1831960', 'hex')
@@ -12,6 +14,17 @@ const slice = (type: number, size: number) => {
 }
 
 const options = { iceServers: [], additionalHostAddresses: ['127.0.0.1'], gatherTimeoutMs: 2000 }
+
+describe('ICE without a configured STUN server', () => {
+  it('asks no one: werift would otherwise ask stun.l.google.com', async () => {
+    const none = new Connection(true, {})
+    expect(stunServerOf(none)).toBeUndefined()
+    const configured = new Connection(true, { stunServer: ['stun.example.net', 3478] })
+    expect(stunServerOf(configured)).toEqual(['stun.example.net', 3478])
+    await none.close()
+    await configured.close()
+  })
+})
 
 describe('WebRTC peers (werift, loopback)', () => {
   const cleanup: (() => Promise<void> | void)[] = []

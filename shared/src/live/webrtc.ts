@@ -8,7 +8,10 @@ import {
 } from 'werift'
 import type { FanoutViewer, LiveFanout } from './fanout.ts'
 import { type H264Profile, parseProfileLevelId } from './h264-profile.ts'
+import { disableDefaultStun } from './no-default-stun.ts'
 import { narrowOfferToH264 } from './offer.ts'
+
+disableDefaultStun()
 
 /**
  * The WebRTC edges of the live path, on werift: a sending peer answers an offer with one

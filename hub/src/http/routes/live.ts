@@ -13,7 +13,7 @@ import { assertMayManageUser } from '../../rbac/escalation.ts'
 import { loadPrincipal, type Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
-import { HttpError, notFound } from '../errors.ts'
+import { describeError, HttpError, notFound } from '../errors.ts'
 import { idParams } from '../schemas.ts'
 import { reachableCamera } from './cameras.ts'
 
@@ -39,6 +39,18 @@ const liveOffer = z.object({
    */
   stream: liveStream.default('main'),
 })
+
+/** Most offers in one batch: a 4x4 grid. */
+const MAX_BATCH_OFFERS = 16
+
+const liveOffers = z
+  .object({
+    offers: z
+      .array(liveOffer.extend({ cameraId: z.uuid() }))
+      .min(1)
+      .max(MAX_BATCH_OFFERS),
+  })
+  .strict()
 
 const liveAnswer = z.object({
   type: z.literal('answer'),
@@ -175,6 +187,72 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
         stream: r.stream,
         expiresAt: new Date(r.expiresAt).toISOString(),
       }
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/live/offers',
+    tag: 'live',
+    auth: 'user',
+    summary: 'Start watching several cameras at once: one request for a whole grid',
+    description:
+      `Up to ${MAX_BATCH_OFFERS} offers, each as for POST /api/v1/cameras/{id}/live plus its cameraId, handled at the same time. ` +
+      'A browser opens at most six connections to a host, so a 4x4 grid of single offers waits in line; a batch does not. ' +
+      'Each offer succeeds or fails on its own: results come in the order of the offers, each with the status the single request would have had ' +
+      '(201 and the answer, or the error).',
+    body: liveOffers,
+    responses: {
+      200: {
+        description: 'One result per offer, in order',
+        schema: z.object({
+          results: z.array(
+            z.object({
+              cameraId: z.uuid(),
+              status: z.number().int(),
+              answer: liveAnswer.optional(),
+              error: z.object({ code: z.string(), message: z.string() }).optional(),
+            }),
+          ),
+        }),
+      },
+    },
+    async handler(ctx, { body, principal }) {
+      const results = await Promise.all(
+        body.offers.map(async (o) => {
+          try {
+            const r = await start(ctx, principal, o.cameraId, o.sdp, o.mode, o.stream)
+            return {
+              cameraId: o.cameraId,
+              status: 201,
+              answer: {
+                type: 'answer' as const,
+                sdp: r.sdp,
+                sessionId: r.sessionId,
+                mode: o.mode,
+                stream: r.stream,
+                expiresAt: new Date(r.expiresAt).toISOString(),
+              },
+            }
+          } catch (err) {
+            const known = describeError(err)
+            if (!known) {
+              hub.logger.error({ err, camera: o.cameraId }, 'a batched live offer failed')
+              return {
+                cameraId: o.cameraId,
+                status: 500,
+                error: { code: 'internal_error', message: 'internal server error' },
+              }
+            }
+            return {
+              cameraId: o.cameraId,
+              status: known.status,
+              error: { code: known.code, message: known.message },
+            }
+          }
+        }),
+      )
+      ctx.body = { results }
     },
   })
 

@@ -1,7 +1,9 @@
+import { OfferBatcher, type OfferOutcome } from './offer-batch.ts'
+
 /**
  * A reusable live player: one camera in one <video> element over WebRTC, through the hub's live
- * API. It offers to receive H.264 (ICE gathering complete: the hub takes no trickled candidates),
- * plays what arrives, renews the session when the page has a fresh access token, and closes the
+ * API. It offers to receive H.264 (ICE gathering complete: the hub takes no trickled candidates)
+ * through the page's offer batcher (a grid's tiles share one request), plays what arrives, renews the session when the page has a fresh access token, and closes the
  * session when stopped. State and statistics are reported to the page through callbacks, so the
  * full web UI can reuse it as is.
  */
@@ -39,16 +41,8 @@ export interface PlayerOptions {
   onStats?: (stats: PlayerStats) => void
 }
 
-interface LiveAnswer {
-  type: 'answer'
-  sdp: string
-  sessionId: string
-  /** The stream the agent sends: the wanted one, or its fallback (missing, or not H.264). */
-  stream?: LiveStream
-  expiresAt: string
-}
-
 const iceServersByHub = new Map<string, Promise<RTCIceServer[]>>()
+const batchers = new Map<string, OfferBatcher>()
 
 export class LivePlayer {
   private pc: RTCPeerConnection | undefined
@@ -100,6 +94,25 @@ export class LivePlayer {
     return pending
   }
 
+  /** This hub's offer batcher, shared by every player on the page. */
+  private batcher(): OfferBatcher {
+    const key = this.o.baseUrl ?? ''
+    let b = batchers.get(key)
+    if (!b) {
+      b = new OfferBatcher(async (offers) => {
+        const res = await this.api('POST', '/api/v1/live/offers', {
+          offers: offers.map((o) => ({ type: 'offer', ...o })),
+        })
+        if (res.ok) return ((await res.json()) as { results: OfferOutcome[] }).results
+        // The whole batch was refused (signed out, too many requests): each offer says why.
+        const problem = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } }
+        return offers.map(() => ({ status: res.status, ...(problem.error ? { error: problem.error } : {}) }))
+      })
+      batchers.set(key, b)
+    }
+    return b
+  }
+
   private async api(method: string, path: string, body?: unknown): Promise<Response> {
     return fetch(this.url(path), {
       method,
@@ -134,19 +147,23 @@ export class LivePlayer {
     await pc.setLocalDescription(await pc.createOffer())
     await gatheringComplete(pc)
     this.gatherMs = Math.round(performance.now() - this.startedAt)
-    const res = await this.api('POST', `/api/v1/cameras/${encodeURIComponent(cameraId)}/live`, {
-      type: 'offer',
-      sdp: pc.localDescription?.sdp,
+    const outcome = await this.batcher().submit({
+      cameraId,
+      sdp: pc.localDescription?.sdp ?? '',
       mode: this.o.mode ?? 'relay',
       stream: this.o.stream ?? 'main',
     })
-    if (!res.ok) {
-      const problem = (await res.json().catch(() => ({}))) as { error?: { message?: string } }
-      this.close()
-      this.setState('failed', problem.error?.message ?? `the hub answered ${res.status}`)
+    const answer = outcome.answer
+    if (pc !== this.pc) {
+      // Stopped while the hub answered: the session it opened is not wanted.
+      if (answer) await this.api('DELETE', `/api/v1/live/${answer.sessionId}`).catch(() => {})
       return
     }
-    const answer = (await res.json()) as LiveAnswer
+    if (!answer) {
+      this.close()
+      this.setState('failed', outcome.error?.message ?? `the hub answered ${outcome.status}`)
+      return
+    }
     this.answerMs = Math.round(performance.now() - this.startedAt) - (this.gatherMs ?? 0)
     this.sessionId = answer.sessionId
     this.stream = answer.stream
