@@ -319,7 +319,7 @@ export async function benchConsole(): Promise<BenchResult[]> {
         ratio: ms / one,
         line:
           `${name}: ${CAMERAS} tiles playing after ${Math.round(ms)} ms vs one tile ${Math.round(one)} ms ` +
-          `-> ratio ${(ms / one).toFixed(2)} (goal <= 2, and <= 3000 ms: ${ms <= 3000 ? 'met' : 'missed'})`,
+          `-> ratio ${(ms / one).toFixed(2)} (goal <= 2: ${ms / one <= 2 ? 'met' : 'missed'}; within 3000 ms: ${ms <= 3000 ? 'met' : 'missed'})`,
       })
     }
     const seek = await playbackSeek(browser, site)
