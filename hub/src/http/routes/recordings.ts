@@ -13,11 +13,11 @@ import {
 import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
-import { ExportUploadError } from '../../cameras/export-store.ts'
+import { AgentUploadError } from '../../agents/agent-upload.ts'
 import type { Camera } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { PlaybackService, parsePartName } from '../../playback/playback-service.ts'
-import { receiveSegment, SegmentUploadError } from '../../playback/segment-upload.ts'
+import { receiveSegment } from '../../playback/segment-upload.ts'
 import { can } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
@@ -143,7 +143,7 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
     try {
       await receiveSegment(ctx.req, file, { ...expected, bytes: meta.bytes, sha256: meta.sha256 })
     } catch (err) {
-      if (err instanceof SegmentUploadError) throw refuse(new HttpError(err.status, err.code, err.message))
+      if (err instanceof AgentUploadError) throw refuse(new HttpError(err.status, err.code, err.message))
       refuse(new HttpError(502, 'upload_failed', (err as Error).message))
       throw err
     }
@@ -485,7 +485,7 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
       try {
         file = await hub.exports.receive(params.id, ctx.req, meta)
       } catch (err) {
-        if (err instanceof ExportUploadError) throw new HttpError(err.status, err.code, err.message)
+        if (err instanceof AgentUploadError) throw new HttpError(err.status, err.code, err.message)
         throw err
       }
       if (!hub.agents.requests.complete(params.id, { file, meta } satisfies UploadedExport)) {
