@@ -3,7 +3,8 @@ import { Link, useSearchParams } from 'react-router'
 import { api, describeError } from '../../api/client.ts'
 import type { Page, VmsEvent } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
-import { formatTime, fromLocalInput, toLocalInput } from '../../components/format.ts'
+import { formatTime, fromLocalInput } from '../../components/format.ts'
+import { TimeRangeFields } from '../../components/TimeRangeFields.tsx'
 import { useCatalog } from '../../components/useCatalog.ts'
 import { useLiveUpdates } from '../../components/useLiveUpdates.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
@@ -162,24 +163,7 @@ export function EventsPage() {
             ))}
           </datalist>
         </label>
-        <label>
-          From
-          <input
-            name="from"
-            type="datetime-local"
-            step={1}
-            defaultValue={filters.from ? toLocalInput(filters.from) : ''}
-          />
-        </label>
-        <label>
-          To
-          <input
-            name="to"
-            type="datetime-local"
-            step={1}
-            defaultValue={filters.to ? toLocalInput(filters.to) : ''}
-          />
-        </label>
+        <TimeRangeFields from={filters.from || undefined} to={filters.to || undefined} />
         <button type="submit">Apply filters</button>
         <button type="button" className="ghost" onClick={() => setParams(new URLSearchParams())}>
           Clear filters

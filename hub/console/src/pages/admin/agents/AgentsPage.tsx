@@ -1,5 +1,5 @@
 import { type FormEvent, useState } from 'react'
-import { Link, useSearchParams } from 'react-router'
+import { Link } from 'react-router'
 import { api, describeError } from '../../../api/client.ts'
 import type { Agent, Camera, Site } from '../../../api/types.ts'
 import { ErrorNotice } from '../../../components/ErrorNotice.tsx'
@@ -9,7 +9,7 @@ import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
 import { ConfirmButton } from '../common/ConfirmButton.tsx'
 import { Feedback, type Outcome } from '../common/Feedback.tsx'
-import { SelectField } from '../common/SelectField.tsx'
+import { SiteFilter, useSiteFilter } from '../common/SiteFilter.tsx'
 import { tenantSlug, useTenants } from '../common/tenants.ts'
 import { useLoaded } from '../common/useLoaded.ts'
 import '../common/admin.css'
@@ -48,8 +48,7 @@ export function AgentsPage() {
   const tenants = useTenants()
   const multiTenant = tenants.length > 1
   const manage = can(me, 'agent.manage')
-  const [params, setParams] = useSearchParams()
-  const siteFilter = params.get('site') ?? ''
+  const siteFilter = useSiteFilter()
   const [showRevoked, setShowRevoked] = useState(false)
   const [outcome, setOutcome] = useState<Outcome>()
   const loaded = useLoaded<AgentsData>(async (signal) => {
@@ -90,24 +89,7 @@ export function AgentsPage() {
     <section className="page adm-page" aria-labelledby="agents-title">
       <div className="toolbar">
         <h1 id="agents-title">Agents</h1>
-        <SelectField
-          label="Site"
-          value={siteFilter}
-          onChange={(e) => {
-            const next = new URLSearchParams(params)
-            if (e.target.value) next.set('site', e.target.value)
-            else next.delete('site')
-            setParams(next, { replace: true })
-          }}
-        >
-          <option value="">All sites</option>
-          {data?.sites.map((s) => (
-            <option key={s.id} value={s.id}>
-              {s.name}
-              {multiTenant ? ` (${tenantSlug(tenants, s.tenantId)})` : ''}
-            </option>
-          ))}
-        </SelectField>
+        <SiteFilter sites={data?.sites} />
         <label className="adm-check">
           <input type="checkbox" checked={showRevoked} onChange={(e) => setShowRevoked(e.target.checked)} />
           Show revoked agents

@@ -4,7 +4,7 @@ import { useSearchParams } from 'react-router'
 import { api, describeError, errorFrom, type Query, withQuery } from '../../../api/client.ts'
 import type { Page } from '../../../api/types.ts'
 import { ErrorNotice } from '../../../components/ErrorNotice.tsx'
-import { formatTime, fromLocalInput, toLocalInput } from '../../../components/format.ts'
+import { formatTime, fromLocalInput } from '../../../components/format.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { tenantSlug, useTenants } from '../common/tenants.ts'
 import {
@@ -15,6 +15,7 @@ import {
   type VerifyResult,
 } from './audit-types.ts'
 import '../users/admin.css'
+import { TimeRangeFields } from '../../../components/TimeRangeFields.tsx'
 import { SelectField } from '../common/SelectField.tsx'
 
 const PAGE_SIZE = 50
@@ -243,24 +244,7 @@ export function AuditPage() {
           <option value="failure">failure</option>
           <option value="denied">denied</option>
         </SelectField>
-        <label>
-          From
-          <input
-            name="from"
-            type="datetime-local"
-            step={1}
-            defaultValue={filters.from ? toLocalInput(filters.from) : ''}
-          />
-        </label>
-        <label>
-          To
-          <input
-            name="to"
-            type="datetime-local"
-            step={1}
-            defaultValue={filters.to ? toLocalInput(filters.to) : ''}
-          />
-        </label>
+        <TimeRangeFields from={filters.from || undefined} to={filters.to || undefined} />
         {multiTenant && (
           <SelectField label="Tenant" name="tenant" defaultValue={filters.tenant}>
             <option value="">All tenants</option>

@@ -1,5 +1,5 @@
 import { useState } from 'react'
-import { Link, useSearchParams } from 'react-router'
+import { Link } from 'react-router'
 import { api, describeError } from '../../../api/client.ts'
 import type { Agent, Camera, Site } from '../../../api/types.ts'
 import { ErrorNotice } from '../../../components/ErrorNotice.tsx'
@@ -7,7 +7,7 @@ import { fetchAll } from '../../../components/useCatalog.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
 import { Feedback, type Outcome } from '../common/Feedback.tsx'
-import { SelectField } from '../common/SelectField.tsx'
+import { SiteFilter, useSiteFilter } from '../common/SiteFilter.tsx'
 import { tenantSlug, useTenants } from '../common/tenants.ts'
 import { useLoaded } from '../common/useLoaded.ts'
 import '../common/admin.css'
@@ -37,8 +37,7 @@ export function CamerasPage() {
   const tenants = useTenants()
   const multiTenant = tenants.length > 1
   const manage = can(me, 'camera.manage')
-  const [params, setParams] = useSearchParams()
-  const siteFilter = params.get('site') ?? ''
+  const siteFilter = useSiteFilter()
   const [query, setQuery] = useState('')
   const [editing, setEditing] = useState<Editing>()
   const [outcome, setOutcome] = useState<Outcome>()
@@ -80,23 +79,7 @@ export function CamerasPage() {
     <section className="page adm-page" aria-labelledby="cameras-title">
       <div className="toolbar">
         <h1 id="cameras-title">Cameras</h1>
-        <SelectField
-          label="Site"
-          value={siteFilter}
-          onChange={(e) => {
-            const next = new URLSearchParams(params)
-            if (e.target.value) next.set('site', e.target.value)
-            else next.delete('site')
-            setParams(next, { replace: true })
-          }}
-        >
-          <option value="">All sites</option>
-          {data?.sites.map((s) => (
-            <option key={s.id} value={s.id}>
-              {siteLabel(s)}
-            </option>
-          ))}
-        </SelectField>
+        <SiteFilter sites={data?.sites} />
         <label>
           Find a camera
           <input type="search" value={query} onChange={(e) => setQuery(e.target.value)} placeholder="name" />

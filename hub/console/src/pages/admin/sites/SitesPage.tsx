@@ -1,4 +1,4 @@
-import { type FormEvent, useEffect, useId, useRef, useState } from 'react'
+import { type FormEvent, useId, useState } from 'react'
 import { Link } from 'react-router'
 import { api, describeError } from '../../../api/client.ts'
 import type { Agent, Camera, Site } from '../../../api/types.ts'
@@ -8,6 +8,7 @@ import { fetchAll } from '../../../components/useCatalog.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
 import { ConfirmButton } from '../common/ConfirmButton.tsx'
+import { EditForm } from '../common/EditForm.tsx'
 import { Feedback, type Outcome } from '../common/Feedback.tsx'
 import { SelectField } from '../common/SelectField.tsx'
 import { tenantSlug, useTenants } from '../common/tenants.ts'
@@ -300,43 +301,20 @@ function TimeZoneField(props: { value?: string; onChange?: (value: string) => vo
 function EditSite({ site, onDone }: { site: Site; onDone: (updated?: Site) => void }) {
   const [name, setName] = useState(site.name)
   const [timeZone, setTimeZone] = useState(site.timeZone ?? '')
-  const [error, setError] = useState<string>()
-  const [saving, setSaving] = useState(false)
-  const input = useRef<HTMLInputElement>(null)
-  useEffect(() => input.current?.focus(), [])
-  const save = async (e: FormEvent) => {
-    e.preventDefault()
+  const save = () => {
     const changes: { name?: string; timeZone?: string | null } = {}
     if (name.trim() !== site.name) changes.name = name.trim()
     const zone = timeZone.trim() || null
     if (zone !== site.timeZone) changes.timeZone = zone
-    if (Object.keys(changes).length === 0) return onDone()
-    setSaving(true)
-    setError(undefined)
-    try {
-      onDone(await api.patch<Site>(`/api/v1/sites/${site.id}`, changes))
-    } catch (err) {
-      setError(describeError(err))
-      setSaving(false)
-    }
+    return Object.keys(changes).length ? api.patch<Site>(`/api/v1/sites/${site.id}`, changes) : undefined
   }
   return (
-    <form className="stack-form adm-form" aria-labelledby="edit-site" onSubmit={(e) => void save(e)}>
-      <h2 id="edit-site">Edit site {site.name}</h2>
+    <EditForm heading={`Edit site ${site.name}`} saveLabel="Save site" save={save} onDone={onDone}>
       <label>
         Name
-        <input ref={input} value={name} onChange={(e) => setName(e.target.value)} required maxLength={200} />
+        <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={200} />
       </label>
       <TimeZoneField value={timeZone} onChange={setTimeZone} />
-      <ErrorNotice message={error} />
-      <div className="adm-form-actions">
-        <button type="submit" disabled={saving}>
-          {saving ? 'Saving…' : 'Save site'}
-        </button>
-        <button type="button" className="ghost" onClick={() => onDone()}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </EditForm>
   )
 }

@@ -1,4 +1,4 @@
-import { type FormEvent, useEffect, useRef, useState } from 'react'
+import { type FormEvent, useState } from 'react'
 import { Link } from 'react-router'
 import { api, describeError } from '../../../api/client.ts'
 import type { Tenant } from '../../../api/types.ts'
@@ -8,6 +8,7 @@ import { fetchAll } from '../../../components/useCatalog.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
 import { ConfirmButton } from '../common/ConfirmButton.tsx'
+import { EditForm } from '../common/EditForm.tsx'
 import { Feedback, type Outcome } from '../common/Feedback.tsx'
 import { useLoaded } from '../common/useLoaded.ts'
 import '../common/admin.css'
@@ -188,31 +189,17 @@ export function TenantsPage() {
 function EditTenant({ tenant, onDone }: { tenant: Tenant; onDone: (updated?: Tenant) => void }) {
   const [name, setName] = useState(tenant.name)
   const [slug, setSlug] = useState(tenant.slug)
-  const [error, setError] = useState<string>()
-  const [saving, setSaving] = useState(false)
-  const first = useRef<HTMLInputElement>(null)
-  useEffect(() => first.current?.focus(), [])
-  const save = async (e: FormEvent) => {
-    e.preventDefault()
+  const save = () => {
     const body: Record<string, string> = {}
     if (name.trim() !== tenant.name) body.name = name.trim()
     if (slug.trim() !== tenant.slug) body.slug = slug.trim()
-    if (Object.keys(body).length === 0) return onDone()
-    setSaving(true)
-    setError(undefined)
-    try {
-      onDone(await api.patch<Tenant>(`/api/v1/tenants/${tenant.id}`, body))
-    } catch (err) {
-      setError(describeError(err))
-      setSaving(false)
-    }
+    return Object.keys(body).length ? api.patch<Tenant>(`/api/v1/tenants/${tenant.id}`, body) : undefined
   }
   return (
-    <form className="stack-form adm-form" aria-labelledby="edit-tenant" onSubmit={(e) => void save(e)}>
-      <h2 id="edit-tenant">Edit tenant {tenant.slug}</h2>
+    <EditForm heading={`Edit tenant ${tenant.slug}`} saveLabel="Save tenant" save={save} onDone={onDone}>
       <label>
         Name
-        <input ref={first} value={name} onChange={(e) => setName(e.target.value)} required maxLength={200} />
+        <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={200} />
       </label>
       <label>
         Slug
@@ -229,15 +216,6 @@ function EditTenant({ tenant, onDone }: { tenant: Tenant; onDone: (updated?: Ten
       {slug.trim() !== tenant.slug && (
         <p className="notice">Its users then sign in with “{slug.trim()}” as the tenant.</p>
       )}
-      <ErrorNotice message={error} />
-      <div className="adm-form-actions">
-        <button type="submit" disabled={saving}>
-          {saving ? 'Saving…' : 'Save tenant'}
-        </button>
-        <button type="button" className="ghost" onClick={() => onDone()}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </EditForm>
   )
 }
