@@ -3,8 +3,8 @@
  * hub (embedded PostgreSQL and MQTT broker, data in ./data/hub), the camera simulator (RTSP on
  * VMS_SIM_PORT, default 8554), and one demo agent (./data/agent), enrolled automatically into a
  * "Demo" site of the system tenant on first start, which records two simulated cameras (H.264 with
- * Digest authentication, and H.265 over UDP with an H.264 sub-stream for live view). The live page
- * is at <hub>/live.
+ * Digest authentication and a 320x180 sub stream for the live grid, and H.265 over UDP with an
+ * H.264 sub-stream for live view). The console is at <hub>/.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import pino from 'pino'
@@ -55,7 +55,8 @@ async function startSimulator(auth: { username: string; password: string }): Pro
   const streams = [
     { name: 'cam1', codec: 'h264' as const, auth, audio: true },
     { name: 'cam3-h265', codec: 'h265' as const },
-    { name: 'cam3-sub', codec: 'h264' as const },
+    { name: 'cam1-sub', codec: 'h264' as const, auth, sub: true },
+    { name: 'cam3-sub', codec: 'h264' as const, sub: true },
   ]
   const port = Number(process.env.VMS_SIM_PORT ?? 8554)
   try {
@@ -82,7 +83,8 @@ async function demoCameras(
       url: sim.url('cam1'),
       transport: 'tcp' as const,
       auth,
-      sub: undefined,
+      // The live grid shows the sub stream (320x180), the single view the main one.
+      sub: sim.url('cam1-sub'),
     },
     {
       name: 'Demo yard (H.265)',
@@ -114,7 +116,16 @@ async function demoCameras(
             transport: c.transport,
             ...(c.auth ? { username: c.auth.username, password: c.auth.password } : {}),
           },
-          ...(c.sub ? [{ role: 'sub' as const, url: c.sub, transport: 'tcp' as const }] : []),
+          ...(c.sub
+            ? [
+                {
+                  role: 'sub' as const,
+                  url: c.sub,
+                  transport: 'tcp' as const,
+                  ...(c.auth ? { username: c.auth.username, password: c.auth.password } : {}),
+                },
+              ]
+            : []),
         ]),
       )
       if (existing) {
@@ -170,7 +181,7 @@ try {
   const cameras = await demoCameras(hub.context, agent.agentId, sim, simAuth)
   agent.start()
   process.stderr.write(
-    `Camera simulator on rtsp://127.0.0.1:${sim.port}/ (cam1, cam3-h265, cam3-sub).\n` +
+    `Camera simulator on rtsp://127.0.0.1:${sim.port}/ (cam1, cam1-sub, cam3-h265, cam3-sub).\n` +
       `Open the web console at ${hub.url}/ and sign in as admin of tenant "system".\n` +
       `Demo agent ${agent.agentId} running; it reports to the hub every 10 s` +
       (cameras.length > 0 ? ` and records ${cameras.map((n) => `"${n}"`).join(' and ')}` : '') +
