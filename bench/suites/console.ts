@@ -47,10 +47,32 @@ interface Site {
   close(): Promise<void>
 }
 
+/** A part of the bench's site (console-site.ts) in its own process: its first line, and a stop. */
+async function startPart(args: string[]): Promise<{ first: unknown; stop(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), 'console-site.ts'), ...args],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  )
+  const first = await new Promise<unknown>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', (line) => resolve(JSON.parse(line)))
+    child.once('exit', (code) => reject(new Error(`the bench's ${args[0]} exited (${code})`)))
+  })
+  return {
+    first,
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r))
+      child.stdin.end()
+      await exited
+    },
+  }
+}
+
 /**
- * The hub in this process; the cameras and the agent in a child process (console-site.ts), as on a
- * real deployment where the agent runs on the store's PC: one event loop doing the simulator's,
- * the agent's and the hub's work would measure their contention, not the console.
+ * The hub in this process; the cameras and the agent each in a process of their own
+ * (console-site.ts), as deployed: cameras are devices, the agent runs on the store's PC. One event
+ * loop doing the simulator's, the agent's and the hub's work would measure their contention, not
+ * the console.
  */
 async function startSite(cameras: number): Promise<Site> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vms-bench-console-'))
@@ -97,22 +119,9 @@ async function startSite(cameras: number): Promise<Site> {
   const agentDir = path.join(dataDir, 'agent')
   const { agentId } = await enroll({ hubUrl: hub.url, code: enrollment.code as string, dataDir: agentDir })
   const recordingsDir = loadAgentSettings({ VMS_AGENT_DATA_DIR: agentDir }).VMS_AGENT_RECORDINGS_DIR
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(path.dirname(fileURLToPath(import.meta.url)), 'console-site.ts'),
-      agentDir,
-      String(cameras),
-    ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  )
-  const simBase = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout })
-    lines.once('line', (line) => resolve((JSON.parse(line) as { simBase: string }).simBase))
-    child.once('exit', (code) => reject(new Error(`the bench site exited (${code})`)))
-  })
+  const camerasProc = await startPart(['cameras', String(cameras)])
+  const simBase = (camerasProc.first as { simBase: string }).simBase
+  const agentProc = await startPart(['agent', agentDir])
   const cameraIds: string[] = []
   for (let i = 0; i < cameras; i++) {
     const camera = await api('POST', '/api/v1/cameras', token, {
@@ -146,9 +155,8 @@ async function startSite(cameras: number): Promise<Site> {
     cameraIds,
     recordingsDir,
     async close() {
-      const exited = new Promise((r) => child.once('exit', r))
-      child.stdin.end()
-      await exited
+      await agentProc.stop()
+      await camerasProc.stop()
       await hub.close()
       rmSync(dataDir, { recursive: true, force: true })
     },

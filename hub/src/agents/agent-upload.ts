@@ -32,6 +32,7 @@ export async function receiveVerifiedUpload(
   inspect?: (chunk: Buffer) => void,
 ): Promise<string> {
   const hash = createHash('sha256')
+  const out = createWriteStream(file, { mode: 0o600 })
   let received = 0
   try {
     await pipeline(
@@ -46,7 +47,7 @@ export async function receiveVerifiedUpload(
           yield chunk
         }
       },
-      createWriteStream(file, { mode: 0o600 }),
+      out,
     )
     if (received !== declared.bytes)
       throw new AgentUploadError(
@@ -59,6 +60,8 @@ export async function receiveVerifiedUpload(
       throw new AgentUploadError(422, 'digest_mismatch', 'the upload does not match its SHA-256')
     return digest
   } catch (err) {
+    // A stream cut short may still be opening its file: removing it first would leave it behind.
+    if (!out.closed) await new Promise((resolve) => out.once('close', resolve))
     rmSync(file, { force: true })
     throw err
   }
