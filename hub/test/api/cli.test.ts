@@ -97,7 +97,7 @@ describe('npm start', () => {
         ['Demo yard (H.265)', 'streaming', true],
       ])
     // The console is built and served (its live page a deep link), and both demo cameras play live
-    // (the yard from its H.264 sub-stream).
+    // in the grid from their sub streams (the entrance's with the camera's Digest password).
     const page = await fetch(`${url}/live`)
     expect(page.status).toBe(200)
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'")
@@ -121,10 +121,11 @@ describe('npm start', () => {
       const live = await fetch(`${url}/api/v1/cameras/${id}/live`, {
         method: 'POST',
         headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ type: 'offer', sdp: peer.offerSdp }),
+        body: JSON.stringify({ type: 'offer', sdp: peer.offerSdp, stream: 'sub' }),
       })
       expect(live.status).toBe(201)
-      const answer = (await live.json()) as { sdp: string; sessionId: string }
+      const answer = (await live.json()) as { sdp: string; sessionId: string; stream: string }
+      expect(answer.stream).toBe('sub')
       await peer.accept(answer.sdp)
       await expect.poll(() => fanout.receivedPackets, { timeout: 20_000 }).toBeGreaterThan(20)
       await fetch(`${url}/api/v1/live/${answer.sessionId}`, {
