@@ -61,7 +61,7 @@ export async function receiveVerifiedUpload(
     return digest
   } catch (err) {
     // A stream cut short may still be opening its file: removing it first would leave it behind.
-    if (!out.closed) await new Promise((resolve) => out.once('close', resolve))
+    if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()))
     rmSync(file, { force: true })
     throw err
   }

@@ -1,4 +1,6 @@
+import path from 'node:path'
 import { SecretBox } from '@ts-vms/shared'
+import { AuditQuarantine } from '../audit/quarantine.ts'
 import { verifyAuditChains } from '../audit/verify.ts'
 import { SigningKeyStore } from '../auth/signing-keys.ts'
 import { loadConfig } from '../config/config.ts'
@@ -6,7 +8,11 @@ import { loadMasterKey } from '../crypto/master-key.ts'
 import { createLogger } from '../observability/logger.ts'
 import { openDatabase } from '../server.ts'
 
-/** `npm run audit -- verify`: checks every tenant's audit chain; exit code 1 if any fails. */
+/**
+ * `npm run audit -- verify`: checks every tenant's audit chain (exit code 1 if any fails) and says
+ * how many records this hub has quarantined (the database refused them; `GET
+ * /api/v1/audit/quarantine` lists them), as the API's verification does.
+ */
 const USAGE = 'usage: npm run audit -- verify'
 
 export async function runAudit(command: string | undefined, env: NodeJS.ProcessEnv = process.env) {
@@ -21,7 +27,10 @@ export async function runAudit(command: string | undefined, env: NodeJS.ProcessE
       refreshSeconds: config.VMS_SIGNING_KEY_REFRESH_SECONDS,
       logger,
     })
-    return await verifyAuditChains((work) => db.withSystem(work), keys)
+    const result = await verifyAuditChains((work) => db.withSystem(work), keys)
+    // The quarantine sits beside the spool in the hub's data directory (server.ts).
+    const quarantined = new AuditQuarantine(path.join(config.VMS_DATA_DIR, 'audit-quarantine')).count()
+    return { ...result, quarantined }
   } finally {
     await db.close()
     await embedded?.close()

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { DurableAuditLog } from '../../src/audit/durable-audit-log.ts'
 import { AuditPartitions } from '../../src/audit/partitions.ts'
 import { AuditSpool, type SpooledRecord } from '../../src/audit/spool.ts'
+import { runAudit } from '../../src/cli/audit.ts'
 import type { Database } from '../../src/db/database.ts'
 import { createTestDatabase } from '../helpers/test-database.ts'
 import { createTenantWithAdmin, startTestHub, type TestHub, USER_PASSWORD } from '../helpers/test-hub.ts'
@@ -183,6 +184,14 @@ describe('audit poisoning', () => {
 
     const verdict = await t.request('GET', '/api/v1/audit/verify', { token: sys })
     expect(verdict.body).toMatchObject({ ok: true, quarantined: 2 })
+    // The operator's command says the same.
+    const cli = await runAudit('verify', {
+      VMS_DATABASE_URL: t.db.url,
+      VMS_MASTER_KEY: t.config.VMS_MASTER_KEY,
+      VMS_DATA_DIR: t.dataDir,
+      VMS_LOG_LEVEL: 'error',
+    })
+    expect(cli).toMatchObject({ ok: true, quarantined: 2 })
     const ready = await t.request('GET', '/readyz')
     expect(ready.status).toBe(200)
     expect(ready.body).toMatchObject({ status: 'ready', checks: { database: 'ok' } })
