@@ -211,6 +211,11 @@ describe('moving a camera to another agent', () => {
     expect((await t.request('DELETE', `/api/v1/agents/${old.agentId}`, { token: acme.token })).status).toBe(
       204,
     )
+    // Its cameras are left without an agent (a revoked one records nothing), and it says which.
+    const orphan = await t.request('GET', `/api/v1/cameras/${till.body.id}`, { token: acme.token })
+    expect(orphan.body.agentId).toBeNull()
+    const revoked = await t.request('GET', `/api/v1/audit?action=agent.revoke&limit=5`, { token: acme.token })
+    expect(revoked.body.items[0]?.details.camerasUnassigned).toEqual([till.body.id])
     const fresh = await enrollWith(manager)
     expect(fresh.agentId).not.toBe(old.agentId)
     expect((await configAsAgent(fresh)).cameras).toEqual([])

@@ -396,22 +396,36 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
     path: '/api/v1/agents/:id',
     tag: 'agents',
     auth: 'user',
-    summary: 'Revoke an agent: cut off at once, never to reconnect (its history stays)',
+    summary:
+      'Revoke an agent: cut off at once, never to reconnect (its history stays); its cameras are left without an agent, to be given to another',
     params: idParams,
     responses: { 204: { description: 'Revoked' } },
     async handler(ctx, { params, principal }) {
-      const row = await hub.db.withTenant(scopeOf(principal), async (tx) => {
+      const { row, cameras } = await hub.db.withTenant(scopeOf(principal), async (tx) => {
         const r = await visibleAgent(tx, principal, params.id)
         if (!can(principal, 'agent.manage', siteResource(r))) throw forbidden()
         await tx.execute(
           `update agents set revoked_at = coalesce(revoked_at, now()), status = 'offline', updated_at = now() where id = ?`,
           [r.id],
         )
-        return r
+        // A revoked agent records nothing again: its cameras show as unassigned until another
+        // agent takes them (which needs their passwords again, see camera-streams.ts).
+        const unassigned: { id: string; site_id: string }[] = await tx.execute(
+          'update cameras set agent_id = null, updated_at = now() where agent_id = ? returning id, site_id',
+          [r.id],
+        )
+        return { row: r, cameras: unassigned }
       })
       hub.agents.directory.forget(params.id)
       await hub.agents.bus.expel(params.id)
-      await audit(ctx, principal, 'agent.revoke', row)
+      await hub.live.endForAgent(params.id, 'agent revoked')
+      await audit(ctx, principal, 'agent.revoke', row, { camerasUnassigned: cameras.map((c) => c.id) })
+      for (const c of cameras)
+        hub.updates.publish({
+          type: 'camera',
+          resource: { type: 'camera', tenantId: row.tenant_id, siteId: c.site_id, cameraId: c.id },
+          data: { id: c.id, siteId: c.site_id, change: 'camera.update' },
+        })
       ctx.status = 204
     },
   })
