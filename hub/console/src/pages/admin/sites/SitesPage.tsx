@@ -1,4 +1,4 @@
-import { type FormEvent, useId, useState } from 'react'
+import { useId, useState } from 'react'
 import { Link } from 'react-router'
 import { api, describeError } from '../../../api/client.ts'
 import type { Agent, Camera, Site } from '../../../api/types.ts'
@@ -8,6 +8,7 @@ import { fetchAll } from '../../../components/useCatalog.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
 import { ConfirmButton } from '../common/ConfirmButton.tsx'
+import { CreateForm, fieldText } from '../common/CreateForm.tsx'
 import { EditForm } from '../common/EditForm.tsx'
 import { Feedback, type Outcome } from '../common/Feedback.tsx'
 import { SelectField } from '../common/SelectField.tsx'
@@ -45,34 +46,15 @@ export function SitesPage() {
   const [outcome, setOutcome] = useState<Outcome>()
   const [editing, setEditing] = useState<Site>()
   const [enrollment, setEnrollment] = useState<Enrollment>()
-  const [creating, setCreating] = useState(false)
-  const [createError, setCreateError] = useState<string>()
 
-  const create = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault()
-    const form = e.currentTarget
-    const data = new FormData(form)
-    const tenantId = String(data.get('tenantId') ?? '')
-    const timeZone = String(data.get('timeZone') ?? '').trim()
-    setCreating(true)
-    setCreateError(undefined)
-    try {
-      const created = await api.post<Site>('/api/v1/sites', {
-        name: String(data.get('name') ?? '').trim(),
-        ...(timeZone ? { timeZone } : {}),
-        ...(tenantId && tenantId !== me.tenantId ? { tenantId } : {}),
-      })
-      form.reset()
-      setOutcome({
-        ok: true,
-        text: `Created site ${created.name}.${manageAgents ? ' Create an enrollment code to add its agent.' : ''}`,
-      })
-      loaded.reload()
-    } catch (err) {
-      setCreateError(describeError(err))
-    } finally {
-      setCreating(false)
-    }
+  const create = (fields: FormData) => {
+    const tenantId = fieldText(fields, 'tenantId')
+    const timeZone = fieldText(fields, 'timeZone')
+    return api.post<Site>('/api/v1/sites', {
+      name: fieldText(fields, 'name'),
+      ...(timeZone ? { timeZone } : {}),
+      ...(tenantId && tenantId !== me.tenantId ? { tenantId } : {}),
+    })
   }
 
   const remove = async (s: Site) => {
@@ -237,8 +219,18 @@ export function SitesPage() {
       {data && data.sites.length === 0 && <p className="muted">No sites yet.</p>}
 
       {manageSites && (
-        <form className="stack-form adm-form" aria-labelledby="new-site" onSubmit={(e) => void create(e)}>
-          <h2 id="new-site">New site</h2>
+        <CreateForm
+          heading="New site"
+          submitLabel="Create site"
+          create={create}
+          onCreated={(created) => {
+            setOutcome({
+              ok: true,
+              text: `Created site ${created.name}.${manageAgents ? ' Create an enrollment code to add its agent.' : ''}`,
+            })
+            loaded.reload()
+          }}
+        >
           {multiTenant && (
             <SelectField label="Tenant" name="tenantId" defaultValue={me.tenantId}>
               {tenants.map((t) => (
@@ -253,13 +245,7 @@ export function SitesPage() {
             <input name="name" required maxLength={200} autoComplete="off" />
           </label>
           <TimeZoneField />
-          <ErrorNotice message={createError} />
-          <div>
-            <button type="submit" disabled={creating}>
-              {creating ? 'Creating…' : 'Create site'}
-            </button>
-          </div>
-        </form>
+        </CreateForm>
       )}
     </section>
   )

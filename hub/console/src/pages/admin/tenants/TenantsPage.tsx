@@ -1,4 +1,4 @@
-import { type FormEvent, useState } from 'react'
+import { useState } from 'react'
 import { Link } from 'react-router'
 import { api, describeError } from '../../../api/client.ts'
 import type { Tenant } from '../../../api/types.ts'
@@ -8,6 +8,7 @@ import { fetchAll } from '../../../components/useCatalog.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
 import { ConfirmButton } from '../common/ConfirmButton.tsx'
+import { CreateForm, fieldText } from '../common/CreateForm.tsx'
 import { EditForm } from '../common/EditForm.tsx'
 import { Feedback, type Outcome } from '../common/Feedback.tsx'
 import { useLoaded } from '../common/useLoaded.ts'
@@ -30,34 +31,11 @@ export function TenantsPage() {
   )
   const [outcome, setOutcome] = useState<Outcome>()
   const [editing, setEditing] = useState<Tenant>()
-  const [creating, setCreating] = useState(false)
-  const [createError, setCreateError] = useState<string>()
 
   const mayEdit = (t: Tenant) => me.systemAdmin || (t.id === me.tenantId && can(me, 'tenant.manage'))
 
-  const create = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault()
-    const form = e.currentTarget
-    const data = new FormData(form)
-    setCreating(true)
-    setCreateError(undefined)
-    try {
-      const created = await api.post<Tenant>('/api/v1/tenants', {
-        slug: String(data.get('slug') ?? '').trim(),
-        name: String(data.get('name') ?? '').trim(),
-      })
-      form.reset()
-      setOutcome({
-        ok: true,
-        text: `Created tenant ${created.slug}. Give it an administrator on the Users page.`,
-      })
-      tenants.reload()
-    } catch (err) {
-      setCreateError(describeError(err))
-    } finally {
-      setCreating(false)
-    }
-  }
+  const create = (fields: FormData) =>
+    api.post<Tenant>('/api/v1/tenants', { slug: fieldText(fields, 'slug'), name: fieldText(fields, 'name') })
 
   const remove = async (t: Tenant) => {
     try {
@@ -151,8 +129,18 @@ export function TenantsPage() {
       </div>
 
       {me.systemAdmin ? (
-        <form className="stack-form adm-form" aria-labelledby="new-tenant" onSubmit={(e) => void create(e)}>
-          <h2 id="new-tenant">New tenant</h2>
+        <CreateForm
+          heading="New tenant"
+          submitLabel="Create tenant"
+          create={create}
+          onCreated={(created) => {
+            setOutcome({
+              ok: true,
+              text: `Created tenant ${created.slug}. Give it an administrator on the Users page.`,
+            })
+            tenants.reload()
+          }}
+        >
           <label>
             Slug (what users type as “Tenant” when signing in)
             <input
@@ -169,13 +157,7 @@ export function TenantsPage() {
             Name
             <input name="name" required maxLength={200} autoComplete="off" />
           </label>
-          <ErrorNotice message={createError} />
-          <div>
-            <button type="submit" disabled={creating}>
-              {creating ? 'Creating…' : 'Create tenant'}
-            </button>
-          </div>
-        </form>
+        </CreateForm>
       ) : (
         <p className="notice">Only system administrators create and delete tenants.</p>
       )}

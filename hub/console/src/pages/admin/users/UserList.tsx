@@ -1,4 +1,4 @@
-import { type FormEvent, useEffect, useMemo, useState } from 'react'
+import { useEffect, useMemo, useState } from 'react'
 import { Link, useLocation, useNavigate } from 'react-router'
 import { api, describeError } from '../../../api/client.ts'
 import type { User } from '../../../api/types.ts'
@@ -7,6 +7,7 @@ import { formatTime } from '../../../components/format.ts'
 import { fetchAll } from '../../../components/useCatalog.ts'
 import { usePageTitle } from '../../../components/usePageTitle.ts'
 import { can, useMe } from '../../../session/session.tsx'
+import { CreateForm, fieldText } from '../common/CreateForm.tsx'
 import { SelectField } from '../common/SelectField.tsx'
 import { tenantSlug, useTenants } from '../common/tenants.ts'
 import { UsersTabs } from './UsersTabs.tsx'
@@ -31,8 +32,6 @@ export function UserList() {
   const [error, setError] = useState<string>()
   const [attempt, setAttempt] = useState(0)
   const [query, setQuery] = useState('')
-  const [createError, setCreateError] = useState<string>()
-  const [creating, setCreating] = useState(false)
   const multiTenant = tenants.length > 1
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: `attempt` is the retry trigger
@@ -58,29 +57,16 @@ export function UserList() {
     )
   }, [users, query])
 
-  const create = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault()
-    const form = new FormData(e.currentTarget)
-    const text = (name: string) => String(form.get(name) ?? '').trim()
+  const create = (fields: FormData) => {
+    const text = (name: string) => fieldText(fields, name)
     const tenantId = text('tenantId')
-    setCreating(true)
-    setCreateError(undefined)
-    try {
-      const created = await api.post<User>('/api/v1/users', {
-        username: text('username'),
-        password: String(form.get('password') ?? ''),
-        ...(text('email') ? { email: text('email') } : {}),
-        ...(text('displayName') ? { displayName: text('displayName') } : {}),
-        ...(tenantId && tenantId !== me.tenantId ? { tenantId } : {}),
-      })
-      navigate(`/admin/users/${created.id}`, {
-        state: { notice: `Created user ${created.username}. Give them a role below.` } satisfies NoticeState,
-      })
-    } catch (err) {
-      setCreateError(describeError(err))
-    } finally {
-      setCreating(false)
-    }
+    return api.post<User>('/api/v1/users', {
+      username: text('username'),
+      password: String(fields.get('password') ?? ''),
+      ...(text('email') ? { email: text('email') } : {}),
+      ...(text('displayName') ? { displayName: text('displayName') } : {}),
+      ...(tenantId && tenantId !== me.tenantId ? { tenantId } : {}),
+    })
   }
 
   return (
@@ -150,8 +136,19 @@ export function UserList() {
       </div>
 
       {manager && (
-        <form className="stack-form create-form" onSubmit={(e) => void create(e)} aria-labelledby="new-user">
-          <h2 id="new-user">New user</h2>
+        <CreateForm
+          className="stack-form create-form"
+          heading="New user"
+          submitLabel="Create user"
+          create={create}
+          onCreated={(created) =>
+            navigate(`/admin/users/${created.id}`, {
+              state: {
+                notice: `Created user ${created.username}. Give them a role below.`,
+              } satisfies NoticeState,
+            })
+          }
+        >
           {multiTenant && (
             <SelectField label="Tenant" name="tenantId" defaultValue={me.tenantId}>
               {tenants.map((t) => (
@@ -180,13 +177,7 @@ export function UserList() {
             E-mail (optional, for password resets)
             <input name="email" type="email" maxLength={320} autoComplete="off" />
           </label>
-          <ErrorNotice message={createError} />
-          <div>
-            <button type="submit" disabled={creating}>
-              {creating ? 'Creating…' : 'Create user'}
-            </button>
-          </div>
-        </form>
+        </CreateForm>
       )}
     </section>
   )
