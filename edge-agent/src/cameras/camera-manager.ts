@@ -72,6 +72,11 @@ export class StreamUnavailable extends Error {
   ) {
     super(message)
   }
+
+  /** As an answer to the hub: no such camera or stream is 404; its password unreadable here, 503. */
+  get status(): 404 | 503 {
+    return this.code === 'camera_credentials' ? 503 : 404
+  }
 }
 
 interface Pipeline {

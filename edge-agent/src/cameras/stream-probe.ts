@@ -13,6 +13,7 @@ import { type AccessUnit, toAnnexB } from '../media/codec/access-unit.ts'
 import { H264 } from '../media/codec/h264.ts'
 import { H265 } from '../media/codec/h265.ts'
 import { unescapeRbsp, videoFormat } from '../media/codec/sps.ts'
+import { Condition } from '../media/core/condition.ts'
 import type { Consumer } from '../media/core/producer.ts'
 import type { StreamInfo } from '../media/rtsp/client.ts'
 import { type CameraManager, type StreamLease, StreamUnavailable } from './camera-manager.ts'
@@ -151,7 +152,7 @@ class ProbeConsumer implements Consumer {
   timestamps: number[] = []
   frameBytes: number[] = []
   private counting = true
-  private readonly waiters = new Set<() => void>()
+  private readonly condition = new Condition()
 
   start(info: StreamInfo): void {
     this.codec = info.codec
@@ -177,7 +178,7 @@ class ProbeConsumer implements Consumer {
       this.timestamps.push(au.timestamp)
       this.frameBytes.push(au.nalus.reduce((n, b) => n + b.length, 0))
     }
-    this.wake()
+    this.condition.changed()
   }
 
   stop(): void {
@@ -191,25 +192,8 @@ class ProbeConsumer implements Consumer {
   }
 
   /** Waits until `test()` holds or the time is up; returns whether it holds. */
-  async until(test: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (test()) return true
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.waiters.delete(check)
-        resolve()
-      }
-      const check = () => {
-        if (test()) done()
-      }
-      const timer = setTimeout(done, Math.max(0, timeoutMs))
-      this.waiters.add(check)
-    })
-    return test()
-  }
-
-  private wake(): void {
-    for (const w of [...this.waiters]) w()
+  until(test: () => boolean, timeoutMs: number): Promise<boolean> {
+    return this.condition.until(test, timeoutMs)
   }
 }
 
@@ -324,8 +308,7 @@ export class StreamProbe {
     try {
       lease = this.o.cameras.acquireStream(cameraId, role)
     } catch (err) {
-      if (err instanceof StreamUnavailable)
-        throw new ProbeError(err.code === 'camera_credentials' ? 503 : 404, err.code, err.message)
+      if (err instanceof StreamUnavailable) throw new ProbeError(err.status, err.code, err.message)
       throw err
     }
     const consumer = new ProbeConsumer()

@@ -7,6 +7,7 @@ import {
 } from '@ts-vms/shared/live'
 import type { AccessUnit } from '../media/codec/access-unit.ts'
 import { h264NalType } from '../media/codec/h264.ts'
+import { Condition } from '../media/core/condition.ts'
 import type { Consumer } from '../media/core/producer.ts'
 import type { StreamInfo } from '../media/rtsp/client.ts'
 
@@ -23,20 +24,20 @@ export class LiveSource implements Consumer {
   profile: H264Profile | undefined
   profileLevelId: string | undefined
   frames = 0
-  private readonly waiters = new Set<() => void>()
+  private readonly condition = new Condition()
 
   start(info: StreamInfo): void {
     this.codec = info.codec
     const sps = info.parameterSets.find((p) => h264NalType(p) === 7)
     if (info.codec === 'h264' && sps) this.learnSps(sps)
     this.fanout.inputRestarted()
-    this.wake()
+    this.condition.changed()
   }
 
   frame(au: AccessUnit): void {
     this.codec = au.codec
     if (au.codec !== 'h264') {
-      this.wake()
+      this.condition.changed()
       return
     }
     if (au.keyframe) {
@@ -62,7 +63,7 @@ export class LiveSource implements Consumer {
     if (!id) return
     this.profileLevelId = id
     this.profile = parseProfileLevelId(id)?.profile
-    this.wake()
+    this.condition.changed()
   }
 
   /** Known enough to answer an offer: H.264 with its profile, or a codec we cannot pass through. */
@@ -71,24 +72,7 @@ export class LiveSource implements Consumer {
   }
 
   /** Waits until `ready` or the timeout; returns whether it is ready. */
-  async whenReady(timeoutMs: number): Promise<boolean> {
-    if (this.ready) return true
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.waiters.delete(check)
-        resolve()
-      }
-      const check = () => {
-        if (this.ready) done()
-      }
-      const timer = setTimeout(done, timeoutMs)
-      this.waiters.add(check)
-    })
-    return this.ready
-  }
-
-  private wake(): void {
-    for (const w of [...this.waiters]) w()
+  whenReady(timeoutMs: number): Promise<boolean> {
+    return this.condition.until(() => this.ready, timeoutMs)
   }
 }

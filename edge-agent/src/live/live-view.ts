@@ -290,8 +290,7 @@ export class LiveView {
     try {
       lease = this.o.cameras.acquireStream(cameraId, role)
     } catch (err) {
-      if (err instanceof StreamUnavailable)
-        throw new LiveError(err.code === 'camera_credentials' ? 503 : 404, err.code, err.message)
+      if (err instanceof StreamUnavailable) throw new LiveError(err.status, err.code, err.message)
       throw err
     }
     const source = new LiveSource()
