@@ -113,6 +113,7 @@ describe.skipIf(!chromiumAvailable)('console administration: tenants, sites, age
       .waitFor()
     expect(errors).toEqual([`http 400: PATCH ${t.url}/api/v1/sites/${siteId}`])
     errors.length = 0
+    await expectAccessible(page)
     await second.getByLabel('Time zone').fill('asia/tokyo')
     await second.getByRole('button', { name: 'Save site' }).click()
     await page

@@ -158,6 +158,7 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
     await expect.poll(() => tile(yard).getAttribute('data-stream'), { timeout: 20_000 }).toBe('sub')
     await expect.poll(() => width(yard)).toBe(320)
     expect(new URL(page.url()).searchParams.get('stream')).toBe('sub')
+    await expectAccessible(page)
     await page.getByRole('button', { name: 'Back to the grid' }).click()
     await expectPlaying(page, lobby)
     expect(errors).toEqual([])
