@@ -8,6 +8,7 @@ import {
   upResponse,
 } from '@ts-vms/shared'
 import type { Logger } from 'pino'
+import type { z } from 'zod'
 import type { AgentBus } from '../mqtt/agent-bus.ts'
 
 /**
@@ -92,6 +93,22 @@ export class AgentRequests {
       )
     }
     return answer
+  }
+
+  /**
+   * A request whose answer must match `schema`: an agent is not trusted to answer well, and what it
+   * sends that does not fit is refused as 502 `bad_agent_answer`.
+   */
+  async callParsed<S extends z.ZodType>(
+    agentId: string,
+    timeoutMs: number,
+    build: (id: string) => RequestBody,
+    schema: S,
+  ): Promise<z.infer<S>> {
+    const parsed = schema.safeParse(await this.call<unknown>(agentId, timeoutMs, build))
+    if (!parsed.success)
+      throw new AgentRequestError(502, 'bad_agent_answer', 'the agent answered something unreadable')
+    return parsed.data
   }
 
   /** A request of this agent waiting for an upload (an export, or a playback segment), if any. */

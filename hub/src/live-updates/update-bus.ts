@@ -53,6 +53,26 @@ export type AdminChange =
   | 'camera.update'
   | 'camera.delete'
 
+/** An administrator's change to a camera, for those who see the camera. */
+export const cameraChange = (
+  c: { id: string; tenantId: string; siteId: string },
+  change: AdminChange,
+): Update => ({
+  type: 'camera',
+  resource: { type: 'camera', tenantId: c.tenantId, siteId: c.siteId, cameraId: c.id },
+  data: { id: c.id, siteId: c.siteId, change },
+})
+
+/** An administrator's change to an agent, for those who see its site. */
+export const agentChange = (
+  a: { id: string; tenantId: string; siteId: string },
+  change: AdminChange,
+): Update => ({
+  type: 'agent',
+  resource: { type: 'site', tenantId: a.tenantId, siteId: a.siteId },
+  data: { id: a.id, siteId: a.siteId, change },
+})
+
 export type UpdateListener = (update: Update) => void
 
 export class UpdateBus {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { type IceServer, liveAnswerResult } from '@ts-vms/shared'
+import { type IceServer, liveAnswerResult, type StreamRole } from '@ts-vms/shared'
 import {
   checkOfferSdp,
   LiveFanout,
@@ -14,9 +14,9 @@ import type { AuditLog } from '../audit/audit-log.ts'
 
 /**
  * Live view sessions and the hub's relay. By default the hub takes one WebRTC upstream per camera
- * and stream (a grid's tiles ask for the sub-stream, a single view for the main) from its agent (asked over MQTT; the agent's ICE checks go out to the hub, so the site needs no
- * inbound port) and fans it out to every viewer: ten operators on one camera cost the site's
- * uplink one stream. A `direct` session instead hands the browser's offer to the agent, for
+ * and stream (a grid's tiles ask for the sub-stream, a single view for the main) from its agent
+ * (asked over MQTT; the agent's ICE checks go out to the hub, so the site needs no inbound port)
+ * and fans it out to every viewer: ten operators on one camera cost the site's uplink one stream. A `direct` session instead hands the browser's offer to the agent, for
  * browsers on the site's LAN.
  *
  * A session ends when the viewer closes it or its connection fails, when its access token expires
@@ -37,7 +37,7 @@ export class LiveSessionError extends Error {
 }
 
 export type LiveMode = 'relay' | 'direct'
-export type LiveStream = 'main' | 'sub'
+export type LiveStream = StreamRole
 
 export interface LiveCamera {
   id: string
@@ -232,11 +232,7 @@ export class LiveSessions {
       iceServers: IceServer[]
     },
   ) {
-    const raw = await this.o.requests.call<unknown>(agentId, this.o.requestTimeoutMs, () => body)
-    const parsed = liveAnswerResult.safeParse(raw)
-    if (!parsed.success)
-      throw new LiveSessionError(502, 'bad_agent_answer', 'the agent answered something unreadable')
-    return parsed.data
+    return this.o.requests.callParsed(agentId, this.o.requestTimeoutMs, () => body, liveAnswerResult)
   }
 
   /**

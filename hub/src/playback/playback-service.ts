@@ -111,9 +111,9 @@ export class PlaybackService {
     const files: RecordingSegmentsResult['files'] = []
     let after: PlaybackCursor | undefined
     for (let page = 0; page < MAX_PAGES; page++) {
-      let raw: unknown
+      let answer: RecordingSegmentsResult
       try {
-        raw = await this.hub.agents.requests.call<unknown>(
+        answer = await this.hub.agents.requests.callParsed(
           camera.agentId,
           this.hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
           () => ({
@@ -124,15 +124,13 @@ export class PlaybackService {
             targetMs: this.hub.config.VMS_PLAYBACK_SEGMENT_SECONDS * 1000,
             ...(after ? { after } : {}),
           }),
+          recordingSegmentsResult,
         )
       } catch (err) {
         throw asHttp(err)
       }
-      const parsed = recordingSegmentsResult.safeParse(raw)
-      if (!parsed.success)
-        throw new HttpError(502, 'bad_agent_answer', 'the agent answered something unreadable')
-      files.push(...parsed.data.files)
-      after = parsed.data.next
+      files.push(...answer.files)
+      after = answer.next
       if (!after) return files
     }
     throw new HttpError(502, 'bad_agent_answer', 'the agent listed more segments than a playlist may hold')

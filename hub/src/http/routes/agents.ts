@@ -7,7 +7,7 @@ import { hashEnrollmentCode, newEnrollmentCode } from '../../agents/enrollment.t
 import { agentConfigKey } from '../../cameras/camera-streams.ts'
 import type { Tx } from '../../db/database.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
-import type { AdminChange } from '../../live-updates/update-bus.ts'
+import { type AdminChange, agentChange, cameraChange } from '../../live-updates/update-bus.ts'
 import { newAgentSecret } from '../../mqtt/agent-secrets.ts'
 import { can, canSee, canSeeWholeSite, visibility } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
@@ -168,11 +168,7 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
     announce(action, r)
   }
   const announce = (change: AdminChange, r: { id: string; tenant_id: string; site_id: string }) =>
-    hub.updates.publish({
-      type: 'agent',
-      resource: siteResource(r),
-      data: { id: r.id, siteId: r.site_id, change },
-    })
+    hub.updates.publish(agentChange({ id: r.id, tenantId: r.tenant_id, siteId: r.site_id }, change))
 
   api.route({
     method: 'post',
@@ -421,11 +417,9 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
       await hub.live.endForAgent(params.id, 'agent revoked')
       await audit(ctx, principal, 'agent.revoke', row, { camerasUnassigned: cameras.map((c) => c.id) })
       for (const c of cameras)
-        hub.updates.publish({
-          type: 'camera',
-          resource: { type: 'camera', tenantId: row.tenant_id, siteId: c.site_id, cameraId: c.id },
-          data: { id: c.id, siteId: c.site_id, change: 'camera.update' },
-        })
+        hub.updates.publish(
+          cameraChange({ id: c.id, tenantId: row.tenant_id, siteId: c.site_id }, 'camera.update'),
+        )
       ctx.status = 204
     },
   })

@@ -14,6 +14,7 @@ import {
 import type { Tx } from '../../db/database.ts'
 import { type Camera, CameraSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
+import { cameraChange } from '../../live-updates/update-bus.ts'
 import { can, canSee, type Resource, visibility } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import { lockTenant } from '../../services/admin-guard.ts'
@@ -154,11 +155,7 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     })
     // An administrator's change shows at once in the consoles that see the camera.
     if (action === 'camera.create' || action === 'camera.update' || action === 'camera.delete')
-      hub.updates.publish({
-        type: 'camera',
-        resource: { type: 'camera', tenantId: c.tenantId, siteId: c.siteId, cameraId: c.id },
-        data: { id: c.id, siteId: c.siteId, change: action },
-      })
+      hub.updates.publish(cameraChange(c, action))
   }
 
   api.route({
@@ -335,15 +332,12 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         throw new HttpError(404, 'stream_unknown', `the camera has no ${body.stream} stream`)
       let result: CameraProbeResult
       try {
-        const raw = await hub.agents.requests.call<unknown>(
+        result = await hub.agents.requests.callParsed(
           c.agentId,
           hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
           () => ({ op: 'camera.probe', cameraId: c.id, stream: body.stream }),
+          cameraProbeResult,
         )
-        const parsed = cameraProbeResult.safeParse(raw)
-        if (!parsed.success)
-          throw new HttpError(502, 'bad_agent_answer', 'the agent answered something unreadable')
-        result = parsed.data
       } catch (err) {
         throw err instanceof AgentRequestError ? new HttpError(err.status, err.code, err.message) : err
       }

@@ -186,7 +186,7 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
       const c = await reachableCamera(hub, principal, params.id, 'camera.playback')
       let result: RecordedRangesResult
       try {
-        const raw = await hub.agents.requests.call<unknown>(
+        result = await hub.agents.requests.callParsed(
           c.agentId,
           hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
           () => ({
@@ -195,11 +195,8 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
             from: from.toISOString(),
             to: to.toISOString(),
           }),
+          recordedRangesResult,
         )
-        const parsed = recordedRangesResult.safeParse(raw)
-        if (!parsed.success)
-          throw new HttpError(502, 'bad_agent_answer', 'the agent answered something unreadable')
-        result = parsed.data
       } catch (err) {
         throw asHttp(err)
       }
