@@ -102,11 +102,13 @@ export class EdgeAgent {
       logger,
       respond: (r) => this.link.respond(r),
     })
+    // Looked up once: the stream test decodes its still with it, live view transcodes when allowed.
+    const ffmpeg = findFfmpeg()
     this.probe = new StreamProbe({
       cameras: this.cameras,
       logger,
       respond: (r) => this.link.respond(r),
-      ffmpeg: findFfmpeg(),
+      ffmpeg,
     })
     this.live = new LiveView({
       cameras: this.cameras,
@@ -117,7 +119,7 @@ export class EdgeAgent {
       maxPeers: settings.VMS_AGENT_LIVE_MAX_PEERS,
       startTimeoutMs: settings.VMS_AGENT_LIVE_START_TIMEOUT_MS,
       connectTimeoutMs: settings.VMS_AGENT_LIVE_CONNECT_TIMEOUT_MS,
-      ffmpeg: settings.VMS_AGENT_LIVE_TRANSCODE ? findFfmpeg() : undefined,
+      ffmpeg: settings.VMS_AGENT_LIVE_TRANSCODE ? ffmpeg : undefined,
       emit: (e) => this.event(e),
     })
   }

@@ -10,8 +10,8 @@ import {
 import type { Logger } from 'pino'
 import { answerRequest } from '../link/answer-request.ts'
 import { type AccessUnit, toAnnexB } from '../media/codec/access-unit.ts'
-import { H264 } from '../media/codec/h264.ts'
-import { H265 } from '../media/codec/h265.ts'
+import { H264, h264NalType } from '../media/codec/h264.ts'
+import { H265, h265NalType } from '../media/codec/h265.ts'
 import { unescapeRbsp, videoFormat } from '../media/codec/sps.ts'
 import { Condition } from '../media/core/condition.ts'
 import type { Consumer } from '../media/core/producer.ts'
@@ -103,26 +103,25 @@ const H265_PROFILES: Record<number, string> = {
   4: 'Range Extensions',
 }
 
+const formatOf = (codec: 'h264' | 'h265') => (codec === 'h264' ? H264 : H265)
+const isSps = (codec: 'h264' | 'h265', nal: Buffer) =>
+  codec === 'h264' ? h264NalType(nal) === 7 : h265NalType(nal) === 33
+
 /** The profile's name from a sequence parameter set (H.264 or H.265); undefined when unknown. */
 export function profileName(codec: 'h264' | 'h265', sps: Buffer): string | undefined {
+  if (sps.length < 4 || !isSps(codec, sps)) return undefined
   if (codec === 'h264') {
-    if (sps.length < 4 || ((sps[0] as number) & 0x1f) !== 7) return undefined
     const idc = sps[1] as number
     const constrained = ((sps[2] as number) & 0x40) !== 0
     const name = H264_PROFILES[idc]
     if (!name) return `profile ${idc}`
     return idc === 66 && constrained ? 'Constrained Baseline' : name
   }
-  if (sps.length < 4 || (((sps[0] as number) >> 1) & 0x3f) !== 33) return undefined
   const rbsp = unescapeRbsp(sps, 2)
   if (rbsp.length < 2) return undefined
   const idc = (rbsp[1] as number) & 0x1f
   return H265_PROFILES[idc] ?? `profile ${idc}`
 }
-
-const formatOf = (codec: 'h264' | 'h265') => (codec === 'h264' ? H264 : H265)
-const isSps = (codec: 'h264' | 'h265', nal: Buffer) =>
-  codec === 'h264' ? ((nal[0] ?? 0) & 0x1f) === 7 : (((nal[0] ?? 0) >> 1) & 0x3f) === 33
 
 /**
  * What a decoder needs for one picture: the keyframe in Annex B, led by the stream's parameter sets

@@ -1,4 +1,4 @@
-import type { DownRequest, LiveAnswerResult, UpResponse } from '@ts-vms/shared'
+import type { DownRequest, LiveAnswerResult, StreamRole, UpResponse } from '@ts-vms/shared'
 import { OfferError, type PeerCloseReason, SendingPeer } from '@ts-vms/shared/live'
 import type { Logger } from 'pino'
 import { type CameraManager, type StreamLease, StreamUnavailable } from '../cameras/camera-manager.ts'
@@ -48,8 +48,6 @@ export interface LiveViewOptions {
     data: { peerId: string; reason: string }
   }) => void
 }
-
-type StreamRole = 'main' | 'sub'
 
 interface LiveCamera {
   /** `cameraId/preference`: a grid's sub-stream viewers and a single view's main share nothing. */

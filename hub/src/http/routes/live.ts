@@ -1,3 +1,4 @@
+import { streamRole as liveStream } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
@@ -24,8 +25,6 @@ import { reachableCamera } from './cameras.ts'
  * that speak it. A session lasts as long as the access token that opened it; the player renews
  * it with a fresh token.
  */
-const liveStream = z.enum(['main', 'sub'])
-
 const liveOffer = z.object({
   type: z.literal('offer'),
   sdp: z

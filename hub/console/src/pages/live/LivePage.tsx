@@ -1,14 +1,13 @@
 import { type FormEvent, useCallback, useEffect, useMemo, useState } from 'react'
 import { useSearchParams } from 'react-router'
 import { api, describeError } from '../../api/client.ts'
-import type { Layout, SavedView } from '../../api/types.ts'
+import type { Layout, SavedView, StreamRole } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
 import { useCatalog } from '../../components/useCatalog.ts'
 import { isAdminChange, useReloadOnUpdates } from '../../components/useLiveUpdates.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
 import { LiveTile } from './LiveTile.tsx'
 import { autoTiles, fitTiles, isLayout, LAYOUTS, tilesOf } from './layouts.ts'
-import type { LiveStream } from './live-player.ts'
 
 /**
  * Live: a grid of cameras from every site the user may see, grouped by site, in layouts of 1 to
@@ -27,8 +26,8 @@ export function LivePage() {
   const single = params.get('camera')
   // The single view shows the main stream unless switched; grid tiles ask for sub streams (a 1x1
   // grid is as large as the single view: main).
-  const singleStream: LiveStream = params.get('stream') === 'sub' ? 'sub' : 'main'
-  const gridStream: LiveStream = layout === '1' ? 'main' : 'sub'
+  const singleStream: StreamRole = params.get('stream') === 'sub' ? 'sub' : 'main'
+  const gridStream: StreamRole = layout === '1' ? 'main' : 'sub'
   const [views, setViews] = useState<SavedView[]>([])
   const [viewsError, setViewsError] = useState<string>()
   const [custom, setCustom] = useState<(string | null)[] | undefined>()

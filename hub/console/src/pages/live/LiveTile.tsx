@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
 import { api } from '../../api/client.ts'
-import type { Camera } from '../../api/types.ts'
-import { LivePlayer, type LiveStream, type PlayerState } from './live-player.ts'
+import type { Camera, StreamRole } from '../../api/types.ts'
+import { LivePlayer, type PlayerState } from './live-player.ts'
 
 export type TileState = 'connecting' | 'streaming' | 'offline' | 'no permission' | 'empty'
 
@@ -24,10 +24,10 @@ interface Props {
   /** The single view (larger). */
   single?: boolean
   /** The stream wanted: the grid asks for sub streams, the single view for the main (switchable). */
-  stream: LiveStream
+  stream: StreamRole
 }
 
-const STREAM_LABEL: Record<LiveStream, string> = { main: 'Main stream', sub: 'Sub stream' }
+const STREAM_LABEL: Record<StreamRole, string> = { main: 'Main stream', sub: 'Sub stream' }
 
 /**
  * One camera in the grid: its video, name, site and state. It connects by itself and reconnects
@@ -38,7 +38,7 @@ export function LiveTile({ cameraId, camera, siteName, onOpen, single, stream }:
   const video = useRef<HTMLVideoElement>(null)
   const [state, setState] = useState<TileState>(cameraId ? 'connecting' : 'empty')
   const [detail, setDetail] = useState<string>()
-  const [sent, setSent] = useState<LiveStream>()
+  const [sent, setSent] = useState<StreamRole>()
   const visible = camera !== undefined
 
   useEffect(() => {

@@ -1,14 +1,13 @@
+import type { StreamRole } from '../../api/types.ts'
 import { OfferBatcher, type OfferOutcome } from './offer-batch.ts'
 
 /**
  * A reusable live player: one camera in one <video> element over WebRTC, through the hub's live
  * API. It offers to receive H.264 (ICE gathering complete: the hub takes no trickled candidates)
- * through the page's offer batcher (a grid's tiles share one request), plays what arrives, renews the session when the page has a fresh access token, and closes the
- * session when stopped. State and statistics are reported to the page through callbacks, so the
+ * through the page's offer batcher (a grid's tiles share one request), plays what arrives, renews
+ * the session when the page has a fresh access token, and closes the session when stopped. State and statistics are reported to the page through callbacks, so the
  * full web UI can reuse it as is.
  */
-export type LiveStream = 'main' | 'sub'
-
 export type PlayerState = 'idle' | 'connecting' | 'playing' | 'stalled' | 'closed' | 'failed'
 
 export interface PlayerStats {
@@ -36,7 +35,7 @@ export interface PlayerOptions {
   baseUrl?: string
   mode?: 'relay' | 'direct'
   /** The stream wanted: `sub` for a grid tile, `main` (default) for a single view. */
-  stream?: LiveStream
+  stream?: StreamRole
   onState?: (state: PlayerState, detail?: string) => void
   onStats?: (stats: PlayerStats) => void
 }
@@ -56,7 +55,7 @@ export class LivePlayer {
   private lastAt = 0
   state: PlayerState = 'idle'
   /** The stream being received, once the hub has answered. */
-  stream: LiveStream | undefined
+  stream: StreamRole | undefined
 
   constructor(
     private readonly video: HTMLVideoElement,

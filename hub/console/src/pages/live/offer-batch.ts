@@ -1,3 +1,5 @@
+import type { StreamRole } from '../../api/types.ts'
+
 /**
  * Live offers sent together. A browser opens at most six HTTP/1.1 connections to a host (one is
  * taken by the live update stream), so sixteen tiles each posting its own offer wait in line
@@ -8,12 +10,12 @@ export interface LiveOffer {
   cameraId: string
   sdp: string
   mode: 'relay' | 'direct'
-  stream: 'main' | 'sub'
+  stream: StreamRole
 }
 
 export interface OfferOutcome {
   status: number
-  answer?: { type: 'answer'; sdp: string; sessionId: string; stream?: 'main' | 'sub'; expiresAt: string }
+  answer?: { type: 'answer'; sdp: string; sessionId: string; stream?: StreamRole; expiresAt: string }
   error?: { code: string; message: string }
 }
 
