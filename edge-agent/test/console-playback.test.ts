@@ -192,8 +192,14 @@ describe.skipIf(!chromiumAvailable)('playback in the console', () => {
   })
 })
 
+/**
+ * A `datetime-local` value the way Chromium serialises it: whole seconds are left off when they
+ * are zero, and Playwright's fill() refuses ("Malformed value") any value the input reads back
+ * differently.
+ */
 function toLocalInput(ms: number): string {
   const d = new Date(ms)
   const pad = (n: number) => String(n).padStart(2, '0')
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+  const seconds = d.getSeconds() === 0 ? '' : `:${pad(d.getSeconds())}`
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}${seconds}`
 }

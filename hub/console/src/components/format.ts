@@ -23,11 +23,16 @@ export function formatDuration(ms: number): string {
   return `${h} h ${m % 60} min`
 }
 
-/** `datetime-local` input value (browser zone) from an ISO time, and back. */
+/**
+ * `datetime-local` input value (browser zone) from an ISO time, and back. Zero seconds are left
+ * off, as the browser itself serialises the value, so a controlled input reads back what it was
+ * given.
+ */
 export function toLocalInput(iso: string): string {
   const d = new Date(iso)
   const pad = (n: number) => String(n).padStart(2, '0')
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+  const seconds = d.getSeconds() === 0 ? '' : `:${pad(d.getSeconds())}`
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}${seconds}`
 }
 export function fromLocalInput(value: string): string | undefined {
   if (!value) return undefined
