@@ -76,6 +76,7 @@ export class EdgeAgent {
       reconnectMaxMs: settings.VMS_AGENT_RECONNECT_MAX_MS,
       cameraTimeoutMs: settings.VMS_AGENT_CAMERA_TIMEOUT_MS,
       onDemandLingerMs: settings.VMS_AGENT_ON_DEMAND_LINGER_MS,
+      liveStreams: settings.VMS_AGENT_LIVE_STREAMS,
       logger,
       emit: (e) => this.event(e),
     })

@@ -39,6 +39,11 @@ export const agentConfigSchema = z.object({
   VMS_AGENT_LIVE_PORT_RANGE: portRangeSetting.optional(),
   /** Live view: connections the agent serves at once (the hub's relay needs one per camera watched). */
   VMS_AGENT_LIVE_MAX_PEERS: positiveInt.max(1000).default(32),
+  /**
+   * `always`: every camera stream stays open, so live view starts at once from its last keyframe;
+   * `on-demand`: streams the recorder does not use open only while someone watches.
+   */
+  VMS_AGENT_LIVE_STREAMS: z.enum(['always', 'on-demand']).default('always'),
   /** How long a stream opened for live view only (a camera that does not record it) stays open unwatched. */
   VMS_AGENT_ON_DEMAND_LINGER_MS: z.coerce.number().int().nonnegative().default(10_000),
   /** Live view: transcode H.265-only cameras to H.264 with ffmpeg (FFMPEG_PATH or on PATH). */

@@ -56,6 +56,7 @@ beforeAll(async () => {
     VMS_AGENT_CAMERA_TIMEOUT_MS: 2000,
     VMS_AGENT_MIN_FREE_BYTES: 0,
     VMS_AGENT_ON_DEMAND_LINGER_MS: 200,
+    VMS_AGENT_LIVE_STREAMS: 'on-demand', // what these tests watch open and close
   })
   token = site.token
   door = await site.addCamera({

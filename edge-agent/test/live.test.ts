@@ -65,6 +65,7 @@ beforeAll(async () => {
     {
       VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
       VMS_AGENT_ON_DEMAND_LINGER_MS: 0,
+      VMS_AGENT_LIVE_STREAMS: 'on-demand', // what these tests watch open and close
       VMS_AGENT_LIVE_CONNECT_TIMEOUT_MS: 3000,
       VMS_AGENT_MIN_FREE_BYTES: 0,
       VMS_AGENT_SEGMENT_SECONDS: 2,

@@ -6,6 +6,7 @@ import {
   cameraPasswordContext,
   cleanText,
   SecretBox,
+  type StreamRole,
 } from '@ts-vms/shared'
 import type { Logger } from 'pino'
 import { CameraStream, type StreamState } from '../media/core/camera-stream.ts'
@@ -45,6 +46,12 @@ export interface CameraManagerOptions {
   emit: (event: CameraEvent) => void
   /** How long an on-demand stream (live view of a camera that does not record) stays open unused. */
   onDemandLingerMs?: number
+  /**
+   * `always` (default): every stream of every camera stays open, so live view starts at once from
+   * the stream's last keyframe, as a VMS's "live: always" setting does; `on-demand`: streams the
+   * recorder does not use open when someone watches (less camera and network load, a slower start).
+   */
+  liveStreams?: 'always' | 'on-demand'
 }
 
 /** A stream opened for consumers other than the recorder, while they need it. */
@@ -60,7 +67,7 @@ interface OnDemand {
 /** A running stream lent to a consumer; `release()` when done (exactly once). */
 export interface StreamLease {
   source: CameraStream
-  role: 'main' | 'sub'
+  role: StreamRole
   release(): void
 }
 
@@ -111,6 +118,8 @@ export const recordingStream = (c: AgentCamera): AgentCameraStream | undefined =
 export class CameraManager {
   private readonly pipelines = new Map<string, Pipeline>()
   private readonly onDemand = new Map<string, OnDemand>()
+  /** Leases held on every non-recording stream in `always` mode, by `cameraId/role`. */
+  private readonly keptOpen = new Map<string, StreamLease>()
   private cameras: AgentCamera[] = []
   private retentionTimer: NodeJS.Timeout | undefined
   private readonly box: SecretBox | undefined
@@ -155,6 +164,39 @@ export class CameraManager {
         await d.source.stop()
       }
     }
+    this.keepStreamsOpen()
+  }
+
+  /**
+   * In `always` mode, holds a lease on each stream the recorder does not run; leases on streams
+   * that were removed or reconnected with new settings are let go (and taken again when current).
+   */
+  private keepStreamsOpen(): void {
+    const wanted = new Set<string>()
+    if ((this.o.liveStreams ?? 'always') === 'always') {
+      for (const camera of this.cameras)
+        for (const stream of camera.streams) {
+          const p = this.pipelines.get(camera.id)
+          if (p?.source && p.stream.role === stream.role) continue
+          wanted.add(`${camera.id}/${stream.role}`)
+        }
+    }
+    for (const [key, lease] of this.keptOpen) {
+      const cameraId = key.slice(0, key.lastIndexOf('/'))
+      if (wanted.has(key) && this.isCurrent(lease, cameraId)) continue
+      this.keptOpen.delete(key)
+      lease.release()
+    }
+    for (const key of wanted) {
+      if (this.keptOpen.has(key)) continue
+      const cut = key.lastIndexOf('/')
+      try {
+        this.keptOpen.set(key, this.acquireStream(key.slice(0, cut), key.slice(cut + 1) as StreamRole))
+      } catch (err) {
+        // A password this agent cannot open: the stream stays closed; live view says why.
+        this.o.logger.warn({ stream: key, err: (err as Error).message }, 'cannot keep a camera stream open')
+      }
+    }
   }
 
   /** What a stream connects with: a different fingerprint means reconnect. */
@@ -178,7 +220,7 @@ export class CameraManager {
    * runs that stream — never a second connection to the camera — or else a session opened on
    * demand, shared by every borrower and closed a little after the last one releases it.
    */
-  acquireStream(cameraId: string, role: 'main' | 'sub'): StreamLease {
+  acquireStream(cameraId: string, role: StreamRole): StreamLease {
     const camera = this.camera(cameraId)
     if (!camera) throw new StreamUnavailable('camera_unknown', 'this agent has no such camera')
     const stream = camera.streams.find((s) => s.role === role)
@@ -237,6 +279,11 @@ export class CameraManager {
   /** Streams open on demand (not for recording), for health and tests. */
   get onDemandStreams(): string[] {
     return [...this.onDemand.keys()]
+  }
+
+  /** Streams held open in `always` mode (a subset of `onDemandStreams`). */
+  get keptOpenStreams(): string[] {
+    return [...this.keptOpen.keys()]
   }
 
   private password(camera: AgentCamera, stream: AgentCameraStream): { password?: string; error?: string } {
@@ -402,6 +449,7 @@ export class CameraManager {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.retentionTimer) clearInterval(this.retentionTimer)
+    this.keptOpen.clear()
     for (const p of this.pipelines.values()) await this.stopPipeline(p, 'agent stopped')
     this.pipelines.clear()
     for (const d of this.onDemand.values()) {

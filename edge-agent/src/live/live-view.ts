@@ -8,6 +8,12 @@ import { LiveSource } from './live-source.ts'
 import { H265ToH264Transcoder } from './transcoder.ts'
 
 /**
+ * How live view takes a camera stream: from its last keyframe (a picture at once, not after up to
+ * a GOP) and never more than a second or two behind (a slow consumer drops to the next keyframe).
+ */
+const LIVE_SUBSCRIPTION = { queueFrames: 30, fromLastKeyframe: true } as const
+
+/**
  * The agent's side of live view. The hub sends a `live.offer` (its relay's upstream, one per
  * camera, or a browser's offer for a direct connection); the agent answers from the camera's
  * running session — the recorder's, or one opened on demand — and sends H.264 as it comes, without
@@ -258,9 +264,9 @@ export class LiveView {
   ): Promise<LiveCamera> {
     const lease = this.o.cameras.acquireStream(cameraId, role)
     const t = new H265ToH264Transcoder({ ffmpeg: this.o.ffmpeg as string, logger: this.o.logger })
-    const transcoderSub = lease.source.producer.subscribe(t, { queueFrames: 30 })
+    const transcoderSub = lease.source.producer.subscribe(t, LIVE_SUBSCRIPTION)
     const source = new LiveSource()
-    const subscription = t.producer.subscribe(source, { queueFrames: 30 })
+    const subscription = t.producer.subscribe(source, LIVE_SUBSCRIPTION)
     const cam: LiveCamera = {
       key,
       cameraId,
@@ -292,7 +298,7 @@ export class LiveView {
       throw err
     }
     const source = new LiveSource()
-    const subscription = lease.source.producer.subscribe(source, { queueFrames: 30 })
+    const subscription = lease.source.producer.subscribe(source, LIVE_SUBSCRIPTION)
     const ready = await source.whenReady(timeoutMs)
     if (ready && source.codec === 'h264') {
       return {
@@ -322,10 +328,10 @@ export class LiveView {
         cam.lease = lease
         if (cam.transcoder) {
           const t = new H265ToH264Transcoder({ ffmpeg: this.o.ffmpeg as string, logger: this.o.logger })
-          cam.transcoder = { t, subscription: lease.source.producer.subscribe(t, { queueFrames: 30 }) }
-          cam.subscription = t.producer.subscribe(cam.source, { queueFrames: 30 })
+          cam.transcoder = { t, subscription: lease.source.producer.subscribe(t, LIVE_SUBSCRIPTION) }
+          cam.subscription = t.producer.subscribe(cam.source, LIVE_SUBSCRIPTION)
         } else {
-          cam.subscription = lease.source.producer.subscribe(cam.source, { queueFrames: 30 })
+          cam.subscription = lease.source.producer.subscribe(cam.source, LIVE_SUBSCRIPTION)
         }
       } catch (err) {
         this.o.logger.warn({ err, camera: cam.cameraId }, 'live view lost its stream')

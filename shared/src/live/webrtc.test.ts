@@ -58,6 +58,9 @@ describe('WebRTC peers (werift, loopback)', () => {
     // The answer names only the chosen H.264 payload type, the camera's High profile.
     expect(sender.answerSdp).toMatch(/a=fmtp:\d+ .*profile-level-id=64001f/)
     expect(sender.answerSdp.match(/a=rtpmap:\d+ H264/g)).toHaveLength(1)
+    // The offerer opens DTLS (a browser at once; werift as client would first wait 100 ms).
+    expect(sender.answerSdp).toMatch(/^a=setup:passive\r?$/m)
+    expect(sender.answerSdp).not.toMatch(/a=setup:active/)
     await receiver.accept(sender.answerSdp)
     expect(receiver.profile).toBe('high')
 

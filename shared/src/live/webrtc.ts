@@ -71,6 +71,15 @@ function makePeer(o: PeerOptions, video: RTCRtpCodecParameters[]): RTCPeerConnec
   })
 }
 
+/**
+ * The answer with `a=setup:passive`: the offerer opens the DTLS handshake. werift as DTLS client
+ * waits a fixed 100 ms before its first flight, where a browser sends it as soon as ICE is up
+ * (RFC 5763 lets the answerer take either role).
+ */
+function asDtlsServer(answer: { sdp: string }): { type: 'answer'; sdp: string } {
+  return { type: 'answer', sdp: answer.sdp.replace(/^a=setup:active(?=\r?$)/gm, 'a=setup:passive') }
+}
+
 async function gathered(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
   if (pc.iceGatheringState === 'complete') return
   await new Promise<void>((resolve) => {
@@ -189,7 +198,7 @@ export class SendingPeer extends Peer {
     try {
       peer.payloadType = narrowed.payloadType
       await peer.pc.setRemoteDescription({ type: 'offer', sdp: narrowed.sdp })
-      await peer.pc.setLocalDescription(await peer.pc.createAnswer())
+      await peer.pc.setLocalDescription(asDtlsServer(await peer.pc.createAnswer()))
       await gathered(peer.pc, o.gatherTimeoutMs ?? 3000)
       peer.answerSdp = peer.pc.localDescription?.sdp ?? ''
       peer.attach(fanout)

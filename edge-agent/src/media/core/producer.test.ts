@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { AccessUnit } from '../codec/access-unit.ts'
 import type { StreamInfo } from '../rtsp/client.ts'
 import { Backoff } from './backoff.ts'
-import { type Consumer, Producer } from './producer.ts'
+import { type Consumer, GOP_CACHE_MAX_BYTES, Producer } from './producer.ts'
 
 const info = {
   codec: 'h264',
@@ -70,6 +70,54 @@ describe('Producer', () => {
     await sub.idle()
     expect(started).toBe(true)
     expect(got[0]).toBe(10)
+  })
+
+  it('starts a live consumer at the last keyframe, with the frames since it, then goes on live', async () => {
+    const producer = new Producer()
+    producer.started(info)
+    for (let n = 0; n <= 24; n++) producer.frame(au(n))
+    expect(producer.cachedFrames).toBe(5) // keyframe 20 and 21..24
+    const got: number[] = []
+    // A queue shorter than the cached GOP still gets all of it.
+    const sub = producer.subscribe(
+      { name: 'live', frame: (a) => void got.push(a.wallMs) },
+      {
+        queueFrames: 3,
+        fromLastKeyframe: true,
+      },
+    )
+    await sub.idle() // as when the next frame arrives: on a later turn of the event loop
+    for (let n = 25; n <= 27; n++) producer.frame(au(n))
+    await sub.idle()
+    expect(got).toEqual([20, 21, 22, 23, 24, 25, 26, 27])
+    expect(sub.dropped).toBe(0)
+  })
+
+  it('replays nothing that would not decode: a damaged frame, a new stream or an oversized GOP', async () => {
+    const producer = new Producer()
+    producer.started(info)
+    producer.frame(au(0))
+    producer.frame({ ...au(1), damaged: true })
+    producer.frame(au(2))
+    expect(producer.cachedFrames).toBe(0)
+    producer.frame(au(10))
+    expect(producer.cachedFrames).toBe(1)
+    producer.started(info)
+    expect(producer.cachedFrames).toBe(0)
+    producer.frame(au(20))
+    producer.frame({ ...au(21), nalus: [Buffer.alloc(GOP_CACHE_MAX_BYTES)] })
+    expect(producer.cachedFrames).toBe(0)
+    producer.stopped('gone')
+    const got: number[] = []
+    const sub = producer.subscribe(
+      { name: 'live', frame: (a) => void got.push(a.wallMs) },
+      { fromLastKeyframe: true },
+    )
+    producer.started(info)
+    producer.frame(au(31))
+    producer.frame(au(40))
+    await sub.idle()
+    expect(got).toEqual([40])
   })
 
   it('isolates a consumer that throws', async () => {

@@ -94,6 +94,21 @@ export class Subscription {
     if (!this.running) void this.drain()
   }
 
+  /**
+   * Hands over a cached group of pictures (keyframe first) outside the frame bound: a GOP is
+   * longer than a live consumer's queue on many cameras, and it drains before the next frame
+   * arrives. The byte bound still holds.
+   */
+  replay(frames: readonly AccessUnit[]): void {
+    if (this.closed || frames.length === 0 || !this.waitForKeyframe) return
+    const bytes = frames.reduce((n, au) => n + itemBytes({ kind: 'frame', au }), 0)
+    if (this.queuedBytes + bytes > this.limitBytes) return
+    this.waitForKeyframe = false
+    for (const au of frames) this.queue.push({ kind: 'frame', au })
+    this.queuedBytes += bytes
+    if (!this.running) void this.drain()
+  }
+
   private async drain(): Promise<void> {
     this.running = true
     while (this.queue.length > 0 && !this.closed) {
@@ -119,13 +134,34 @@ export class Subscription {
   }
 }
 
+/**
+ * Bounds of the group of pictures kept for consumers that start at the last keyframe: beyond
+ * either (a camera with a very long GOP) nothing is replayed and they wait for the next one.
+ */
+export const GOP_CACHE_MAX_FRAMES = 600
+export const GOP_CACHE_MAX_BYTES = 16 * 1024 * 1024
+
+export interface SubscribeOptions {
+  /** Frames the consumer's queue holds before it drops to the next keyframe (default 120). */
+  queueFrames?: number
+  queueBytes?: number
+  /**
+   * Start at the stream's last keyframe: the frames since it are handed over at once, so a live
+   * viewer sees a picture now instead of after up to a GOP (a second or more on most cameras).
+   */
+  fromLastKeyframe?: boolean
+}
+
 export class Producer {
   private readonly subscriptions = new Set<Subscription>()
   private info: StreamInfo | undefined
+  /** The current group of pictures: a keyframe and the frames after it (empty: none usable). */
+  private gop: AccessUnit[] = []
+  private gopBytes = 0
 
   constructor(private readonly onError: (consumer: string, err: unknown) => void = () => {}) {}
 
-  subscribe(consumer: Consumer, options: { queueFrames?: number; queueBytes?: number } = {}): Subscription {
+  subscribe(consumer: Consumer, options: SubscribeOptions = {}): Subscription {
     const sub = new Subscription(
       consumer,
       options.queueFrames ?? 120,
@@ -133,8 +169,16 @@ export class Producer {
       options.queueBytes ?? DEFAULT_QUEUE_BYTES,
     )
     this.subscriptions.add(sub)
-    if (this.info) sub.push({ kind: 'start', info: this.info })
+    if (this.info) {
+      sub.push({ kind: 'start', info: this.info })
+      if (options.fromLastKeyframe) sub.replay(this.gop)
+    }
     return sub
+  }
+
+  /** Frames a consumer starting at the last keyframe would get now (for health and tests). */
+  get cachedFrames(): number {
+    return this.gop.length
   }
 
   unsubscribe(sub: Subscription): void {
@@ -148,11 +192,35 @@ export class Producer {
 
   started(info: StreamInfo): void {
     this.info = info
+    this.forgetGop()
     for (const s of this.subscriptions) s.push({ kind: 'start', info })
   }
 
   frame(au: AccessUnit): void {
+    this.keep(au)
     for (const s of this.subscriptions) s.push({ kind: 'frame', au })
+  }
+
+  private keep(au: AccessUnit): void {
+    if (au.keyframe && !au.damaged) this.forgetGop()
+    else if (this.gop.length === 0) return
+    const bytes = itemBytes({ kind: 'frame', au })
+    if (
+      au.damaged ||
+      this.gop.length >= GOP_CACHE_MAX_FRAMES ||
+      this.gopBytes + bytes > GOP_CACHE_MAX_BYTES
+    ) {
+      // What follows may not decode from the cached keyframe: nothing to replay until the next one.
+      this.forgetGop()
+      return
+    }
+    this.gop.push(au)
+    this.gopBytes += bytes
+  }
+
+  private forgetGop(): void {
+    this.gop = []
+    this.gopBytes = 0
   }
 
   audio(frame: AudioFrame): void {
@@ -161,6 +229,7 @@ export class Producer {
 
   stopped(reason: string): void {
     this.info = undefined
+    this.forgetGop()
     for (const s of this.subscriptions) s.push({ kind: 'stop', reason })
   }
 }

@@ -2,8 +2,10 @@ import { streamRole as liveStream } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
+import type { Camera } from '../../db/entities.ts'
 import type { HubContext } from '../../hub-context.ts'
 import {
+  type LiveCamera,
   type LiveMode,
   type LiveSession,
   LiveSessionError,
@@ -16,7 +18,7 @@ import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { describeError, HttpError, notFound } from '../errors.ts'
 import { idParams } from '../schemas.ts'
-import { reachableCamera } from './cameras.ts'
+import { reachableCamera, reachableCameras } from './cameras.ts'
 
 /**
  * Live view. The browser posts its offer (ICE gathering complete) and gets the hub's answer; by
@@ -105,25 +107,32 @@ const liveConfig = z.object({
 })
 
 export function registerLiveRoutes(api: Api, hub: HubContext): void {
-  async function liveCamera(principal: Principal, id: string) {
-    const c = await reachableCamera(hub, principal, id, 'camera.live')
-    return { id: c.id, name: c.name, tenantId: c.tenantId, siteId: c.siteId, agentId: c.agentId }
-  }
+  const liveCamera = (c: Camera & { agentId: string }): LiveCamera => ({
+    id: c.id,
+    name: c.name,
+    tenantId: c.tenantId,
+    siteId: c.siteId,
+    agentId: c.agentId,
+  })
 
   const asHttp = (err: unknown) =>
     err instanceof AgentRequestError || err instanceof LiveSessionError
       ? new HttpError(err.status, err.code, err.message)
       : err
 
+  /** A session on a camera the principal may watch: by id, or already checked (a batch's). */
   async function start(
     ctx: Context,
     principal: Principal,
-    cameraId: string,
+    cameraOrId: string | LiveCamera,
     sdp: string,
     mode: LiveMode,
     stream: LiveStream,
   ) {
-    const camera = await liveCamera(principal, cameraId)
+    const camera =
+      typeof cameraOrId === 'string'
+        ? liveCamera(await reachableCamera(hub, principal, cameraOrId, 'camera.live'))
+        : cameraOrId
     const source = auditSource(ctx, principal)
     try {
       return await hub.live.start({
@@ -217,10 +226,20 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
       },
     },
     async handler(ctx, { body, principal }) {
+      // Every camera checked in one transaction, then every session started at once (their audit
+      // records then go to the database together too).
+      const cameras = await reachableCameras(
+        hub,
+        principal,
+        body.offers.map((o) => o.cameraId),
+        'camera.live',
+      )
       const results = await Promise.all(
         body.offers.map(async (o) => {
           try {
-            const r = await start(ctx, principal, o.cameraId, o.sdp, o.mode, o.stream)
+            const camera = cameras.get(o.cameraId)
+            if (!camera || camera instanceof Error) throw camera ?? notFound('camera')
+            const r = await start(ctx, principal, liveCamera(camera), o.sdp, o.mode, o.stream)
             return {
               cameraId: o.cameraId,
               status: 201,
