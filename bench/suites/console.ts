@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import type { Browser, Page } from 'playwright-core'
 import { enroll, loadAgentSettings } from '../../edge-agent/src/index.ts'
+import { toLocalInput } from '../../hub/console/src/components/format.ts'
 import { loadConfig } from '../../hub/src/config/config.ts'
 import { CONSOLE_DIST, ensureConsoleBuilt } from '../../hub/src/console/console-build.ts'
 import { createLogger } from '../../hub/src/observability/logger.ts'
@@ -278,14 +279,6 @@ async function gridTime(browser: Browser, site: Site, layout: '1' | '4x4'): Prom
   }
 }
 
-const localInput = (ms: number) => {
-  const d = new Date(ms)
-  const pad = (n: number) => String(n).padStart(2, '0')
-  // As Chromium serialises the value (zero seconds left off), or Playwright's fill() refuses it.
-  const seconds = d.getSeconds() === 0 ? '' : `:${pad(d.getSeconds())}`
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}${seconds}`
-}
-
 /** The recording file holding a time (files are named by their first frame's wall-clock time). */
 function fileAt(dir: string, cameraId: string, t: number): string | undefined {
   const root = path.join(dir, cameraId, 'main')
@@ -332,7 +325,7 @@ async function playbackSeek(browser: Browser, site: Site): Promise<{ seekMs: num
       },
     )
     const target = Date.now() - 25_000
-    await page.getByLabel('Go to time').fill(localInput(target))
+    await page.getByLabel('Go to time').fill(toLocalInput(new Date(target).toISOString()))
     const t0 = performance.now()
     await page.getByRole('button', { name: 'Go', exact: true }).click()
     await page.waitForFunction(

@@ -1,5 +1,6 @@
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { toLocalInput } from '../../hub/console/src/components/format.ts'
 import {
   consoleBuilt,
   expectAccessible,
@@ -144,7 +145,7 @@ describe.skipIf(!chromiumAvailable)('playback in the console', () => {
 
     // A seek into the gap lands at the start of the next recorded range.
     const into = gap.from + (gap.to - gap.from) / 2
-    await page.getByLabel('Go to time').fill(toLocalInput(into))
+    await page.getByLabel('Go to time').fill(toLocalInput(new Date(into).toISOString()))
     await page.getByRole('button', { name: 'Go', exact: true }).click()
     await expect
       .poll(
@@ -191,15 +192,3 @@ describe.skipIf(!chromiumAvailable)('playback in the console', () => {
     await context.close()
   })
 })
-
-/**
- * A `datetime-local` value the way Chromium serialises it: whole seconds are left off when they
- * are zero, and Playwright's fill() refuses ("Malformed value") any value the input reads back
- * differently.
- */
-function toLocalInput(ms: number): string {
-  const d = new Date(ms)
-  const pad = (n: number) => String(n).padStart(2, '0')
-  const seconds = d.getSeconds() === 0 ? '' : `:${pad(d.getSeconds())}`
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}${seconds}`
-}

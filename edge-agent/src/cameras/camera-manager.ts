@@ -172,26 +172,25 @@ export class CameraManager {
    * that were removed or reconnected with new settings are let go (and taken again when current).
    */
   private keepStreamsOpen(): void {
-    const wanted = new Set<string>()
+    const wanted = new Map<string, { cameraId: string; role: StreamRole }>()
     if ((this.o.liveStreams ?? 'always') === 'always') {
       for (const camera of this.cameras)
         for (const stream of camera.streams) {
           const p = this.pipelines.get(camera.id)
           if (p?.source && p.stream.role === stream.role) continue
-          wanted.add(`${camera.id}/${stream.role}`)
+          wanted.set(`${camera.id}/${stream.role}`, { cameraId: camera.id, role: stream.role })
         }
     }
     for (const [key, lease] of this.keptOpen) {
-      const cameraId = key.slice(0, key.lastIndexOf('/'))
-      if (wanted.has(key) && this.isCurrent(lease, cameraId)) continue
+      const w = wanted.get(key)
+      if (w && this.isCurrent(lease, w.cameraId)) continue
       this.keptOpen.delete(key)
       lease.release()
     }
-    for (const key of wanted) {
+    for (const [key, { cameraId, role }] of wanted) {
       if (this.keptOpen.has(key)) continue
-      const cut = key.lastIndexOf('/')
       try {
-        this.keptOpen.set(key, this.acquireStream(key.slice(0, cut), key.slice(cut + 1) as StreamRole))
+        this.keptOpen.set(key, this.acquireStream(cameraId, role))
       } catch (err) {
         // A password this agent cannot open: the stream stays closed; live view says why.
         this.o.logger.warn({ stream: key, err: (err as Error).message }, 'cannot keep a camera stream open')

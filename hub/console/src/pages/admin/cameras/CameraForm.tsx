@@ -1,7 +1,7 @@
 import { type FormEvent, useEffect, useId, useRef, useState } from 'react'
 import { api, describeError } from '../../../api/client.ts'
 import type { Agent, Camera, CameraStream, Site, StreamRole } from '../../../api/types.ts'
-import { ErrorNotice } from '../../../components/ErrorNotice.tsx'
+import { FormActions } from '../common/FormActions.tsx'
 import { SelectField } from '../common/SelectField.tsx'
 
 interface StreamDraft {
@@ -328,15 +328,12 @@ export function CameraForm({
           Recordings older than this are deleted; the agent's disk quota may remove them sooner.
         </p>
       </fieldset>
-      <ErrorNotice message={error} />
-      <div className="adm-form-actions">
-        <button type="submit" disabled={saving}>
-          {saving ? 'Saving…' : camera ? 'Save camera' : 'Add camera'}
-        </button>
-        <button type="button" className="ghost" onClick={() => onDone()}>
-          Cancel
-        </button>
-      </div>
+      <FormActions
+        error={error}
+        saving={saving}
+        saveLabel={camera ? 'Save camera' : 'Add camera'}
+        onCancel={() => onDone()}
+      />
     </form>
   )
 }

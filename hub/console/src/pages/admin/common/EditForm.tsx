@@ -1,6 +1,6 @@
 import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react'
 import { describeError } from '../../../api/client.ts'
-import { ErrorNotice } from '../../../components/ErrorNotice.tsx'
+import { FormActions } from './FormActions.tsx'
 
 interface Props<T> {
   heading: string
@@ -44,15 +44,7 @@ export function EditForm<T>({ heading, saveLabel, save, onDone, children }: Prop
     >
       <h2 id={headingId}>{heading}</h2>
       {children}
-      <ErrorNotice message={error} />
-      <div className="adm-form-actions">
-        <button type="submit" disabled={saving}>
-          {saving ? 'Saving…' : saveLabel}
-        </button>
-        <button type="button" className="ghost" onClick={() => onDone()}>
-          Cancel
-        </button>
-      </div>
+      <FormActions error={error} saving={saving} saveLabel={saveLabel} onCancel={() => onDone()} />
     </form>
   )
 }
