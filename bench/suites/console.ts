@@ -177,13 +177,17 @@ async function startSite(cameras: number): Promise<Site> {
   }
 }
 
+/**
+ * Signs in and lands on a page without video (Events), not on the default Live page: a grid
+ * opened there would leave sessions closing and upstreams lingering under the measured one.
+ */
 async function signIn(page: Page, site: Site): Promise<void> {
-  await page.goto(`${site.hub.url}/sign-in`)
+  await page.goto(`${site.hub.url}/sign-in?next=%2Fevents`)
   await page.getByLabel('Tenant').fill('system')
   await page.getByLabel('Username').fill('admin')
   await page.getByLabel('Password').fill(site.password)
   await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.getByRole('navigation', { name: 'Main' }).waitFor()
+  await page.getByRole('heading', { name: 'Events' }).waitFor()
 }
 
 /**
@@ -236,21 +240,29 @@ async function gridTime(browser: Browser, site: Site, layout: '1' | '4x4'): Prom
   const page = await context.newPage()
   if (process.env.VMS_BENCH_DEBUG) await page.addInitScript({ content: TRACE_PEER_CONNECTIONS })
   try {
-    await signIn(page, site)
     // Start from a page without video, signed in, so only the grid is timed.
-    await page.goto(`${site.hub.url}/events`)
-    await page.getByRole('heading', { name: 'Events' }).waitFor()
+    await signIn(page, site)
     const tiles = layout === '1' ? 1 : 16
     const started = performance.now()
     await page.goto(`${site.hub.url}/live?layout=${layout}`)
-    await page.waitForFunction(
-      (n) => {
-        const videos = Array.from(document.querySelectorAll<HTMLVideoElement>('[data-camera-id] video'))
-        return videos.length >= n && videos.every((v) => v.getVideoPlaybackQuality().totalVideoFrames > 0)
-      },
-      tiles,
-      { timeout: 60_000, polling: 20 },
-    )
+    await page
+      .waitForFunction(
+        (n) => {
+          const videos = Array.from(document.querySelectorAll<HTMLVideoElement>('[data-camera-id] video'))
+          return videos.length >= n && videos.every((v) => v.getVideoPlaybackQuality().totalVideoFrames > 0)
+        },
+        tiles,
+        { timeout: 60_000, polling: 20 },
+      )
+      .catch(async (err: unknown) => {
+        const states = await page.evaluate(() =>
+          Array.from(document.querySelectorAll<HTMLElement>('[data-camera-id]')).map(
+            (t) =>
+              `${t.dataset.state} ${t.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames} ${t.querySelector('.tile-detail')?.textContent ?? ''}`,
+          ),
+        )
+        throw new Error(`the ${layout} grid did not play: ${states.join('; ')}`, { cause: err })
+      })
     const took = performance.now() - started
     if (process.env.VMS_BENCH_DEBUG) {
       const timing = await page.evaluate(() =>

@@ -303,6 +303,102 @@ describe('live view through the hub relay', () => {
     expect(t.hub.context.live.sessionCount).toBe(0)
   })
 
+  it('plays a grid on one connection: a section per tile, each tile a session of its own', async () => {
+    const fanouts = [0, 1, 2].map(() => new LiveFanout())
+    const viewer = await ReceivingPeer.offerBundle(fanouts, {
+      iceServers: [],
+      additionalHostAddresses: ['127.0.0.1'],
+    })
+    const missing = '00000000-0000-4000-8000-000000000000'
+    const grid = (body: unknown, as = token) => t.request('POST', '/api/v1/live/grid', { token: as, body })
+    const res = await grid({
+      type: 'offer',
+      sdp: viewer.offerSdp,
+      tiles: [{ cameraId: cams.porch }, { cameraId: missing }, { cameraId: cams.door, stream: 'main' }],
+    })
+    expect(res.status, res.text).toBe(201)
+    const [porch, none, door] = res.body.tiles
+    expect(porch).toMatchObject({ cameraId: cams.porch, status: 201, stream: 'sub', mid: viewer.mid(0) })
+    expect(none).toMatchObject({ cameraId: missing, status: 404, error: { code: 'not_found' } })
+    expect(door).toMatchObject({ cameraId: cams.door, status: 201, stream: 'main', mid: viewer.mid(2) })
+    expect(res.body.sdp.match(/^m=video /gm)).toHaveLength(3)
+    expect(t.hub.context.live.sessionCount).toBe(2)
+    await viewer.accept(res.body.sdp)
+    for (const i of [0, 2])
+      await waitUntil(
+        () => (fanouts[i]?.receivedPackets ?? 0) >= 30 && fanouts[i]?.gop()[0]?.keyframe === true,
+        20_000,
+        `tile ${i} plays from a keyframe`,
+      )
+    expect(fanouts[1]?.receivedPackets).toBe(0)
+    const stats = await t.request('GET', `/api/v1/live/${door.sessionId}`, { token })
+    expect(stats.body).toMatchObject({ cameraId: cams.door, connection: { state: 'connected' } })
+    expect(stats.body.connection.sentFrames).toBeGreaterThan(0)
+    // Each tile was audited as a session, one connection for both.
+    const starts = (await audit('camera.live.start')).filter((e) =>
+      [porch.sessionId, door.sessionId].includes(e.details.sessionId),
+    )
+    expect(starts.map((e) => e.details.bundle)).toEqual([3, 3])
+
+    // One tile leaves: the other plays on; the last one closes the connection.
+    expect((await t.request('DELETE', `/api/v1/live/${porch.sessionId}`, { token })).status).toBe(204)
+    const before = fanouts[2]?.receivedPackets ?? 0
+    await waitUntil(() => (fanouts[2]?.receivedPackets ?? 0) > before + 20, 20_000, 'the door tile plays on')
+    expect(viewer.connectionState).toBe('connected')
+    expect((await t.request('DELETE', `/api/v1/live/${door.sessionId}`, { token })).status).toBe(204)
+    expect(t.hub.context.live.sessionCount).toBe(0)
+    await waitUntil(() => t.hub.context.live.upstreamCount === 0, 20_000, 'the upstreams let go')
+    await viewer.close()
+
+    // The offer must have a video section per tile; the request is validated as a whole.
+    const two = await ReceivingPeer.offerBundle([new LiveFanout(), new LiveFanout()], {
+      iceServers: [],
+      additionalHostAddresses: ['127.0.0.1'],
+    })
+    const mismatched = await grid({
+      type: 'offer',
+      sdp: two.offerSdp,
+      tiles: [{ cameraId: cams.porch }, { cameraId: cams.door }, { cameraId: cams.yard }],
+    })
+    expect(mismatched.status).toBe(422)
+    expect(mismatched.body.error.message).toMatch(/2 video sections where 3/)
+    await two.close()
+    const tile = { cameraId: cams.door }
+    expect((await grid({ type: 'offer', sdp: 'v=0\r\n', tiles: Array(17).fill(tile) })).status).toBe(400)
+    expect((await grid({ type: 'offer', sdp: 'v=0\r\n', tiles: [] })).status).toBe(400)
+    expect((await grid({ type: 'offer', sdp: 'hello', tiles: [tile] })).status).toBe(400)
+    expect((await grid({ type: 'offer', sdp: 'v=0\r\n', tiles: [{ cameraId: 'door\u0000' }] })).status).toBe(
+      400,
+    )
+    expect(
+      (await grid({ type: 'offer', sdp: 'v=0\r\n', tiles: [{ ...tile, stream: 'S\uD800' }] })).status,
+    ).toBe(400)
+    expect(
+      (await t.request('POST', '/api/v1/live/grid', { body: { type: 'offer', sdp: 'v=0', tiles: [tile] } }))
+        .status,
+    ).toBe(401)
+    // Each tile is checked as a single view would be: an auditor may not watch.
+    const u = await t.request('POST', '/api/v1/users', {
+      token,
+      body: { username: 'grid-auditor', password: USER_PASSWORD },
+    })
+    await t.request('POST', `/api/v1/users/${u.body.id}/role-bindings`, {
+      token,
+      body: { role: 'auditor', scope: { type: 'tenant' } },
+    })
+    const auditor = (await t.login('system', 'grid-auditor', USER_PASSWORD)).accessToken
+    const one = await ReceivingPeer.offerBundle([new LiveFanout()], {
+      iceServers: [],
+      additionalHostAddresses: ['127.0.0.1'],
+    })
+    const refused = await grid({ type: 'offer', sdp: one.offerSdp, tiles: [tile] }, auditor)
+    expect(refused.status).toBe(201)
+    expect(refused.body.tiles).toMatchObject([{ cameraId: cams.door, status: 403 }])
+    await one.close()
+    expect(t.hub.context.live.sessionCount).toBe(0)
+    expect(t.hub.context.live.upstreamCount).toBe(0)
+  })
+
   it("shows an H.265 camera's H.264 sub-stream (opened on demand), or transcodes one that has none", async () => {
     const v = await view(cams.yard as string)
     expect(v.status, JSON.stringify(v.body)).toBe(201)

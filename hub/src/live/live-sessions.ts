@@ -3,6 +3,7 @@ import { type IceServer, liveAnswerResult, type StreamRole } from '@ts-vms/share
 import {
   checkOfferSdp,
   LiveFanout,
+  MAX_GRID_OFFER_BYTES,
   OfferError,
   type PeerOptions,
   ReceivingPeer,
@@ -83,6 +84,8 @@ export interface LiveSession {
   startedAt: number
   expiresAt: number
   peer: SendingPeer | undefined
+  /** The session's track on its peer: 0 for a single view, its tile's place in a grid bundle. */
+  track: number
   upstream: Upstream | undefined
   /** For a direct session: the agent's connection id. */
   agentPeerId: string | undefined
@@ -165,6 +168,7 @@ export class LiveSessions {
       startedAt: Date.now(),
       expiresAt: input.expiresAt,
       peer: undefined,
+      track: 0,
       upstream: undefined,
       agentPeerId: undefined,
       expiry: undefined,
@@ -174,14 +178,129 @@ export class LiveSessions {
       input.mode === 'relay'
         ? await this.startRelay(session, input.offerSdp)
         : await this.startDirect(session, input.offerSdp)
+    await this.register(session)
+    return { sessionId: session.id, sdp, expiresAt: session.expiresAt, stream: session.stream }
+  }
+
+  /**
+   * Registers a started session and audits its start. A relay session's answer goes back while the
+   * record is written (the browser spends that time on ICE and DTLS): its track sends no video until
+   * the record is durable, and the session ends if it cannot be. A direct one waits for the record.
+   */
+  private async register(session: LiveSession): Promise<void> {
     this.sessions.set(session.id, session)
     this.scheduleExpiry(session)
-    await this.audit(session, 'camera.live.start', {
+    const audited = this.audit(session, 'camera.live.start', {
       siteId: session.camera.siteId,
       agentId: session.camera.agentId,
       stream: session.stream,
+      ...(session.peer && session.peer.trackCount > 1 ? { bundle: session.peer.trackCount } : {}),
     })
-    return { sessionId: session.id, sdp, expiresAt: session.expiresAt, stream: session.stream }
+    if (!session.peer) return audited
+    session.peer.holdUntil(audited, session.track)
+    audited.catch((err: unknown) => {
+      this.o.logger.error({ err, session: session.id }, 'could not audit a live session: ending it')
+      void this.end(session.id, 'could not be audited')
+    })
+  }
+
+  /**
+   * A grid on one connection: the viewer's offer has one video section per tile, in order, and the
+   * answer sends each tile's camera on its section (one ICE and one DTLS handshake for the whole
+   * grid instead of one per tile). Each tile is a session of its own (audit, renewal, permission
+   * checks, ending); a tile that cannot start (its error in its place) gets a silent section. The
+   * connection closes when its last session ends; if it fails, every session on it ends.
+   */
+  async startBundle(input: {
+    tiles: ({ camera: LiveCamera; stream: LiveStream } | { error: unknown })[]
+    viewer: LiveViewer
+    offerSdp: string
+    expiresAt: number
+  }): Promise<{
+    sdp: string
+    expiresAt: number
+    tiles: ({ sessionId: string; stream: LiveStream; mid: string | undefined } | { error: unknown })[]
+  }> {
+    if (this.closed) throw new LiveSessionError(503, 'shutting_down', 'the hub is shutting down')
+    const wanted = input.tiles.filter((t) => 'camera' in t).length
+    if (this.sessions.size + wanted > this.o.maxSessions)
+      throw new LiveSessionError(
+        503,
+        'live_capacity',
+        `the hub serves at most ${this.o.maxSessions} live sessions`,
+      )
+    try {
+      checkOfferSdp(input.offerSdp, MAX_GRID_OFFER_BYTES)
+    } catch (err) {
+      throw new LiveSessionError(400, 'bad_offer', (err as Error).message)
+    }
+    // Every tile's upstream at once (one per camera and stream, shared with other viewers).
+    const upstreams = await Promise.all(
+      input.tiles.map(async (t) => {
+        if (!('camera' in t)) return { error: t.error }
+        try {
+          return { upstream: await this.upstreamFor(t.camera, t.stream) }
+        } catch (error) {
+          return { error }
+        }
+      }),
+    )
+    const silent = new LiveFanout()
+    let peer: SendingPeer
+    try {
+      peer = await SendingPeer.answerBundle(
+        input.offerSdp,
+        upstreams.map((u) =>
+          'upstream' in u && u.upstream
+            ? { fanout: u.upstream.fanout, profile: u.upstream.peer.profile }
+            : { fanout: silent, profile: undefined },
+        ),
+        this.peerOptions,
+      )
+    } catch (err) {
+      for (const u of upstreams) if ('upstream' in u && u.upstream) this.releaseUpstreamIfIdle(u.upstream)
+      if (err instanceof OfferError) throw new LiveSessionError(422, 'bad_offer', err.message)
+      throw err
+    }
+    const sessions: LiveSession[] = []
+    const tiles = upstreams.map((u, track) => {
+      const tile = input.tiles[track]
+      if (!('upstream' in u) || !u.upstream || !tile || !('camera' in tile)) {
+        peer.detach(track)
+        return { error: 'error' in u ? u.error : new Error('no upstream') }
+      }
+      const upstream = u.upstream
+      const session: LiveSession = {
+        id: randomUUID(),
+        camera: tile.camera,
+        viewer: input.viewer,
+        mode: 'relay',
+        preference: tile.stream,
+        stream: upstream.stream,
+        startedAt: Date.now(),
+        expiresAt: input.expiresAt,
+        peer,
+        track,
+        upstream,
+        agentPeerId: undefined,
+        expiry: undefined,
+        ended: false,
+      }
+      upstream.sessions.add(session.id)
+      clearTimeout(upstream.linger)
+      sessions.push(session)
+      return { sessionId: session.id, stream: session.stream, mid: peer.mid(track) }
+    })
+    if (sessions.length === 0) {
+      await peer.close('closed')
+    } else {
+      peer.onClose = (reason) => {
+        for (const s of sessions) void this.end(s.id, `viewer connection ${reason}`)
+      }
+      peer.expectConnectionWithin(CONNECT_TIMEOUT_MS)
+      for (const session of sessions) await this.register(session)
+    }
+    return { sdp: peer.answerSdp, expiresAt: input.expiresAt, tiles }
   }
 
   private async startRelay(session: LiveSession, offerSdp: string): Promise<string> {
@@ -385,7 +504,8 @@ export class LiveSessions {
     s.ended = true
     this.sessions.delete(id)
     clearTimeout(s.expiry)
-    if (s.peer) await s.peer.close('closed')
+    // A grid bundle's connection stays for its other tiles; the last one closes it.
+    if (s.peer && s.peer.detach(s.track) === 0) await s.peer.close('closed')
     if (s.upstream) {
       s.upstream.sessions.delete(id)
       this.releaseUpstreamIfIdle(s.upstream)
@@ -458,7 +578,7 @@ export class LiveSessions {
       stream: s.stream,
       startedAt: new Date(s.startedAt).toISOString(),
       expiresAt: new Date(s.expiresAt).toISOString(),
-      connection: s.peer ? await s.peer.stats() : undefined,
+      connection: s.peer ? await s.peer.stats(s.track) : undefined,
       upstream: s.upstream
         ? {
             state: s.upstream.peer.connectionState,

@@ -15,11 +15,13 @@ export class OfferError extends Error {
   override name = 'OfferError'
 }
 
-const MAX_SDP = 64 * 1024
+/** Largest offer for one video, and for a grid's (a browser lists every codec in every section). */
+export const MAX_OFFER_BYTES = 64 * 1024
+export const MAX_GRID_OFFER_BYTES = 256 * 1024
 
 /** Basic shape checks on an SDP offer coming from a client (before any parser sees it). */
-export function checkOfferSdp(sdp: string): void {
-  if (sdp.length > MAX_SDP) throw new OfferError(`the offer is larger than ${MAX_SDP} bytes`)
+export function checkOfferSdp(sdp: string, maxBytes = MAX_OFFER_BYTES): void {
+  if (sdp.length > maxBytes) throw new OfferError(`the offer is larger than ${maxBytes} bytes`)
   if (!sdp.startsWith('v=0')) throw new OfferError('the offer is not SDP (it must start with v=0)')
   if (!/\r?\nm=video /.test(sdp)) throw new OfferError('the offer has no video section')
   if (!/\r?\na=ice-ufrag:/.test(sdp) || !/\r?\na=fingerprint:/.test(sdp))
@@ -31,14 +33,50 @@ export function narrowOfferToH264(
   sdp: string,
   camera: H264Profile | undefined,
 ): { sdp: string; payloadType: number } {
-  checkOfferSdp(sdp)
+  const r = narrowVideoSections(sdp, [camera], 1)
+  return { sdp: r.sdp, payloadType: r.payloadTypes[0] as number }
+}
+
+/** Most video sections one offer may carry (a 4x4 grid on one connection). */
+export const MAX_VIDEO_SECTIONS = 16
+
+/**
+ * Narrows each video section of a bundled offer (a grid's tiles on one connection) to the H.264
+ * payload type for its own camera: `cameras[i]` is the profile of section `i`'s camera (undefined:
+ * not known yet). Throws OfferError unless the offer has exactly `expected` video sections (when
+ * given) or when a section cannot carry its camera's H.264.
+ */
+export function narrowVideoSections(
+  sdp: string,
+  cameras: readonly (H264Profile | undefined)[],
+  expected = cameras.length,
+): { sdp: string; payloadTypes: number[] } {
+  checkOfferSdp(sdp, expected > 1 ? MAX_GRID_OFFER_BYTES : MAX_OFFER_BYTES)
   const eol = sdp.includes('\r\n') ? '\r\n' : '\n'
   const lines = sdp.split(/\r?\n/)
-  const start = lines.findIndex((l) => l.startsWith('m=video '))
-  let end = lines.findIndex((l, i) => i > start && l.startsWith('m='))
-  if (end < 0) end = lines.length
-  const section = lines.slice(start, end)
+  const starts = lines.flatMap((l, i) => (l.startsWith('m=video ') ? [i] : []))
+  if (expected > MAX_VIDEO_SECTIONS)
+    throw new OfferError(`an offer carries at most ${MAX_VIDEO_SECTIONS} videos`)
+  if (starts.length < expected || (expected > 1 && starts.length !== expected))
+    throw new OfferError(`the offer has ${starts.length} video sections where ${expected} were expected`)
+  const out = [...lines]
+  const payloadTypes: number[] = []
+  // From the last section back, so earlier sections' line numbers stay valid while splicing.
+  for (let k = expected - 1; k >= 0; k--) {
+    const start = starts[k] as number
+    let end = lines.findIndex((l, i) => i > start && l.startsWith('m='))
+    if (end < 0) end = lines.length
+    const { section, payloadType } = narrowSection(lines.slice(start, end), cameras[k])
+    out.splice(start, end - start, ...section)
+    payloadTypes[k] = payloadType
+  }
+  return { sdp: out.join(eol), payloadTypes }
+}
 
+function narrowSection(
+  section: string[],
+  camera: H264Profile | undefined,
+): { section: string[]; payloadType: number } {
   const rtpmap = new Map<number, string>()
   const fmtp = new Map<number, string>()
   for (const line of section) {
@@ -73,14 +111,13 @@ export function narrowOfferToH264(
   for (const [pt, name] of rtpmap) if (name === 'RTX' && params(pt).apt === String(chosen)) keep.add(pt)
 
   const mLine = (section[0] as string).split(' ')
-  const narrowed = section
-    .map((line, i) => (i === 0 ? [...mLine.slice(0, 3), ...[...keep].map(String)].join(' ') : line))
-    .filter((line) => {
-      const m = /^a=(rtpmap|fmtp|rtcp-fb):(\d+)[\s]/.exec(line)
-      return !m || keep.has(Number(m[2]))
-    })
   return {
-    sdp: [...lines.slice(0, start), ...narrowed, ...lines.slice(end)].join(eol),
+    section: section
+      .map((line, i) => (i === 0 ? [...mLine.slice(0, 3), ...[...keep].map(String)].join(' ') : line))
+      .filter((line) => {
+        const m = /^a=(rtpmap|fmtp|rtcp-fb):(\d+)[\s]/.exec(line)
+        return !m || keep.has(Number(m[2]))
+      }),
     payloadType: chosen,
   }
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Connection } from 'werift'
+import { Connection, RTCPeerConnection, RTCRtpCodecParameters } from 'werift'
 import { LiveFanout } from './fanout.ts'
 import { h264PayloadNalTypes, packetizeH264AccessUnit } from './h264-rtp.ts'
 import { stunServerOf } from './no-default-stun.ts'
@@ -87,9 +87,11 @@ describe('WebRTC peers (werift, loopback)', () => {
     // history and put back in order: no loss reaches the fanout, no viewer waits for a keyframe.
     const transport = (
       sender as unknown as {
-        transceiver: { sender: { dtlsTransport: { sendRtp: (...a: unknown[]) => Promise<number> } } }
+        outputs: {
+          transceiver: { sender: { dtlsTransport: { sendRtp: (...a: unknown[]) => Promise<number> } } }
+        }[]
       }
-    ).transceiver.sender.dtlsTransport
+    ).outputs[0]?.transceiver.sender.dtlsTransport as { sendRtp: (...a: unknown[]) => Promise<number> }
     const original = transport.sendRtp.bind(transport)
     let dropped = 0
     transport.sendRtp = async (...args: unknown[]) => {
@@ -117,5 +119,150 @@ describe('WebRTC peers (werift, loopback)', () => {
     await sender.close()
     expect(closedWith).toBe('closed')
     expect(source.viewerCount).toBe(0)
+  }, 30_000)
+  it('sends nothing before what it is held on (the audit record) is done, then starts', async () => {
+    const source = new LiveFanout()
+    let ts = 0
+    let n = 0
+    const tick = () => {
+      const nalus = n % 25 === 0 ? [SPS, PPS, slice(5, 2000)] : [slice(1, 500)]
+      for (const p of packetizeH264AccessUnit(nalus)) source.push({ ...p, timestamp: ts })
+      ts = (ts + 3600) >>> 0
+      n++
+    }
+    tick()
+    const timer = setInterval(tick, 40)
+    cleanup.push(() => clearInterval(timer))
+    const upstream = new LiveFanout(undefined, undefined, { maxWaitMs: 3000, maxHeld: 4096 })
+    const receiver = await ReceivingPeer.offer(upstream, options)
+    cleanup.push(() => receiver.close())
+    const sender = await SendingPeer.answer(receiver.offerSdp, source, undefined, options)
+    cleanup.push(() => sender.close())
+    let release: () => void = () => {}
+    sender.holdUntil(new Promise<void>((r) => (release = r)))
+    await receiver.accept(sender.answerSdp)
+
+    const until = async (what: () => boolean | Promise<boolean>, label: string) => {
+      const deadline = Date.now() + 15_000
+      while (!(await what())) {
+        if (Date.now() > deadline) throw new Error(`timed out: ${label}`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    }
+    await until(() => sender.connectionState === 'connected', 'connected')
+    const framesAtConnect = n
+    await until(() => n >= framesAtConnect + 10, 'ten more frames from the source')
+    expect((await sender.stats()).sentPackets).toBe(0)
+    expect(upstream.receivedPackets).toBe(0)
+
+    release()
+    await until(() => upstream.receivedPackets > 0, 'video after the release')
+    expect((await sender.stats()).sentPackets).toBeGreaterThan(0)
+  }, 30_000)
+  it('sends a grid on one connection: a track per video section, each from its own source', async () => {
+    // Three cameras, told apart by the filler byte of their slices.
+    const fillers = [0x51, 0x52, 0x53]
+    const sources = fillers.map(() => new LiveFanout())
+    let ts = 0
+    let n = 0
+    const tick = () => {
+      sources.forEach((source, i) => {
+        const body = (type: number, size: number) => {
+          const b = Buffer.alloc(size, fillers[i])
+          b[0] = 0x60 | type
+          return b
+        }
+        const nalus = n % 15 === 0 ? [SPS, PPS, body(5, 1500)] : [body(1, 300)]
+        for (const p of packetizeH264AccessUnit(nalus)) source.push({ ...p, timestamp: ts })
+      })
+      ts = (ts + 6000) >>> 0
+      n++
+    }
+    tick()
+    const timer = setInterval(tick, 40)
+    cleanup.push(() => clearInterval(timer))
+
+    // The browser's side: one connection, three recvonly video sections, bundled.
+    const viewer = new RTCPeerConnection({
+      bundlePolicy: 'max-bundle',
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+      codecs: {
+        video: [
+          new RTCRtpCodecParameters({
+            mimeType: 'video/H264',
+            clockRate: 90000,
+            rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+            parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+          }),
+        ],
+        audio: [],
+      },
+    })
+    cleanup.push(() => viewer.close())
+    const received = fillers.map(() => 0)
+    const wrong: string[] = []
+    const transceivers = fillers.map(() => viewer.addTransceiver('video', { direction: 'recvonly' }))
+    transceivers.forEach((t, i) => {
+      t.onTrack.subscribe((track) => {
+        track.onReceiveRtp.subscribe((rtp) => {
+          // A slice's filler byte says which camera it came from (a slice or a fragment of one).
+          const nalType = (rtp.payload[0] ?? 0) & 0x1f
+          const last = rtp.payload[rtp.payload.length - 1]
+          if ([1, 5, 28].includes(nalType) && last !== fillers[i]) wrong.push(`section ${i} got ${last}`)
+          received[i] = (received[i] ?? 0) + 1
+        })
+      })
+    })
+    await viewer.setLocalDescription(await viewer.createOffer())
+    await new Promise<void>((resolve) => {
+      if (viewer.iceGatheringState === 'complete') resolve()
+      else viewer.iceGatheringStateChange.subscribe((st) => st === 'complete' && resolve())
+    })
+    const offer = viewer.localDescription?.sdp ?? ''
+
+    // The wrong number of sections is refused before anything is set up.
+    await expect(
+      SendingPeer.answerBundle(
+        offer,
+        sources.slice(0, 2).map((fanout) => ({ fanout, profile: undefined })),
+        options,
+      ),
+    ).rejects.toThrow(/3 video sections where 2/)
+
+    const sender = await SendingPeer.answerBundle(
+      offer,
+      sources.map((fanout) => ({ fanout, profile: undefined })),
+      options,
+    )
+    cleanup.push(() => sender.close())
+    expect(sender.trackCount).toBe(3)
+    expect(sender.answerSdp.match(/^m=video /gm)).toHaveLength(3)
+    expect(sender.answerSdp).toMatch(/^a=group:BUNDLE 0 1 2\r?$/m)
+    expect([0, 1, 2].map((i) => sender.mid(i))).toEqual(transceivers.map((t) => t.mid))
+    await viewer.setRemoteDescription({ type: 'answer', sdp: sender.answerSdp })
+
+    const until = async (what: () => boolean, label: string) => {
+      const deadline = Date.now() + 15_000
+      while (!what()) {
+        if (Date.now() > deadline) throw new Error(`timed out: ${label} (${received.join(',')})`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    }
+    await until(() => received.every((r) => r >= 20), 'every section receives its camera')
+    expect(wrong).toEqual([])
+    // One transport carries them all.
+    expect(new Set(viewer.getTransceivers().map((t) => t.dtlsTransport)).size).toBe(1)
+
+    // The middle tile's session ends: its track falls silent, the others go on.
+    expect(sender.detach(1)).toBe(2)
+    const afterDetach = [...received]
+    await until(() => (received[0] ?? 0) > (afterDetach[0] ?? 0) + 20, 'the first section goes on')
+    await until(() => (received[2] ?? 0) > (afterDetach[2] ?? 0) + 20, 'the third section goes on')
+    // At most what was already on the way when it was detached.
+    expect((received[1] ?? 0) - (afterDetach[1] ?? 0)).toBeLessThan(5)
+    expect(sources[1]?.viewerCount).toBe(0)
+    expect((await sender.stats(0)).sentPackets).toBeGreaterThan(0)
+    expect(sender.detach(0)).toBe(1)
+    expect(sender.detach(2)).toBe(0)
   }, 30_000)
 })

@@ -9,7 +9,7 @@ import {
 import type { FanoutViewer, LiveFanout } from './fanout.ts'
 import { type H264Profile, parseProfileLevelId } from './h264-profile.ts'
 import { disableDefaultStun } from './no-default-stun.ts'
-import { narrowOfferToH264 } from './offer.ts'
+import { narrowOfferToH264, narrowVideoSections } from './offer.ts'
 
 disableDefaultStun()
 
@@ -64,6 +64,8 @@ function h264Codec(profileLevelId?: string): RTCRtpCodecParameters {
 function makePeer(o: PeerOptions, video: RTCRtpCodecParameters[]): RTCPeerConnection {
   return new RTCPeerConnection({
     iceServers: o.iceServers,
+    // One transport for every video section (a grid's tiles), as browsers do.
+    bundlePolicy: 'max-bundle',
     iceUseIpv6: false,
     ...(o.additionalHostAddresses?.length ? { iceAdditionalHostAddresses: o.additionalHostAddresses } : {}),
     ...(o.portRange ? { icePortRange: o.portRange } : {}),
@@ -170,17 +172,41 @@ export interface SendingStats {
   rttMs: number | undefined
 }
 
-/** Answers an offer and sends one fanout viewer's packets on a sendonly H.264 track. */
-export class SendingPeer extends Peer {
-  private readonly track = new MediaStreamTrack({ kind: 'video' })
-  private readonly transceiver: RTCRtpTransceiver
-  private viewer: FanoutViewer | undefined
-  answerSdp = ''
-  payloadType = 0
+/** What one video section of a sending peer carries: a fanout's stream of a known profile. */
+export interface SendingSource {
+  fanout: LiveFanout
+  profile: H264Profile | undefined
+}
 
-  private constructor(o: PeerOptions) {
+/** One sendonly H.264 track of a sending peer, fed by one fanout viewer. */
+class Output {
+  viewer: FanoutViewer | undefined
+  payloadType = 0
+  ready: Promise<unknown> = Promise.resolve()
+  started = false
+  detached = false
+
+  constructor(
+    readonly track: MediaStreamTrack,
+    readonly transceiver: RTCRtpTransceiver,
+  ) {}
+}
+
+/**
+ * Answers an offer and sends fanout viewers' packets on sendonly H.264 tracks: one track for a
+ * single view, or one per video section of a bundled offer (a grid's tiles on one connection:
+ * one ICE and one DTLS handshake for all of them, where a connection per tile costs sixteen).
+ */
+export class SendingPeer extends Peer {
+  private readonly outputs: Output[] = []
+  answerSdp = ''
+
+  private constructor(o: PeerOptions, tracks: number) {
     super(o, [h264Codec(), new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000 })])
-    this.transceiver = this.pc.addTransceiver(this.track, { direction: 'sendonly' })
+    for (let i = 0; i < tracks; i++) {
+      const track = new MediaStreamTrack({ kind: 'video' })
+      this.outputs.push(new Output(track, this.pc.addTransceiver(track, { direction: 'sendonly' })))
+    }
   }
 
   /**
@@ -194,14 +220,47 @@ export class SendingPeer extends Peer {
     o: PeerOptions,
   ): Promise<SendingPeer> {
     const narrowed = narrowOfferToH264(offerSdp, profile)
-    const peer = new SendingPeer(o)
+    return SendingPeer.answerNarrowed(narrowed.sdp, [narrowed.payloadType], [{ fanout, profile }], o)
+  }
+
+  /**
+   * Answers a bundled offer with one video section per source, in order (`sources[i]` feeds the
+   * offer's `i`th video section). Throws OfferError when the offer has another number of video
+   * sections or one cannot carry its camera's H.264.
+   */
+  static async answerBundle(
+    offerSdp: string,
+    sources: readonly SendingSource[],
+    o: PeerOptions,
+  ): Promise<SendingPeer> {
+    const narrowed = narrowVideoSections(
+      offerSdp,
+      sources.map((x) => x.profile),
+    )
+    return SendingPeer.answerNarrowed(narrowed.sdp, narrowed.payloadTypes, sources, o)
+  }
+
+  private static async answerNarrowed(
+    sdp: string,
+    payloadTypes: number[],
+    sources: readonly SendingSource[],
+    o: PeerOptions,
+  ): Promise<SendingPeer> {
+    const peer = new SendingPeer(o, sources.length)
     try {
-      peer.payloadType = narrowed.payloadType
-      await peer.pc.setRemoteDescription({ type: 'offer', sdp: narrowed.sdp })
+      peer.outputs.forEach((out, i) => {
+        out.payloadType = payloadTypes[i] as number
+      })
+      await peer.pc.setRemoteDescription({ type: 'offer', sdp })
       await peer.pc.setLocalDescription(asDtlsServer(await peer.pc.createAnswer()))
       await gathered(peer.pc, o.gatherTimeoutMs ?? 3000)
       peer.answerSdp = peer.pc.localDescription?.sdp ?? ''
-      peer.attach(fanout)
+      sources.forEach((source, i) => {
+        peer.attach(peer.outputs[i] as Output, source.fanout)
+      })
+      peer.onConnected = () => {
+        for (const out of peer.outputs) peer.startOutput(out)
+      }
       return peer
     } catch (err) {
       await peer.close('failed')
@@ -209,12 +268,22 @@ export class SendingPeer extends Peer {
     }
   }
 
-  private attach(fanout: LiveFanout): void {
+  /** How many tracks this peer sends (video sections it answered). */
+  get trackCount(): number {
+    return this.outputs.length
+  }
+
+  /** The offer's `mid` of track `index` (how the browser tells its tiles apart). */
+  mid(index: number): string | undefined {
+    return this.outputs[index]?.transceiver.mid ?? undefined
+  }
+
+  private attach(out: Output, fanout: LiveFanout): void {
     const viewer = fanout.addViewer((p) => {
-      this.track.writeRtp(
+      out.track.writeRtp(
         new RtpPacket(
           new RtpHeader({
-            payloadType: this.payloadType,
+            payloadType: out.payloadType,
             sequenceNumber: p.sequenceNumber,
             timestamp: p.timestamp,
             marker: p.marker,
@@ -223,31 +292,71 @@ export class SendingPeer extends Peer {
         ),
       )
     })
-    this.viewer = viewer
-    const sender = this.transceiver.sender
+    out.viewer = viewer
+    const sender = out.transceiver.sender
     sender.onPictureLossIndication.subscribe(() => viewer.pictureLoss())
     sender.onRtcp.subscribe((packet) => {
       // FIR (RFC 5104): payload-specific feedback, format 4.
       const fb = packet as { type?: number; feedback?: { count?: number } }
       if (fb.type === 206 && fb.feedback?.count === 4) viewer.pictureLoss()
     })
-    const start = () => viewer.start()
-    this.onConnected = start
-    if (this.pc.connectionState === 'connected') start()
+    if (this.pc.connectionState === 'connected') this.startOutput(out)
+  }
+
+  private startOutput(out: Output): void {
+    if (out.started) return
+    out.started = true
+    void out.ready.then(
+      () => {
+        if (!this.isClosed && !out.detached) out.viewer?.start()
+      },
+      () => {},
+    )
+  }
+
+  /**
+   * Sends nothing on track `index` (every track when omitted) until `ready` settles successfully,
+   * even once connected: the hub answers while the session's audit record is being written, and
+   * lets video flow once it is durable.
+   */
+  holdUntil(ready: Promise<unknown>, index?: number): void {
+    for (const out of index === undefined ? this.outputs : [this.outputs[index]]) {
+      if (!out) continue
+      out.ready = Promise.all([out.ready, ready])
+      out.ready.catch(() => {})
+    }
+  }
+
+  /**
+   * Stops track `index` for good (its session ended) while the others go on; the browser's
+   * track stays, silent. Returns how many tracks still send.
+   */
+  detach(index: number): number {
+    const out = this.outputs[index]
+    if (out && !out.detached) {
+      out.detached = true
+      out.viewer?.close()
+      out.track.stop()
+    }
+    return this.outputs.filter((o) => !o.detached).length
   }
 
   protected released(): void {
-    this.viewer?.close()
-    this.track.stop()
+    for (const out of this.outputs) {
+      out.viewer?.close()
+      out.track.stop()
+    }
   }
 
-  async stats(): Promise<SendingStats> {
-    const v = this.viewer?.stats
-    const report = [...(await this.transceiver.sender.getStats()).values()] as unknown as Record<
+  /** Statistics of track `index` (the only one of a single view). */
+  async stats(index = 0): Promise<SendingStats> {
+    const out = this.outputs[index]
+    const v = out?.viewer?.stats
+    const report = (out ? [...(await out.transceiver.sender.getStats()).values()] : []) as unknown as Record<
       string,
       unknown
     >[]
-    const out = report.find((r) => r.type === 'outbound-rtp') ?? {}
+    const sent = report.find((r) => r.type === 'outbound-rtp') ?? {}
     const remote = report.find((r) => r.type === 'remote-inbound-rtp') ?? {}
     const rtt = remote.roundTripTime
     return {
@@ -257,45 +366,55 @@ export class SendingPeer extends Peer {
       sentFrames: v?.sentFrames ?? 0,
       replays: v?.replays ?? 0,
       pliReceived: v?.pliReceived ?? 0,
-      nackReceived: Number(out.nackCount ?? 0),
-      retransmitted: Number(out.retransmittedPacketsSent ?? 0),
+      nackReceived: Number(sent.nackCount ?? 0),
+      retransmitted: Number(sent.retransmittedPacketsSent ?? 0),
       rttMs: typeof rtt === 'number' ? Math.round(rtt * 1000) : undefined,
     }
   }
 }
 
-/** Offers to receive H.264 (the hub's upstream from an agent) and feeds what arrives to a fanout. */
+/**
+ * Offers to receive H.264 (the hub's upstream from an agent) and feeds what arrives to a fanout;
+ * `offerBundle` receives several on one connection (a video section per fanout, as a browser's
+ * grid does).
+ */
 export class ReceivingPeer extends Peer {
-  private readonly transceiver: RTCRtpTransceiver
-  private ssrc: number | undefined
+  private readonly inputs: { transceiver: RTCRtpTransceiver; ssrc: number | undefined }[] = []
   offerSdp = ''
   receivedPackets = 0
 
-  private constructor(
-    o: PeerOptions,
-    private readonly fanout: LiveFanout,
-  ) {
+  private constructor(o: PeerOptions, fanouts: readonly LiveFanout[]) {
     super(
       o,
       UPSTREAM_PROFILES.map((p) => h264Codec(p)),
     )
-    this.transceiver = this.pc.addTransceiver('video', { direction: 'recvonly' })
-    this.transceiver.onTrack.subscribe((track) => {
-      track.onReceiveRtp.subscribe((rtp) => {
-        this.ssrc = rtp.header.ssrc
-        this.receivedPackets++
-        this.fanout.push({
-          payload: rtp.payload,
-          timestamp: rtp.header.timestamp,
-          marker: rtp.header.marker,
-          sequenceNumber: rtp.header.sequenceNumber,
+    for (const fanout of fanouts) {
+      const input = {
+        transceiver: this.pc.addTransceiver('video', { direction: 'recvonly' }),
+        ssrc: undefined as number | undefined,
+      }
+      input.transceiver.onTrack.subscribe((track) => {
+        track.onReceiveRtp.subscribe((rtp) => {
+          input.ssrc = rtp.header.ssrc
+          this.receivedPackets++
+          fanout.push({
+            payload: rtp.payload,
+            timestamp: rtp.header.timestamp,
+            marker: rtp.header.marker,
+            sequenceNumber: rtp.header.sequenceNumber,
+          })
         })
       })
-    })
+      this.inputs.push(input)
+    }
   }
 
-  static async offer(fanout: LiveFanout, o: PeerOptions): Promise<ReceivingPeer> {
-    const peer = new ReceivingPeer(o, fanout)
+  static offer(fanout: LiveFanout, o: PeerOptions): Promise<ReceivingPeer> {
+    return ReceivingPeer.offerBundle([fanout], o)
+  }
+
+  static async offerBundle(fanouts: readonly LiveFanout[], o: PeerOptions): Promise<ReceivingPeer> {
+    const peer = new ReceivingPeer(o, fanouts)
     try {
       await peer.pc.setLocalDescription(await peer.pc.createOffer())
       await gathered(peer.pc, o.gatherTimeoutMs ?? 3000)
@@ -313,14 +432,26 @@ export class ReceivingPeer extends Peer {
 
   /** The profile the sender chose (the camera's): what viewers of this upstream must decode. */
   get profile(): H264Profile | undefined {
-    const params = this.transceiver.codecs.find((c) => c.mimeType.toLowerCase() === 'video/h264')?.parameters
+    return this.profileOf(0)
+  }
+
+  profileOf(index: number): H264Profile | undefined {
+    const params = this.inputs[index]?.transceiver.codecs.find(
+      (c) => c.mimeType.toLowerCase() === 'video/h264',
+    )?.parameters
     const id = /profile-level-id=([0-9a-fA-F]{6})/.exec(params ?? '')?.[1]
     return id ? parseProfileLevelId(id)?.profile : undefined
   }
 
+  /** The `mid` of video section `index` (what a bundled answer is matched by). */
+  mid(index: number): string | undefined {
+    return this.inputs[index]?.transceiver.mid ?? undefined
+  }
+
   /** Asks the sender to replay its GOP (it answers from its cache; the camera is not asked). */
-  requestKeyframe(): void {
-    if (this.ssrc !== undefined) void this.transceiver.receiver.sendRtcpPLI(this.ssrc).catch(() => {})
+  requestKeyframe(index = 0): void {
+    const input = this.inputs[index]
+    if (input?.ssrc !== undefined) void input.transceiver.receiver.sendRtcpPLI(input.ssrc).catch(() => {})
   }
 
   protected released(): void {}

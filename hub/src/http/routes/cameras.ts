@@ -69,13 +69,31 @@ export async function reachableCameras(
   ids: readonly string[],
   permission: Permission,
 ): Promise<Map<string, (Camera & { agentId: string }) | Error>> {
+  const wanted = [...new Set(ids)]
   return hub.db.withTenant(scopeOf(principal), async (tx) => {
+    // Two queries for the whole batch (cameras, then their agents), not two per camera.
+    const cameras = new Map(
+      (await tx.find(CameraSchema, { id: { $in: wanted } })).map((c) => [c.id, c] as const),
+    )
+    const agentIds = [...new Set([...cameras.values()].flatMap((c) => (c.agentId ? [c.agentId] : [])))]
+    const online = new Set(
+      agentIds.length === 0
+        ? []
+        : (
+            (await tx.execute("select id from agents where id in (?) and status = 'online'", [agentIds])) as {
+              id: string
+            }[]
+          ).map((r) => r.id),
+    )
     const found = new Map<string, (Camera & { agentId: string }) | Error>()
-    for (const id of new Set(ids)) {
+    for (const id of wanted) {
       try {
-        found.set(id, await reachableIn(tx, principal, id, permission))
+        found.set(
+          id,
+          reachableOf(cameras.get(id), principal, permission, (agentId) => online.has(agentId)),
+        )
       } catch (err) {
-        // Refusals are the caller's to report; a database error fails the whole batch.
+        // Refusals are the caller's to report, each camera's alone.
         if (!(err instanceof HttpError)) throw err
         found.set(id, err)
       }
@@ -90,15 +108,28 @@ async function reachableIn(
   id: string,
   permission: Permission,
 ): Promise<Camera & { agentId: string }> {
-  const c = await visibleCamera(tx, principal, id)
+  const c = await tx.findOne(CameraSchema, { id })
+  const rows: { status: string }[] = c?.agentId
+    ? await tx.execute('select status from agents where id = ?', [c.agentId])
+    : []
+  return reachableOf(c, principal, permission, () => rows[0]?.status === 'online')
+}
+
+/** The checks of `reachableCamera` on a camera already read (null: no such camera). */
+function reachableOf(
+  c: Camera | null | undefined,
+  principal: Principal,
+  permission: Permission,
+  agentOnline: (agentId: string) => boolean,
+): Camera & { agentId: string } {
+  if (!c || !canSee(principal, cameraResource(c))) throw notFound('camera')
   if (!can(principal, permission, cameraResource(c))) throw forbidden()
   if (!c.agentId)
     throw conflict(
       'this camera is not assigned to an agent: nothing records or serves it',
       'camera_unassigned',
     )
-  const rows: { status: string }[] = await tx.execute('select status from agents where id = ?', [c.agentId])
-  if (rows[0]?.status !== 'online')
+  if (!agentOnline(c.agentId))
     throw new HttpError(
       503,
       'agent_offline',

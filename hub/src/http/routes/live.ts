@@ -1,4 +1,5 @@
 import { streamRole as liveStream } from '@ts-vms/shared'
+import { MAX_GRID_OFFER_BYTES } from '@ts-vms/shared/live'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
@@ -10,6 +11,7 @@ import {
   type LiveSession,
   LiveSessionError,
   type LiveStream,
+  type LiveViewer,
 } from '../../live/live-sessions.ts'
 import { can } from '../../rbac/authorize.ts'
 import { assertMayManageUser } from '../../rbac/escalation.ts'
@@ -53,6 +55,18 @@ const liveOffers = z
   })
   .strict()
 
+/** A grid on one connection: one offer whose video sections are the tiles, in order. */
+const liveGridOffer = z
+  .object({
+    type: z.literal('offer'),
+    sdp: z.string().min(1).max(MAX_GRID_OFFER_BYTES),
+    tiles: z
+      .array(z.object({ cameraId: z.uuid(), stream: liveStream.default('sub') }).strict())
+      .min(1)
+      .max(MAX_BATCH_OFFERS),
+  })
+  .strict()
+
 const liveAnswer = z.object({
   type: z.literal('answer'),
   sdp: z.string(),
@@ -61,6 +75,8 @@ const liveAnswer = z.object({
   stream: liveStream,
   expiresAt: z.iso.datetime(),
 })
+
+const apiError = z.object({ code: z.string(), message: z.string() })
 
 const sessionParams = z.object({ sessionId: z.uuid() })
 
@@ -120,6 +136,27 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
       ? new HttpError(err.status, err.code, err.message)
       : err
 
+  /** Who watches, as live sessions record it. */
+  const viewerOf = (ctx: Context, principal: Principal): LiveViewer => {
+    const source = auditSource(ctx, principal)
+    return {
+      userId: principal.userId,
+      tenantId: principal.tenantId,
+      username: principal.username,
+      sessionVersion: principal.sessionVersion,
+      clientIp: source.clientIp,
+      userAgent: source.userAgent,
+    }
+  }
+
+  /** One camera's part of a batch or grid that did not start: the status a single request would have had. */
+  const refusal = (cameraId: string, err: unknown, what: string) => {
+    const known = describeError(err)
+    if (known) return { cameraId, status: known.status, error: { code: known.code, message: known.message } }
+    hub.logger.error({ err, camera: cameraId }, what)
+    return { cameraId, status: 500, error: { code: 'internal_error', message: 'internal server error' } }
+  }
+
   /** A session on a camera the principal may watch: by id, or already checked (a batch's). */
   async function start(
     ctx: Context,
@@ -133,18 +170,10 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
       typeof cameraOrId === 'string'
         ? liveCamera(await reachableCamera(hub, principal, cameraOrId, 'camera.live'))
         : cameraOrId
-    const source = auditSource(ctx, principal)
     try {
       return await hub.live.start({
         camera,
-        viewer: {
-          userId: principal.userId,
-          tenantId: principal.tenantId,
-          username: principal.username,
-          sessionVersion: principal.sessionVersion,
-          clientIp: source.clientIp,
-          userAgent: source.userAgent,
-        },
+        viewer: viewerOf(ctx, principal),
         offerSdp: sdp,
         mode,
         stream,
@@ -219,7 +248,7 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
               cameraId: z.uuid(),
               status: z.number().int(),
               answer: liveAnswer.optional(),
-              error: z.object({ code: z.string(), message: z.string() }).optional(),
+              error: apiError.optional(),
             }),
           ),
         }),
@@ -253,24 +282,81 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
               },
             }
           } catch (err) {
-            const known = describeError(err)
-            if (!known) {
-              hub.logger.error({ err, camera: o.cameraId }, 'a batched live offer failed')
-              return {
-                cameraId: o.cameraId,
-                status: 500,
-                error: { code: 'internal_error', message: 'internal server error' },
-              }
-            }
-            return {
-              cameraId: o.cameraId,
-              status: known.status,
-              error: { code: known.code, message: known.message },
-            }
+            return refusal(o.cameraId, err, 'a batched live offer failed')
           }
         }),
       )
       ctx.body = { results }
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/live/grid',
+    tag: 'live',
+    auth: 'user',
+    summary: 'Start watching a grid on one connection: one offer with a video section per tile',
+    description:
+      `The offer (ICE gathering complete, BUNDLE) has one recvonly video section per tile, up to ${MAX_BATCH_OFFERS}, in the order of \`tiles\`; ` +
+      "the answer sends each tile's camera on its section (its `mid`), relayed by the hub. One ICE and one DTLS handshake serve the whole grid " +
+      'where a connection per tile costs one each. Each tile is a live session of its own (renew, stop and stats by its sessionId) and succeeds or ' +
+      'fails on its own, with the status a single offer would have had; a failed tile gets a silent section. The connection closes when its last ' +
+      'session ends. 400/422 when the offer itself is unusable (not SDP, or not one H.264 video section per tile).',
+    body: liveGridOffer,
+    responses: {
+      201: {
+        description: 'The answer, and one result per tile, in order',
+        schema: z.object({
+          type: z.literal('answer'),
+          sdp: z.string(),
+          expiresAt: z.iso.datetime(),
+          tiles: z.array(
+            z.object({
+              cameraId: z.uuid(),
+              status: z.number().int(),
+              sessionId: z.uuid().optional(),
+              mid: z.string().optional(),
+              stream: liveStream.optional(),
+              error: apiError.optional(),
+            }),
+          ),
+        }),
+      },
+    },
+    async handler(ctx, { body, principal }) {
+      const cameras = await reachableCameras(
+        hub,
+        principal,
+        body.tiles.map((t) => t.cameraId),
+        'camera.live',
+      )
+      let started: Awaited<ReturnType<typeof hub.live.startBundle>>
+      try {
+        started = await hub.live.startBundle({
+          tiles: body.tiles.map((t) => {
+            const camera = cameras.get(t.cameraId)
+            if (!camera || camera instanceof Error) return { error: camera ?? notFound('camera') }
+            return { camera: liveCamera(camera), stream: t.stream }
+          }),
+          viewer: viewerOf(ctx, principal),
+          offerSdp: body.sdp,
+          expiresAt: ctx.state.tokenExpiresAt as number,
+        })
+      } catch (err) {
+        throw asHttp(err)
+      }
+      ctx.status = 201
+      ctx.body = {
+        type: 'answer',
+        sdp: started.sdp,
+        expiresAt: new Date(started.expiresAt).toISOString(),
+        tiles: started.tiles.map((t, i) => {
+          const cameraId = body.tiles[i]?.cameraId as string
+          if ('sessionId' in t)
+            return { cameraId, status: 201, sessionId: t.sessionId, mid: t.mid, stream: t.stream }
+          return refusal(cameraId, asHttp(t.error), 'a grid tile could not start')
+        }),
+      }
     },
   })
 

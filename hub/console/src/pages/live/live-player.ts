@@ -1,12 +1,14 @@
 import type { StreamRole } from '../../api/types.ts'
-import { OfferBatcher, type OfferOutcome } from './offer-batch.ts'
+import { GridConnector, type GridMember, gatheringComplete } from './grid-connection.ts'
 
 /**
  * A reusable live player: one camera in one <video> element over WebRTC, through the hub's live
- * API. It offers to receive H.264 (ICE gathering complete: the hub takes no trickled candidates)
- * through the page's offer batcher (a grid's tiles share one request), plays what arrives, renews
- * the session when the page has a fresh access token, and closes the session when stopped. State and statistics are reported to the page through callbacks, so the
- * full web UI can reuse it as is.
+ * API. Relayed (the default), it joins the page's shared connection (a grid's tiles open together
+ * on one RTCPeerConnection, see grid-connection.ts); direct (same LAN as the agent), it offers on a
+ * connection of its own. It plays what arrives, renews the session when the page has a fresh
+ * access token, notices video that stops (a session the hub ended on a shared connection only
+ * falls silent) and closes the session when stopped. State and statistics are reported to the
+ * page through callbacks, so the full web UI can reuse it as is.
  */
 export type PlayerState = 'idle' | 'connecting' | 'playing' | 'stalled' | 'closed' | 'failed'
 
@@ -41,10 +43,19 @@ export interface PlayerOptions {
 }
 
 const iceServersByHub = new Map<string, Promise<RTCIceServer[]>>()
-const batchers = new Map<string, OfferBatcher>()
+const connectors = new Map<string, GridConnector>()
+
+/** Video that stops for this long shows the tile as stalled, and this long as failed (it retries). */
+const STALLED_AFTER_MS = 4000
+const FAILED_AFTER_MS = 12_000
 
 export class LivePlayer {
+  /** A direct connection of the player's own. */
   private pc: RTCPeerConnection | undefined
+  /** Its place on the page's shared relay connection. */
+  private member: GridMember | undefined
+  private lastFrames = 0
+  private lastFrameAt = 0
   private sessionId: string | undefined
   private statsTimer: number | undefined
   private startedAt = 0
@@ -93,23 +104,26 @@ export class LivePlayer {
     return pending
   }
 
-  /** This hub's offer batcher, shared by every player on the page. */
-  private batcher(): OfferBatcher {
+  /** This hub's grid connector, shared by every player on the page. */
+  private connector(): GridConnector {
     const key = this.o.baseUrl ?? ''
-    let b = batchers.get(key)
-    if (!b) {
-      b = new OfferBatcher(async (offers) => {
-        const res = await this.api('POST', '/api/v1/live/offers', {
-          offers: offers.map((o) => ({ type: 'offer', ...o })),
-        })
-        if (res.ok) return ((await res.json()) as { results: OfferOutcome[] }).results
-        // The whole batch was refused (signed out, too many requests): each offer says why.
-        const problem = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } }
-        return offers.map(() => ({ status: res.status, ...(problem.error ? { error: problem.error } : {}) }))
-      })
-      batchers.set(key, b)
+    let c = connectors.get(key)
+    if (!c) {
+      c = new GridConnector(
+        async (body) => {
+          const res = await this.api('POST', '/api/v1/live/grid', body)
+          if (res.ok) return { status: res.status, answer: await res.json() }
+          // The whole offer was refused (signed out, too many requests): each tile says why.
+          const problem = (await res.json().catch(() => ({}))) as {
+            error?: { code: string; message: string }
+          }
+          return { status: res.status, ...(problem.error ? { error: problem.error } : {}) }
+        },
+        () => this.iceServers(),
+      )
+      connectors.set(key, c)
     }
-    return b
+    return c
   }
 
   private async api(method: string, path: string, body?: unknown): Promise<Response> {
@@ -127,7 +141,46 @@ export class LivePlayer {
     await this.stop()
     this.startedAt = performance.now()
     this.firstFrameMs = undefined
+    this.lastFrames = 0
+    this.lastFrameAt = performance.now()
     this.setState('connecting')
+    if ((this.o.mode ?? 'relay') === 'direct') return this.playDirect(cameraId)
+    const attempt = this.startedAt
+    const member = await this.connector().join(cameraId, this.o.stream ?? 'main')
+    if (attempt !== this.startedAt || this.state === 'closed') {
+      // Stopped (or restarted) while the hub answered: the session it opened is not wanted.
+      member.release()
+      if (member.result.sessionId)
+        await this.api('DELETE', `/api/v1/live/${member.result.sessionId}`).catch(() => {})
+      return
+    }
+    const { result } = member
+    if (!result.sessionId || !member.track) {
+      member.release()
+      this.setState('failed', result.error?.message ?? `the hub answered ${result.status}`)
+      return
+    }
+    this.member = member
+    this.answerMs = Math.round(performance.now() - this.startedAt)
+    this.sessionId = result.sessionId
+    this.stream = result.stream
+    this.video.srcObject = new MediaStream([member.track])
+    void this.video.play().catch(() => {})
+    member.onConnectionState = (state) => this.connectionChanged(state)
+    this.watchFrames()
+    this.statsTimer = window.setInterval(() => void this.collectStats(), 1000)
+  }
+
+  private connectionChanged(state: RTCPeerConnectionState): void {
+    if (state === 'failed' || state === 'closed') {
+      this.close()
+      this.setState('failed', 'the connection failed')
+    } else if (state === 'disconnected') this.setState('stalled', 'the connection is interrupted')
+    else if (state === 'connected' && this.state === 'stalled') this.setState('playing')
+  }
+
+  /** A connection of its own, straight to the agent (its offer through the single-camera API). */
+  private async playDirect(cameraId: string): Promise<void> {
     const iceServers = await this.iceServers()
     const pc = new RTCPeerConnection({ iceServers })
     this.pc = pc
@@ -137,36 +190,36 @@ export class LivePlayer {
       void this.video.play().catch(() => {})
     }
     pc.onconnectionstatechange = () => {
-      if (pc !== this.pc) return
-      if (pc.connectionState === 'failed') this.setState('failed', 'the connection failed')
-      else if (pc.connectionState === 'disconnected')
-        this.setState('stalled', 'the connection is interrupted')
-      else if (pc.connectionState === 'connected' && this.state === 'stalled') this.setState('playing')
+      if (pc === this.pc) this.connectionChanged(pc.connectionState)
     }
     await pc.setLocalDescription(await pc.createOffer())
     await gatheringComplete(pc)
     this.gatherMs = Math.round(performance.now() - this.startedAt)
-    const outcome = await this.batcher().submit({
-      cameraId,
+    const res = await this.api('POST', `/api/v1/cameras/${cameraId}/live`, {
+      type: 'offer',
       sdp: pc.localDescription?.sdp ?? '',
-      mode: this.o.mode ?? 'relay',
+      mode: 'direct',
       stream: this.o.stream ?? 'main',
     })
-    const answer = outcome.answer
+    const body = (await res.json().catch(() => ({}))) as {
+      sdp?: string
+      sessionId?: string
+      stream?: StreamRole
+      error?: { message: string }
+    }
     if (pc !== this.pc) {
-      // Stopped while the hub answered: the session it opened is not wanted.
-      if (answer) await this.api('DELETE', `/api/v1/live/${answer.sessionId}`).catch(() => {})
+      if (res.ok && body.sessionId) await this.api('DELETE', `/api/v1/live/${body.sessionId}`).catch(() => {})
       return
     }
-    if (!answer) {
+    if (!res.ok || !body.sdp || !body.sessionId) {
       this.close()
-      this.setState('failed', outcome.error?.message ?? `the hub answered ${outcome.status}`)
+      this.setState('failed', body.error?.message ?? `the hub answered ${res.status}`)
       return
     }
     this.answerMs = Math.round(performance.now() - this.startedAt) - (this.gatherMs ?? 0)
-    this.sessionId = answer.sessionId
-    this.stream = answer.stream
-    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp })
+    this.sessionId = body.sessionId
+    this.stream = body.stream
+    await pc.setRemoteDescription({ type: 'answer', sdp: body.sdp })
     this.watchFrames()
     this.statsTimer = window.setInterval(() => void this.collectStats(), 1000)
   }
@@ -177,7 +230,7 @@ export class LivePlayer {
       requestVideoFrameCallback?: (cb: () => void) => number
     }
     const first = () => {
-      if (this.firstFrameMs !== undefined || !this.pc) return
+      if (this.firstFrameMs !== undefined || (!this.pc && !this.member)) return
       this.firstFrameMs = Math.round(performance.now() - this.startedAt)
       this.setState('playing')
     }
@@ -186,9 +239,9 @@ export class LivePlayer {
   }
 
   private async collectStats(): Promise<void> {
-    const pc = this.pc
-    if (!pc) return
-    const report = await pc.getStats()
+    const source = this.member?.receiver ?? this.pc
+    if (!source) return
+    const report = await source.getStats()
     let inbound: Record<string, number> | undefined
     let pair: Record<string, number> | undefined
     report.forEach((s: Record<string, unknown>) => {
@@ -201,6 +254,7 @@ export class LivePlayer {
     const bitrateKbps = this.lastAt ? Math.round(((bytes - this.lastBytes) * 8) / (now - this.lastAt)) : 0
     this.lastBytes = bytes
     this.lastAt = now
+    this.checkStall(inbound?.framesDecoded ?? 0, now)
     const emitted = inbound?.jitterBufferEmittedCount ?? 0
     this.o.onStats?.({
       firstFrameMs: this.firstFrameMs,
@@ -216,6 +270,28 @@ export class LivePlayer {
       packetsLost: inbound?.packetsLost ?? 0,
       bitrateKbps,
     })
+  }
+
+  /**
+   * Video that stops: stalled after a few seconds, failed (the tile retries) after more. On a shared
+   * connection a session the hub ended (camera gone, permission revoked) only falls silent.
+   */
+  private checkStall(framesDecoded: number, now: number): void {
+    if (framesDecoded !== this.lastFrames) {
+      this.lastFrames = framesDecoded
+      this.lastFrameAt = now
+      if (this.state === 'stalled' && this.firstFrameMs !== undefined) this.setState('playing')
+      return
+    }
+    const silentMs = now - this.lastFrameAt
+    if (silentMs >= FAILED_AFTER_MS) {
+      const id = this.sessionId
+      this.sessionId = undefined
+      this.close()
+      if (id) void this.api('DELETE', `/api/v1/live/${id}`).catch(() => {})
+      this.setState('failed', 'no video from the camera')
+    } else if (silentMs >= STALLED_AFTER_MS && this.state === 'playing')
+      this.setState('stalled', 'no video for a few seconds')
   }
 
   /** Extends the session to the (fresh) token's expiry; call after refreshing the token. */
@@ -239,6 +315,8 @@ export class LivePlayer {
     this.statsTimer = undefined
     this.pc?.close()
     this.pc = undefined
+    this.member?.release()
+    this.member = undefined
     this.video.srcObject = null
   }
 
@@ -249,17 +327,4 @@ export class LivePlayer {
     if (id) await this.api('DELETE', `/api/v1/live/${id}`).catch(() => {})
     if (this.state !== 'idle') this.setState('closed')
   }
-}
-
-function gatheringComplete(pc: RTCPeerConnection, timeoutMs = 3000): Promise<void> {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve()
-  return new Promise((resolve) => {
-    const timer = window.setTimeout(resolve, timeoutMs)
-    pc.addEventListener('icegatheringstatechange', () => {
-      if (pc.iceGatheringState === 'complete') {
-        window.clearTimeout(timer)
-        resolve()
-      }
-    })
-  })
 }
