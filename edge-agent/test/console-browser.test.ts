@@ -245,7 +245,29 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
         .locator('[data-camera-id]')
         .evaluateAll((els) => els.map((e) => e.getAttribute('data-camera-id')).filter(Boolean)),
     ).toEqual([lobby])
-    expect(errors).toEqual([])
+
+    // An administrator ends the viewer's session: the hub tells the console at once (its update
+    // stream; on a shared connection the video would only stop), the tile says why and reconnects.
+    const tile = page.locator(`[data-camera-id="${lobby}"]`)
+    await tile.evaluate((el) => {
+      const seen: string[] = []
+      ;(window as unknown as { __tileStates: string[] }).__tileStates = seen
+      new MutationObserver(() =>
+        seen.push(`${el.getAttribute('data-state')}: ${el.querySelector('.tile-detail')?.textContent ?? ''}`),
+      ).observe(el, { attributes: true, attributeFilter: ['data-state'] })
+    })
+    const sessions = await t.request('GET', `/api/v1/live?cameraId=${lobby}`, { token: admin })
+    const watching = sessions.body.items.find(
+      (x: { viewer: { username: string } }) => x.viewer.username === 'lobby-viewer',
+    )
+    expect(watching).toBeDefined()
+    const ended = await t.request('POST', `/api/v1/live/${watching.sessionId}/terminate`, { token: admin })
+    expect(ended.status).toBe(204)
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { __tileStates: string[] }).__tileStates))
+      .toContain('offline: ended by admin')
+    await expect.poll(() => tile.getAttribute('data-state'), { timeout: 30_000 }).toBe('streaming')
+    expect(errors.filter((e) => !/^http 404: DELETE .*\/api\/v1\/live\/[0-9a-f-]{36}$/.test(e))).toEqual([])
     await context.close()
   })
 

@@ -1,6 +1,7 @@
 import { LiveFanout, ReceivingPeer } from '@ts-vms/shared/live'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AccessTokens } from '../../hub/src/auth/access-tokens.ts'
+import { openEventStream } from '../../hub/test/helpers/event-stream.ts'
 import { startTestHub, type TestHub, USER_PASSWORD } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
 import { findFfmpeg } from '../src/media/ffmpeg.ts'
@@ -497,8 +498,16 @@ describe('live view through the hub relay', () => {
     const v = await view(extra)
     expect(v.status, JSON.stringify(v.body)).toBe(201)
     await v.receives()
+    // The viewer's console hears of it on its update stream (a grid tile would only fall silent).
+    const updates = await openEventStream(`${t.url}/api/v1/stream`, token)
+    await waitUntil(() => updates.messages.some((m) => m.type === 'hello'), 10_000, 'the update stream')
     expect((await t.request('DELETE', `/api/v1/cameras/${extra}`, { token })).status).toBe(204)
     expect(t.hub.context.live.sessionCount).toBe(0)
+    await waitUntil(() => updates.messages.some((m) => m.type === 'live'), 10_000, 'the session’s end')
+    expect(updates.messages.filter((m) => m.type === 'live').map((m) => m.data)).toEqual([
+      { sessionId: v.body.sessionId, cameraId: extra, reason: 'camera removed' },
+    ])
+    updates.close()
     const stop = (await audit('camera.live.stop')).find((e) => e.details.sessionId === v.body.sessionId)
     expect(stop?.details).toMatchObject({ reason: 'camera removed' })
     await waitUntil(() => a.agent?.live.peerCount === 0, 10_000, 'the agent peer closed')

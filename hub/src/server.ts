@@ -289,6 +289,12 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       maxSessions: config.VMS_LIVE_MAX_SESSIONS,
       requestTimeoutMs: config.VMS_LIVE_REQUEST_TIMEOUT_MS,
       recheck: liveAccessCheck(db, boot.systemTenantId),
+      onEnded: (s, reason) =>
+        updates.publish({
+          type: 'live',
+          viewer: { userId: s.viewer.userId },
+          data: { sessionId: s.id, cameraId: s.camera.id, reason },
+        }),
     })
     const liveSessions = live
     metrics.liveSource = {

@@ -4,7 +4,7 @@ import type { Principal } from '../rbac/principal.ts'
 /**
  * What changed, for the consoles watching (`GET /api/v1/stream`): an agent's state, a camera's
  * state, an administrator's change to either (`change`: the audited action, e.g. `camera.create`,
- * `agent.revoke`), a new event. Each update names the resource it is about, so a subscriber shows it only
+ * `agent.revoke`), a new event, the end of a live session the viewer did not end. Each update names the resource it is about, so a subscriber shows it only
  * to a user who may see that resource. In-process: with several hubs, each pushes what it applied
  * itself (an agent's messages go to one hub at a time), so a console on another hub learns the
  * change on its next refresh rather than at once.
@@ -41,6 +41,12 @@ export type Update =
         receivedAt: string
         data: Record<string, unknown>
       }
+    }
+  | {
+      /** A live session the hub ended (not its viewer): for that viewer alone. */
+      type: 'live'
+      viewer: { userId: string }
+      data: { sessionId: string; cameraId: string; reason: string }
     }
 
 /** An administrator's change a console shows at once: the audit action that recorded it. */
@@ -112,12 +118,13 @@ export function eventResource(e: {
 
 /**
  * Whether the principal is told about an update: by the same rule as the list it would appear in.
- * An agent's or a camera's: whoever sees its site or camera (`GET /api/v1/agents`, `/cameras`). An
+ * A live session's end: its viewer alone. An agent's or a camera's: whoever sees its site or camera (`GET /api/v1/agents`, `/cameras`). An
  * event: exactly whoever `GET /api/v1/events` shows it to, so a camera binding gives its camera's
  * events from the camera's own site and nothing else of that site (not an agent's events without
  * a camera, nor one another site's agent attributed to nobody).
  */
 export function mayReceive(principal: Principal, update: Update): boolean {
+  if (update.type === 'live') return !principal.disabled && principal.userId === update.viewer.userId
   if (update.type !== 'event') return canSee(principal, update.resource)
   const e = update.data
   if (principal.disabled) return false

@@ -109,7 +109,15 @@ export interface LiveSessionsOptions {
   requestTimeoutMs: number
   /** Whether the viewer may still watch the camera (permission, account, session, camera). */
   recheck: (session: LiveSession) => Promise<Recheck>
+  /**
+   * A session ended for another reason than its viewer's request: a grid tile on a shared
+   * connection only falls silent, so its viewer is told (the console's update stream).
+   */
+  onEnded?: (session: LiveSession, reason: string) => void
 }
+
+/** The reason a session ends when its viewer asks (nobody needs telling). */
+export const VIEWER_CLOSED = 'viewer closed'
 
 /** A viewer that never connects is dropped after this long. */
 const CONNECT_TIMEOUT_MS = 30_000
@@ -512,6 +520,7 @@ export class LiveSessions {
     }
     if (s.agentPeerId) this.tellAgentClosed(s.camera.agentId, s.agentPeerId)
     this.o.logger.info({ session: id, camera: s.camera.id, reason }, 'live session ended')
+    if (reason !== VIEWER_CLOSED) this.o.onEnded?.(s, reason)
     await this.audit(s, 'camera.live.stop', { reason, durationMs: Date.now() - s.startedAt }).catch(
       (err: unknown) =>
         this.o.logger.error({ err, session: id }, 'could not audit the end of a live session'),

@@ -81,18 +81,24 @@ export const isAdminChange = (m: StreamMessage): boolean =>
 export const isAgentStatus = (m: StreamMessage): boolean =>
   m.type === 'agent' && typeof field(m, 'status') === 'string'
 
-const field = (m: StreamMessage, name: string): unknown =>
+export const field = (m: StreamMessage, name: string): unknown =>
   typeof m.data === 'object' && m.data !== null ? (m.data as Record<string, unknown>)[name] : undefined
 
 /**
  * Calls `reload` when a live update passes `relevant`; a burst (a site going away, a batch of
  * cameras added) becomes one reload half a second after it starts.
  */
-export function useReloadOnUpdates(reload: () => void, relevant: (m: StreamMessage) => boolean): void {
+export function useReloadOnUpdates(
+  reload: () => void,
+  relevant: (m: StreamMessage) => boolean,
+  /** Every message as well (one stream per page serves both). */
+  each?: (m: StreamMessage) => void,
+): void {
   const pending = useRef<ReturnType<typeof setTimeout>>(undefined)
-  const latest = useRef({ reload, relevant })
-  latest.current = { reload, relevant }
+  const latest = useRef({ reload, relevant, each })
+  latest.current = { reload, relevant, each }
   useLiveUpdates((m) => {
+    latest.current.each?.(m)
     if (pending.current || !latest.current.relevant(m)) return
     pending.current = setTimeout(() => {
       pending.current = undefined

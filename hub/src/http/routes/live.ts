@@ -12,6 +12,7 @@ import {
   LiveSessionError,
   type LiveStream,
   type LiveViewer,
+  VIEWER_CLOSED,
 } from '../../live/live-sessions.ts'
 import { can } from '../../rbac/authorize.ts'
 import { assertMayManageUser } from '../../rbac/escalation.ts'
@@ -507,7 +508,7 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
     responses: { 204: { description: 'Ended' } },
     async handler(ctx, { params, principal }) {
       ownSession(principal, params.sessionId)
-      await hub.live.end(params.sessionId, 'viewer closed')
+      await hub.live.end(params.sessionId, VIEWER_CLOSED)
       ctx.status = 204
     },
   })

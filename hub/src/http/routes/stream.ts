@@ -31,7 +31,7 @@ export function registerStreamRoutes(api: Api, hub: HubContext): void {
     tag: 'events',
     auth: 'user',
     summary:
-      'Live updates as server-sent events: `agent`, `camera` and `event`, filtered by what you may see (ends when the access token expires, the account is disabled or its sessions end)',
+      'Live updates as server-sent events: `agent`, `camera` and `event`, filtered by what you may see, and `live` when the hub ends one of your live sessions (ends when the access token expires, the account is disabled or its sessions end)',
     responses: { 200: { description: 'text/event-stream', schema: z.string() } },
     async handler(ctx, { principal: opener }) {
       let principal: Principal = opener

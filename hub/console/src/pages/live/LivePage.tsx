@@ -4,10 +4,11 @@ import { api, describeError } from '../../api/client.ts'
 import type { Layout, SavedView, StreamRole } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
 import { useCatalog } from '../../components/useCatalog.ts'
-import { isAdminChange, useReloadOnUpdates } from '../../components/useLiveUpdates.ts'
+import { field, isAdminChange, useReloadOnUpdates } from '../../components/useLiveUpdates.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
 import { LiveTile } from './LiveTile.tsx'
 import { autoTiles, fitTiles, isLayout, LAYOUTS, tilesOf } from './layouts.ts'
+import { liveSessionEnded } from './live-player.ts'
 
 /**
  * Live: a grid of cameras from every site the user may see, grouped by site, in layouts of 1 to
@@ -18,7 +19,11 @@ export function LivePage() {
   usePageTitle('Live')
   const catalog = useCatalog()
   // Cameras added, renamed or removed by an administrator appear without a reload.
-  useReloadOnUpdates(catalog.reload, isAdminChange)
+  useReloadOnUpdates(catalog.reload, isAdminChange, (m) => {
+    const sessionId = field(m, 'sessionId')
+    if (m.type === 'live' && typeof sessionId === 'string')
+      liveSessionEnded(sessionId, String(field(m, 'reason') ?? 'the session ended'))
+  })
   const [params, setParams] = useSearchParams()
   const layout: Layout = isLayout(params.get('layout')) ? (params.get('layout') as Layout) : '2x2'
   const page = Math.max(0, Number(params.get('page') ?? 0) || 0)

@@ -43,6 +43,17 @@ export interface PlayerOptions {
 }
 
 const iceServersByHub = new Map<string, Promise<RTCIceServer[]>>()
+/** Players by their live session, for the hub's word that it ended one. */
+const bySession = new Map<string, LivePlayer>()
+
+/**
+ * The hub ended a live session (the `live` message of the update stream: camera removed,
+ * permission revoked, agent gone): its player fails at once and its tile retries, where a tile on
+ * a shared connection would otherwise only see its video stop.
+ */
+export function liveSessionEnded(sessionId: string, reason: string): void {
+  bySession.get(sessionId)?.ended(reason)
+}
 const connectors = new Map<string, GridConnector>()
 
 /** Video that stops for this long shows the tile as stalled, and this long as failed (it retries). */
@@ -163,6 +174,7 @@ export class LivePlayer {
     this.member = member
     this.answerMs = Math.round(performance.now() - this.startedAt)
     this.sessionId = result.sessionId
+    bySession.set(result.sessionId, this)
     this.stream = result.stream
     this.video.srcObject = new MediaStream([member.track])
     void this.video.play().catch(() => {})
@@ -218,6 +230,7 @@ export class LivePlayer {
     }
     this.answerMs = Math.round(performance.now() - this.startedAt) - (this.gatherMs ?? 0)
     this.sessionId = body.sessionId
+    bySession.set(body.sessionId, this)
     this.stream = body.stream
     await pc.setRemoteDescription({ type: 'answer', sdp: body.sdp })
     this.watchFrames()
@@ -287,11 +300,20 @@ export class LivePlayer {
     if (silentMs >= FAILED_AFTER_MS) {
       const id = this.sessionId
       this.sessionId = undefined
+      if (id) bySession.delete(id)
       this.close()
       if (id) void this.api('DELETE', `/api/v1/live/${id}`).catch(() => {})
       this.setState('failed', 'no video from the camera')
     } else if (silentMs >= STALLED_AFTER_MS && this.state === 'playing')
       this.setState('stalled', 'no video for a few seconds')
+  }
+
+  /** The hub ended this player's session: nothing more will come on it. */
+  ended(reason: string): void {
+    if (this.sessionId) bySession.delete(this.sessionId)
+    this.sessionId = undefined
+    this.close()
+    this.setState('failed', reason)
   }
 
   /** Extends the session to the (fresh) token's expiry; call after refreshing the token. */
@@ -323,6 +345,7 @@ export class LivePlayer {
   async stop(): Promise<void> {
     const id = this.sessionId
     this.sessionId = undefined
+    if (id) bySession.delete(id)
     this.close()
     if (id) await this.api('DELETE', `/api/v1/live/${id}`).catch(() => {})
     if (this.state !== 'idle') this.setState('closed')
