@@ -2,7 +2,7 @@ import { LiveFanout, ReceivingPeer } from '@ts-vms/shared/live'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AccessTokens } from '../../hub/src/auth/access-tokens.ts'
 import { openEventStream } from '../../hub/test/helpers/event-stream.ts'
-import { startTestHub, type TestHub, USER_PASSWORD } from '../../hub/test/helpers/test-hub.ts'
+import { startTestHub, type TestHub, USER_PASSWORD, userWithRole } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
 import { findFfmpeg } from '../src/media/ffmpeg.ts'
 import { freePort, type TestAgent } from './helpers/agent-harness.ts'
@@ -289,15 +289,8 @@ describe('live view through the hub relay', () => {
     expect((await batch([{ ...offer, cameraId: 'door\u0000' }])).status).toBe(400)
     expect((await batch([{ ...offer, stream: 'S\uD800' }])).status).toBe(400)
     expect((await t.request('POST', '/api/v1/live/offers', { body: { offers: [offer] } })).status).toBe(401)
-    const u = await t.request('POST', '/api/v1/users', {
-      token,
-      body: { username: 'batch-auditor', password: USER_PASSWORD },
-    })
-    await t.request('POST', `/api/v1/users/${u.body.id}/role-bindings`, {
-      token,
-      body: { role: 'auditor', scope: { type: 'tenant' } },
-    })
-    const auditor = (await t.login('system', 'batch-auditor', USER_PASSWORD)).accessToken
+    const auditor = (await userWithRole(t, 'system', token, 'batch-auditor', 'auditor', { type: 'tenant' }))
+      .token
     const refused = await batch([offer, { ...offer, cameraId: missing }], auditor)
     expect(refused.status).toBe(200)
     expect(refused.body.results.map((r: { status: number }) => r.status)).toEqual([403, 404])
@@ -379,15 +372,8 @@ describe('live view through the hub relay', () => {
         .status,
     ).toBe(401)
     // Each tile is checked as a single view would be: an auditor may not watch.
-    const u = await t.request('POST', '/api/v1/users', {
-      token,
-      body: { username: 'grid-auditor', password: USER_PASSWORD },
-    })
-    await t.request('POST', `/api/v1/users/${u.body.id}/role-bindings`, {
-      token,
-      body: { role: 'auditor', scope: { type: 'tenant' } },
-    })
-    const auditor = (await t.login('system', 'grid-auditor', USER_PASSWORD)).accessToken
+    const auditor = (await userWithRole(t, 'system', token, 'grid-auditor', 'auditor', { type: 'tenant' }))
+      .token
     const one = await ReceivingPeer.offerBundle([new LiveFanout()], {
       iceServers: [],
       additionalHostAddresses: ['127.0.0.1'],

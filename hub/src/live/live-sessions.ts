@@ -119,6 +119,32 @@ export interface LiveSessionsOptions {
 /** The reason a session ends when its viewer asks (nobody needs telling). */
 export const VIEWER_CLOSED = 'viewer closed'
 
+/** A session not started yet: its peer, upstream or agent connection are filled in by the start. */
+function newSession(
+  camera: LiveCamera,
+  viewer: LiveViewer,
+  mode: LiveMode,
+  preference: LiveStream,
+  expiresAt: number,
+): LiveSession {
+  return {
+    id: randomUUID(),
+    camera,
+    viewer,
+    mode,
+    preference,
+    stream: preference,
+    startedAt: Date.now(),
+    expiresAt,
+    peer: undefined,
+    track: 0,
+    upstream: undefined,
+    agentPeerId: undefined,
+    expiry: undefined,
+    ended: false,
+  }
+}
+
 /** A viewer that never connects is dropped after this long. */
 const CONNECT_TIMEOUT_MS = 30_000
 /** Upstream loss: ask the agent for its GOP again at most this often. */
@@ -154,34 +180,14 @@ export class LiveSessions {
     stream?: LiveStream
     expiresAt: number
   }): Promise<{ sessionId: string; sdp: string; expiresAt: number; stream: LiveStream }> {
-    if (this.closed) throw new LiveSessionError(503, 'shutting_down', 'the hub is shutting down')
-    if (this.sessions.size >= this.o.maxSessions)
-      throw new LiveSessionError(
-        503,
-        'live_capacity',
-        `the hub serves at most ${this.o.maxSessions} live sessions`,
-      )
-    try {
-      checkOfferSdp(input.offerSdp)
-    } catch (err) {
-      throw new LiveSessionError(400, 'bad_offer', (err as Error).message)
-    }
-    const session: LiveSession = {
-      id: randomUUID(),
-      camera: input.camera,
-      viewer: input.viewer,
-      mode: input.mode,
-      preference: input.stream ?? 'main',
-      stream: input.stream ?? 'main',
-      startedAt: Date.now(),
-      expiresAt: input.expiresAt,
-      peer: undefined,
-      track: 0,
-      upstream: undefined,
-      agentPeerId: undefined,
-      expiry: undefined,
-      ended: false,
-    }
+    this.admit(1, input.offerSdp)
+    const session = newSession(
+      input.camera,
+      input.viewer,
+      input.mode,
+      input.stream ?? 'main',
+      input.expiresAt,
+    )
     const sdp =
       input.mode === 'relay'
         ? await this.startRelay(session, input.offerSdp)
@@ -229,19 +235,7 @@ export class LiveSessions {
     expiresAt: number
     tiles: ({ sessionId: string; stream: LiveStream; mid: string | undefined } | { error: unknown })[]
   }> {
-    if (this.closed) throw new LiveSessionError(503, 'shutting_down', 'the hub is shutting down')
-    const wanted = input.tiles.filter((t) => 'camera' in t).length
-    if (this.sessions.size + wanted > this.o.maxSessions)
-      throw new LiveSessionError(
-        503,
-        'live_capacity',
-        `the hub serves at most ${this.o.maxSessions} live sessions`,
-      )
-    try {
-      checkOfferSdp(input.offerSdp, MAX_GRID_OFFER_BYTES)
-    } catch (err) {
-      throw new LiveSessionError(400, 'bad_offer', (err as Error).message)
-    }
+    this.admit(input.tiles.filter((t) => 'camera' in t).length, input.offerSdp, MAX_GRID_OFFER_BYTES)
     // Every tile's upstream at once (one per camera and stream, shared with other viewers).
     const upstreams = await Promise.all(
       input.tiles.map(async (t) => {
@@ -277,25 +271,10 @@ export class LiveSessions {
         peer.detach(track)
         return { error: 'error' in u ? u.error : new Error('no upstream') }
       }
-      const upstream = u.upstream
-      const session: LiveSession = {
-        id: randomUUID(),
-        camera: tile.camera,
-        viewer: input.viewer,
-        mode: 'relay',
-        preference: tile.stream,
-        stream: upstream.stream,
-        startedAt: Date.now(),
-        expiresAt: input.expiresAt,
-        peer,
-        track,
-        upstream,
-        agentPeerId: undefined,
-        expiry: undefined,
-        ended: false,
-      }
-      upstream.sessions.add(session.id)
-      clearTimeout(upstream.linger)
+      const session = newSession(tile.camera, input.viewer, 'relay', tile.stream, input.expiresAt)
+      session.peer = peer
+      session.track = track
+      this.joinUpstream(session, u.upstream)
       sessions.push(session)
       return { sessionId: session.id, stream: session.stream, mid: peer.mid(track) }
     })
@@ -311,6 +290,30 @@ export class LiveSessions {
     return { sdp: peer.answerSdp, expiresAt: input.expiresAt, tiles }
   }
 
+  /** Refuses what cannot start: the hub closing, `count` sessions beyond capacity, a malformed offer. */
+  private admit(count: number, offerSdp: string, maxOfferBytes?: number): void {
+    if (this.closed) throw new LiveSessionError(503, 'shutting_down', 'the hub is shutting down')
+    if (this.sessions.size + count > this.o.maxSessions)
+      throw new LiveSessionError(
+        503,
+        'live_capacity',
+        `the hub serves at most ${this.o.maxSessions} live sessions`,
+      )
+    try {
+      checkOfferSdp(offerSdp, maxOfferBytes)
+    } catch (err) {
+      throw new LiveSessionError(400, 'bad_offer', (err as Error).message)
+    }
+  }
+
+  /** A relayed session takes its stream from the upstream and keeps it from lingering out. */
+  private joinUpstream(session: LiveSession, upstream: Upstream): void {
+    session.upstream = upstream
+    session.stream = upstream.stream
+    upstream.sessions.add(session.id)
+    clearTimeout(upstream.linger)
+  }
+
   private async startRelay(session: LiveSession, offerSdp: string): Promise<string> {
     const upstream = await this.upstreamFor(session.camera, session.preference)
     let peer: SendingPeer
@@ -322,10 +325,7 @@ export class LiveSessions {
       throw err
     }
     session.peer = peer
-    session.upstream = upstream
-    session.stream = upstream.stream
-    upstream.sessions.add(session.id)
-    clearTimeout(upstream.linger)
+    this.joinUpstream(session, upstream)
     peer.onClose = (reason) => void this.end(session.id, `viewer connection ${reason}`)
     peer.expectConnectionWithin(CONNECT_TIMEOUT_MS)
     return peer.answerSdp

@@ -15,6 +15,15 @@ const slice = (type: number, size: number) => {
 
 const options = { iceServers: [], additionalHostAddresses: ['127.0.0.1'], gatherTimeoutMs: 2000 }
 
+/** Waits for a condition (15 s at most), saying what was awaited when it never comes. */
+async function until(what: () => boolean | Promise<boolean>, label: string | (() => string)): Promise<void> {
+  const deadline = Date.now() + 15_000
+  while (!(await what())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${typeof label === 'string' ? label : label()}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
 describe('ICE without a configured STUN server', () => {
   it('asks no one: werift would otherwise ask stun.l.google.com', async () => {
     const none = new Connection(true, {})
@@ -142,13 +151,6 @@ describe('WebRTC peers (werift, loopback)', () => {
     sender.holdUntil(new Promise<void>((r) => (release = r)))
     await receiver.accept(sender.answerSdp)
 
-    const until = async (what: () => boolean | Promise<boolean>, label: string) => {
-      const deadline = Date.now() + 15_000
-      while (!(await what())) {
-        if (Date.now() > deadline) throw new Error(`timed out: ${label}`)
-        await new Promise((r) => setTimeout(r, 20))
-      }
-    }
     await until(() => sender.connectionState === 'connected', 'connected')
     const framesAtConnect = n
     await until(() => n >= framesAtConnect + 10, 'ten more frames from the source')
@@ -241,14 +243,10 @@ describe('WebRTC peers (werift, loopback)', () => {
     expect([0, 1, 2].map((i) => sender.mid(i))).toEqual(transceivers.map((t) => t.mid))
     await viewer.setRemoteDescription({ type: 'answer', sdp: sender.answerSdp })
 
-    const until = async (what: () => boolean, label: string) => {
-      const deadline = Date.now() + 15_000
-      while (!what()) {
-        if (Date.now() > deadline) throw new Error(`timed out: ${label} (${received.join(',')})`)
-        await new Promise((r) => setTimeout(r, 20))
-      }
-    }
-    await until(() => received.every((r) => r >= 20), 'every section receives its camera')
+    await until(
+      () => received.every((r) => r >= 20),
+      () => `every section receives its camera (${received.join(',')})`,
+    )
     expect(wrong).toEqual([])
     // One transport carries them all.
     expect(new Set(viewer.getTransceivers().map((t) => t.dtlsTransport)).size).toBe(1)
