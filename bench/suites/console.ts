@@ -24,7 +24,7 @@ import type { BenchResult } from '../run.ts'
  *   250 KB budget.
  * - A 16-tile live grid in Chromium: from opening `/live?layout=4x4` until every tile decodes
  *   frames, against one tile (`/live?layout=1`) in the same run (goal: at most 2x, and within 3 s).
- *   Cold against cold (the hub opens each camera's upstream from the agent) and warm against warm
+ *   Cold against cold (the hub opens the cameras' upstreams from the agent, on one connection) and warm against warm
  *   (the upstreams still linger from the last viewer, as when an operator comes back to a grid).
  * - Playback start after a seek through the hub (playlist, then the segment the agent uploads on
  *   first request), against reading the same segment from the agent's disk (see playback-seek).

@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { type AgentConfig, agentConfig, type DownConfig } from '@ts-vms/shared'
+import { type AgentConfig, agentConfig, type DownConfig, LIVE_BUNDLE_FEATURE } from '@ts-vms/shared'
 import type { Logger } from 'pino'
 import { CameraManager } from './cameras/camera-manager.ts'
 import { RecordingRequests } from './cameras/recording-requests.ts'
@@ -85,12 +85,13 @@ export class EdgeAgent {
       outbox: this.outbox,
       logger,
       version: AGENT_VERSION,
+      features: [LIVE_BUNDLE_FEATURE],
       batchMax: settings.VMS_AGENT_BATCH_MAX,
       maxInflight: settings.VMS_AGENT_MAX_INFLIGHT,
       ackTimeoutMs: settings.VMS_AGENT_ACK_TIMEOUT_MS,
       onConfig: (c) => this.applyConfig(c),
       onRequest: (r) =>
-        void (r.op === 'live.offer' || r.op === 'live.close'
+        void (r.op === 'live.offer' || r.op === 'live.bundle' || r.op === 'live.close'
           ? this.live.handle(r)
           : r.op === 'camera.probe'
             ? this.probe.handle(r)

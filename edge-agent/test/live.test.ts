@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { LiveFanout, ReceivingPeer } from '@ts-vms/shared/live'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AccessTokens } from '../../hub/src/auth/access-tokens.ts'
@@ -317,6 +318,10 @@ describe('live view through the hub relay', () => {
     expect(door).toMatchObject({ cameraId: cams.door, status: 201, stream: 'main', mid: viewer.mid(2) })
     expect(res.body.sdp.match(/^m=video /gm)).toHaveLength(3)
     expect(t.hub.context.live.sessionCount).toBe(2)
+    // Both cameras come from the agent on one upstream connection too (the agent announced
+    // `live.bundle`): a section each.
+    expect(a.agent?.live.peerCount).toBe(1)
+    expect(a.agent?.live.trackCount).toBe(2)
     await viewer.accept(res.body.sdp)
     for (const i of [0, 2])
       await waitUntil(
@@ -339,9 +344,15 @@ describe('live view through the hub relay', () => {
     const before = fanouts[2]?.receivedPackets ?? 0
     await waitUntil(() => (fanouts[2]?.receivedPackets ?? 0) > before + 20, 20_000, 'the door tile plays on')
     expect(viewer.connectionState).toBe('connected')
+    // Its upstream had no viewer left: its section on the agent stopped, the connection goes on.
+    await waitUntil(() => a.agent?.live.trackCount === 1, 20_000, "the porch's section stops on the agent")
+    expect(a.agent?.live.peerCount).toBe(1)
+    const still = fanouts[2]?.receivedPackets ?? 0
+    await waitUntil(() => (fanouts[2]?.receivedPackets ?? 0) > still + 20, 20_000, 'the door still plays')
     expect((await t.request('DELETE', `/api/v1/live/${door.sessionId}`, { token })).status).toBe(204)
     expect(t.hub.context.live.sessionCount).toBe(0)
     await waitUntil(() => t.hub.context.live.upstreamCount === 0, 20_000, 'the upstreams let go')
+    await waitUntil(() => a.agent?.live.peerCount === 0, 20_000, 'the bundled upstream closes on the agent')
     await viewer.close()
 
     // The offer must have a video section per tile; the request is validated as a whole.
@@ -384,6 +395,103 @@ describe('live view through the hub relay', () => {
     await one.close()
     expect(t.hub.context.live.sessionCount).toBe(0)
     expect(t.hub.context.live.upstreamCount).toBe(0)
+  })
+
+  it('answers a bundled upstream with a track per camera, an error in place of one it cannot start', async () => {
+    const live = a.agent?.live as NonNullable<typeof a.agent>['live']
+    const fanouts = [0, 1, 2].map(() => new LiveFanout())
+    const hub = await ReceivingPeer.offerBundle(fanouts, {
+      iceServers: [],
+      additionalHostAddresses: ['127.0.0.1'],
+    })
+    const peerId = randomUUID()
+    const missing = '00000000-0000-4000-8000-000000000001'
+    const answer = await live.bundle({
+      v: 1,
+      id: randomUUID(),
+      op: 'live.bundle',
+      deadline: new Date(Date.now() + 20_000).toISOString(),
+      peerId,
+      tracks: [
+        { cameraId: cams.porch as string, stream: 'sub' },
+        { cameraId: missing, stream: 'sub' },
+        { cameraId: cams.door as string, stream: 'main' },
+      ],
+      sdp: hub.offerSdp,
+      iceServers: [],
+    })
+    expect(answer.tracks).toEqual([
+      { stream: 'sub', transcoded: false },
+      { error: expect.objectContaining({ status: 404, code: 'camera_unknown' }) },
+      { stream: 'main', transcoded: false },
+    ])
+    expect(live.peerCount).toBe(1)
+    expect(live.trackCount).toBe(2)
+    await hub.accept(answer.sdp)
+    for (const i of [0, 2])
+      await waitUntil(() => (fanouts[i]?.receivedPackets ?? 0) >= 30, 20_000, `section ${i} plays`)
+    expect(fanouts[1]?.receivedPackets).toBe(0)
+    expect((await live.stats()).map((x) => [x.track, x.cameraId])).toEqual([
+      [0, cams.porch],
+      [2, cams.door],
+    ])
+    // A closed track stops while the connection goes on; the section already closed is no news.
+    expect(await live.close(peerId, 0)).toEqual({ closed: true })
+    expect(await live.close(peerId, 1)).toEqual({ closed: false })
+    expect(live.trackCount).toBe(1)
+    const before = fanouts[2]?.receivedPackets ?? 0
+    await waitUntil(
+      () => (fanouts[2]?.receivedPackets ?? 0) > before + 20,
+      20_000,
+      'the door section plays on',
+    )
+    // Reusing the connection's id is refused; its last track closes the connection.
+    await expect(
+      live.bundle({
+        v: 1,
+        id: randomUUID(),
+        op: 'live.bundle',
+        deadline: new Date(Date.now() + 20_000).toISOString(),
+        peerId,
+        tracks: [{ cameraId: cams.door as string, stream: 'sub' }],
+        sdp: hub.offerSdp,
+        iceServers: [],
+      }),
+    ).rejects.toMatchObject({ status: 409, code: 'peer_exists' })
+    expect(await live.close(peerId, 2)).toEqual({ closed: true })
+    expect(live.peerCount).toBe(0)
+    await waitUntil(() => a.agent?.cameras.onDemandStreams.length === 0, 10_000, 'the cameras let go')
+    await hub.close()
+  })
+
+  it('asks an agent that does not announce live.bundle for an upstream per camera', async () => {
+    t.hub.context.live.setAgentFeatures(a.agentId, [])
+    try {
+      const fanouts = [0, 1].map(() => new LiveFanout())
+      const viewer = await ReceivingPeer.offerBundle(fanouts, {
+        iceServers: [],
+        additionalHostAddresses: ['127.0.0.1'],
+      })
+      const res = await t.request('POST', '/api/v1/live/grid', {
+        token,
+        body: {
+          type: 'offer',
+          sdp: viewer.offerSdp,
+          tiles: [{ cameraId: cams.porch }, { cameraId: cams.door }],
+        },
+      })
+      expect(res.status, res.text).toBe(201)
+      expect(a.agent?.live.peerCount).toBe(2)
+      await viewer.accept(res.body.sdp)
+      for (const i of [0, 1])
+        await waitUntil(() => (fanouts[i]?.receivedPackets ?? 0) >= 30, 20_000, `tile ${i} plays`)
+      for (const tile of res.body.tiles)
+        await t.request('DELETE', `/api/v1/live/${tile.sessionId}`, { token })
+      await waitUntil(() => a.agent?.live.peerCount === 0, 20_000, 'the upstreams close')
+      await viewer.close()
+    } finally {
+      t.hub.context.live.setAgentFeatures(a.agentId, ['live.bundle'])
+    }
   })
 
   it("shows an H.265 camera's H.264 sub-stream (opened on demand), or transcodes one that has none", async () => {

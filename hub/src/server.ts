@@ -312,9 +312,15 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       requests,
       logger: agentLogger,
       updates,
+      onFeatures: (agentId, features) => live?.setAgentFeatures(agentId, features),
       onEvent: (agent, type, data) => {
         if (type === 'live.peer.closed' && typeof data.peerId === 'string')
-          void live?.endByAgentPeer(agent.id, data.peerId, String(data.reason ?? 'viewer connection ended'))
+          void live?.endByAgentPeer(
+            agent.id,
+            data.peerId,
+            String(data.reason ?? 'viewer connection ended'),
+            typeof data.track === 'number' ? data.track : undefined,
+          )
       },
       metrics: {
         received: (kind) => metrics.mqttMessages.inc({ kind }),

@@ -31,6 +31,8 @@ export interface HubLinkOptions {
   outbox: Outbox
   logger: Logger
   version: string
+  /** Announced in `up/status`: what the hub may ask beyond the protocol's first release. */
+  features?: string[]
   batchMax: number
   maxInflight: number
   ackTimeoutMs: number
@@ -120,6 +122,7 @@ export class HubLink {
           v: PROTOCOL_VERSION,
           online: true,
           version: this.o.version,
+          ...(this.o.features?.length ? { features: this.o.features } : {}),
           at: new Date().toISOString(),
         }),
         { qos: 1, retain: true },

@@ -1,5 +1,11 @@
-import type { DownRequest, LiveAnswerResult, StreamRole, UpResponse } from '@ts-vms/shared'
-import { OfferError, type PeerCloseReason, SendingPeer } from '@ts-vms/shared/live'
+import type { DownRequest, LiveAnswerResult, LiveBundleResult, StreamRole, UpResponse } from '@ts-vms/shared'
+import {
+  LiveFanout,
+  OfferError,
+  type PeerCloseReason,
+  type PeerOptions,
+  SendingPeer,
+} from '@ts-vms/shared/live'
 import type { Logger } from 'pino'
 import { type CameraManager, type StreamLease, StreamUnavailable } from '../cameras/camera-manager.ts'
 import { answerRequest } from '../link/answer-request.ts'
@@ -14,13 +20,14 @@ import { H265ToH264Transcoder } from './transcoder.ts'
 const LIVE_SUBSCRIPTION = { queueFrames: 30, fromLastKeyframe: true } as const
 
 /**
- * The agent's side of live view. The hub sends a `live.offer` (its relay's upstream, one per
- * camera, or a browser's offer for a direct connection); the agent answers from the camera's
- * running session — the recorder's, or one opened on demand — and sends H.264 as it comes, without
+ * The agent's side of live view. The hub sends a `live.offer` (its relay's upstream for a camera,
+ * or a browser's offer for a direct connection) or a `live.bundle` (its upstream for several
+ * cameras on one connection, a video section each); the agent answers from each camera's running
+ * session — the recorder's, or one opened on demand — and sends H.264 as it comes, without
  * transcoding. Every connection the agent makes is outbound in ICE terms too: the offerer's
  * candidates are where it sends its checks, so a site behind NAT needs no inbound port.
  */
-type LiveRequest = Extract<DownRequest, { op: 'live.offer' | 'live.close' }>
+type LiveRequest = Extract<DownRequest, { op: 'live.offer' | 'live.bundle' | 'live.close' }>
 
 export class LiveError extends Error {
   override name = 'LiveError'
@@ -47,11 +54,14 @@ export interface LiveViewOptions {
   connectTimeoutMs: number
   /** ffmpeg, to transcode an H.265-only camera for live view (undefined: refuse such cameras). */
   ffmpeg: string | undefined
-  /** Tells the hub (through the outbox) that a direct viewer's connection ended here. */
+  /**
+   * Tells the hub (through the outbox) that a direct viewer's connection ended here, or that a
+   * bundled upstream's track stopped (its camera went away) while the connection goes on.
+   */
   emit: (event: {
     type: 'live.peer.closed'
     cameraId: string
-    data: { peerId: string; reason: string }
+    data: { peerId: string; reason: string; track?: number }
   }) => void
 }
 
@@ -65,17 +75,32 @@ interface LiveCamera {
   subscription: Subscription
   /** For an H.265-only camera: the transcoder and its subscription to the camera stream. */
   transcoder: { t: H265ToH264Transcoder; subscription: Subscription } | undefined
-  peers: Set<string>
+  /** The tracks sending it, as `peerId#track`. */
+  viewers: Set<string>
+}
+
+/** What one track of a connection sends; `undefined` for a bundle's section that could not start. */
+interface LiveTrack {
+  cameraId: string
+  cameraKey: string
+  detached: boolean
 }
 
 interface LivePeer {
   peerId: string
-  cameraId: string
-  cameraKey: string
   mode: 'upstream' | 'direct'
   peer: SendingPeer
+  /** One for `live.offer`, one per video section for `live.bundle`. */
+  tracks: (LiveTrack | undefined)[]
+  bundle: boolean
   /** The hub asked for the close (it knows already). */
   closedByHub: boolean
+}
+
+const viewerKey = (peerId: string, track: number) => `${peerId}#${track}`
+
+function errorAnswer(err: unknown): { status: number; code: string; message: string } | undefined {
+  return err instanceof LiveError ? { status: err.status, code: err.code, message: err.message } : undefined
 }
 
 export class LiveView {
@@ -91,84 +116,210 @@ export class LiveView {
       request,
       this.o,
       async () => ({
-        ...(request.op === 'live.offer' ? await this.offer(request) : await this.close(request.peerId)),
+        ...(request.op === 'live.offer'
+          ? await this.offer(request)
+          : request.op === 'live.bundle'
+            ? await this.bundle(request)
+            : await this.close(request.peerId, request.track)),
       }),
-      (err) =>
-        err instanceof LiveError ? { status: err.status, code: err.code, message: err.message } : undefined,
+      errorAnswer,
     )
   }
 
   async offer(request: Extract<LiveRequest, { op: 'live.offer' }>): Promise<LiveAnswerResult> {
-    if (this.stopped) throw new LiveError(503, 'agent_stopping', 'the agent is stopping')
-    if (this.peers.has(request.peerId))
-      throw new LiveError(409, 'peer_exists', 'that connection already exists')
-    if (this.peers.size >= this.o.maxPeers)
-      throw new LiveError(
-        503,
-        'live_capacity',
-        `the agent serves at most ${this.o.maxPeers} live connections`,
-      )
-    const budget = Math.max(
-      1000,
-      Math.min(this.o.startTimeoutMs, Date.parse(request.deadline) - Date.now() - 1000),
+    this.admit(request.peerId, 1)
+    const cam = await this.openCamera(
+      request.cameraId,
+      request.stream ?? 'main',
+      this.startBudget(request.deadline),
     )
-    const cam = await this.openCamera(request.cameraId, request.stream ?? 'main', budget)
     let peer: SendingPeer
     try {
       peer = await SendingPeer.answer(request.sdp, cam.source.fanout, cam.source.profile, {
+        ...this.peerOptions,
         iceServers: request.iceServers,
-        additionalHostAddresses: this.o.hostAddresses,
-        ...(this.o.portRange ? { portRange: this.o.portRange } : {}),
       })
     } catch (err) {
       this.releaseIfIdle(cam)
       if (err instanceof OfferError) throw new LiveError(422, 'bad_offer', err.message)
       throw err
     }
-    const entry: LivePeer = {
-      peerId: request.peerId,
-      cameraId: cam.cameraId,
-      cameraKey: cam.key,
-      mode: request.mode,
-      peer,
-      closedByHub: false,
-    }
-    this.peers.set(request.peerId, entry)
-    cam.peers.add(request.peerId)
-    peer.onClose = (reason) => this.peerClosed(entry, reason)
-    peer.expectConnectionWithin(this.o.connectTimeoutMs)
-    this.o.logger.info(
-      { camera: cam.cameraId, peer: request.peerId, mode: request.mode, stream: cam.lease.role },
-      'live connection answered',
-    )
+    this.register({ peerId: request.peerId, mode: request.mode, peer, bundle: false }, [cam])
     return { sdp: peer.answerSdp, stream: cam.lease.role, transcoded: cam.transcoder !== undefined }
   }
 
-  async close(peerId: string): Promise<{ closed: boolean }> {
+  /**
+   * Several cameras on one connection, a video section each: every camera is opened at once, and
+   * one that cannot start gets a silent section and its error in its place.
+   */
+  async bundle(request: Extract<LiveRequest, { op: 'live.bundle' }>): Promise<LiveBundleResult> {
+    this.admit(request.peerId, request.tracks.length)
+    const budget = this.startBudget(request.deadline)
+    const opened = await Promise.all(
+      request.tracks.map((t) =>
+        this.openCamera(t.cameraId, t.stream, budget).then(
+          (cam) => ({ cam }),
+          (error: unknown) => ({ error }),
+        ),
+      ),
+    )
+    const cams = opened.map((o) => ('cam' in o ? o.cam : undefined))
+    const silent = new LiveFanout()
+    let peer: SendingPeer
+    try {
+      peer = await SendingPeer.answerBundle(
+        request.sdp,
+        cams.map((cam) =>
+          cam
+            ? { fanout: cam.source.fanout, profile: cam.source.profile }
+            : { fanout: silent, profile: undefined },
+        ),
+        { ...this.peerOptions, iceServers: request.iceServers },
+      )
+    } catch (err) {
+      for (const cam of cams) if (cam) this.releaseIfIdle(cam)
+      if (err instanceof OfferError) throw new LiveError(422, 'bad_offer', err.message)
+      throw err
+    }
+    cams.forEach((cam, i) => {
+      if (!cam) peer.detach(i)
+    })
+    const tracks = opened.map((o) => {
+      if ('cam' in o) return { stream: o.cam.lease.role, transcoded: o.cam.transcoder !== undefined }
+      const known = errorAnswer(o.error)
+      if (!known) this.o.logger.error({ err: o.error }, 'a bundled live camera failed')
+      return {
+        error: known ?? { status: 502, code: 'agent_failed', message: 'the agent could not open the camera' },
+      }
+    })
+    if (cams.some((c) => c))
+      this.register({ peerId: request.peerId, mode: 'upstream', peer, bundle: true }, cams)
+    else await peer.close('closed')
+    return { sdp: peer.answerSdp, tracks }
+  }
+
+  /** Refuses a connection the agent cannot take: stopping, a reused id, `tracks` beyond capacity. */
+  private admit(peerId: string, tracks: number): void {
+    if (this.stopped) throw new LiveError(503, 'agent_stopping', 'the agent is stopping')
+    if (this.peers.has(peerId)) throw new LiveError(409, 'peer_exists', 'that connection already exists')
+    if (this.trackCount + tracks > this.o.maxPeers)
+      throw new LiveError(
+        503,
+        'live_capacity',
+        `the agent serves at most ${this.o.maxPeers} live connections`,
+      )
+  }
+
+  /** How long a camera may take to start: the agent's limit, within the hub's deadline. */
+  private startBudget(deadline: string): number {
+    return Math.max(1000, Math.min(this.o.startTimeoutMs, Date.parse(deadline) - Date.now() - 1000))
+  }
+
+  private get peerOptions(): PeerOptions {
+    return {
+      iceServers: [],
+      additionalHostAddresses: this.o.hostAddresses,
+      ...(this.o.portRange ? { portRange: this.o.portRange } : {}),
+    }
+  }
+
+  /** Keeps an answered connection and the cameras it sends (`undefined`: a silent section). */
+  private register(entry: Omit<LivePeer, 'tracks' | 'closedByHub'>, cams: (LiveCamera | undefined)[]): void {
+    const full: LivePeer = {
+      ...entry,
+      tracks: cams.map((cam) =>
+        cam ? { cameraId: cam.cameraId, cameraKey: cam.key, detached: false } : undefined,
+      ),
+      closedByHub: false,
+    }
+    this.peers.set(full.peerId, full)
+    cams.forEach((cam, i) => {
+      cam?.viewers.add(viewerKey(full.peerId, i))
+    })
+    full.peer.onClose = (reason) => this.peerClosed(full, reason)
+    full.peer.expectConnectionWithin(this.o.connectTimeoutMs)
+    this.o.logger.info(
+      {
+        cameras: cams.map((c) => c?.cameraId ?? null),
+        peer: full.peerId,
+        mode: full.mode,
+        streams: cams.map((c) => c?.lease.role ?? null),
+      },
+      'live connection answered',
+    )
+  }
+
+  /** Closes a connection, or one track of a bundled one (the last closes the connection). */
+  async close(peerId: string, track?: number): Promise<{ closed: boolean }> {
     const entry = this.peers.get(peerId)
     if (!entry) return { closed: false }
+    if (track !== undefined && entry.bundle) {
+      const t = entry.tracks[track]
+      if (!t || t.detached) return { closed: false }
+      if (this.dropTrack(entry, track) > 0) return { closed: true }
+    }
     entry.closedByHub = true
     await entry.peer.close('closed')
     return { closed: true }
   }
 
+  /** Stops one track of a connection and lets its camera go; returns how many tracks still send. */
+  private dropTrack(entry: LivePeer, index: number): number {
+    const t = entry.tracks[index]
+    if (t && !t.detached) {
+      t.detached = true
+      const cam = this.cameras.get(t.cameraKey)
+      cam?.viewers.delete(viewerKey(entry.peerId, index))
+      if (cam) this.releaseIfIdle(cam)
+    }
+    return entry.peer.detach(index)
+  }
+
   private peerClosed(entry: LivePeer, reason: PeerCloseReason): void {
     this.peers.delete(entry.peerId)
-    const cam = this.cameras.get(entry.cameraKey)
-    cam?.peers.delete(entry.peerId)
-    this.o.logger.info({ camera: entry.cameraId, peer: entry.peerId, reason }, 'live connection closed')
+    entry.tracks.forEach((t, i) => {
+      if (!t || t.detached) return
+      t.detached = true
+      const cam = this.cameras.get(t.cameraKey)
+      cam?.viewers.delete(viewerKey(entry.peerId, i))
+      if (cam) this.releaseIfIdle(cam)
+    })
+    const cameraId = entry.tracks.find((t) => t)?.cameraId
+    this.o.logger.info({ camera: cameraId, peer: entry.peerId, reason }, 'live connection closed')
     // The hub sees its own upstream fail; a direct viewer's end is only seen here.
-    if (entry.mode === 'direct' && !entry.closedByHub && !this.stopped)
+    if (entry.mode === 'direct' && !entry.closedByHub && !this.stopped && cameraId)
       this.o.emit({
         type: 'live.peer.closed',
-        cameraId: entry.cameraId,
+        cameraId,
         data: { peerId: entry.peerId, reason: `viewer connection ${reason}` },
       })
-    if (cam) this.releaseIfIdle(cam)
+  }
+
+  /**
+   * Ends what a camera's viewers receive: a connection of its own closes (the hub sees that); a
+   * bundled track stops and the hub is told, since its connection goes on for the other cameras.
+   */
+  private async endViewers(cam: LiveCamera, reason: string): Promise<void> {
+    for (const key of [...cam.viewers]) {
+      const [peerId, index] = key.split('#') as [string, string]
+      const entry = this.peers.get(peerId)
+      if (!entry) continue
+      if (!entry.bundle || entry.tracks.filter((t) => t && !t.detached).length === 1) {
+        await entry.peer.close('closed')
+        continue
+      }
+      this.dropTrack(entry, Number(index))
+      if (!this.stopped)
+        this.o.emit({
+          type: 'live.peer.closed',
+          cameraId: cam.cameraId,
+          data: { peerId, track: Number(index), reason },
+        })
+    }
   }
 
   private releaseIfIdle(cam: LiveCamera): void {
-    if (cam.peers.size > 0 || this.cameras.get(cam.key) !== cam) return
+    if (cam.viewers.size > 0 || this.cameras.get(cam.key) !== cam) return
     this.cameras.delete(cam.key)
     this.unbind(cam)
   }
@@ -274,7 +425,7 @@ export class LiveView {
       source,
       subscription,
       transcoder: { t, subscription: transcoderSub },
-      peers: new Set(),
+      viewers: new Set(),
     }
     if (!(await source.whenReady(timeoutMs)) || source.codec !== 'h264') {
       this.unbind(cam)
@@ -302,7 +453,7 @@ export class LiveView {
     const ready = await source.whenReady(timeoutMs)
     if (ready && source.codec === 'h264') {
       return {
-        camera: { key, cameraId, lease, source, subscription, transcoder: undefined, peers: new Set() },
+        camera: { key, cameraId, lease, source, subscription, transcoder: undefined, viewers: new Set() },
       }
     }
     lease.source.producer.unsubscribe(subscription)
@@ -318,7 +469,7 @@ export class LiveView {
   async camerasChanged(): Promise<void> {
     for (const cam of [...this.cameras.values()]) {
       if (!this.o.cameras.camera(cam.cameraId)) {
-        for (const peerId of [...cam.peers]) await this.peers.get(peerId)?.peer.close('closed')
+        await this.endViewers(cam, 'camera removed')
         continue
       }
       if (this.o.cameras.isCurrent(cam.lease, cam.cameraId)) continue
@@ -335,20 +486,29 @@ export class LiveView {
         }
       } catch (err) {
         this.o.logger.warn({ err, camera: cam.cameraId }, 'live view lost its stream')
-        for (const peerId of [...cam.peers]) await this.peers.get(peerId)?.peer.close('closed')
+        await this.endViewers(cam, 'camera stream lost')
       }
     }
   }
 
-  /** Per connection, for health and tests. */
+  /** Per track of each connection, for health and tests. */
   async stats() {
     return Promise.all(
-      [...this.peers.values()].map(async (p) => ({
-        peerId: p.peerId,
-        cameraId: p.cameraId,
-        mode: p.mode,
-        ...(await p.peer.stats()),
-      })),
+      [...this.peers.values()].flatMap((p) =>
+        p.tracks.flatMap((t, track) =>
+          t && !t.detached
+            ? [
+                (async () => ({
+                  peerId: p.peerId,
+                  track,
+                  cameraId: t.cameraId,
+                  mode: p.mode,
+                  ...(await p.peer.stats(track)),
+                }))(),
+              ]
+            : [],
+        ),
+      ),
     )
   }
 
@@ -361,9 +521,9 @@ export class LiveView {
     const busiest = new Map<string, number>()
     for (const c of this.cameras.values()) {
       const seen = byCamera.get(c.cameraId)
-      const total = (seen?.connections ?? 0) + c.peers.size
-      const leads = c.peers.size > (busiest.get(c.cameraId) ?? -1)
-      if (leads) busiest.set(c.cameraId, c.peers.size)
+      const total = (seen?.connections ?? 0) + c.viewers.size
+      const leads = c.viewers.size > (busiest.get(c.cameraId) ?? -1)
+      if (leads) busiest.set(c.cameraId, c.viewers.size)
       byCamera.set(c.cameraId, {
         connections: total,
         stream: leads || !seen ? c.lease.role : seen.stream,
@@ -375,6 +535,13 @@ export class LiveView {
 
   get peerCount(): number {
     return this.peers.size
+  }
+
+  /** Tracks sending, over every connection (what `maxPeers` limits: each is a stream to send). */
+  get trackCount(): number {
+    let n = 0
+    for (const p of this.peers.values()) n += p.tracks.filter((t) => t && !t.detached).length
+    return n
   }
 
   get cameraCount(): number {

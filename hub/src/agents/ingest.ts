@@ -128,6 +128,8 @@ export class AgentIngest {
       requests: AgentRequests
       /** Called once per agent event after it is committed (services react to some: live view). */
       onEvent?: (agent: AgentRecord, type: string, data: Record<string, unknown>) => void
+      /** An agent came online announcing what it can do (`up/status` features). */
+      onFeatures?: (agentId: string, features: readonly string[]) => void
       /** Where committed changes are announced to the consoles watching. */
       updates?: UpdateBus
     },
@@ -168,6 +170,7 @@ export class AgentIngest {
       }
       // A late "online" from a connection that has since closed is not news.
       if (status.value.online && this.deps.bus.isConnected?.(agent.id) === false) return
+      if (status.value.online) this.deps.onFeatures?.(agent.id, status.value.features ?? [])
       await this.deps.presence.set(
         agent.id,
         status.value.online,

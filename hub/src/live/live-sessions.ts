@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto'
-import { type IceServer, liveAnswerResult, type StreamRole } from '@ts-vms/shared'
+import {
+  type IceServer,
+  LIVE_BUNDLE_FEATURE,
+  type LiveBundleResult,
+  liveAnswerResult,
+  liveBundleResult,
+  type StreamRole,
+} from '@ts-vms/shared'
 import {
   checkOfferSdp,
+  type H264Profile,
   LiveFanout,
   MAX_GRID_OFFER_BYTES,
   OfferError,
@@ -17,8 +25,11 @@ import type { AuditLog } from '../audit/audit-log.ts'
  * Live view sessions and the hub's relay. By default the hub takes one WebRTC upstream per camera
  * and stream (a grid's tiles ask for the sub-stream, a single view for the main) from its agent
  * (asked over MQTT; the agent's ICE checks go out to the hub, so the site needs no inbound port)
- * and fans it out to every viewer: ten operators on one camera cost the site's uplink one stream. A `direct` session instead hands the browser's offer to the agent, for
- * browsers on the site's LAN.
+ * and fans it out to every viewer: ten operators on one camera cost the site's uplink one stream.
+ * The upstreams a grid needs from one agent come on one connection (`live.bundle`, a video
+ * section per camera: one ICE and DTLS handshake instead of sixteen), each section closed on its
+ * own when its camera has no viewers left. A `direct` session instead hands the browser's offer to
+ * the agent, for browsers on the site's LAN.
  *
  * A session ends when the viewer closes it or its connection fails, when its access token expires
  * (unless renewed), when a periodic check finds the permission revoked or the camera gone, or
@@ -58,15 +69,28 @@ export interface LiveViewer {
   userAgent: string | null
 }
 
+/** A connection from an agent carrying one camera's upstream (`live.offer`) or several (`live.bundle`). */
+interface UpstreamLink {
+  peerId: string
+  agentId: string
+  peer: ReceivingPeer
+  bundle: boolean
+  upstreams: Upstream[]
+  closed: boolean
+}
+
 interface Upstream {
   /** `cameraId/preference`. */
   key: string
   camera: LiveCamera
   /** The stream the agent sends (its fallback when the preferred one is missing or not H.264). */
   stream: LiveStream
-  peerId: string
+  /** What viewers must decode (the camera's H.264 profile, as the agent answered). */
+  profile: H264Profile | undefined
+  link: UpstreamLink
+  /** Its video section on the link. */
+  track: number
   fanout: LiveFanout
-  peer: ReceivingPeer
   sessions: Set<string>
   linger: NodeJS.Timeout | undefined
   closed: boolean
@@ -154,6 +178,8 @@ export class LiveSessions {
   private readonly sessions = new Map<string, LiveSession>()
   private readonly upstreams = new Map<string, Upstream>()
   private readonly opening = new Map<string, Promise<Upstream>>()
+  /** What each agent announced it can do (`up/status` features). */
+  private readonly agentFeatures = new Map<string, ReadonlySet<string>>()
   private readonly recheckTimer: NodeJS.Timeout
   private rechecking = false
   private closed = false
@@ -236,12 +262,16 @@ export class LiveSessions {
     tiles: ({ sessionId: string; stream: LiveStream; mid: string | undefined } | { error: unknown })[]
   }> {
     this.admit(input.tiles.filter((t) => 'camera' in t).length, input.offerSdp, MAX_GRID_OFFER_BYTES)
-    // Every tile's upstream at once (one per camera and stream, shared with other viewers).
+    // Every tile's upstream at once (one per camera and stream, shared with other viewers; those
+    // missing from one agent come on one connection).
+    const wanted = this.upstreamsFor(
+      input.tiles.flatMap((t) => ('camera' in t ? [{ camera: t.camera, preference: t.stream }] : [])),
+    )
     const upstreams = await Promise.all(
       input.tiles.map(async (t) => {
         if (!('camera' in t)) return { error: t.error }
         try {
-          return { upstream: await this.upstreamFor(t.camera, t.stream) }
+          return { upstream: await (wanted.get(`${t.camera.id}/${t.stream}`) as Promise<Upstream>) }
         } catch (error) {
           return { error }
         }
@@ -254,7 +284,7 @@ export class LiveSessions {
         input.offerSdp,
         upstreams.map((u) =>
           'upstream' in u && u.upstream
-            ? { fanout: u.upstream.fanout, profile: u.upstream.peer.profile }
+            ? { fanout: u.upstream.fanout, profile: u.upstream.profile }
             : { fanout: silent, profile: undefined },
         ),
         this.peerOptions,
@@ -318,7 +348,7 @@ export class LiveSessions {
     const upstream = await this.upstreamFor(session.camera, session.preference)
     let peer: SendingPeer
     try {
-      peer = await SendingPeer.answer(offerSdp, upstream.fanout, upstream.peer.profile, this.peerOptions)
+      peer = await SendingPeer.answer(offerSdp, upstream.fanout, upstream.profile, this.peerOptions)
     } catch (err) {
       this.releaseUpstreamIfIdle(upstream)
       if (err instanceof OfferError) throw new LiveSessionError(422, 'bad_offer', err.message)
@@ -378,16 +408,74 @@ export class LiveSessions {
     return pending
   }
 
-  private async openUpstream(key: string, camera: LiveCamera, preference: LiveStream): Promise<Upstream> {
-    const fanout = new LiveFanout()
-    const peer = await ReceivingPeer.offer(fanout, this.peerOptions)
+  /**
+   * The upstreams of several cameras (a grid's tiles), by `cameraId/preference`: those open or
+   * opening already are shared; the missing ones of an agent that announced `live.bundle` come on
+   * one connection, the others each on their own.
+   */
+  private upstreamsFor(
+    wanted: readonly { camera: LiveCamera; preference: LiveStream }[],
+  ): Map<string, Promise<Upstream>> {
+    const found = new Map<string, Promise<Upstream>>()
+    const missing = new Map<string, { key: string; camera: LiveCamera; preference: LiveStream }[]>()
+    for (const w of wanted) {
+      const key = `${w.camera.id}/${w.preference}`
+      if (found.has(key)) continue
+      const open = this.upstreams.get(key)
+      const pending = open && !open.closed ? Promise.resolve(open) : this.opening.get(key)
+      if (pending) {
+        found.set(key, pending)
+        continue
+      }
+      if (!this.agentFeatures.get(w.camera.agentId)?.has(LIVE_BUNDLE_FEATURE)) {
+        found.set(key, this.upstreamFor(w.camera, w.preference))
+        continue
+      }
+      found.set(key, Promise.resolve() as unknown as Promise<Upstream>) // placeholder, set below
+      const group = missing.get(w.camera.agentId) ?? []
+      group.push({ key, ...w })
+      missing.set(w.camera.agentId, group)
+    }
+    for (const [agentId, group] of missing) {
+      if (group.length === 1) {
+        const only = group[0] as (typeof group)[number]
+        found.set(only.key, this.upstreamFor(only.camera, only.preference))
+        continue
+      }
+      const bundle = this.openBundle(agentId, group)
+      group.forEach((m, i) => {
+        const one = bundle.then((results) => {
+          const r = results[i]
+          if (r === undefined || r instanceof Error) throw r ?? new Error('no upstream')
+          return r
+        })
+        one.catch(() => {})
+        const pending = one.finally(() => this.opening.delete(m.key))
+        pending.catch(() => {})
+        this.opening.set(m.key, pending)
+        found.set(m.key, pending)
+      })
+    }
+    return found
+  }
+
+  /** A new upstream on section `track` of `link`, its keyframe requests going to that section. */
+  private newUpstream(
+    key: string,
+    camera: LiveCamera,
+    stream: LiveStream,
+    link: UpstreamLink,
+    track: number,
+    fanout: LiveFanout,
+  ): Upstream {
     const upstream: Upstream = {
       key,
       camera,
-      stream: preference,
-      peerId: randomUUID(),
+      stream,
+      profile: link.peer.profileOf(track),
+      link,
+      track,
       fanout,
-      peer,
       sessions: new Set(),
       linger: undefined,
       closed: false,
@@ -398,43 +486,140 @@ export class LiveSessions {
       const now = Date.now()
       if (now - upstream.lastKeyframeRequest < KEYFRAME_REQUEST_INTERVAL_MS) return
       upstream.lastKeyframeRequest = now
-      peer.requestKeyframe()
+      link.peer.requestKeyframe(track)
     }
-    try {
-      const answer = await this.ask(camera.agentId, {
-        op: 'live.offer',
-        cameraId: camera.id,
-        peerId: upstream.peerId,
-        mode: 'upstream',
-        stream: preference,
-        sdp: peer.offerSdp,
-        iceServers: this.o.iceServers,
-      })
-      upstream.stream = answer.stream
-      await peer.accept(answer.sdp)
-    } catch (err) {
-      await peer.close('failed')
-      throw err
-    }
-    peer.onClose = (reason) => void this.upstreamClosed(upstream, `upstream connection ${reason}`)
-    peer.expectConnectionWithin(CONNECT_TIMEOUT_MS)
+    link.upstreams.push(upstream)
     this.upstreams.set(key, upstream)
     this.o.logger.info(
-      { camera: camera.id, agent: camera.agentId, peer: upstream.peerId, stream: upstream.stream },
+      { camera: camera.id, agent: camera.agentId, peer: link.peerId, track, stream },
       'live upstream opened',
     )
     return upstream
   }
 
+  /** Watches a link's connection: when it fails, every upstream on it closes. */
+  private watchLink(link: UpstreamLink): void {
+    link.peer.onClose = (reason) => void this.linkClosed(link, `upstream connection ${reason}`)
+    link.peer.expectConnectionWithin(CONNECT_TIMEOUT_MS)
+  }
+
+  private async openUpstream(key: string, camera: LiveCamera, preference: LiveStream): Promise<Upstream> {
+    const fanout = new LiveFanout()
+    const peer = await ReceivingPeer.offer(fanout, this.peerOptions)
+    const link: UpstreamLink = {
+      peerId: randomUUID(),
+      agentId: camera.agentId,
+      peer,
+      bundle: false,
+      upstreams: [],
+      closed: false,
+    }
+    let stream: LiveStream
+    try {
+      const answer = await this.ask(camera.agentId, {
+        op: 'live.offer',
+        cameraId: camera.id,
+        peerId: link.peerId,
+        mode: 'upstream',
+        stream: preference,
+        sdp: peer.offerSdp,
+        iceServers: this.o.iceServers,
+      })
+      stream = answer.stream
+      await peer.accept(answer.sdp)
+    } catch (err) {
+      await peer.close('failed')
+      throw err
+    }
+    const upstream = this.newUpstream(key, camera, stream, link, 0, fanout)
+    this.watchLink(link)
+    return upstream
+  }
+
+  /**
+   * Several cameras of one agent on one connection: one result per member, in order, an error in
+   * place of a camera the agent could not start (its section stays silent).
+   */
+  private async openBundle(
+    agentId: string,
+    members: readonly { key: string; camera: LiveCamera; preference: LiveStream }[],
+  ): Promise<(Upstream | Error)[]> {
+    const fanouts = members.map(() => new LiveFanout())
+    const peer = await ReceivingPeer.offerBundle(fanouts, this.peerOptions)
+    const link: UpstreamLink = {
+      peerId: randomUUID(),
+      agentId,
+      peer,
+      bundle: true,
+      upstreams: [],
+      closed: false,
+    }
+    let tracks: LiveBundleResult['tracks']
+    try {
+      const answer = await this.o.requests.callParsed(
+        agentId,
+        this.o.requestTimeoutMs,
+        () => ({
+          op: 'live.bundle',
+          peerId: link.peerId,
+          tracks: members.map((m) => ({ cameraId: m.camera.id, stream: m.preference })),
+          sdp: peer.offerSdp,
+          iceServers: this.o.iceServers,
+        }),
+        liveBundleResult,
+      )
+      if (answer.tracks.length !== members.length)
+        throw new AgentRequestError(502, 'bad_agent_answer', 'the agent answered another number of cameras')
+      tracks = answer.tracks
+      if (tracks.some((t) => 'stream' in t)) await peer.accept(answer.sdp)
+      else await peer.close('closed')
+    } catch (err) {
+      await peer.close('failed')
+      throw err
+    }
+    const results = members.map((m, i) => {
+      const t = tracks[i] as (typeof tracks)[number]
+      if ('error' in t) return new AgentRequestError(t.error.status, t.error.code, t.error.message)
+      return this.newUpstream(m.key, m.camera, t.stream, link, i, fanouts[i] as LiveFanout)
+    })
+    if (link.upstreams.length > 0) this.watchLink(link)
+    return results
+  }
+
+  /** An upstream's end: its sessions end, and its section (or its whole connection) is let go. */
   private async upstreamClosed(upstream: Upstream, reason: string): Promise<void> {
     if (upstream.closed) return
     upstream.closed = true
     clearTimeout(upstream.linger)
     if (this.upstreams.get(upstream.key) === upstream) this.upstreams.delete(upstream.key)
-    this.o.logger.info({ camera: upstream.camera.id, peer: upstream.peerId, reason }, 'live upstream closed')
+    const link = upstream.link
+    this.o.logger.info(
+      { camera: upstream.camera.id, peer: link.peerId, track: upstream.track, reason },
+      'live upstream closed',
+    )
     for (const id of [...upstream.sessions]) await this.end(id, reason)
-    await upstream.peer.close('closed')
-    this.tellAgentClosed(upstream.camera.agentId, upstream.peerId)
+    if (link.closed) return
+    if (link.upstreams.some((u) => !u.closed)) {
+      // The connection goes on for the link's other cameras: only this section stops.
+      this.tellAgentClosed(link.agentId, link.peerId, upstream.track)
+      return
+    }
+    link.closed = true
+    await link.peer.close('closed')
+    this.tellAgentClosed(link.agentId, link.peerId)
+  }
+
+  /** A link's connection ended (failed, or closed by the agent): every upstream on it ends. */
+  private async linkClosed(link: UpstreamLink, reason: string): Promise<void> {
+    if (link.closed) return
+    link.closed = true
+    for (const u of link.upstreams) await this.upstreamClosed(u, reason)
+    this.tellAgentClosed(link.agentId, link.peerId)
+  }
+
+  /** Records what an agent announced it can do (its `up/status`). */
+  setAgentFeatures(agentId: string, features: readonly string[]): void {
+    this.agentFeatures.set(agentId, new Set(features))
   }
 
   private releaseUpstreamIfIdle(upstream: Upstream): void {
@@ -450,9 +635,9 @@ export class LiveSessions {
     upstream.linger.unref()
   }
 
-  private tellAgentClosed(agentId: string, peerId: string): void {
+  private tellAgentClosed(agentId: string, peerId: string, track?: number): void {
     this.o.requests
-      .call(agentId, 10_000, () => ({ op: 'live.close', peerId }))
+      .call(agentId, 10_000, () => ({ op: 'live.close', peerId, ...(track === undefined ? {} : { track }) }))
       .catch((err: unknown) => {
         if (!(err instanceof AgentRequestError))
           this.o.logger.warn({ err, agentId }, 'could not close a live peer')
@@ -528,8 +713,19 @@ export class LiveSessions {
     return true
   }
 
-  /** The agent reports that a direct viewer's connection ended on its side. */
-  async endByAgentPeer(agentId: string, peerId: string, reason: string): Promise<boolean> {
+  /**
+   * The agent reports that a direct viewer's connection ended on its side, or (with `track`) that
+   * one section of a bundled upstream stopped (its camera went away) while the others go on.
+   */
+  async endByAgentPeer(agentId: string, peerId: string, reason: string, track?: number): Promise<boolean> {
+    if (track !== undefined) {
+      const up = [...this.upstreams.values()].find(
+        (u) => u.link.peerId === peerId && u.link.agentId === agentId && u.track === track,
+      )
+      if (!up) return false
+      await this.upstreamClosed(up, reason)
+      return true
+    }
     const s = [...this.sessions.values()].find(
       (x) => x.agentPeerId === peerId && x.camera.agentId === agentId,
     )
@@ -590,7 +786,7 @@ export class LiveSessions {
       connection: s.peer ? await s.peer.stats(s.track) : undefined,
       upstream: s.upstream
         ? {
-            state: s.upstream.peer.connectionState,
+            state: s.upstream.link.peer.connectionState,
             receivedPackets: s.upstream.fanout.receivedPackets,
             lostPackets: s.upstream.fanout.lostPackets,
             viewers: s.upstream.sessions.size,

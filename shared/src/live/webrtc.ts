@@ -10,8 +10,10 @@ import type { FanoutViewer, LiveFanout } from './fanout.ts'
 import { type H264Profile, parseProfileLevelId } from './h264-profile.ts'
 import { disableDefaultStun } from './no-default-stun.ts'
 import { narrowOfferToH264, narrowVideoSections } from './offer.ts'
+import { enlargeUdpReceiveBuffers } from './udp-receive-buffer.ts'
 
 disableDefaultStun()
+enlargeUdpReceiveBuffers()
 
 /**
  * The WebRTC edges of the live path, on werift: a sending peer answers an offer with one
@@ -178,9 +180,19 @@ export interface SendingSource {
   profile: H264Profile | undefined
 }
 
+/**
+ * A connection's GOP replays go out at most this many bytes per `REPLAY_WINDOW_MS`: a grid's
+ * sixteen replays at once (some 200 KB in a few milliseconds) overflow a receiver's UDP buffer
+ * (Linux's default is 208 KB of kernel memory, about 90 full packets) or a router's queue, and a
+ * tile whose keyframe is lost waits for the camera's next one (seconds, on real cameras).
+ */
+const REPLAY_BURST_BYTES = 48 * 1024
+const REPLAY_WINDOW_MS = 10
+
 /** One sendonly H.264 track of a sending peer, fed by one fanout viewer. */
 class Output {
   viewer: FanoutViewer | undefined
+  fanout: LiveFanout | undefined
   payloadType = 0
   ready: Promise<unknown> = Promise.resolve()
   started = false
@@ -199,6 +211,8 @@ class Output {
  */
 export class SendingPeer extends Peer {
   private readonly outputs: Output[] = []
+  private replayWindowAt = 0
+  private replayWindowBytes = 0
   answerSdp = ''
 
   private constructor(o: PeerOptions, tracks: number) {
@@ -293,6 +307,7 @@ export class SendingPeer extends Peer {
       )
     })
     out.viewer = viewer
+    out.fanout = fanout
     const sender = out.transceiver.sender
     sender.onPictureLossIndication.subscribe(() => viewer.pictureLoss())
     sender.onRtcp.subscribe((packet) => {
@@ -307,11 +322,26 @@ export class SendingPeer extends Peer {
     if (out.started) return
     out.started = true
     void out.ready.then(
-      () => {
-        if (!this.isClosed && !out.detached) out.viewer?.start()
-      },
+      () => this.paced(out),
       () => {},
     )
+  }
+
+  /** Starts a track's viewer (its GOP replay) once the connection's replay budget allows. */
+  private paced(out: Output): void {
+    if (this.isClosed || out.detached) return
+    const bytes = out.fanout?.cacheStats.bytes ?? 0
+    const now = Date.now()
+    if (now - this.replayWindowAt >= REPLAY_WINDOW_MS) {
+      this.replayWindowAt = now
+      this.replayWindowBytes = 0
+    }
+    if (this.replayWindowBytes > 0 && this.replayWindowBytes + bytes > REPLAY_BURST_BYTES) {
+      setTimeout(() => this.paced(out), this.replayWindowAt + REPLAY_WINDOW_MS - now).unref()
+      return
+    }
+    this.replayWindowBytes += bytes
+    out.viewer?.start()
   }
 
   /**

@@ -142,6 +142,11 @@ export const upStatus = z.object({
   v: z.literal(PROTOCOL_VERSION),
   online: z.boolean(),
   version: shortText(64).optional(),
+  /**
+   * What this agent can do beyond protocol version 1's first release (a hub asks an older agent
+   * the old way): `live.bundle`, several cameras on one upstream connection.
+   */
+  features: z.array(shortText(64)).max(32).optional(),
   at: isoTime,
 })
 export type UpStatus = z.infer<typeof upStatus>
@@ -259,6 +264,36 @@ export const liveAnswerResult = z.object({
 })
 export type LiveAnswerResult = z.infer<typeof liveAnswerResult>
 
+/** The feature an agent announces in `up/status` when it answers `live.bundle`. */
+export const LIVE_BUNDLE_FEATURE = 'live.bundle'
+/** Most cameras on one bundled upstream connection (a 4x4 grid's). */
+export const MAX_LIVE_BUNDLE_TRACKS = 16
+
+/** A request's refusal: a response's `error`, or one part's in a result that answers several at once. */
+export const partError = z.object({
+  status: z.number().int().min(400).max(599),
+  code: shortText(64),
+  message: shortText(1000),
+})
+
+/** The answer to `live.bundle`: one entry per track, in order; a refused track's section is silent. */
+export const liveBundleResult = z.object({
+  sdp: z
+    .string()
+    .min(1)
+    .max(200 * 1024),
+  tracks: z
+    .array(
+      z.union([
+        z.object({ stream: streamRole, transcoded: z.boolean().default(false) }),
+        z.object({ error: partError }),
+      ]),
+    )
+    .min(1)
+    .max(MAX_LIVE_BUNDLE_TRACKS),
+})
+export type LiveBundleResult = z.infer<typeof liveBundleResult>
+
 /** Most fragments (about a second each) one playback media segment may hold. */
 export const PLAYBACK_MAX_PART_FRAGMENTS = 120
 /** A recording file on the agent: its id in the agent's index and its wall-clock start (ms). */
@@ -374,9 +409,42 @@ export const downRequest = z.discriminatedUnion('op', [
   z.object({
     v: z.literal(PROTOCOL_VERSION),
     id: z.uuid(),
+    /**
+     * The hub's upstream for several cameras of this agent on one connection (a grid's tiles: one
+     * ICE and DTLS handshake instead of one per camera). Only sent to agents announcing the
+     * `live.bundle` feature.
+     */
+    op: z.literal('live.bundle'),
+    deadline: isoTime,
+    peerId: z.uuid(),
+    /** What each video section of the offer carries, in order (a camera and stream at most once). */
+    tracks: z
+      .array(z.object({ cameraId: z.uuid(), stream: streamRole }))
+      .min(1)
+      .max(MAX_LIVE_BUNDLE_TRACKS)
+      .refine(
+        (tracks) => new Set(tracks.map((t) => `${t.cameraId}/${t.stream}`)).size === tracks.length,
+        'a camera and stream appears twice',
+      ),
+    sdp: z
+      .string()
+      .min(1)
+      .max(200 * 1024),
+    iceServers: z.array(iceServer).max(8).default([]),
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
     op: z.literal('live.close'),
     deadline: isoTime,
     peerId: z.uuid(),
+    /** One track of a `live.bundle` connection (its other tracks go on); absent: the whole connection. */
+    track: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_LIVE_BUNDLE_TRACKS - 1)
+      .optional(),
   }),
 ])
 export type DownRequest = z.infer<typeof downRequest>
@@ -386,9 +454,7 @@ export const upResponse = z.object({
   v: z.literal(PROTOCOL_VERSION),
   id: z.uuid(),
   ok: z.boolean(),
-  error: z
-    .object({ status: z.number().int().min(400).max(599), code: shortText(64), message: shortText(1000) })
-    .optional(),
+  error: partError.optional(),
   result: jsonObject.optional(),
 })
 export type UpResponse = z.infer<typeof upResponse>
