@@ -58,6 +58,11 @@ export interface ExportResult {
 /** Largest export (media time): a day. Longer ranges are a sequence of exports. */
 export const MAX_EXPORT_MS = 24 * 3600 * 1000
 
+/** How far apart two segments may start from where the last ended and still be one timeline. */
+const JOIN_TOLERANCE_MS = 500
+/** Frames that would share a decode time are moved apart by this much (a millisecond). */
+const MIN_FRAME_STEP_S = 0.001
+
 function segmentSource(s: SegmentRow) {
   let handle: Awaited<ReturnType<typeof open>> | undefined
   return new CustomSource({
@@ -118,6 +123,7 @@ export async function exportRange(
   let startMs = 0
   let endMs = 0
   let lastTs = -1
+  let lastDuration = 0
   let lastAudioTs = -1
   let frames = 0
   let audioFrames = 0
@@ -173,19 +179,39 @@ export async function exportRange(
           : null
         const audioPackets = audioSink && audioStart ? audioSink.packets(audioStart) : undefined
         let nextAudio = audioPackets ? await audioPackets.next() : undefined
+        // A segment's start is the wall-clock time its first frame arrived, so under load two
+        // segments may overlap or part by a few tens of milliseconds where the camera's timeline
+        // is continuous: frames a microsecond apart were written with the same decode time
+        // (players refuse them). A segment that starts within JOIN_TOLERANCE_MS of where the
+        // previous one ended is joined to it; a real gap (the camera away) is kept.
+        let shiftMs: number | undefined
         for await (const p of sink.packets(from)) {
-          const wall = s.start_ms + p.timestamp * 1000
+          if (shiftMs === undefined) {
+            const starts = s.start_ms + p.timestamp * 1000
+            const expected = startMs + (lastTs + lastDuration) * 1000
+            shiftMs = frames > 0 && starts < expected + JOIN_TOLERANCE_MS ? expected - starts : 0
+          }
+          const wall = s.start_ms + p.timestamp * 1000 + shiftMs
           if (wall >= req.toMs && frames > 0) break
           if (frames === 0) {
             if (p.type !== 'key') continue
             startMs = wall
           }
           let ts = (wall - startMs) / 1000
-          if (ts <= lastTs) ts = lastTs + 1e-6
+          if (ts <= lastTs) ts = lastTs + MIN_FRAME_STEP_S
           lastTs = ts
+          lastDuration = p.duration
           endMs = Math.max(endMs, wall + p.duration * 1000)
-          while (nextAudio && !nextAudio.done && s.start_ms + nextAudio.value.timestamp * 1000 <= wall) {
-            await addAudio(s.start_ms + nextAudio.value.timestamp * 1000, nextAudio.value, audioConfig)
+          while (
+            nextAudio &&
+            !nextAudio.done &&
+            s.start_ms + nextAudio.value.timestamp * 1000 + shiftMs <= wall
+          ) {
+            await addAudio(
+              s.start_ms + nextAudio.value.timestamp * 1000 + shiftMs,
+              nextAudio.value,
+              audioConfig,
+            )
             nextAudio = await audioPackets?.next()
           }
           const packet = new EncodedPacket(p.data, p.type, ts, p.duration)
@@ -194,7 +220,7 @@ export async function exportRange(
           frames++
         }
         while (nextAudio && !nextAudio.done) {
-          const wall = s.start_ms + nextAudio.value.timestamp * 1000
+          const wall = s.start_ms + nextAudio.value.timestamp * 1000 + (shiftMs ?? 0)
           if (wall >= Math.min(req.toMs, endMs)) break
           await addAudio(wall, nextAudio.value, audioConfig)
           nextAudio = await audioPackets?.next()
