@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { photoFrame } from '../../../test/helpers/yuv-frames.ts'
 import type { Box, Detection, Frame } from '../types.ts'
 import { letterbox } from './letterbox.ts'
 import { iou } from './nms.ts'
@@ -15,49 +15,6 @@ const PERSON = path.resolve(repoRoot, '../shared/media/person.png')
 const DOG = path.resolve(repoRoot, '../shared/media/dog.jpg')
 const haveShared = [MODEL, PERSON, DOG].every((f) => existsSync(f))
 if (!haveShared) console.warn(`SKIPPING real-model detection tests: ${MODEL} or its photos are absent`)
-
-/**
- * A photo as the decoder would hand it over: RGB to BT.601 limited-range yuv420p (chroma the mean
- * of each 2x2 block), cropped to even size.
- */
-async function photoFrame(file: string): Promise<Frame> {
-  const { data: rgb, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true })
-  const width = info.width & ~1
-  const height = info.height & ~1
-  const data = Buffer.alloc((width * height * 3) / 2)
-  const uBase = width * height
-  const vBase = uBase + (width * height) / 4
-  const pixel = (x: number, y: number) => {
-    const i = (y * info.width + x) * info.channels
-    return [rgb[i]!, rgb[i + 1]!, rgb[i + 2]!] as const
-  }
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const [r, g, b] = pixel(x, y)
-      data[y * width + x] = Math.round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255)
-    }
-  }
-  for (let y = 0; y < height; y += 2) {
-    for (let x = 0; x < width; x += 2) {
-      let u = 0
-      let v = 0
-      for (const [dx, dy] of [
-        [0, 0],
-        [1, 0],
-        [0, 1],
-        [1, 1],
-      ] as const) {
-        const [r, g, b] = pixel(x + dx, y + dy)
-        u += 128 + (-37.797 * r - 74.203 * g + 112 * b) / 255
-        v += 128 + (112 * r - 93.786 * g - 18.214 * b) / 255
-      }
-      const c = (y / 2) * (width / 2) + x / 2
-      data[uBase + c] = Math.round(u / 4)
-      data[vBase + c] = Math.round(v / 4)
-    }
-  }
-  return { width, height, data, time: 0 }
-}
 
 const wholeFrame = (f: Frame): Box => ({ x1: 0, y1: 0, x2: f.width, y2: f.height })
 const best = (found: Detection[], label: string) => found.find((d) => d.label === label)
