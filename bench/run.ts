@@ -3,6 +3,7 @@
  * thing and a reference in the same run, on the same machine, and prints their ratio, so results
  * compare across machines. Benchmarks are never part of `npm test`.
  */
+import { benchAnalytics } from './suites/analytics.ts'
 import { benchAuth } from './suites/auth.ts'
 import { benchConsole } from './suites/console.ts'
 import { benchContainer } from './suites/container.ts'
@@ -30,6 +31,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   record: benchRecord,
   live: benchLive,
   console: benchConsole,
+  analytics: benchAnalytics,
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
