@@ -9,6 +9,7 @@ import { OnnxDetector } from '../../edge-agent/src/analytics/detect/onnx-detecto
 import { isBoxCoveredByRegions, planRegions } from '../../edge-agent/src/analytics/detect/regions.ts'
 import { CameraAnalytics } from '../../edge-agent/src/analytics/pipeline/camera-analytics.ts'
 import type { Box, Frame } from '../../edge-agent/src/analytics/types.ts'
+import { seededRandom } from '../../edge-agent/test/helpers/seeded-random.ts'
 import { rgbToFrame } from '../../edge-agent/test/helpers/yuv-frames.ts'
 import type { BenchResult } from '../run.ts'
 
@@ -163,18 +164,6 @@ function recordingPipeline(detector: OnnxDetector) {
   return { analytics, regionsAt: (time: number) => regionsByTime.get(time) ?? [] }
 }
 
-/** mulberry32: a small seeded generator, so the noise is the same every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** A grey yuv420p frame whose luma has mild noise (+-4 levels), as a still camera's sensor gives. */
 function noisyGreyFrame(random: () => number, index: number): Frame {
   const data = Buffer.alloc((WIDTH * HEIGHT * 3) / 2, 128)
@@ -185,7 +174,7 @@ function noisyGreyFrame(random: () => number, index: number): Frame {
 async function benchMotionGate(detector: OnnxDetector, person: Photo): Promise<BenchResult[]> {
   // Static scene: no inference wanted at all.
   const still = recordingPipeline(detector)
-  const random = seeded(13)
+  const random = seededRandom(13)
   let skipped = 0
   for (let i = 0; i < STATIC_FRAMES; i++) {
     const frame = noisyGreyFrame(random, i)

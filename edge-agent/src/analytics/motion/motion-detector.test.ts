@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { seededRandom } from '../../../test/helpers/seeded-random.ts'
 import type { Box, Frame } from '../types.ts'
 import { MotionDetector, MotionTime } from './motion-detector.ts'
 
@@ -7,18 +8,6 @@ interface Square {
   y: number
   size: number
   luma: number
-}
-
-/** Deterministic noise source (mulberry32), so every run sees the same frames. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** A luma plane painted by `paint(x, y)`. */

@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { seededRandom } from '../../../test/helpers/seeded-random.ts'
 import { assign, minCostAssignment } from './assignment.ts'
-
-/** mulberry32: a small seeded generator, so every run checks the same matrices. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const total = (cost: number[][], rowToCol: number[]) =>
   rowToCol.reduce((sum, col, row) => (col < 0 ? sum : sum + cost[row]![col]!), 0)
@@ -102,7 +91,7 @@ describe('minCostAssignment', () => {
   })
 
   it('matches brute force on random small matrices, ties included', () => {
-    const random = seeded(1234)
+    const random = seededRandom(1234)
     for (let run = 0; run < 400; run++) {
       const rows = 1 + Math.floor(random() * 5)
       const cols = 1 + Math.floor(random() * 5)
@@ -183,7 +172,7 @@ describe('assign', () => {
   })
 
   it('reaches the brute-force optimum on random thresholded rectangular matrices', () => {
-    const random = seeded(99)
+    const random = seededRandom(99)
     for (let run = 0; run < 400; run++) {
       const rows = Math.floor(random() * 5)
       const cols = Math.floor(random() * 5)

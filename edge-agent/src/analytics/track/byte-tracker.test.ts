@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { iou } from '../detect/nms.ts'
 import type { Detection } from '../types.ts'
-import { ByteTracker, type ByteTrackerOptions, boxIou, type TrackedObject } from './byte-tracker.ts'
+import { ByteTracker, type ByteTrackerOptions, type TrackedObject } from './byte-tracker.ts'
 
 /** Frames at 5 fps, as the detector runs. */
 const FRAME_MS = 200
@@ -295,11 +296,11 @@ describe('ByteTracker', () => {
   })
 })
 
-describe('boxIou', () => {
+describe('iou, as the tracker uses it', () => {
   it('is 1 for the same box, 0 apart, and the overlap ratio in between', () => {
     const a = { x1: 0, y1: 0, x2: 10, y2: 10 }
-    expect(boxIou(a, a)).toBe(1)
-    expect(boxIou(a, { x1: 10, y1: 0, x2: 20, y2: 10 })).toBe(0)
-    expect(boxIou(a, { x1: 5, y1: 0, x2: 15, y2: 10 })).toBeCloseTo(50 / 150, 12)
+    expect(iou(a, a)).toBe(1)
+    expect(iou(a, { x1: 10, y1: 0, x2: 20, y2: 10 })).toBe(0)
+    expect(iou(a, { x1: 5, y1: 0, x2: 15, y2: 10 })).toBeCloseTo(50 / 150, 12)
   })
 })

@@ -6,6 +6,7 @@
  * tracker behaves the same live, on a stalled stream and in tests.
  */
 import { randomUUID } from 'node:crypto'
+import { iou } from '../detect/nms.ts'
 import type { Box, Detection } from '../types.ts'
 import { assign } from './assignment.ts'
 import { KalmanBox } from './kalman-box.ts'
@@ -102,16 +103,6 @@ export const DEFAULT_BYTE_TRACKER_OPTIONS: Readonly<ByteTrackerOptions> = Object
   createId: () => randomUUID(),
 })
 
-/** Intersection over union of two boxes; 0 when either is degenerate. */
-export function boxIou(a: Box, b: Box): number {
-  const w = Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1)
-  const h = Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1)
-  if (w <= 0 || h <= 0) return 0
-  const intersection = w * h
-  const union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - intersection
-  return union > 0 ? intersection / union : 0
-}
-
 /** A box the filter can take: finite with a positive size (a degenerate one would poison it). */
 function isUsableBox(box: Box): boolean {
   return [box.x1, box.y1, box.x2, box.y2].every(Number.isFinite) && box.x2 > box.x1 && box.y2 > box.y1
@@ -189,7 +180,7 @@ class Track {
     while (this.history.length > 1 && this.history[1]!.time <= windowStart) this.history.shift()
     const covered = this.history[0]!.time <= windowStart
     this.stationary =
-      covered && this.history.every((entry) => boxIou(entry.box, box) >= this.options.stationaryIou)
+      covered && this.history.every((entry) => iou(entry.box, box) >= this.options.stationaryIou)
   }
 
   snapshot(): TrackedObject {
@@ -298,9 +289,7 @@ export class ByteTracker {
   private associate(tracks: Track[], detections: Detection[], minIou: number, time: number) {
     const boxes = tracks.map((t) => t.filter.box)
     const cost = tracks.map((track, i) =>
-      detections.map((d) =>
-        d.label === track.label ? 1 - boxIou(boxes[i]!, d.box) : Number.POSITIVE_INFINITY,
-      ),
+      detections.map((d) => (d.label === track.label ? 1 - iou(boxes[i]!, d.box) : Number.POSITIVE_INFINITY)),
     )
     const result = assign(cost, 1 - minIou, detections.length)
     for (const [row, col] of result.matches) tracks[row]!.observe(time, detections[col]!)
