@@ -1,6 +1,9 @@
 import path from 'node:path'
 import { type AgentConfig, agentConfig, type DownConfig, LIVE_BUNDLE_FEATURE } from '@ts-vms/shared'
 import type { Logger } from 'pino'
+import { AnalyticsManager } from './analytics/analytics-manager.ts'
+import { ModelCatalog } from './analytics/detect/model-catalog.ts'
+import { SnapshotStore } from './analytics/snapshot/snapshot-store.ts'
 import { CameraManager } from './cameras/camera-manager.ts'
 import { RecordingRequests } from './cameras/recording-requests.ts'
 import { StreamProbe } from './cameras/stream-probe.ts'
@@ -45,6 +48,7 @@ export class EdgeAgent {
   private readonly requests: RecordingRequests
   private readonly probe: StreamProbe
   readonly live: LiveView
+  readonly analytics: AnalyticsManager
   private readonly link: HubLink
   private heartbeat: NodeJS.Timeout | undefined
   private readonly startedAt = Date.now()
@@ -95,7 +99,9 @@ export class EdgeAgent {
           ? this.live.handle(r)
           : r.op === 'camera.probe'
             ? this.probe.handle(r)
-            : this.requests.handle(r)),
+            : r.op === 'analytics.snapshot'
+              ? this.analytics.handleSnapshot(r)
+              : this.requests.handle(r)),
     })
     this.requests = new RecordingRequests({
       index: this.index,
@@ -124,6 +130,27 @@ export class EdgeAgent {
       ffmpeg: settings.VMS_AGENT_LIVE_TRANSCODE ? ffmpeg : undefined,
       emit: (e) => this.event(e),
     })
+    this.analytics = new AnalyticsManager({
+      cameras: this.cameras,
+      models: new ModelCatalog({
+        modelsDir: settings.VMS_AGENT_MODELS_DIR,
+        defaultModel: settings.VMS_AGENT_DEFAULT_MODEL,
+        defaultFormat: settings.VMS_AGENT_DEFAULT_MODEL_FORMAT,
+      }),
+      snapshots: new SnapshotStore(settings.VMS_AGENT_RECORDINGS_DIR),
+      logger,
+      ffmpeg,
+      write: (r) => {
+        if (!this.stopped) this.writer.write(r.type, r.body)
+      },
+      getSetting: (key) => this.outbox.getSetting(key),
+      setSetting: (key, value) => this.writer.setSetting(key, value),
+      respond: (r) => this.link.respond(r),
+      activityFlushMs: settings.VMS_AGENT_ACTIVITY_FLUSH_SECONDS * 1000,
+      ...(settings.VMS_AGENT_ANALYTICS_DETECTORS
+        ? { detectorsPerModel: settings.VMS_AGENT_ANALYTICS_DETECTORS }
+        : {}),
+    })
   }
 
   /** An event for the hub; never throws (it runs inside camera and live-view callbacks). */
@@ -146,7 +173,7 @@ export class EdgeAgent {
 
   start(): void {
     // Recording does not wait for the hub: the last applied configuration runs at once.
-    void this.cameras.apply(this.config.config.cameras)
+    void this.applyCameras(this.config.config.cameras)
     this.link.start()
     this.scheduleHeartbeat()
     void this.beat()
@@ -182,12 +209,26 @@ export class EdgeAgent {
     }
   }
 
-  /** Each camera's streams, with its live view when someone watches it. */
+  /** Cameras first (recording never waits for analytics), then the analytics that borrow their streams. */
+  private async applyCameras(cameras: AgentConfig['cameras']): Promise<void> {
+    await this.cameras.apply(cameras)
+    try {
+      await this.analytics.apply(cameras)
+    } catch (err) {
+      this.logger.error({ err }, 'analytics could not apply the configuration')
+    }
+  }
+
+  /** Each camera's streams, with its live view when someone watches it, and its analytics. */
   private cameraHealth() {
     const live = this.live.health()
+    const cameras = this.config.config.cameras
+    const analytics = this.analytics.health(cameras)
+    this.analytics.retention(cameras)
     return this.cameras.health().map((c) => {
       const l = live.get(c.id)
-      return l ? { ...c, live: l } : c
+      const a = analytics.get(c.id)
+      return { ...c, ...(l ? { live: l } : {}), ...(a ? { analytics: a } : {}) }
     })
   }
 
@@ -198,7 +239,7 @@ export class EdgeAgent {
     this.config = { version: desired.version, config: desired.config }
     this.writer.setSetting('config', JSON.stringify(this.config))
     if (previous.config.heartbeatSeconds !== desired.config.heartbeatSeconds) this.scheduleHeartbeat()
-    void this.cameras.apply(desired.config.cameras).then(() => this.live.camerasChanged())
+    void this.applyCameras(desired.config.cameras).then(() => this.live.camerasChanged())
     this.writer.write('state', { configVersion: desired.version })
     this.writer.write('audit', {
       action: 'agent.config.apply',
@@ -214,6 +255,7 @@ export class EdgeAgent {
     this.stopped = true
     if (this.heartbeat) clearInterval(this.heartbeat)
     await this.live.stop()
+    await this.analytics.stop()
     await this.cameras.stop()
     await this.link.stop()
     this.writer.flush() // last chance for what waits (a full disk may have room now)

@@ -55,6 +55,16 @@ export const agentConfigSchema = z.object({
   VMS_AGENT_LIVE_CONNECT_TIMEOUT_MS: positiveInt.min(1000).default(30_000),
   /** Live view: how long to wait for a camera's first keyframe when a viewer opens it. */
   VMS_AGENT_LIVE_START_TIMEOUT_MS: positiveInt.min(500).default(8_000),
+  /** Analytics: the model a camera's `"model": "default"` runs (an ONNX file; default `<data dir>/models/default.onnx`). */
+  VMS_AGENT_DEFAULT_MODEL: z.string().min(1).optional(),
+  /** Analytics: the default model's output format. */
+  VMS_AGENT_DEFAULT_MODEL_FORMAT: z.enum(['yolox', 'yolov8']).default('yolox'),
+  /** Analytics: where models other than the default are (`<id>.onnx` and `<id>.json`; default `<data dir>/models`). */
+  VMS_AGENT_MODELS_DIR: z.string().min(1).optional(),
+  /** Analytics: detector sessions per model shared by all cameras (default: the machine's cores). */
+  VMS_AGENT_ANALYTICS_DETECTORS: positiveInt.max(64).optional(),
+  /** Analytics: how often finished motion-time buckets go to the hub (the playback timeline's motion). */
+  VMS_AGENT_ACTIVITY_FLUSH_SECONDS: positiveInt.max(3600).default(30),
 })
 
 export function loadAgentSettings(
@@ -76,6 +86,11 @@ export function loadAgentSettings(
     VMS_AGENT_RECORDINGS_DIR: path.resolve(
       parsed.data.VMS_AGENT_RECORDINGS_DIR ?? path.join(dataDir, 'recordings'),
     ),
+    VMS_AGENT_MODELS_DIR: path.resolve(parsed.data.VMS_AGENT_MODELS_DIR ?? path.join(dataDir, 'models')),
+    VMS_AGENT_DEFAULT_MODEL:
+      parsed.data.VMS_AGENT_DEFAULT_MODEL === undefined
+        ? undefined
+        : path.resolve(parsed.data.VMS_AGENT_DEFAULT_MODEL),
   }
 }
 

@@ -31,6 +31,7 @@ import {
   limitRequestBodyTime,
 } from './http/connection-limits.ts'
 import type { HubContext } from './hub-context.ts'
+import { FrigateBridge } from './integrations/frigate-bridge.ts'
 import { loadTrustedKeys } from './license/license-format.ts'
 import { Licensing } from './license/licensing.ts'
 import { liveAccessCheck } from './live/live-access.ts'
@@ -302,6 +303,20 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       upstreams: () => liveSessions.upstreamCount,
     }
     closers.unshift(() => liveSessions.close())
+    // Frigate compatibility (issue 13): object events republished Frigate-style. Closed after ingest
+    // has finished (closers run first to last; ingest's is put in front of this one below).
+    const frigate = config.VMS_FRIGATE_MQTT_URL
+      ? new FrigateBridge({
+          url: config.VMS_FRIGATE_MQTT_URL,
+          topicPrefix: config.VMS_FRIGATE_TOPIC_PREFIX,
+          logger,
+          db,
+        })
+      : undefined
+    if (frigate) {
+      frigate.start()
+      closers.unshift(() => frigate.close())
+    }
     const ingest = new AgentIngest({
       db,
       bus,
@@ -313,6 +328,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       logger: agentLogger,
       updates,
       onFeatures: (agentId, features) => live?.setAgentFeatures(agentId, features),
+      onObjectEvent: frigate ? (e) => frigate.publishObjectEvent(e) : undefined,
       onEvent: (agent, type, data) => {
         if (type === 'live.peer.closed' && typeof data.peerId === 'string')
           void live?.endByAgentPeer(

@@ -14,6 +14,7 @@ export interface TestSite {
     name: string
     streams: unknown[]
     recording?: { enabled: boolean; retentionDays: number }
+    analytics?: Record<string, unknown>
   }): Promise<string>
 }
 

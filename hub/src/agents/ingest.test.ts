@@ -69,4 +69,43 @@ describe('parseBatch (partial acknowledgement, issue 11)', () => {
     expect(parseBatch('{')).toEqual({ ok: false, error: 'malformed' })
     expect(parseBatch(JSON.stringify({ v: 1, messages: [] }))).toEqual({ ok: false, error: 'invalid' })
   })
+
+  it('rejects an object event whose data is not a whole object event (issue 13)', () => {
+    const data = {
+      eventId: '0b8e5a52-1c7a-4a56-9c43-2f1d5b7f6c11',
+      kind: 'new',
+      reason: ['threshold'],
+      label: 'person',
+      score: 0.8,
+      startTime: at,
+      endTime: null,
+      zones: [],
+      box: [0.1, 0.1, 0.2, 0.2],
+      stationary: false,
+      loitering: false,
+      hasSnapshot: false,
+    }
+    const parsed = parseBatch(
+      JSON.stringify({
+        v: 1,
+        messages: [
+          { seq: 1, type: 'event', at, body: { type: 'object', data } },
+          { seq: 2, type: 'event', at, body: { type: 'object', data: { ...data, kind: 'moved' } } },
+          { seq: 3, type: 'event', at, body: { type: 'object' } },
+          // Emptied by cleaning (NUL): refused rather than stored without a label.
+          { seq: 4, type: 'event', at, body: { type: 'object', data: { ...data, label: '\u0000' } } },
+          { seq: 5, type: 'event', at, body: { type: 'motion', data: { kind: 'moved' } } },
+        ],
+      }),
+    )
+    expect(parsed.ok).toBe(true)
+    if (!parsed.ok) return
+    expect(parsed.entries.map((e) => ('rejected' in e ? e.rejected : 'ok'))).toEqual([
+      'ok',
+      'invalid_object_event',
+      'invalid_object_event',
+      'invalid_object_event',
+      'ok',
+    ])
+  })
 })

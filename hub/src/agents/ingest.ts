@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto'
 import {
+  ACTIVITY_BUCKET_SECONDS,
   cleanJsonValue,
   decode,
   downTopic,
   MAX_BATCH,
   MAX_PAYLOAD_BYTES,
+  type ObjectEventData,
   type OutboxMessage,
+  objectEventData,
   outboxMessage,
   PROTOCOL_VERSION,
   type SecretBox,
@@ -81,8 +84,21 @@ export function parseBatch(
       entries.push({ seq: seq.data.seq, rejected: 'invalid' })
       continue
     }
-    const clean = cleanJsonValue(parsed.data, { maxLength: MAX_PAYLOAD_BYTES, keepLineBreaks: true })
-    entries.push({ seq: seq.data.seq, message: clean as OutboxMessage })
+    const clean = cleanJsonValue(parsed.data, {
+      maxLength: MAX_PAYLOAD_BYTES,
+      keepLineBreaks: true,
+    }) as OutboxMessage
+    // An object event is one row updated in place: its data must be whole and well-formed (checked
+    // after cleaning, so a label emptied of what PostgreSQL refuses is refused here, not stored).
+    if (
+      clean.type === 'event' &&
+      clean.body.type === 'object' &&
+      !objectEventData.safeParse(clean.body.data).success
+    ) {
+      entries.push({ seq: seq.data.seq, rejected: 'invalid_object_event' })
+      continue
+    }
+    entries.push({ seq: seq.data.seq, message: clean })
   }
   return { ok: true, entries, unsequenced }
 }
@@ -112,6 +128,35 @@ interface StoredEvent {
   data: Record<string, unknown>
 }
 
+/** An object event message as committed (one per message, in order; see `onObjectEvent`). */
+export interface ObjectEventNotice {
+  agent: AgentRecord
+  /** The object's one row in `events` (the same from `new` to `end`). */
+  eventRowId: string
+  /** null when the agent named no camera, or one that is not of its site. */
+  cameraId: string | null
+  kind: 'new' | 'update' | 'end'
+  data: ObjectEventData
+}
+
+/** What an object's row stores: its state after the last message (not the message's own framing). */
+function storedObjectData(d: ObjectEventData): Record<string, unknown> {
+  return {
+    label: d.label,
+    score: d.score,
+    startTime: d.startTime,
+    endTime: d.endTime,
+    zones: d.zones,
+    box: d.box,
+    stationary: d.stationary,
+    loitering: d.loitering,
+    hasSnapshot: d.hasSnapshot,
+  }
+}
+
+/** Rows per multi-row insert: PostgreSQL takes at most 65,535 parameters a statement. */
+const ROWS_PER_INSERT = 1000
+
 export class AgentIngest {
   private readonly queues = new Map<string, Promise<void>>()
 
@@ -132,6 +177,11 @@ export class AgentIngest {
       onFeatures?: (agentId: string, features: readonly string[]) => void
       /** Where committed changes are announced to the consoles watching. */
       updates?: UpdateBus
+      /**
+       * Called after the commit once per `object` event message, in order (a batch holding several
+       * messages of one object stores one row, but each message is told).
+       */
+      onObjectEvent?: (e: ObjectEventNotice) => void
     },
   ) {}
 
@@ -260,6 +310,7 @@ export class AgentIngest {
 
     let applied: OutboxMessage[] = []
     let stored: StoredEvent[] = []
+    let objectNotices: ObjectEventNotice[] = []
     let assigned = new Map<string, string>()
     let rejected: { seq: number; reason: string }[] = []
     const { newAcked, wasOffline } = await this.deps.db.withTenant(
@@ -272,7 +323,7 @@ export class AgentIngest {
         const current = Number(row?.acked_seq ?? 0)
         const run = contiguousRun(entries, current)
         const valid = run.flatMap((e) => ('message' in e ? [e.message] : []))
-        stored = await this.apply(tx, agent, valid)
+        ;({ stored, objects: objectNotices } = await this.apply(tx, agent, valid))
         assigned = await this.assignedCameras(tx, agent, valid)
         applied = valid
         rejected = run.flatMap((e) => ('rejected' in e ? [{ seq: e.seq, reason: e.rejected }] : []))
@@ -304,6 +355,14 @@ export class AgentIngest {
         this.deps.logger.warn({ err, agentId: agent.id, type: m.body.type }, 'an event handler failed')
       }
     }
+    if (this.deps.onObjectEvent)
+      for (const n of objectNotices) {
+        try {
+          this.deps.onObjectEvent(n)
+        } catch (err) {
+          this.deps.logger.warn({ err, agentId: agent.id }, 'an object event handler failed')
+        }
+      }
     if (
       wasOffline &&
       this.deps.bus.isConnected?.(agent.id) !== false &&
@@ -331,10 +390,21 @@ export class AgentIngest {
     return Number(row?.acked_seq ?? 0)
   }
 
-  /** Which of the cameras these events name belong to the agent's site (RLS keeps it to the tenant). */
-  private async camerasOfSite(tx: Tx, agent: AgentRecord, events: OutboxMessage[]): Promise<Set<string>> {
+  /**
+   * Which of the cameras these events and activity reports name belong to the agent's site (RLS
+   * keeps it to the tenant).
+   */
+  private async camerasOfSite(tx: Tx, agent: AgentRecord, messages: OutboxMessage[]): Promise<Set<string>> {
     const named = [
-      ...new Set(events.flatMap((e) => (e.type === 'event' && e.body.cameraId ? [e.body.cameraId] : []))),
+      ...new Set(
+        messages.flatMap((m) =>
+          m.type === 'event' && m.body.cameraId
+            ? [m.body.cameraId]
+            : m.type === 'activity'
+              ? [m.body.cameraId]
+              : [],
+        ),
+      ),
     ]
     if (named.length === 0) return new Set()
     const rows: { id: string }[] = await tx.execute(
@@ -405,23 +475,36 @@ export class AgentIngest {
     }
   }
 
-  private async apply(tx: Tx, agent: AgentRecord, run: OutboxMessage[]): Promise<StoredEvent[]> {
-    const events = run.filter((m) => m.type === 'event')
+  private async apply(
+    tx: Tx,
+    agent: AgentRecord,
+    run: OutboxMessage[],
+  ): Promise<{ stored: StoredEvent[]; objects: ObjectEventNotice[] }> {
+    const events = run.flatMap((m) => (m.type === 'event' ? [m] : []))
+    const activity = run.flatMap((m) => (m.type === 'activity' ? [m] : []))
     let stored: StoredEvent[] = []
-    if (events.length > 0) {
-      const ownCameras = await this.camerasOfSite(tx, agent, events)
+    let objects: ObjectEventNotice[] = []
+    const ownCameras =
+      events.length > 0 || activity.length > 0
+        ? await this.camerasOfSite(tx, agent, [...events, ...activity])
+        : new Set<string>()
+    // An agent speaks only for its own site's cameras: an event naming any other camera is kept
+    // (nothing an agent reports is lost) but not attributed to that camera, so no viewer of the
+    // named camera is shown what another site's agent claims about it.
+    const attribute = (e: (typeof events)[number], data: Record<string, unknown>) => {
+      const claimed = e.body.cameraId ?? null
+      const cameraId = claimed !== null && ownCameras.has(claimed) ? claimed : null
+      return {
+        cameraId,
+        data: claimed !== null && cameraId === null ? { ...data, claimedCameraId: claimed } : data,
+      }
+    }
+    const plain = events.filter((e) => e.body.type !== 'object')
+    if (plain.length > 0) {
       const values: string[] = []
       const params: unknown[] = []
-      for (const e of events) {
-        // An agent speaks only for its own site's cameras: an event naming any other camera is kept
-        // (nothing an agent reports is lost) but not attributed to that camera, so no viewer of the
-        // named camera is shown what another site's agent claims about it.
-        const claimed = e.body.cameraId ?? null
-        const cameraId = claimed !== null && ownCameras.has(claimed) ? claimed : null
-        const data =
-          claimed !== null && cameraId === null
-            ? { ...(e.body.data ?? {}), claimedCameraId: claimed }
-            : (e.body.data ?? {})
+      for (const e of plain) {
+        const { cameraId, data } = attribute(e, e.body.data ?? {})
         values.push('(?, ?, ?, ?, ?, ?, ?::timestamptz, ?::jsonb)')
         params.push(
           agent.tenantId,
@@ -441,8 +524,15 @@ export class AgentIngest {
          returning id, tenant_id, agent_id, site_id, camera_id, seq, type, time, received_at, data`,
         params,
       )
-      this.deps.metrics.stored('event', events.length)
     }
+    const objectMessages = events.filter((e) => e.body.type === 'object')
+    if (objectMessages.length > 0) {
+      const upserted = await this.upsertObjects(tx, agent, objectMessages, attribute)
+      stored = [...stored, ...upserted.stored].sort((a, b) => Number(a.seq) - Number(b.seq))
+      objects = upserted.notices
+    }
+    if (events.length > 0) this.deps.metrics.stored('event', events.length)
+    if (activity.length > 0) await this.addActivity(tx, agent, activity, ownCameras)
     const health = run.filter((m) => m.type === 'health').at(-1)
     if (health) {
       await tx.execute(
@@ -464,6 +554,118 @@ export class AgentIngest {
       )
       this.deps.metrics.stored('state', 1)
     }
-    return stored
+    return { stored, objects }
+  }
+
+  /**
+   * Object events: one row per object (agent, `eventId`), inserted by its first message and
+   * overwritten in place by each later one. Several messages of one object in a batch are collapsed
+   * to the last (an upsert may not touch a row twice), and the row keeps `time` = the object's
+   * `startTime`. Inserted and updated rows both come back (the consoles are told of both).
+   */
+  private async upsertObjects(
+    tx: Tx,
+    agent: AgentRecord,
+    messages: (OutboxMessage & { type: 'event' })[],
+    attribute: (
+      e: OutboxMessage & { type: 'event' },
+      data: Record<string, unknown>,
+    ) => { cameraId: string | null; data: Record<string, unknown> },
+  ): Promise<{ stored: StoredEvent[]; notices: ObjectEventNotice[] }> {
+    const parsed = messages.map((m) => {
+      // Checked in parseBatch: a message whose data does not parse never gets this far.
+      const data = objectEventData.parse(m.body.data)
+      return { m, data, stored: attribute(m, storedObjectData(data)) }
+    })
+    const latest = new Map<string, (typeof parsed)[number]>()
+    for (const p of parsed) latest.set(p.data.eventId, p)
+    const values: string[] = []
+    const params: unknown[] = []
+    for (const p of latest.values()) {
+      values.push("(?, ?, ?, ?, ?, 'object', ?::timestamptz, ?::jsonb, ?::uuid)")
+      params.push(
+        agent.tenantId,
+        agent.id,
+        agent.siteId,
+        p.stored.cameraId,
+        p.m.seq,
+        p.data.startTime,
+        JSON.stringify(p.stored.data),
+        p.data.eventId,
+      )
+    }
+    // The seq guard only matters if messages ever arrived out of order: an older state never
+    // overwrites a newer one.
+    const rows: (StoredEvent & { object_id: string; inserted: boolean })[] = await tx.execute(
+      `insert into events (tenant_id, agent_id, site_id, camera_id, seq, type, time, data, object_id)
+       values ${values.join(', ')}
+       on conflict (agent_id, object_id) where object_id is not null
+       do update set data = excluded.data, seq = excluded.seq, received_at = now()
+         where events.seq is null or events.seq < excluded.seq
+       returning id, tenant_id, agent_id, site_id, camera_id, seq, type, time, received_at, data, object_id,
+         (xmax = 0) as inserted`,
+      params,
+    )
+    const byObject = new Map(rows.map((r) => [r.object_id, r]))
+    const notices: ObjectEventNotice[] = []
+    for (const p of parsed) {
+      const row = byObject.get(p.data.eventId)
+      if (!row) continue
+      notices.push({
+        agent,
+        eventRowId: String(row.id),
+        cameraId: row.camera_id,
+        kind: p.data.kind,
+        data: p.data,
+      })
+    }
+    const stored = rows.map(({ object_id: _o, inserted: _i, ...r }) => r)
+    return { stored, notices }
+  }
+
+  /**
+   * Motion time into `camera_activity`, for the agent's own site's cameras only (a report about
+   * another camera is dropped and counted: it is never that camera's history). Buckets are summed
+   * in the batch first (one upsert may not touch a row twice), then added to what is stored, at
+   * most a whole bucket.
+   */
+  private async addActivity(
+    tx: Tx,
+    agent: AgentRecord,
+    messages: (OutboxMessage & { type: 'activity' })[],
+    ownCameras: ReadonlySet<string>,
+  ): Promise<void> {
+    const bucketMs = ACTIVITY_BUCKET_SECONDS * 1000
+    const sums = new Map<string, { cameraId: string; start: number; seconds: number }>()
+    for (const m of messages) {
+      if (!ownCameras.has(m.body.cameraId)) {
+        this.deps.metrics.rejected('activity_foreign_camera')
+        this.deps.logger.warn(
+          { agentId: agent.id, seq: m.seq, cameraId: m.body.cameraId },
+          "dropped motion activity for a camera not of the agent's site",
+        )
+        continue
+      }
+      for (const b of m.body.buckets) {
+        // Keyed on the 10 s grid, so the same bucket reported twice adds up on one row.
+        const start = Math.floor(Date.parse(b.start) / bucketMs) * bucketMs
+        const key = `${m.body.cameraId}/${start}`
+        const sum = sums.get(key)
+        if (sum) sum.seconds = Math.min(ACTIVITY_BUCKET_SECONDS, sum.seconds + b.motionSeconds)
+        else sums.set(key, { cameraId: m.body.cameraId, start, seconds: b.motionSeconds })
+      }
+    }
+    const all = [...sums.values()]
+    for (let i = 0; i < all.length; i += ROWS_PER_INSERT) {
+      const chunk = all.slice(i, i + ROWS_PER_INSERT)
+      await tx.execute(
+        `insert into camera_activity (tenant_id, camera_id, bucket_start, motion_seconds)
+         values ${chunk.map(() => '(?, ?, ?::timestamptz, ?)').join(', ')}
+         on conflict (camera_id, bucket_start) do update
+           set motion_seconds = least(${ACTIVITY_BUCKET_SECONDS}, camera_activity.motion_seconds + excluded.motion_seconds)`,
+        chunk.flatMap((b) => [agent.tenantId, b.cameraId, new Date(b.start).toISOString(), b.seconds]),
+      )
+    }
+    if (all.length > 0) this.deps.metrics.stored('activity', all.length)
   }
 }

@@ -12,6 +12,11 @@ export interface CameraStatus {
   streams: CameraHealth['streams']
   /** Live view on the agent, when someone watches the camera (from the last heartbeat). */
   live?: CameraHealth['live']
+  /**
+   * Analytics on the agent (from the last heartbeat, while the agent is online): absent when the
+   * agent did not report it for this camera (an agent without analytics, or not yet).
+   */
+  analytics?: CameraHealth['analytics']
 }
 
 export async function cameraStatuses(
@@ -38,6 +43,8 @@ export async function cameraStatuses(
       // While the agent is away its last report is stale: say so rather than show "streaming".
       streams: agent.status === 'online' ? (mine?.streams ?? []) : [],
       ...(agent.status === 'online' && mine?.live ? { live: mine.live } : {}),
+      // Stale while the agent is away, like the streams: "running" from a dead agent would lie.
+      ...(agent.status === 'online' && mine?.analytics ? { analytics: mine.analytics } : {}),
     })
   }
   return out

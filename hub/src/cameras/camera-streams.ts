@@ -158,5 +158,7 @@ export function cameraForAgent(box: SecretBox, agentId: string, camera: Camera):
         transport: s.transport,
       }
     }),
+    // Only when set: an agent reads an absent `analytics` as off, as it did before the field.
+    ...(camera.analytics ? { analytics: camera.analytics } : {}),
   }
 }

@@ -120,6 +120,28 @@ export const configSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default('vms-hub'),
+  /**
+   * Frigate compatibility: the broker object events are republished to, Frigate-style (issue 13).
+   * Credentials may be in the URL (never logged). One broker for every tenant (single-tenant hubs).
+   */
+  VMS_FRIGATE_MQTT_URL: z
+    .string()
+    .trim()
+    .regex(/^mqtts?:\/\/[^/?#\s]+/, 'must be an mqtt:// or mqtts:// URL')
+    .refine((v) => {
+      try {
+        return new URL(v).hostname.length > 0
+      } catch {
+        return false
+      }
+    }, 'must be an mqtt:// or mqtts:// URL with a host')
+    .optional(),
+  /** Frigate compatibility: Frigate's `topic_prefix`; events go to `<prefix>/events`. */
+  VMS_FRIGATE_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'letters, digits, _ . - and / between levels only')
+    .max(128)
+    .default('frigate'),
   VMS_ENROLLMENT_TTL_SECONDS: positiveInt.default(24 * 3600),
   VMS_ENROLL_PER_HOUR_PER_IP: positiveInt.default(30),
   VMS_AUDIT_RETENTION_DAYS: positiveInt.default(2557),

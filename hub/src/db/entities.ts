@@ -1,4 +1,5 @@
 import { EntitySchema } from '@mikro-orm/core'
+import type { AnalyticsConfig } from '@ts-vms/shared'
 
 /**
  * The hub's persistent entities, mapped onto the tables that migrations/ creates (the migrations,
@@ -41,6 +42,11 @@ export interface Camera {
   agentId: string | null
   streams: StoredCameraStream[]
   recording: { enabled: boolean; retentionDays: number }
+  /**
+   * Edge analytics, as validated with the labels of its model (defaults applied; `stream` absent:
+   * the agent picks the sub stream when there is one). Null: never set, analytics off.
+   */
+  analytics?: AnalyticsConfig | null
   createdAt: Date
   updatedAt: Date
 }
@@ -158,6 +164,7 @@ export const CameraSchema = new EntitySchema<Camera>({
     agentId: { type: 'uuid', nullable: true },
     streams: { type: 'json' },
     recording: { type: 'json' },
+    analytics: { type: 'json', nullable: true },
     ...timestamps,
   },
 })

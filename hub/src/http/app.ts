@@ -12,7 +12,9 @@ import { errorMiddleware, HttpError } from './errors.ts'
 import { registerAgentRoutes } from './routes/agents.ts'
 import { registerAuditRoutes } from './routes/audit.ts'
 import { registerAuthRoutes } from './routes/auth.ts'
+import { registerCameraActivityRoutes } from './routes/camera-activity.ts'
 import { registerCameraRoutes } from './routes/cameras.ts'
+import { registerEventRoutes } from './routes/events.ts'
 import { registerLicenseRoutes } from './routes/license.ts'
 import { registerLiveRoutes } from './routes/live.ts'
 import { registerMeRoutes } from './routes/me.ts'
@@ -62,6 +64,8 @@ export function buildApi(hub: HubContext): Api {
   registerAuditRoutes(api, hub)
   registerLicenseRoutes(api, hub)
   registerAgentRoutes(api, hub)
+  registerEventRoutes(api, hub)
+  registerCameraActivityRoutes(api, hub)
   return api
 }
 

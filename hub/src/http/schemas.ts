@@ -1,4 +1,6 @@
 import {
+  analyticsConfigPatchSchema,
+  analyticsConfigSchema,
   cameraLiveHealth,
   canonicalTimeZone,
   PERMISSIONS,
@@ -129,6 +131,32 @@ export const cameraStatus = z.object({
   live: cameraLiveHealth.optional(),
 })
 
+/**
+ * A camera's `analytics` configuration in a request. The shape is checked here with any well-formed
+ * label; the route checks it again with the labels of the model it names (which it looks up), so
+ * an unknown label or model is a 400 naming the field either way.
+ */
+const cameraAnalyticsInput = analyticsConfigSchema(null).describe(
+  'Edge analytics: whether the agent detects objects on this camera, on which stream, at what rate, which objects, and the zones and masks drawn on the picture (relative 0..1 coordinates). Labels must be known to the model ("default": the 80 COCO classes). Absent `stream`: the sub stream when the camera has one.',
+)
+/** A JSON merge patch of it: absent keeps, null restores the default, lists are replaced whole. */
+const cameraAnalyticsPatch = analyticsConfigPatchSchema(null).describe(
+  "A merge patch of the camera's analytics: a field absent is kept, null restores its default, anything else replaces it (lists whole); the result is validated whole. `analytics: null` restores every default (analytics off).",
+)
+
+/** A camera's analytics status, from its agent's last heartbeat. */
+export const cameraAnalyticsStatus = z.object({
+  /** running; disabled (off in its configuration); error (on, but not running: `error` says why). */
+  state: z.enum(['running', 'disabled', 'error']),
+  error: z.string().optional(),
+  /** Frames analysed per second. */
+  fps: z.number(),
+  /** Median detector call, ms. */
+  inferenceMsP50: z.number(),
+  /** Share (0..1) of analysed frames on which no inference ran (nothing moved or was tracked). */
+  skippedByMotion: z.number(),
+})
+
 export const camera = z.object({
   id: z.uuid(),
   tenantId: z.uuid(),
@@ -137,6 +165,9 @@ export const camera = z.object({
   agentId: z.uuid().nullable(),
   streams: z.array(cameraStream),
   recording: z.object({ enabled: z.boolean(), retentionDays: z.number().int() }),
+  /** The stored analytics configuration with defaults applied (never set: the defaults, off). */
+  analyticsConfig: analyticsConfigSchema(null),
+  analytics: cameraAnalyticsStatus,
   status: cameraStatus.nullable(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
@@ -148,6 +179,7 @@ export const cameraCreate = z
     agentId: z.uuid().nullable().optional(),
     streams: cameraStreams.default([]),
     recording: recordingSettings.strict().default({ enabled: true, retentionDays: 30 }),
+    analytics: cameraAnalyticsInput.optional(),
   })
   .strict()
 export const cameraUpdate = z
@@ -157,6 +189,7 @@ export const cameraUpdate = z
     agentId: z.uuid().nullable().optional(),
     streams: cameraStreams.optional(),
     recording: recordingSettings.partial().strict().optional(),
+    analytics: cameraAnalyticsPatch.nullable().optional(),
   })
   .strict()
 

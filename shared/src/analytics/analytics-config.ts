@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { type StreamRole, streamRole } from '../protocol/messages.ts'
+import { type StreamRole, streamRole } from '../protocol/stream-role.ts'
 import { cleanText, isStorableText } from '../text/clean-text.ts'
 import { isSelfIntersecting, type Point, type Polygon } from './geometry.ts'
 
@@ -141,12 +141,18 @@ const polygon = z
 const masks = z.array(polygon).max(ANALYTICS_LIMITS.maxMasks)
 
 /** A label the model knows; the message names the unknown label (cut and cleaned, it is untrusted). */
-function labelSchema(knownLabels: ReadonlySet<string>) {
+function labelSchema(knownLabels: ReadonlySet<string> | null) {
   return z
     .string()
     .min(1)
     .max(ANALYTICS_LIMITS.maxLabelLength, { abort: true })
     .superRefine((label, ctx) => {
+      if (knownLabels === null) {
+        // Any label (the agent's wire copy, checked against its model when the model loads).
+        const problem = nameTextProblem(label)
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `label ${problem}` })
+        return
+      }
       if (knownLabels.has(label)) return
       const shown = cleanText(label, { maxLength: ANALYTICS_LIMITS.maxLabelLength })
       const lower = label.toLowerCase()
@@ -159,7 +165,7 @@ function labelSchema(knownLabels: ReadonlySet<string>) {
 }
 
 /** 1..100 distinct labels: a repeated label is a slip, and it would be counted twice in a UI. */
-function labelListSchema(knownLabels: ReadonlySet<string>) {
+function labelListSchema(knownLabels: ReadonlySet<string> | null) {
   return z
     .array(labelSchema(knownLabels))
     .min(1)
@@ -179,8 +185,8 @@ function labelListSchema(knownLabels: ReadonlySet<string>) {
 }
 
 /** The fields, undecorated: the full schema adds defaults, the PATCH schema makes each optional. */
-function analyticsFields(knownLabels: readonly string[]) {
-  const labels = labelListSchema(new Set(knownLabels))
+function analyticsFields(knownLabels: readonly string[] | null) {
+  const labels = labelListSchema(knownLabels === null ? null : new Set(knownLabels))
   const zone = z.strictObject({
     name: zoneName,
     polygon,
@@ -283,10 +289,11 @@ function checkAcrossFields(
 
 /**
  * The schema of a camera's `analytics` object, given the labels of the model it names (the hub
- * looks the model up first; `COCO_LABELS` for "default"). Unknown keys are refused, so a misspelt
+ * looks the model up first; `COCO_LABELS` for "default"); `null` accepts any well-formed label (the
+ * copy in an agent's configuration: the agent checks the labels against the model it loads). Unknown keys are refused, so a misspelt
  * `loiter_seconds` is an error rather than a silently applied default.
  */
-export function analyticsConfigSchema(knownLabels: readonly string[]) {
+export function analyticsConfigSchema(knownLabels: readonly string[] | null) {
   const f = analyticsFields(knownLabels)
   return z
     .strictObject({
@@ -315,7 +322,7 @@ export function analyticsConfigSchema(knownLabels: readonly string[]) {
  * patch, and the hub re-parses the merged result (`mergeAnalyticsConfig`) with the full schema to
  * check them against the stored ones.
  */
-export function analyticsConfigPatchSchema(knownLabels: readonly string[]) {
+export function analyticsConfigPatchSchema(knownLabels: readonly string[] | null) {
   const f = analyticsFields(knownLabels)
   return z
     .strictObject({

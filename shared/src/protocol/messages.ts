@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { analyticsConfigSchema } from '../analytics/analytics-config.ts'
+import { type StreamRole, streamRole } from './stream-role.ts'
 
 /**
  * Message schemas of the agent protocol, version 1. Both sides validate with these; the hub
@@ -64,10 +66,34 @@ export const cameraLiveHealth = z.object({
   transcoded: z.boolean(),
 })
 
+/**
+ * Analytics on a camera (issue 13): `running` (decoding and detecting; `fps` 0 until frames come),
+ * `disabled` (off in its configuration) or `error` (configured on but cannot run: no ffmpeg, the
+ * model missing or failing to load, the stream missing; `error` says which).
+ */
+export const cameraAnalyticsHealth = z.object({
+  state: z.enum(['running', 'disabled', 'error']),
+  error: shortText(500).optional(),
+  /** Frames analysed per second (over the last ~10 s). */
+  fps: z.number().nonnegative(),
+  /** Median detector call, ms (the last ~100). */
+  inferenceMsP50: z.number().nonnegative(),
+  /** Share of analysed frames (0..1) on which no inference ran (nothing moved, nothing tracked). */
+  skippedByMotion: z.number().min(0).max(1),
+  stream: streamRole.optional(),
+  model: shortText(64).optional(),
+  /** Frames dropped because the previous one was still being analysed. */
+  framesDropped: z.number().int().nonnegative().optional(),
+  /** Objects the tracker holds now. */
+  activeObjects: z.number().int().nonnegative().optional(),
+})
+export type CameraAnalyticsHealth = z.infer<typeof cameraAnalyticsHealth>
+
 export const cameraHealth = z.object({
   id: z.uuid(),
   streams: z.array(streamHealth).max(2),
   live: cameraLiveHealth.optional(),
+  analytics: cameraAnalyticsHealth.optional(),
 })
 export type CameraHealth = z.infer<typeof cameraHealth>
 
@@ -108,6 +134,58 @@ export const healthBody = z.object({
     .optional(),
 })
 
+/** A box relative to the analytics frame, 0..1: [x1, y1, x2, y2]. */
+const relativeBox = z.tuple([
+  z.number().min(0).max(1),
+  z.number().min(0).max(1),
+  z.number().min(0).max(1),
+  z.number().min(0).max(1),
+])
+
+/**
+ * The `data` of an `object` event (one per tracked object, issue 13): `eventId` is the same from
+ * `new` through every `update` to `end`, and each message carries the whole state after the
+ * change, so the hub keeps one row per object and overwrites it in order.
+ */
+export const objectEventData = z.object({
+  eventId: z.uuid(),
+  kind: z.enum(['new', 'update', 'end']),
+  /** Why this message was sent (`threshold`, `zone`, `stationary`, `snapshot-saved`, ...). */
+  reason: z.array(z.string().regex(/^[a-z][a-z-]{0,31}$/)).max(16),
+  label: z.string().min(1).max(64),
+  /** The highest median score the object reached. */
+  score: z.number().min(0).max(1),
+  startTime: isoTime,
+  /** null while the object is in view. */
+  endTime: isoTime.nullable(),
+  /** Zone names entered, each once, in order. */
+  zones: z.array(z.string().min(1).max(64)).max(32),
+  /** The snapshot's box. */
+  box: relativeBox,
+  stationary: z.boolean(),
+  loitering: z.boolean(),
+  hasSnapshot: z.boolean(),
+})
+export type ObjectEventData = z.infer<typeof objectEventData>
+
+/** Length of the agent's motion-time buckets (the hub sums them into any coarser bucket). */
+export const ACTIVITY_BUCKET_SECONDS = 10
+
+/**
+ * `activity` outbox body: seconds of motion per 10 s bucket of one camera, for the playback
+ * timeline. A bucket is sent once it is over; the hub adds, so a bucket split across two messages
+ * (an analytics restart) sums right.
+ */
+export const activityBody = z.object({
+  cameraId: z.uuid(),
+  bucketSeconds: z.literal(ACTIVITY_BUCKET_SECONDS),
+  buckets: z
+    .array(z.object({ start: isoTime, motionSeconds: z.number().min(0).max(ACTIVITY_BUCKET_SECONDS) }))
+    .min(1)
+    .max(1000),
+})
+export type ActivityBody = z.infer<typeof activityBody>
+
 export const stateBody = z.object({
   configVersion: z.number().int().nonnegative(),
   configError: shortText(1000).optional(),
@@ -118,6 +196,12 @@ export const outboxMessage = z.discriminatedUnion('type', [
   z.object({ seq: z.number().int().positive(), type: z.literal('audit'), at: isoTime, body: auditBody }),
   z.object({ seq: z.number().int().positive(), type: z.literal('health'), at: isoTime, body: healthBody }),
   z.object({ seq: z.number().int().positive(), type: z.literal('state'), at: isoTime, body: stateBody }),
+  z.object({
+    seq: z.number().int().positive(),
+    type: z.literal('activity'),
+    at: isoTime,
+    body: activityBody,
+  }),
   // A health sample the agent coalesced away while its outbox was full: it keeps its sequence
   // number (the hub takes only gap-free runs) but carries nothing.
   z.object({
@@ -194,8 +278,7 @@ export const rtspUrl = z
     }
   }, 'must not carry credentials: give them as username and password')
 
-export const streamRole = z.enum(['main', 'sub'])
-export type StreamRole = z.infer<typeof streamRole>
+export { type StreamRole, streamRole }
 
 /** A camera stream as the agent receives it: the password sealed under the agent's config key. */
 export const agentCameraStream = z.object({
@@ -215,11 +298,19 @@ export const recordingSettings = z.object({
 })
 export type RecordingSettings = z.infer<typeof recordingSettings>
 
+/**
+ * A camera's analytics as the agent receives it: validated by the hub against the model's labels;
+ * the agent checks the labels again against the model it loads.
+ */
+export const agentAnalyticsConfig = analyticsConfigSchema(null)
+
 export const agentCamera = z.object({
   id: z.uuid(),
   name: z.string().max(200),
   streams: z.array(agentCameraStream).max(2),
   recording: recordingSettings,
+  /** Absent (older hubs) or `enabled: false`: no analytics. */
+  analytics: agentAnalyticsConfig.optional(),
 })
 export type AgentCamera = z.infer<typeof agentCamera>
 
@@ -382,6 +473,19 @@ export const downRequest = z.discriminatedUnion('op', [
     deadline: isoTime,
     cameraId: z.uuid(),
     stream: streamRole,
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    /**
+     * An object event's snapshot JPEG: `full` as stored, `box` with the object's box drawn, `crop`
+     * cut to the box (with a margin). Answered with `analyticsSnapshotResult`; 404 `snapshot_unknown`.
+     */
+    op: z.literal('analytics.snapshot'),
+    deadline: isoTime,
+    cameraId: z.uuid(),
+    eventId: z.uuid(),
+    variant: z.enum(['full', 'box', 'crop']),
   }),
   z.object({
     v: z.literal(PROTOCOL_VERSION),
@@ -565,6 +669,22 @@ export const segmentUploadMeta = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 })
 export type SegmentUploadMeta = z.infer<typeof segmentUploadMeta>
+
+/** Largest snapshot an agent sends back in a response (base64 of ~180 KB, within the payload limit). */
+export const SNAPSHOT_MAX_BASE64 = 240 * 1024
+
+/** The answer to `analytics.snapshot`. */
+export const analyticsSnapshotResult = z.object({
+  contentType: z.literal('image/jpeg'),
+  base64: z
+    .string()
+    .min(4)
+    .max(SNAPSHOT_MAX_BASE64)
+    .regex(/^[A-Za-z0-9+/]+={0,2}$/),
+  width: z.number().int().positive().max(16_384),
+  height: z.number().int().positive().max(16_384),
+})
+export type AnalyticsSnapshotResult = z.infer<typeof analyticsSnapshotResult>
 
 /** What an export upload says about itself (header `x-vms-export`, JSON). */
 export const exportMeta = z.object({

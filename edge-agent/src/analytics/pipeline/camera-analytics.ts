@@ -10,7 +10,7 @@ import type { Logger } from 'pino'
 import { DEFAULT_IOU_THRESHOLD, nmsByClass } from '../detect/nms.ts'
 import { planRegions } from '../detect/regions.ts'
 import { type ObjectEventChange, ObjectEvents } from '../events/object-events.ts'
-import { MotionDetector } from '../motion/motion-detector.ts'
+import { type MotionBucket, MotionDetector, MotionTime } from '../motion/motion-detector.ts'
 import { encodeSnapshot } from '../snapshot/snapshot.ts'
 import { ByteTracker, DEFAULT_BYTE_TRACKER_OPTIONS, type TrackedObject } from '../track/byte-tracker.ts'
 import type { Box, Detection, Frame } from '../types.ts'
@@ -39,6 +39,8 @@ export interface CameraAnalyticsOptions {
   logger?: Pick<Logger, 'warn'>
   /** A stationary object is re-detected once per this many frames (see `planRegions`). */
   stationaryRecheckFrames?: number
+  /** Length of the motion-time buckets (`takeMotionBuckets`), ms; default 10 s. */
+  motionBucketMs?: number
 }
 
 export interface CameraAnalyticsStats {
@@ -66,6 +68,7 @@ export class CameraAnalytics {
   readonly #o: CameraAnalyticsOptions
   readonly #modelSize: number
   readonly #motion: MotionDetector
+  readonly #motionTime: MotionTime
   readonly #filter: ObjectFilter
   readonly #tracker: ByteTracker
   readonly #zones: ZonePresence
@@ -93,6 +96,7 @@ export class CameraAnalytics {
     // planRegions wants a square side: the largest square that reaches a non-square input unscaled.
     this.#modelSize = typeof input === 'number' ? input : Math.min(input.width, input.height)
     this.#motion = new MotionDetector({ width, height, masks: config.motionMasks })
+    this.#motionTime = new MotionTime({ bucketMs: options.motionBucketMs ?? 10_000 })
     this.#filter = new ObjectFilter({
       width,
       height,
@@ -149,6 +153,15 @@ export class CameraAnalytics {
   }
 
   /**
+   * Seconds of motion per bucket for the buckets that are over (by the latest frame's time), oldest
+   * first, each returned once: the playback timeline's motion. After `close`, every bucket left.
+   */
+  takeMotionBuckets(): MotionBucket[] {
+    if (this.#closed) return this.#motionTime.takeBefore(Number.POSITIVE_INFINITY)
+    return this.#lastFrameTime === undefined ? [] : this.#motionTime.takeBefore(this.#lastFrameTime)
+  }
+
+  /**
    * Stops the analysis: waits for the frame in progress, then ends every tracked object (emitting
    * the `end` of each event) so no event stays open after the camera stops.
    */
@@ -168,6 +181,7 @@ export class CameraAnalytics {
     const frameIndex = this.#frameIndex++
     this.#countFrameTime(frame.time)
     const motion = this.#motion.detect(frame)
+    this.#motionTime.add(frame.time, motion.boxes.length > 0)
     const regions = planRegions({
       frameWidth: this.#o.width,
       frameHeight: this.#o.height,

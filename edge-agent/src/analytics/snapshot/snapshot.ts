@@ -54,13 +54,16 @@ export const BOX_COLOUR = '#ff0000'
  */
 export function yuv420pToRgb(frame: Frame, out?: Buffer): Buffer {
   checkFrame(frame)
-  const { width, height, data: src } = frame
+  const { width, height } = frame
+  // Plain Uint8Array views: V8 indexes a Buffer (a subclass) through a slower, polymorphic path.
+  const src = new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.length)
   const rgb = out ?? Buffer.allocUnsafe(width * height * 3)
   if (rgb.length !== width * height * 3) {
     throw new RangeError(
       `RGB buffer holds ${rgb.length} bytes, a ${width}x${height} image needs ${width * height * 3}`,
     )
   }
+  const dst = new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.length)
   const chromaWidth = width / 2
   const uBase = width * height
   const vBase = uBase + chromaWidth * (height / 2)
@@ -72,9 +75,9 @@ export function yuv420pToRgb(frame: Frame, out?: Buffer): Buffer {
       const c = 1.164383 * (src[lumaRow + x]! - 16)
       const d = src[uBase + chromaRow + (x >> 1)]! - 128
       const e = src[vBase + chromaRow + (x >> 1)]! - 128
-      rgb[o++] = toByte(c + 1.596027 * e)
-      rgb[o++] = toByte(c - 0.391762 * d - 0.812968 * e)
-      rgb[o++] = toByte(c + 2.017232 * d)
+      dst[o++] = toByte(c + 1.596027 * e)
+      dst[o++] = toByte(c - 0.391762 * d - 0.812968 * e)
+      dst[o++] = toByte(c + 2.017232 * d)
     }
   }
   return rgb

@@ -70,6 +70,44 @@ export interface CameraStream {
   transport: 'tcp' | 'udp'
 }
 
+/** A relative polygon (0..1 of the picture), 3..100 points. */
+export type AnalyticsPolygon = [number, number][]
+
+export interface AnalyticsZone {
+  name: string
+  polygon: AnalyticsPolygon
+  /** Absent: every object the camera detects. */
+  objects?: string[]
+  inertia: number
+  loiterSeconds: number
+}
+
+/** A camera's analytics configuration with defaults applied (PATCH it as a merge patch). */
+export interface CameraAnalyticsConfig {
+  enabled: boolean
+  /** Absent: the sub stream when the camera has one, else the main one. */
+  stream?: StreamRole
+  fps: number
+  model: string
+  objects: string[]
+  minScore: number
+  threshold: number
+  minArea: number
+  maxArea?: number
+  zones: AnalyticsZone[]
+  motionMasks: AnalyticsPolygon[]
+  objectMasks: AnalyticsPolygon[]
+}
+
+/** A camera's analytics as its agent last reported it (`error` says why when not running). */
+export interface CameraAnalyticsStatus {
+  state: 'running' | 'disabled' | 'error'
+  error?: string
+  fps: number
+  inferenceMsP50: number
+  skippedByMotion: number
+}
+
 export interface Camera {
   id: string
   tenantId: string
@@ -78,6 +116,8 @@ export interface Camera {
   agentId: string | null
   streams: CameraStream[]
   recording: { enabled: boolean; retentionDays: number }
+  analyticsConfig: CameraAnalyticsConfig
+  analytics: CameraAnalyticsStatus
   status: CameraStatus | null
   createdAt: string
   updatedAt: string

@@ -135,19 +135,6 @@ const enrollResponse = z.object({
   tenantId: z.uuid(),
 })
 
-const eventItem = z.object({
-  id: z.string(),
-  tenantId: z.uuid(),
-  agentId: z.uuid().nullable(),
-  siteId: z.uuid().nullable(),
-  cameraId: z.uuid().nullable(),
-  seq: z.number().int().nullable(),
-  type: z.string(),
-  time: z.iso.datetime(),
-  receivedAt: z.iso.datetime(),
-  data: z.record(z.string(), z.unknown()),
-})
-
 export function registerAgentRoutes(api: Api, hub: HubContext): void {
   /** Records an administrator's change, and tells the consoles watching the agent's site. */
   const audit = async (
@@ -490,89 +477,6 @@ export function registerAgentRoutes(api: Api, hub: HubContext): void {
         version: row.row.config_version,
         config: row.config,
         appliedVersion: row.row.applied_config_version,
-      }
-    },
-  })
-
-  api.route({
-    method: 'get',
-    path: '/api/v1/events',
-    tag: 'events',
-    auth: 'user',
-    summary: 'Events from agents (and agent.online/offline), newest first',
-    query: paginationQuery.extend({
-      agentId: z.uuid().optional(),
-      siteId: z.uuid().optional(),
-      cameraId: z.uuid().optional(),
-      type: z.string().max(64).optional(),
-      from: z.iso.datetime({ offset: true }).optional(),
-      to: z.iso.datetime({ offset: true }).optional(),
-      tenantId: z.uuid().optional(),
-    }),
-    responses: { 200: { description: 'Events', schema: page(eventItem) } },
-    async handler(ctx, { query, principal }) {
-      const clauses: string[] = []
-      const params: unknown[] = []
-      const add = (sql: string, value: unknown) => {
-        clauses.push(sql)
-        params.push(value)
-      }
-      if (query.agentId) add('agent_id = ?', query.agentId)
-      if (query.siteId) add('site_id = ?', query.siteId)
-      if (query.cameraId) add('camera_id = ?', query.cameraId)
-      if (query.type) add('type = ?', query.type)
-      if (query.from) add('time >= ?', query.from)
-      if (query.to) add('time < ?', query.to)
-      if (query.tenantId) add('tenant_id = ?', query.tenantId)
-      const vis = visibility(principal)
-      if (!vis.all) {
-        const sites = [...vis.siteIds]
-        // A camera grant shows that camera's events from its own site: an agent elsewhere that
-        // names the camera tells nothing about it, and its events are its site's.
-        const cams = [...vis.cameraSites]
-        const parts = [
-          sites.length ? `site_id in (${sites.map(() => '?').join(', ')})` : 'false',
-          cams.length
-            ? `(camera_id, site_id) in (${cams.map(() => '(?::uuid, ?::uuid)').join(', ')})`
-            : 'false',
-        ]
-        clauses.push(`(${parts.join(' or ')})`)
-        params.push(...sites, ...cams.flat())
-      }
-      const where = clauses.length ? `where ${clauses.join(' and ')}` : ''
-      const { rows, total } = await hub.db.withTenant(scopeOf(principal), async (tx) => {
-        const [count]: { n: string }[] = await tx.execute(`select count(*) as n from events ${where}`, params)
-        const list: {
-          id: string
-          tenant_id: string
-          agent_id: string | null
-          site_id: string | null
-          camera_id: string | null
-          seq: string | null
-          type: string
-          time: Date
-          received_at: Date
-          data: Record<string, unknown>
-        }[] = await tx.execute(
-          `select * from events ${where} order by time desc, id desc limit ${query.limit} offset ${query.offset}`,
-          params,
-        )
-        return { rows: list, total: Number(count?.n ?? 0) }
-      })
-      ctx.body = {
-        items: rows.map((r) => ({
-          id: String(r.id),
-          tenantId: r.tenant_id,
-          agentId: r.agent_id,
-          siteId: r.site_id,
-          cameraId: r.camera_id,
-          seq: r.seq === null ? null : Number(r.seq),
-          type: r.type,
-          time: new Date(r.time).toISOString(),
-          receivedAt: new Date(r.received_at).toISOString(),
-          data: r.data,
-        })),
-        total,
       }
     },
   })

@@ -1,5 +1,17 @@
 import { randomUUID } from 'node:crypto'
-import { type CameraProbeResult, cameraProbeResult, type Permission, streamRole } from '@ts-vms/shared'
+import {
+  ANALYTICS_DEFAULTS,
+  type AnalyticsConfig,
+  type AnalyticsConfigPatch,
+  analyticsConfigPatchSchema,
+  analyticsConfigSchema,
+  type CameraProbeResult,
+  COCO_LABELS,
+  cameraProbeResult,
+  mergeAnalyticsConfig,
+  type Permission,
+  streamRole,
+} from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
@@ -20,8 +32,8 @@ import type { Principal } from '../../rbac/principal.ts'
 import { lockTenant } from '../../services/admin-guard.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
-import { cameraDto } from '../dto.ts'
-import { conflict, forbidden, HttpError, notFound, unprocessable } from '../errors.ts'
+import { analyticsConfigView, cameraDto } from '../dto.ts'
+import { badRequest, conflict, forbidden, HttpError, notFound, unprocessable } from '../errors.ts'
 import {
   camera,
   cameraCreate,
@@ -188,6 +200,110 @@ const unchanged = (streams: Camera['streams']): StreamInput[] =>
 const streamsForAudit = (c: Camera) =>
   c.streams.map((s) => ({ role: s.role, url: s.url, hasPassword: Boolean(s.passwordSealed) }))
 
+/**
+ * The labels a model detects, by the id a camera's analytics names; undefined: no such model.
+ * Only the built-in model exists until models can be uploaded to the hub.
+ */
+function modelLabels(model: string): readonly string[] | undefined {
+  return model === ANALYTICS_DEFAULTS.model ? COCO_LABELS : undefined
+}
+
+/**
+ * A 400 in the shape of every other validation error (`details: [{ path, message }]`), each path
+ * under `analytics`, so a form can put the message next to the input that caused it.
+ */
+function invalidAnalytics(issues: readonly { path: readonly PropertyKey[]; message: string }[]): HttpError {
+  return badRequest(
+    'the request is invalid',
+    issues.map((i) => ({ path: ['analytics', ...i.path].map(String).join('.'), message: i.message })),
+  )
+}
+
+function parseAnalytics<T>(schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) throw invalidAnalytics(parsed.error.issues)
+  return parsed.data
+}
+
+/** The labels of the model a configuration names, or a 400 naming `analytics.model`. */
+function labelsOfModel(model: string): readonly string[] {
+  const labels = modelLabels(model)
+  // The id passed the schema's pattern (letters, digits, ".", "_", "-"): safe to show.
+  if (!labels)
+    throw invalidAnalytics([
+      { path: ['model'], message: `unknown model "${model}": the hub has no such model (use "default")` },
+    ])
+  return labels
+}
+
+/** A new camera's analytics, checked against the labels of the model it names. */
+function analyticsForCreate(input: AnalyticsConfig): AnalyticsConfig {
+  return parseAnalytics(analyticsConfigSchema(labelsOfModel(input.model)), input)
+}
+
+/**
+ * The analytics a PATCH leaves (null: back to never set). The patch is checked against the
+ * labels of the model the result names (the patch's, else the stored one), then merged and
+ * checked whole, so a rule across fields holds against the stored values too (a zone object the
+ * camera's stored `objects` lacks, `maxArea` under a stored `minArea`).
+ */
+function analyticsForUpdate(
+  stored: AnalyticsConfig | null,
+  patch: AnalyticsConfigPatch | null,
+): AnalyticsConfig | null {
+  if (patch === null) return null
+  const current = analyticsConfigView(stored)
+  const model = patch.model === undefined ? current.model : (patch.model ?? ANALYTICS_DEFAULTS.model)
+  const labels = labelsOfModel(model)
+  const checked = parseAnalytics(analyticsConfigPatchSchema(labels), patch)
+  return parseAnalytics(analyticsConfigSchema(labels), mergeAnalyticsConfig(current, checked))
+}
+
+/**
+ * A stream named for analytics must be one the camera has: "sub" on a camera without one would
+ * leave the agent unable to start (it never silently decodes the far costlier main stream).
+ */
+function assertAnalyticsStream(c: Camera): void {
+  const stream = c.analytics?.stream
+  if (stream && !c.streams.some((s) => s.role === stream))
+    throw invalidAnalytics([
+      {
+        path: ['stream'],
+        message: `the camera has no ${stream} stream: add it, or set stream to null (the agent then uses the sub stream when there is one, else the main one)`,
+      },
+    ])
+}
+
+/** JSON with object keys sorted: jsonb stores keys in its own order, which is not a change. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  )
+}
+
+/** The analytics fields whose effective value (defaults applied) differs. */
+function analyticsChanges(before: AnalyticsConfig | null, after: AnalyticsConfig | null): string[] {
+  const a: Record<string, unknown> = analyticsConfigView(before)
+  const b: Record<string, unknown> = analyticsConfigView(after)
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k]))
+    .sort()
+}
+
+/** What an audit record says about analytics: the settings, zones by name, masks by count. */
+function analyticsForAudit(a: AnalyticsConfig | null) {
+  if (!a) return null
+  const { zones, motionMasks, objectMasks, ...settings } = a
+  return {
+    ...settings,
+    zones: zones.map((zone) => zone.name),
+    motionMasks: motionMasks.length,
+    objectMasks: objectMasks.length,
+  }
+}
+
 export function registerCameraRoutes(api: Api, hub: HubContext): void {
   /** Tells the agents concerned; one that is away gets the configuration when it returns. */
   const pushConfig = async (agentIds: (string | null | undefined)[]) => {
@@ -256,13 +372,14 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     body: cameraCreate,
     responses: { 201: { description: 'Created', schema: camera } },
     async handler(ctx, { body, principal }) {
-      const created = await hub.db.withTenant(scopeOf(principal), async (tx) => {
+      const [created, statuses] = await hub.db.withTenant(scopeOf(principal), async (tx) => {
         const s = await visibleSite(tx, principal, body.siteId)
         if (!can(principal, 'camera.manage', siteResource(s))) throw forbidden()
         await assertUniqueName(tx, s.id, body.name)
         await lockTenant(tx, s.tenantId)
         await hub.licensing.assertCanAdd(tx, s.tenantId, 'cameras')
         if (body.agentId) await assertAgentServesSite(tx, body.agentId, s.id)
+        const analytics = body.analytics === undefined ? null : analyticsForCreate(body.analytics)
         const id = randomUUID()
         const c = tx.create(CameraSchema, {
           id,
@@ -272,19 +389,22 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
           agentId: body.agentId ?? null,
           streams: sealed(hub, { cameraId: id, agentId: body.agentId ?? null }, body.streams),
           recording: body.recording,
+          analytics,
         } as Camera)
+        assertAnalyticsStream(c)
         await tx.flush()
         if (c.agentId) await bumpConfigVersion(tx, c.agentId)
-        return c
+        return [c, await cameraStatuses(tx, [c])] as const
       })
       await audit(ctx, principal, 'camera.create', created, {
         agentId: created.agentId,
         streams: streamsForAudit(created),
         recording: created.recording,
+        ...(created.analytics ? { analytics: analyticsForAudit(created.analytics) } : {}),
       })
       await pushConfig([created.agentId])
       ctx.status = 201
-      ctx.body = cameraDto(created)
+      ctx.body = cameraDto(created, statuses.get(created.id) ?? null)
     },
   })
 
@@ -311,12 +431,12 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     tag: 'cameras',
     auth: 'user',
     summary:
-      'Change a camera: name, site, agent, streams (passwords are write-only; a new host or agent needs them again), recording',
+      'Change a camera: name, site, agent, streams (passwords are write-only; a new host or agent needs them again), recording, analytics (a merge patch)',
     params: idParams,
     body: cameraUpdate,
     responses: { 200: { description: 'The updated camera', schema: camera } },
     async handler(ctx, { params, body, principal }) {
-      const { updated, previousAgent, passwordsChanged } = await hub.db.withTenant(
+      const { updated, previousAgent, passwordsChanged, analyticsBefore, statuses } = await hub.db.withTenant(
         scopeOf(principal),
         async (tx) => {
           const c = await visibleCamera(tx, principal, params.id)
@@ -349,10 +469,20 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
               c.streams,
             )
           if (body.recording !== undefined) c.recording = { ...c.recording, ...body.recording }
+          const analyticsBefore = c.analytics ?? null
+          if (body.analytics !== undefined) c.analytics = analyticsForUpdate(analyticsBefore, body.analytics)
+          // Also when only the streams change: removing the sub stream analytics names is refused.
+          if (body.analytics !== undefined || body.streams !== undefined) assertAnalyticsStream(c)
           await tx.flush()
           for (const agentId of new Set([previousAgent, c.agentId]))
             if (agentId) await bumpConfigVersion(tx, agentId)
-          return { updated: c, previousAgent, passwordsChanged }
+          return {
+            updated: c,
+            previousAgent,
+            passwordsChanged,
+            analyticsBefore,
+            statuses: await cameraStatuses(tx, [c]),
+          }
         },
       )
       await audit(ctx, principal, 'camera.update', updated, {
@@ -360,11 +490,17 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         ...(body.agentId !== undefined ? { agentId: updated.agentId, previousAgentId: previousAgent } : {}),
         ...(body.streams !== undefined ? { streams: streamsForAudit(updated), passwordsChanged } : {}),
         ...(body.recording !== undefined ? { recording: updated.recording } : {}),
+        ...(body.analytics !== undefined
+          ? {
+              analyticsChanged: analyticsChanges(analyticsBefore, updated.analytics ?? null),
+              analytics: analyticsForAudit(updated.analytics ?? null),
+            }
+          : {}),
       })
       await pushConfig([previousAgent, updated.agentId])
       if (previousAgent !== updated.agentId)
         await hub.live.endForCamera(updated.id, 'camera moved to another agent')
-      ctx.body = cameraDto(updated)
+      ctx.body = cameraDto(updated, statuses.get(updated.id) ?? null)
     },
   })
 

@@ -102,9 +102,117 @@ const manifestDto = (r: ExportRow) => ({
 const fileName = (camera: string, start: string) =>
   `${camera.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80) || 'camera'}_${start.replace(/[:.]/g, '-')}.mp4`
 
+const asHttpError = (err: unknown) =>
+  err instanceof AgentRequestError ? new HttpError(err.status, err.code, err.message) : err
+
+const auditCamera = (
+  hub: HubContext,
+  ctx: Context,
+  p: Principal,
+  action: string,
+  c: Camera,
+  details: Record<string, unknown>,
+) =>
+  hub.audit.record({
+    action,
+    outcome: 'success',
+    tenantId: c.tenantId,
+    target: { type: 'camera', id: c.id },
+    ...auditSource(ctx, p),
+    details: { name: c.name, siteId: c.siteId, agentId: c.agentId, ...details },
+  })
+
+/**
+ * Has the camera's agent build and upload an MP4 of [from, to], records its manifest, audits it as
+ * `camera.export` (with `details`) and sends the file as the response. The caller has checked the
+ * camera (`reachableCamera` with `camera.export`). Shared by the export route and an event's clip.
+ */
+export async function sendExport(
+  hub: HubContext,
+  ctx: Context,
+  principal: Principal,
+  c: Camera & { agentId: string },
+  from: Date,
+  to: Date,
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  let exportId = ''
+  let uploaded: UploadedExport
+  try {
+    uploaded = await hub.agents.requests.call<UploadedExport>(
+      c.agentId,
+      hub.config.VMS_EXPORT_TIMEOUT_MS,
+      (id) => {
+        exportId = id
+        return {
+          op: 'recordings.export',
+          cameraId: c.id,
+          from: from.toISOString(),
+          to: to.toISOString(),
+          uploadPath: `/api/v1/agent/uploads/${id}`,
+        }
+      },
+    )
+  } catch (err) {
+    throw asHttpError(err)
+  }
+  const { file, meta } = uploaded
+  try {
+    const [row] = (await hub.db.withTenant(scopeOf(principal), (tx) =>
+      tx.execute(
+        `insert into exports (id, tenant_id, site_id, camera_id, agent_id, requested_from, requested_to,
+           start_at, end_at, sha256, bytes, frames, codec, width, height, truncated_at, created_by)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning *`,
+        [
+          exportId,
+          c.tenantId,
+          c.siteId,
+          c.id,
+          c.agentId,
+          from,
+          to,
+          new Date(meta.start),
+          new Date(meta.end),
+          meta.sha256,
+          meta.bytes,
+          meta.frames,
+          meta.codec,
+          meta.width,
+          meta.height,
+          meta.truncatedAt ? new Date(meta.truncatedAt) : null,
+          principal.userId,
+        ],
+      ),
+    )) as ExportRow[]
+    await auditCamera(hub, ctx, principal, 'camera.export', c, {
+      ...details,
+      exportId,
+      from: from.toISOString(),
+      to: to.toISOString(),
+      start: meta.start,
+      end: meta.end,
+      sha256: meta.sha256,
+      bytes: meta.bytes,
+    })
+    ctx.status = 200
+    ctx.type = 'video/mp4'
+    ctx.length = meta.bytes
+    ctx.set('Content-Disposition', `attachment; filename="${fileName(c.name, meta.start)}"`)
+    ctx.set('X-Export-Id', exportId)
+    ctx.set('X-Content-SHA256', meta.sha256)
+    ctx.set('Repr-Digest', `sha-256=:${Buffer.from(meta.sha256, 'hex').toString('base64')}:`)
+    ctx.set('Link', `</api/v1/exports/${row?.id ?? exportId}>; rel="describedby"`)
+    const stream = createReadStream(file)
+    ctx.res.once('close', () => hub.exports.remove(file))
+    ctx.body = stream
+  } catch (err) {
+    hub.exports.remove(file)
+    throw err
+  }
+}
+
 export function registerRecordingRoutes(api: Api, hub: HubContext): void {
-  const asHttp = (err: unknown) =>
-    err instanceof AgentRequestError ? new HttpError(err.status, err.code, err.message) : err
+  const asHttp = asHttpError
   const playback = new PlaybackService(hub)
 
   /** A playback segment the hub asked an agent for: verified, then handed to the waiting request. */
@@ -155,14 +263,7 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
   }
 
   const audit = (ctx: Context, p: Principal, action: string, c: Camera, details: Record<string, unknown>) =>
-    hub.audit.record({
-      action,
-      outcome: 'success',
-      tenantId: c.tenantId,
-      target: { type: 'camera', id: c.id },
-      ...auditSource(ctx, p),
-      details: { name: c.name, siteId: c.siteId, agentId: c.agentId, ...details },
-    })
+    auditCamera(hub, ctx, p, action, c, details)
 
   api.route({
     method: 'get',
@@ -232,78 +333,7 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
       if (to.getTime() - from.getTime() > MAX_EXPORT_HOURS * 3_600_000)
         throw new HttpError(422, 'range_too_long', `export at most ${MAX_EXPORT_HOURS} hours at a time`)
       const c = await reachableCamera(hub, principal, params.id, 'camera.export')
-      let exportId = ''
-      let uploaded: UploadedExport
-      try {
-        uploaded = await hub.agents.requests.call<UploadedExport>(
-          c.agentId,
-          hub.config.VMS_EXPORT_TIMEOUT_MS,
-          (id) => {
-            exportId = id
-            return {
-              op: 'recordings.export',
-              cameraId: c.id,
-              from: from.toISOString(),
-              to: to.toISOString(),
-              uploadPath: `/api/v1/agent/uploads/${id}`,
-            }
-          },
-        )
-      } catch (err) {
-        throw asHttp(err)
-      }
-      const { file, meta } = uploaded
-      try {
-        const [row] = (await hub.db.withTenant(scopeOf(principal), (tx) =>
-          tx.execute(
-            `insert into exports (id, tenant_id, site_id, camera_id, agent_id, requested_from, requested_to,
-               start_at, end_at, sha256, bytes, frames, codec, width, height, truncated_at, created_by)
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning *`,
-            [
-              exportId,
-              c.tenantId,
-              c.siteId,
-              c.id,
-              c.agentId,
-              from,
-              to,
-              new Date(meta.start),
-              new Date(meta.end),
-              meta.sha256,
-              meta.bytes,
-              meta.frames,
-              meta.codec,
-              meta.width,
-              meta.height,
-              meta.truncatedAt ? new Date(meta.truncatedAt) : null,
-              principal.userId,
-            ],
-          ),
-        )) as ExportRow[]
-        await audit(ctx, principal, 'camera.export', c, {
-          exportId,
-          from: from.toISOString(),
-          to: to.toISOString(),
-          start: meta.start,
-          end: meta.end,
-          sha256: meta.sha256,
-          bytes: meta.bytes,
-        })
-        ctx.status = 200
-        ctx.type = 'video/mp4'
-        ctx.length = meta.bytes
-        ctx.set('Content-Disposition', `attachment; filename="${fileName(c.name, meta.start)}"`)
-        ctx.set('X-Export-Id', exportId)
-        ctx.set('X-Content-SHA256', meta.sha256)
-        ctx.set('Repr-Digest', `sha-256=:${Buffer.from(meta.sha256, 'hex').toString('base64')}:`)
-        ctx.set('Link', `</api/v1/exports/${row?.id ?? exportId}>; rel="describedby"`)
-        const stream = createReadStream(file)
-        ctx.res.once('close', () => hub.exports.remove(file))
-        ctx.body = stream
-      } catch (err) {
-        hub.exports.remove(file)
-        throw err
-      }
+      await sendExport(hub, ctx, principal, c, from, to)
     },
   })
 
