@@ -3,6 +3,7 @@ import { type AgentConfig, agentConfig, type DownConfig, LIVE_BUNDLE_FEATURE } f
 import type { Logger } from 'pino'
 import { AnalyticsManager } from './analytics/analytics-manager.ts'
 import { ModelCatalog } from './analytics/detect/model-catalog.ts'
+import { ModelSync } from './analytics/detect/model-sync.ts'
 import { SnapshotStore } from './analytics/snapshot/snapshot-store.ts'
 import { CameraManager } from './cameras/camera-manager.ts'
 import { RecordingRequests } from './cameras/recording-requests.ts'
@@ -49,6 +50,10 @@ export class EdgeAgent {
   private readonly probe: StreamProbe
   readonly live: LiveView
   readonly analytics: AnalyticsManager
+  /** Downloads the hub's models the cameras name (config.models); analytics waits for none. */
+  readonly models: ModelSync
+  /** Analytics changes, one at a time (configurations and finished downloads both apply). */
+  private analyticsQueue: Promise<void> = Promise.resolve()
   private readonly link: HubLink
   private heartbeat: NodeJS.Timeout | undefined
   private readonly startedAt = Date.now()
@@ -130,12 +135,21 @@ export class EdgeAgent {
       ffmpeg: settings.VMS_AGENT_LIVE_TRANSCODE ? ffmpeg : undefined,
       emit: (e) => this.event(e),
     })
+    this.models = new ModelSync({
+      modelsDir: settings.VMS_AGENT_MODELS_DIR,
+      hubUrl: credentials.hubUrl,
+      agentId: credentials.agentId,
+      secret: credentials.secret,
+      logger,
+      onChange: (id) => this.modelChanged(id),
+    })
     this.analytics = new AnalyticsManager({
       cameras: this.cameras,
       models: new ModelCatalog({
         modelsDir: settings.VMS_AGENT_MODELS_DIR,
         defaultModel: settings.VMS_AGENT_DEFAULT_MODEL,
         defaultFormat: settings.VMS_AGENT_DEFAULT_MODEL_FORMAT,
+        downloadStatus: (id) => this.models.statusOf(id),
       }),
       snapshots: new SnapshotStore(settings.VMS_AGENT_RECORDINGS_DIR),
       logger,
@@ -147,6 +161,8 @@ export class EdgeAgent {
       setSetting: (key, value) => this.writer.setSetting(key, value),
       respond: (r) => this.link.respond(r),
       activityFlushMs: settings.VMS_AGENT_ACTIVITY_FLUSH_SECONDS * 1000,
+      isWatched: (cameraId) => this.live.isWatched(cameraId),
+      publishObjects: (objects) => this.link.publishEphemeral('objects', objects),
       ...(settings.VMS_AGENT_ANALYTICS_DETECTORS
         ? { detectorsPerModel: settings.VMS_AGENT_ANALYTICS_DETECTORS }
         : {}),
@@ -173,7 +189,7 @@ export class EdgeAgent {
 
   start(): void {
     // Recording does not wait for the hub: the last applied configuration runs at once.
-    void this.applyCameras(this.config.config.cameras)
+    void this.applyCameras(this.config.config)
     this.link.start()
     this.scheduleHeartbeat()
     void this.beat()
@@ -209,14 +225,50 @@ export class EdgeAgent {
     }
   }
 
-  /** Cameras first (recording never waits for analytics), then the analytics that borrow their streams. */
-  private async applyCameras(cameras: AgentConfig['cameras']): Promise<void> {
-    await this.cameras.apply(cameras)
-    try {
+  /**
+   * Cameras first (recording never waits for analytics), then the models the cameras name (their
+   * downloads start and go on in the background), then the analytics that borrow the streams: a
+   * camera whose model is still coming shows so in its status until `modelChanged`.
+   */
+  private async applyCameras(config: AgentConfig): Promise<void> {
+    await this.cameras.apply(config.cameras)
+    this.models.update(config.models)
+    await this.queueAnalytics(() => this.analytics.apply(config.cameras))
+  }
+
+  /**
+   * A model was installed (or failed to download): the cameras naming it whose analytics are in
+   * error start again. The manager restarts a camera only when its configuration changes, so they
+   * are taken out and put back; running cameras are left alone.
+   */
+  private modelChanged(id: string): void {
+    void this.queueAnalytics(async () => {
+      const cameras = this.config.config.cameras
+      const health = this.analytics.health(cameras)
+      const waiting = new Set(
+        cameras
+          .filter(
+            (c) => c.analytics?.enabled && c.analytics.model === id && health.get(c.id)?.state === 'error',
+          )
+          .map((c) => c.id),
+      )
+      if (waiting.size === 0) return
+      await this.analytics.apply(cameras.filter((c) => !waiting.has(c.id)))
       await this.analytics.apply(cameras)
-    } catch (err) {
-      this.logger.error({ err }, 'analytics could not apply the configuration')
-    }
+    })
+  }
+
+  private queueAnalytics(task: () => Promise<void>): Promise<void> {
+    const run = this.analyticsQueue.then(async () => {
+      if (this.stopped) return
+      try {
+        await task()
+      } catch (err) {
+        this.logger.error({ err }, 'analytics could not apply the configuration')
+      }
+    })
+    this.analyticsQueue = run
+    return run
   }
 
   /** Each camera's streams, with its live view when someone watches it, and its analytics. */
@@ -239,7 +291,7 @@ export class EdgeAgent {
     this.config = { version: desired.version, config: desired.config }
     this.writer.setSetting('config', JSON.stringify(this.config))
     if (previous.config.heartbeatSeconds !== desired.config.heartbeatSeconds) this.scheduleHeartbeat()
-    void this.applyCameras(desired.config.cameras).then(() => this.live.camerasChanged())
+    void this.applyCameras(desired.config).then(() => this.live.camerasChanged())
     this.writer.write('state', { configVersion: desired.version })
     this.writer.write('audit', {
       action: 'agent.config.apply',
@@ -255,6 +307,8 @@ export class EdgeAgent {
     this.stopped = true
     if (this.heartbeat) clearInterval(this.heartbeat)
     await this.live.stop()
+    await this.models.stop()
+    await this.analyticsQueue
     await this.analytics.stop()
     await this.cameras.stop()
     await this.link.stop()

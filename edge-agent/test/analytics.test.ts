@@ -5,8 +5,10 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
+import { consoleBuilt, openConsole, screenshot, signIn } from '../../hub/test/helpers/console-browser.ts'
+import { ADMIN_PASSWORD, startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
+import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
 import { OnnxDetector } from '../src/analytics/detect/onnx-detector.ts'
 import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
 import { analyticsMaterialMissing, CLIP, makePersonClip, SHARED_MODEL } from './helpers/person-clip.ts'
@@ -99,10 +101,14 @@ describe.skipIf(missing)('analytics on a simulated camera', () => {
   let detector: OnnxDetector
 
   beforeAll(async () => {
-    t = await startTestHub({ VMS_MQTT_PORT: await freePort() }, { systemLicense: true })
+    t = await startTestHub(
+      { VMS_MQTT_PORT: await freePort(), VMS_LIVE_HOST_ADDRESSES: '127.0.0.1' },
+      { systemLicense: true },
+    )
     site = await siteWithAgent(
       t,
       {
+        VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
         VMS_AGENT_DEFAULT_MODEL: SHARED_MODEL,
         VMS_AGENT_ANALYTICS_DETECTORS: 1,
         VMS_AGENT_ACTIVITY_FLUSH_SECONDS: 2,
@@ -206,6 +212,37 @@ describe.skipIf(missing)('analytics on a simulated camera', () => {
       'motion and a person on the activity timeline',
     )
   }, 60_000)
+  it.skipIf(!chromiumAvailable)(
+    'draws the tracked person over the live single view when "Show objects" is on',
+    async () => {
+      await consoleBuilt()
+      const browser = await launchChromium()
+      try {
+        const { page, errors } = await openConsole(browser)
+        await signIn(
+          page,
+          t.url,
+          { tenant: 'system', username: 'admin', password: ADMIN_PASSWORD },
+          `/live?camera=${cameraId}`,
+        )
+        // Settled first (the sign-in lands on the page, the catalog loads, the video plays).
+        await page.locator('figure[data-state="streaming"]').waitFor({ timeout: 30_000 })
+        await page.getByLabel('Show objects').check()
+        const overlay = page.getByRole('img', { name: /^Detected objects: .*person/ })
+        await overlay.waitFor({ timeout: 40_000 })
+        await expect.poll(() => page.getByText(/^person \d+%$/).count()).toBeGreaterThan(0)
+        await screenshot(page, 'live-objects')
+        // The box sits inside the picture (object-fit: contain letterboxes it in the tile).
+        const box = await page.locator('.object-overlay .object-box').first().boundingBox()
+        const video = await page.getByLabel(/^Live video of/).boundingBox()
+        expect(box && video && box.x >= video.x && box.x + box.width <= video.x + video.width + 1).toBe(true)
+        expect(errors).toEqual([])
+      } finally {
+        await browser.close()
+      }
+    },
+    90_000,
+  )
 })
 
 describe.skipIf(missing)('analytics events through outages', () => {

@@ -15,6 +15,7 @@ import type { ExportStore } from './cameras/export-store.ts'
 import type { HubConfig } from './config/config.ts'
 import type { Database, TenantScope } from './db/database.ts'
 import type { Licensing } from './license/licensing.ts'
+import type { LiveObjectsRelay } from './live/live-objects.ts'
 import type { LiveSessions } from './live/live-sessions.ts'
 import type { UpdateBus } from './live-updates/update-bus.ts'
 import type { AgentBus } from './mqtt/agent-bus.ts'
@@ -54,6 +55,8 @@ export interface HubContext {
   }
   /** Live view sessions and the relay's upstreams. */
   live: LiveSessions
+  /** The live overlay's objects, from agents to the consoles following a camera. */
+  liveObjects: LiveObjectsRelay
   /** What changed, for the consoles watching `GET /api/v1/stream`. */
   updates: UpdateBus
   trustedProxies: BlockList | undefined

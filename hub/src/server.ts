@@ -35,6 +35,7 @@ import { FrigateBridge } from './integrations/frigate-bridge.ts'
 import { loadTrustedKeys } from './license/license-format.ts'
 import { Licensing } from './license/licensing.ts'
 import { liveAccessCheck } from './live/live-access.ts'
+import { LiveObjectsRelay } from './live/live-objects.ts'
 import { LiveSessions } from './live/live-sessions.ts'
 import { UpdateBus } from './live-updates/update-bus.ts'
 import type { AgentBus } from './mqtt/agent-bus.ts'
@@ -317,7 +318,9 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       frigate.start()
       closers.unshift(() => frigate.close())
     }
+    const liveObjects = new LiveObjectsRelay({ db, logger })
     const ingest = new AgentIngest({
+      liveObjects,
       db,
       bus,
       directory,
@@ -387,6 +390,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       exports: new ExportStore(path.join(config.VMS_DATA_DIR, 'exports')),
       agents: { bus, directory, presence, ingest, requests, tls: mqttTls, publicUrl: publicMqttUrl },
       live: liveSessions,
+      liveObjects,
       updates,
       trustedProxies: parseTrustedProxies(config.VMS_TRUST_PROXY),
       systemTenantId: boot.systemTenantId,

@@ -1,6 +1,7 @@
 export * from './analytics/analytics-config.ts'
 export * from './analytics/coco-labels.ts'
 export * from './analytics/geometry.ts'
+export * from './analytics/model-shape.ts'
 export * from './config/live-settings.ts'
 export * from './crypto/secret-box.ts'
 export * from './media/fmp4.ts'

@@ -8,7 +8,10 @@ import {
   type CameraAnalyticsHealth,
   cleanText,
   type DownRequest,
+  type LiveObjects,
+  MAX_LIVE_OBJECTS,
   type ObjectEventData,
+  PROTOCOL_VERSION,
   resolveAnalyticsStream,
   SNAPSHOT_MAX_BASE64,
   type StreamRole,
@@ -65,6 +68,10 @@ export interface AnalyticsManagerOptions {
   detectorsPerModel?: number
   /** How often motion buckets that are over are sent (ms, default 30 s). */
   activityFlushMs?: number
+  /** Whether someone watches the camera live now: its objects then go out after each frame. */
+  isWatched?: (cameraId: string) => boolean
+  /** Sends what a camera tracks now (`up/objects`, ephemeral) for the live view's overlay. */
+  publishObjects?: (objects: LiveObjects) => void
 }
 
 type SnapshotRequest = Extract<DownRequest, { op: 'analytics.snapshot' }>
@@ -324,7 +331,32 @@ export class AnalyticsManager {
       })
       if (previous) void this.closePipeline(run, previous)
     }
-    void run.pipeline.process(frame)
+    const pipeline = run.pipeline
+    void pipeline.process(frame).then(() => this.publishObjects(run, pipeline, frame.time))
+  }
+
+  /** The overlay's objects after a frame, while the camera is watched live (a lost message is replaced 200 ms later). */
+  private publishObjects(run: CameraRun, pipeline: CameraAnalytics, time: number): void {
+    if (
+      run.stopped ||
+      run.pipeline !== pipeline ||
+      !this.o.publishObjects ||
+      !this.o.isWatched?.(run.cameraId)
+    )
+      return
+    try {
+      this.o.publishObjects({
+        v: PROTOCOL_VERSION,
+        cameraId: run.cameraId,
+        time: iso(time),
+        objects: pipeline
+          .currentObjects()
+          .slice(0, MAX_LIVE_OBJECTS)
+          .map((o) => ({ ...o, score: round(o.score, 3) })),
+      })
+    } catch (err) {
+      this.o.logger.debug({ err }, 'analytics: live objects not sent')
+    }
   }
 
   private emit(run: CameraRun, change: ObjectEventChange): void {

@@ -215,6 +215,20 @@ export class HubLink {
     }
   }
 
+  /**
+   * An ephemeral message (the live overlay's objects): QoS 0, never queued while offline, dropped
+   * when the connection is busy — the next frame's replaces it.
+   */
+  publishEphemeral(kind: 'objects', message: unknown): void {
+    const client = this.client
+    if (!client || !this.connected) return
+    const payload = JSON.stringify(message)
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) return
+    client.publish(upTopic(this.o.credentials.agentId, kind), payload, { qos: 0 }, (err) => {
+      if (err) this.o.logger.debug({ err: err.message }, 'an ephemeral message was not sent')
+    })
+  }
+
   /** Sends outbox rows while the window allows. */
   async pump(): Promise<void> {
     if (this.pumping || !this.connected || !this.client) return

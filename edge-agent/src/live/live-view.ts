@@ -533,6 +533,12 @@ export class LiveView {
     return byCamera
   }
 
+  /** Whether anyone (the hub's relay or a direct viewer) watches the camera live now. */
+  isWatched(cameraId: string): boolean {
+    for (const c of this.cameras.values()) if (c.cameraId === cameraId && c.viewers.size > 0) return true
+    return false
+  }
+
   get peerCount(): number {
     return this.peers.size
   }

@@ -1,4 +1,12 @@
-import { type AgentConfig, agentConfig, downTopic, PROTOCOL_VERSION, type SecretBox } from '@ts-vms/shared'
+import {
+  type AgentConfig,
+  type AgentModel,
+  ANALYTICS_DEFAULTS,
+  agentConfig,
+  downTopic,
+  PROTOCOL_VERSION,
+  type SecretBox,
+} from '@ts-vms/shared'
 import { cameraForAgent } from '../cameras/camera-streams.ts'
 import type { Database, Tx } from '../db/database.ts'
 import { type Camera, CameraSchema } from '../db/entities.ts'
@@ -26,7 +34,38 @@ export async function desiredConfig(
   settings: Record<string, unknown>,
 ): Promise<AgentConfig> {
   const cameras: Camera[] = await tx.find(CameraSchema, { agentId }, { orderBy: { name: 'asc', id: 'asc' } })
-  return agentConfig.parse({ ...settings, cameras: cameras.map((c) => cameraForAgent(box, agentId, c)) })
+  return agentConfig.parse({
+    ...settings,
+    cameras: cameras.map((c) => cameraForAgent(box, agentId, c)),
+    models: await modelsForAgent(tx, cameras),
+  })
+}
+
+/**
+ * The uploaded models the cameras name (enabled or not, so turning analytics on finds the model
+ * already there), without their bytes: the agent downloads each one it lacks and checks its
+ * SHA-256. `default` is the agent's own. A camera change that names another model bumps the
+ * agent's version (routes/cameras.ts); a model no camera names can be deleted, and one cannot be
+ * replaced under an id in use, so a model change never alters a published configuration alone.
+ */
+async function modelsForAgent(tx: Tx, cameras: readonly Camera[]): Promise<AgentModel[]> {
+  const ids = [
+    ...new Set(
+      cameras
+        .map((c) => c.analytics?.model)
+        .filter((m): m is string => Boolean(m) && m !== ANALYTICS_DEFAULTS.model),
+    ),
+  ]
+  const tenantId = cameras[0]?.tenantId
+  if (ids.length === 0 || !tenantId) return []
+  const rows: (Omit<AgentModel, 'bytes'> & { bytes: number | string })[] = await tx.execute(
+    `select id, format, labels, sha256, bytes from analytics_models
+     where tenant_id = ? and id in (${ids.map(() => '?').join(', ')}) order by id`,
+    [tenantId, ...ids],
+  )
+  // The protocol carries at most 32 (a site runs a handful): beyond, the cameras naming the rest
+  // show "not installed" in their status rather than the whole configuration failing to publish.
+  return rows.slice(0, 32).map((r) => ({ ...r, bytes: Number(r.bytes) }))
 }
 
 /** The configuration as users may see it: no sealed secrets. */

@@ -182,10 +182,13 @@ export class AgentIngest {
        * messages of one object stores one row, but each message is told).
        */
       onObjectEvent?: (e: ObjectEventNotice) => void
+      /** Where `up/objects` (the live overlay's, ephemeral) goes: relayed at once, never queued behind commits. */
+      liveObjects?: { receive(agentId: string, payload: Buffer): Promise<void> }
     },
   ) {}
 
   handle(message: AgentMessage): Promise<void> {
+    if (message.kind === 'objects') return this.relayObjects(message)
     const previous = this.queues.get(message.agentId) ?? Promise.resolve()
     const next = previous
       .then(() => this.process(message))
@@ -197,6 +200,21 @@ export class AgentIngest {
       if (this.queues.get(message.agentId) === next) this.queues.delete(message.agentId)
     })
     return next
+  }
+
+  /** `up/objects`: from a known, enabled agent, to the relay; a failure costs one frame's overlay. */
+  private async relayObjects(message: AgentMessage): Promise<void> {
+    this.deps.metrics.received(message.kind)
+    try {
+      const agent = await this.deps.directory.get(message.agentId)
+      if (!agent || agent.disabled || agent.revoked) {
+        this.deps.metrics.rejected('unknown_agent')
+        return
+      }
+      await this.deps.liveObjects?.receive(agent.id, message.payload)
+    } catch (err) {
+      this.deps.logger.debug({ err, agentId: message.agentId }, 'live objects not relayed')
+    }
   }
 
   /** Resolves when every queued message has been handled (for shutdown). */

@@ -17,7 +17,9 @@ import { registerCameraRoutes } from './routes/cameras.ts'
 import { registerEventRoutes } from './routes/events.ts'
 import { registerLicenseRoutes } from './routes/license.ts'
 import { registerLiveRoutes } from './routes/live.ts'
+import { registerLiveObjectRoutes } from './routes/live-objects.ts'
 import { registerMeRoutes } from './routes/me.ts'
+import { isModelUpload, registerModelRoutes } from './routes/models.ts'
 import { registerRecordingRoutes } from './routes/recordings.ts'
 import { registerRoleBindingRoutes } from './routes/role-bindings.ts'
 import { registerRoleRoutes } from './routes/roles.ts'
@@ -56,6 +58,7 @@ export function buildApi(hub: HubContext): Api {
   registerCameraRoutes(api, hub)
   registerRecordingRoutes(api, hub)
   registerLiveRoutes(api, hub)
+  registerLiveObjectRoutes(api, hub)
   registerUserRoutes(api, hub)
   registerViewRoutes(api, hub)
   registerStreamRoutes(api, hub)
@@ -66,6 +69,7 @@ export function buildApi(hub: HubContext): Api {
   registerAgentRoutes(api, hub)
   registerEventRoutes(api, hub)
   registerCameraActivityRoutes(api, hub)
+  registerModelRoutes(api, hub)
   return api
 }
 
@@ -120,7 +124,10 @@ export function createApp(hub: HubContext): Koa {
     if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && ctx.request.length !== 0) {
       const type = ctx.request.type
       // Agents deliver exports as video/mp4 to their upload path (streamed, never parsed).
-      const upload = type === 'video/mp4' && method === 'PUT' && ctx.path.startsWith('/api/v1/agent/uploads/')
+      // Analytics models arrive as application/octet-stream (read by their route, never parsed).
+      const upload =
+        (type === 'video/mp4' && method === 'PUT' && ctx.path.startsWith('/api/v1/agent/uploads/')) ||
+        isModelUpload(method, ctx.path, type)
       if (
         type &&
         !upload &&

@@ -87,7 +87,10 @@ export class EmbeddedBroker implements AgentBus {
         const ok =
           topic?.agentId === client.id &&
           topic.direction === 'up' &&
-          (topic.kind === 'messages' || topic.kind === 'status' || topic.kind === 'response') &&
+          (topic.kind === 'messages' ||
+            topic.kind === 'status' ||
+            topic.kind === 'response' ||
+            topic.kind === 'objects') &&
           (!packet.retain || topic.kind === 'status')
         if (!ok) {
           options.onRejected('acl')

@@ -71,6 +71,8 @@ export class ExternalBroker implements AgentBus {
     for (const kind of ['messages', 'status'] as const)
       await client.subscribeAsync(`$share/${options.sharedGroup}/${upTopic('+', kind)}`, { qos: 1 })
     await client.subscribeAsync(upTopic('+', 'response'), { qos: 1 })
+    // The live overlay's objects go to every hub too: the one serving the console relays them.
+    await client.subscribeAsync(upTopic('+', 'objects'), { qos: 0 })
     await self.ensureHubRole(url.username ? decodeURIComponent(url.username) : undefined)
     options.logger.info({ broker: self.description }, 'connected to the external MQTT broker')
     return self

@@ -335,6 +335,26 @@ describe('GET /api/v1/events/:id/snapshot.jpg', () => {
     expect(Buffer.from(await crop.arrayBuffer())).toEqual(jpeg('crop'))
   })
 
+  it('audits a view once per user and event in a while, never per thumbnail load', async () => {
+    const views = async () =>
+      Number(
+        (
+          await t.db.adminQuery(
+            "select count(*)::int as n from audit_events where action = 'camera.snapshot.view' and details->>'eventId' = $1",
+            [ev.car],
+          )
+        ).rows[0]?.n,
+      )
+    const before = await views()
+    for (let i = 0; i < 3; i++) expect((await snap(ev.car, '?crop=true')).status).toBe(200)
+    const after = await views()
+    expect(after - before).toBeLessThanOrEqual(1) // an earlier test may have viewed it already
+    expect(after).toBeGreaterThanOrEqual(1)
+    // Another user's view is its own record.
+    expect((await snap(ev.car, '?crop=true', tokens.doorViewer)).status).toBe(200)
+    expect(await views()).toBe(after + 1)
+  })
+
   it('asks for the box variant and checks the answer is a JPEG', async () => {
     snapshots.set(ids.car as string, Buffer.from('<html>not a jpeg</html>'))
     const bad = await snap(ev.car, '?box=true')

@@ -168,6 +168,34 @@ export const objectEventData = z.object({
 })
 export type ObjectEventData = z.infer<typeof objectEventData>
 
+/** Most objects one `up/objects` message lists (the largest boxes first). */
+export const MAX_LIVE_OBJECTS = 50
+
+/**
+ * `up/objects`: what analytics tracks on a camera at one analysed frame, for the live view's
+ * overlay, sent while the camera is watched live. Only objects that are events (they passed the
+ * camera's threshold) are listed; `box` is relative to the picture.
+ */
+export const liveObjects = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  cameraId: z.uuid(),
+  /** The frame's time. */
+  time: isoTime,
+  objects: z
+    .array(
+      z.object({
+        /** The object's event id. */
+        id: z.uuid(),
+        label: z.string().min(1).max(64),
+        score: z.number().min(0).max(1),
+        box: relativeBox,
+        stationary: z.boolean(),
+      }),
+    )
+    .max(MAX_LIVE_OBJECTS),
+})
+export type LiveObjects = z.infer<typeof liveObjects>
+
 /** Length of the agent's motion-time buckets (the hub sums them into any coarser bucket). */
 export const ACTIVITY_BUCKET_SECONDS = 10
 
@@ -320,10 +348,25 @@ export const cameraPasswordContext = (cameraId: string, role: StreamRole) =>
 /** What an agent's configuration key is derived for (HKDF from the hub's master key). */
 export const agentConfigKeyPurpose = (agentId: string) => `agent-config-key:${agentId}`
 
+/**
+ * A model the hub holds that one of the agent's cameras runs: the agent downloads its bytes
+ * (`GET /api/v1/agent/models/:id`) and installs them only with this SHA-256 and length.
+ */
+export const agentModel = z.object({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+  format: z.enum(['yolox', 'yolov8']),
+  labels: z.array(z.string().min(1).max(64)).min(1).max(10_000),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().positive(),
+})
+export type AgentModel = z.infer<typeof agentModel>
+
 /** The agent's desired configuration: its settings and the cameras it serves. */
 export const agentConfig = z.object({
   heartbeatSeconds: z.number().int().min(2).max(300).default(10),
   cameras: z.array(agentCamera).max(256).default([]),
+  /** The hub's models its cameras name (absent from older hubs: none). */
+  models: z.array(agentModel).max(32).default([]),
 })
 export type AgentConfig = z.infer<typeof agentConfig>
 

@@ -5,7 +5,11 @@
  */
 export const TOPIC_ROOT = 'vms/v1/agents'
 
-export type UpKind = 'messages' | 'status' | 'response'
+/**
+ * `objects`: the objects analytics tracks on a camera now, while someone watches it live (the live
+ * view's overlay). Ephemeral: QoS 0, never stored, every hub gets it (like `response`).
+ */
+export type UpKind = 'messages' | 'status' | 'response' | 'objects'
 export type DownKind = 'ack' | 'config' | 'request'
 
 export const upTopic = (agentId: string, kind: UpKind) => `${TOPIC_ROOT}/${agentId}/up/${kind}`

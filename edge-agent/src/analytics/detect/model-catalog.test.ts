@@ -44,3 +44,21 @@ describe('ModelCatalog', () => {
     expect(() => c.resolve('../etc/passwd')).toThrow(/not a model id/)
   })
 })
+
+describe('ModelCatalog and downloads', () => {
+  it('says why a model from the hub is not there yet, and reads the sidecar model-sync writes', () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'models-'))
+    const status = new Map([['nano', 'the download failed: its SHA-256 does not match']])
+    const c = new ModelCatalog({ modelsDir: dir, downloadStatus: (id) => status.get(id) })
+    expect(() => c.resolve('nano')).toThrow(
+      /not installed on this agent yet: the download failed: its SHA-256/,
+    )
+    expect(() => c.resolve('other')).toThrow(/is not installed on this agent \(/)
+    writeFileSync(path.join(dir, 'nano.onnx'), 'x')
+    writeFileSync(
+      path.join(dir, 'nano.json'),
+      JSON.stringify({ format: 'yolox', labels: ['person'], sha256: 'a'.repeat(64) }),
+    )
+    expect(c.resolve('nano')).toMatchObject({ format: 'yolox', labels: ['person'] })
+  })
+})

@@ -10,7 +10,9 @@ import type { YoloFormat } from './yolo-output.ts'
  * - `default`: `VMS_AGENT_DEFAULT_MODEL` (a file path, YOLOX format with COCO labels unless
  *   `VMS_AGENT_DEFAULT_MODEL_FORMAT` says otherwise), else `<models dir>/default.onnx`.
  * - any other id: `<models dir>/<id>.onnx` with `<id>.json` beside it:
- *   `{ "format": "yolox" | "yolov8", "labels": [...] }` (labels absent: COCO's 80).
+ *   `{ "format": "yolox" | "yolov8", "labels": [...] }` (labels absent: COCO's 80). A model the
+ *   hub distributes is put there by model-sync.ts, which also writes its `sha256` in the JSON
+ *   (the JSON comes last, so a model whose download was cut short is not there).
  *
  * A model that is not there is an error the camera's analytics status shows; it never stops the
  * agent or its recordings.
@@ -29,12 +31,22 @@ export class ModelUnavailable extends Error {
 const sidecar = z.strictObject({
   format: z.enum(['yolox', 'yolov8']),
   labels: z.array(z.string().min(1).max(64)).min(1).max(10_000).optional(),
+  /** Written by model-sync for a model from the hub: what its download was checked against. */
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 })
 
 export interface ModelCatalogOptions {
   modelsDir: string
   defaultModel?: string | undefined
   defaultFormat?: YoloFormat | undefined
+  /**
+   * Why a model the hub distributes is not installed yet (downloading, or the download failed
+   * and why), for the camera's status; undefined when nothing is known about it.
+   */
+  downloadStatus?: ((id: string) => string | undefined) | undefined
 }
 
 export class ModelCatalog {
@@ -54,8 +66,14 @@ export class ModelCatalog {
     }
     const file = path.join(this.o.modelsDir, `${id}.onnx`)
     const meta = path.join(this.o.modelsDir, `${id}.json`)
-    if (!existsSync(file) || !existsSync(meta))
-      throw new ModelUnavailable(`model "${id}" is not installed on this agent (${file} and ${meta})`)
+    if (!existsSync(file) || !existsSync(meta)) {
+      const status = this.o.downloadStatus?.(id)
+      throw new ModelUnavailable(
+        status
+          ? `model "${id}" is not installed on this agent yet: ${status}`
+          : `model "${id}" is not installed on this agent (${file} and ${meta})`,
+      )
+    }
     let parsed: z.infer<typeof sidecar>
     try {
       parsed = sidecar.parse(JSON.parse(readFileSync(meta, 'utf8')))

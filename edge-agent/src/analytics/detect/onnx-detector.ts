@@ -7,12 +7,12 @@
  * a clear message instead of producing nonsense boxes. Every error this module throws is a
  * DetectorError with a code.
  */
-import { COCO_LABELS } from '@ts-vms/shared'
+import { COCO_LABELS, checkModelShape, ModelShapeError, modelOutputProblem } from '@ts-vms/shared'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
 import type { Box, Detection, Frame } from '../types.ts'
 import { type InputSize, type Letterboxed, letterbox } from './letterbox.ts'
 import { DEFAULT_IOU_THRESHOLD } from './nms.ts'
-import { decodeYoloOutput, type YoloFormat, yoloxAnchorCount } from './yolo-output.ts'
+import { decodeYoloOutput, type YoloFormat } from './yolo-output.ts'
 
 export type DetectorErrorCode =
   /** The model file is missing or is not a model onnxruntime can load. */
@@ -198,7 +198,7 @@ export class OnnxDetector {
     if (!(output.data instanceof Float32Array)) {
       throw new DetectorError('model_shape', `output ${this.shape.outputName} is not a float32 tensor`)
     }
-    const problem = outputShapeProblem(output.dims, this.format, this.labels.length, this.shape.input)
+    const problem = modelOutputProblem(output.dims, this.format, this.labels.length, this.shape.input)
     if (problem) throw new DetectorError('model_shape', problem)
     return output.data
   }
@@ -224,80 +224,30 @@ export class OnnxDetector {
   }
 }
 
-/** The input name and size and the output name, checked against the format and label count. */
-function readModelShape(session: InferenceSession, format: YoloFormat, classes: number): ModelShape {
-  const inputs = session.inputMetadata
-  if (inputs.length !== 1) {
-    throw new DetectorError(
-      'model_shape',
-      `a YOLO detector has one input, this model has ${inputs.length}: ${inputs.map((i) => i.name).join(', ')}`,
-    )
-  }
-  const input = inputs[0]!
-  if (!input.isTensor || input.type !== 'float32') {
-    throw new DetectorError('model_shape', `input ${input.name} is not a float32 tensor`)
-  }
-  const [batch, channels, height, width] = input.shape
-  const inputShape = `[${input.shape.join(', ')}]`
-  if (input.shape.length !== 4 || channels !== 3 || (typeof batch === 'number' && batch !== 1)) {
-    throw new DetectorError(
-      'model_shape',
-      `input ${input.name} is ${inputShape}, not an image batch [1, 3, H, W]`,
-    )
-  }
-  if (!isSize(width) || !isSize(height)) {
-    throw new DetectorError(
-      'model_shape',
-      `input ${input.name} is ${inputShape}: its size is not fixed; export the model with a fixed input size`,
-    )
-  }
-  const output = session.outputMetadata[0]
-  if (!output?.isTensor || output.type !== 'float32') {
-    throw new DetectorError('model_shape', 'the model has no float32 tensor output')
-  }
-  const problem = outputShapeProblem(output.shape, format, classes, { width, height })
-  if (problem) throw new DetectorError('model_shape', problem)
-  return { inputName: input.name, outputName: output.name, input: { width, height } }
-}
-
 /**
- * Why an output shape does not fit the format and label count, or undefined when it does.
- * Symbolic dimensions (strings) pass: they are checked again on the real output.
+ * The input name and size and the output name, checked against the format and label count by the
+ * check the hub also runs when a model is uploaded (shared/src/analytics/model-shape.ts).
  */
-function outputShapeProblem(
-  shape: ReadonlyArray<number | string>,
-  format: YoloFormat,
-  classes: number,
-  input: InputSize,
-): string | undefined {
-  const text = `[${shape.join(', ')}]`
-  if (shape.length !== 3 || (typeof shape[0] === 'number' && shape[0] !== 1)) {
-    return `output is ${text}, not a ${format === 'yolox' ? 'YOLOX [1, anchors, 5 + classes]' : 'YOLOv8 [1, 4 + classes, anchors]'} tensor`
+function readModelShape(session: InferenceSession, format: YoloFormat, classes: number): ModelShape {
+  const describe = (m: InferenceSession.ValueMetadata) => ({
+    name: m.name,
+    dims: m.isTensor ? m.shape : [],
+    type: m.isTensor ? m.type : 'not a tensor',
+  })
+  try {
+    return checkModelShape(
+      { inputs: session.inputMetadata.map(describe), outputs: session.outputMetadata.map(describe) },
+      format,
+      classes,
+    )
+  } catch (err) {
+    if (err instanceof ModelShapeError) throw new DetectorError('model_shape', err.message, { cause: err })
+    throw err
   }
-  const [, d1, d2] = shape
-  const differs = (d: number | string | undefined, want: number) => typeof d === 'number' && d !== want
-  if (format === 'yolox') {
-    const anchors = yoloxAnchorCount(input.width, input.height)
-    if (differs(d2, 5 + classes)) {
-      const hint = d1 === 4 + classes ? ' (it looks like a YOLOv8 output: is the format yolov8?)' : ''
-      return `output is ${text}: a YOLOX model with ${classes} labels has rows of 5 + ${classes} = ${5 + classes}${hint}`
-    }
-    if (differs(d1, anchors)) {
-      return `output is ${text}: a YOLOX model of a ${input.width}x${input.height} input has ${anchors} rows (strides 8, 16, 32)`
-    }
-  } else if (differs(d1, 4 + classes)) {
-    const hint = d2 === 5 + classes ? ' (it looks like a YOLOX output: is the format yolox?)' : ''
-    return `output is ${text}: a YOLOv8 model with ${classes} labels has 4 + ${classes} = ${4 + classes} channels${hint}`
-  }
-  return undefined
 }
 
 function closedError(): DetectorError {
   return new DetectorError('closed', 'the detector is closed')
-}
-
-function isSize(d: number | string | undefined): d is number {
-  return typeof d === 'number' && Number.isInteger(d) && d > 0
 }
 
 function messageOf(err: unknown): string {

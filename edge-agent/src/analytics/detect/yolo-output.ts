@@ -11,6 +11,7 @@
  * Each anchor proposes its best class only (as both reference post-processes do), then the score
  * filter, then class-wise NMS.
  */
+import { yoloxAnchorRows } from '@ts-vms/shared'
 import { type Candidate, DEFAULT_IOU_THRESHOLD, nmsByClass } from './nms.ts'
 
 export type YoloFormat = 'yolox' | 'yolov8'
@@ -36,10 +37,8 @@ export function yoloxGrids(inputWidth: number, inputHeight: number): Grid[] {
   }))
 }
 
-/** How many output rows a YOLOX model of this input size has (3549 for 416x416). */
-export function yoloxAnchorCount(inputWidth: number, inputHeight: number): number {
-  return yoloxGrids(inputWidth, inputHeight).reduce((n, g) => n + g.width * g.height, 0)
-}
+/** How many output rows a YOLOX model of this input size has (3549 for 416x416): the shape check's own count. */
+export const yoloxAnchorCount = yoloxAnchorRows
 
 /** What the decoders need to know about the model besides its output. */
 export interface OutputLayout {

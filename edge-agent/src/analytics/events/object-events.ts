@@ -182,6 +182,11 @@ export class ObjectEvents {
     return changes
   }
 
+  /** Whether the object is an event now (it passed the threshold and has not ended). */
+  isEvent(id: string): boolean {
+    return this.#objects.get(id)?.event !== undefined
+  }
+
   /**
    * The caller saved the snapshot JPEG an event's change asked for. Returns the update that makes
    * `hasSnapshot` true the first time, nothing afterwards (or for an unknown or ended event). Not

@@ -184,6 +184,48 @@ describe('CameraAnalytics with a fake detector', () => {
     expect(stats.skippedByMotion).toBeLessThan(1)
   })
 
+  it('sums the time of each stage and counts the frames analysed', async () => {
+    // A detector that takes at least 5 ms a call, so the inference time has a floor to check.
+    const square = new SquareDetector()
+    const slow: RegionDetector = {
+      inputSize: square.inputSize,
+      detect: async (frame, region) => {
+        await new Promise((r) => setTimeout(r, 5))
+        return square.detect(frame, region)
+      },
+    }
+    const h = harness(slow)
+    const clip = slidingSquareClip()
+    const zero = h.analytics.stats()
+    expect(zero.frames).toBe(0)
+    expect(zero.stageMs).toEqual({ motion: 0, regions: 0, inference: 0, tracking: 0, snapshot: 0 })
+
+    await run(h.analytics, clip.slice(0, 20))
+    const first = h.analytics.stats()
+    expect(first.frames).toBe(20)
+    expect(first.stageMs.motion).toBeGreaterThan(0)
+    expect(first.stageMs.regions).toBeGreaterThan(0)
+    expect(first.stageMs.tracking).toBeGreaterThan(0)
+    // At least the 5 ms floor for every region looked at (one a frame at least once it moves).
+    expect(first.stageMs.inference).toBeGreaterThanOrEqual(square.regions.length * 4.5)
+    expect(square.regions.length).toBeGreaterThan(0)
+
+    await run(h.analytics, clip.slice(20))
+    const second = h.analytics.stats()
+    expect(second.frames).toBe(clip.length)
+    for (const stage of ['motion', 'regions', 'inference', 'tracking'] as const)
+      expect(second.stageMs[stage]).toBeGreaterThan(first.stageMs[stage])
+    // The event's snapshot was encoded and saved: its time is the snapshot stage's.
+    expect(h.snapshots.length).toBeGreaterThan(0)
+    expect(second.stageMs.snapshot).toBeGreaterThan(0)
+    // Dropped frames are not analysed frames.
+    const busy = h.analytics.process(squareFrame(clip.length, 300))
+    await h.analytics.process(squareFrame(clip.length + 1, 300))
+    await busy
+    expect(h.analytics.stats().frames).toBe(clip.length + 1)
+    expect(h.analytics.stats().framesDropped).toBe(1)
+  })
+
   it('runs no inference at all on a static scene once calibrated', async () => {
     const detector = new SquareDetector()
     const h = harness(detector)

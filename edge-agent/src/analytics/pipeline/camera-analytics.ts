@@ -56,6 +56,29 @@ export interface CameraAnalyticsStats {
   detectorFailures: number
   /** Objects the tracker holds (tentative and lost ones included). */
   activeObjects: number
+  /** Frames analysed since the start (dropped ones not counted). */
+  frames: number
+  /** Wall time spent in each stage since the start, ms (see `StageMs`). */
+  stageMs: StageMs
+}
+
+/**
+ * Cumulative wall-clock time per stage, ms, measured with `performance.now()`. Every stage but
+ * `inference` and `snapshot` is synchronous code, so its wall time is the CPU time of the thread
+ * that runs the pipeline (plus any preemption); `inference` is the time spent awaiting the
+ * detector, so with a detector shared by several cameras it also counts waiting for its turn.
+ */
+export interface StageMs {
+  /** Motion detection and motion time. */
+  motion: number
+  /** Planning the regions the detector looks at. */
+  regions: number
+  /** Awaiting the detector, every region of the frame. */
+  inference: number
+  /** The object filter, NMS across regions, the tracker, zones and events (sending them too). */
+  tracking: number
+  /** Encoding and saving snapshots (awaited). */
+  snapshot: number
 }
 
 /** Frame-time window `stats().fps` is measured over. */
@@ -79,6 +102,8 @@ export class CameraAnalytics {
   #framesWithoutInference = 0
   #framesDropped = 0
   #detectorFailures = 0
+  #framesAnalysed = 0
+  readonly #stageMs: StageMs = { motion: 0, regions: 0, inference: 0, tracking: 0, snapshot: 0 }
   /** Frame times of the processed frames within the fps window, oldest first. */
   readonly #recentFrameTimes: number[] = []
   /** Latest detector durations (ms), oldest first. */
@@ -149,7 +174,41 @@ export class CameraAnalytics {
       framesDropped: this.#framesDropped,
       detectorFailures: this.#detectorFailures,
       activeObjects: this.#tracker.size,
+      frames: this.#framesAnalysed,
+      stageMs: { ...this.#stageMs },
     }
+  }
+
+  /**
+   * The objects that are events and were seen in the latest analysed frame (not predicted ones), boxes relative
+   * to the frame, largest first: what a live view's overlay draws.
+   */
+  currentObjects(): {
+    id: string
+    label: string
+    score: number
+    box: [number, number, number, number]
+    stationary: boolean
+  }[] {
+    const { width, height } = this.#o
+    return this.#tracked
+      .filter((o) => o.state === 'confirmed' && this.#events.isEvent(o.id))
+      .map((o) => ({
+        id: o.id,
+        label: o.label,
+        score: o.score,
+        box: [
+          clamp01(o.box.x1 / width),
+          clamp01(o.box.y1 / height),
+          clamp01(o.box.x2 / width),
+          clamp01(o.box.y2 / height),
+        ] as [number, number, number, number],
+        stationary: o.stationary,
+      }))
+      .sort(
+        (a, b) =>
+          (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]) - (a.box[2] - a.box[0]) * (a.box[3] - a.box[1]),
+      )
   }
 
   /**
@@ -179,9 +238,15 @@ export class CameraAnalytics {
 
   async #analyse(frame: Frame): Promise<void> {
     const frameIndex = this.#frameIndex++
+    this.#framesAnalysed++
     this.#countFrameTime(frame.time)
+    const stage = this.#stageMs
+    let started = performance.now()
     const motion = this.#motion.detect(frame)
     this.#motionTime.add(frame.time, motion.boxes.length > 0)
+    let now = performance.now()
+    stage.motion += now - started
+    started = now
     const regions = planRegions({
       frameWidth: this.#o.width,
       frameHeight: this.#o.height,
@@ -191,6 +256,7 @@ export class CameraAnalytics {
       frameIndex,
       stationaryRecheckFrames: this.#o.stationaryRecheckFrames,
     })
+    stage.regions += performance.now() - started
     let detections: Detection[] = []
     if (regions.length === 0) {
       // Nothing moves and nothing tracked is due a look: the tracker still advances (with no
@@ -208,6 +274,7 @@ export class CameraAnalytics {
       }
     }
 
+    started = performance.now()
     const { active, ended } = this.#tracker.update(frame.time, detections)
     this.#tracked = active
     const zones = new Map<string, ObjectZones>()
@@ -220,13 +287,18 @@ export class CameraAnalytics {
     for (const change of this.#events.step(frame.time, active, zones, ended)) {
       this.#o.emit(change)
       if (!change.snapshot) continue
+      now = performance.now()
+      stage.tracking += now - started
       // One JPEG per frame, however many events want this frame as their snapshot.
       jpeg ??= encodeSnapshot(frame)
       const saved = await this.#saveSnapshot(change.id, jpeg, frame.time)
+      started = performance.now()
+      stage.snapshot += started - now
       if (!saved) continue
       const update = this.#events.snapshotSaved(change.id)
       if (update) this.#o.emit(update)
     }
+    stage.tracking += performance.now() - started
   }
 
   /**
@@ -237,14 +309,23 @@ export class CameraAnalytics {
     const found: Detection[] = []
     for (const region of regions) {
       const started = performance.now()
-      const inRegion = await this.#o.detector.detect(frame, region, this.#o.config.minScore)
+      let inRegion: Detection[]
+      try {
+        inRegion = await this.#o.detector.detect(frame, region, this.#o.config.minScore)
+      } finally {
+        // A failed call took its time too (the median is of successful ones only).
+        this.#stageMs.inference += performance.now() - started
+      }
       this.#recordInferenceMs(performance.now() - started)
       found.push(...inRegion)
     }
     // Filtered before merging, so a box the camera refuses (its feet in an object mask) cannot
     // suppress an overlapping one it keeps.
+    const started = performance.now()
     const kept = found.filter((detection) => this.#filter.keepDetection(detection))
-    return regions.length > 1 ? nmsByClass(kept, DEFAULT_IOU_THRESHOLD) : kept
+    const merged = regions.length > 1 ? nmsByClass(kept, DEFAULT_IOU_THRESHOLD) : kept
+    this.#stageMs.tracking += performance.now() - started
+    return merged
   }
 
   /** Whether the snapshot was stored; a failure is logged and the event goes on without it. */
@@ -273,6 +354,8 @@ export class CameraAnalytics {
     if (this.#inferenceMs.length > INFERENCE_SAMPLES) this.#inferenceMs.shift()
   }
 }
+
+const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : Math.round(v * 1e5) / 1e5)
 
 function median(values: readonly number[]): number {
   if (values.length === 0) return 0

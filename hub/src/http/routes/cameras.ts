@@ -6,7 +6,6 @@ import {
   analyticsConfigPatchSchema,
   analyticsConfigSchema,
   type CameraProbeResult,
-  COCO_LABELS,
   cameraProbeResult,
   mergeAnalyticsConfig,
   type Permission,
@@ -43,6 +42,7 @@ import {
   paginationQuery,
   tenantFilter,
 } from '../schemas.ts'
+import { tenantModelLabels } from './models.ts'
 import { siteResource, visibleSite } from './sites.ts'
 
 export const cameraResource = (c: Camera): Resource => ({
@@ -201,14 +201,6 @@ const streamsForAudit = (c: Camera) =>
   c.streams.map((s) => ({ role: s.role, url: s.url, hasPassword: Boolean(s.passwordSealed) }))
 
 /**
- * The labels a model detects, by the id a camera's analytics names; undefined: no such model.
- * Only the built-in model exists until models can be uploaded to the hub.
- */
-function modelLabels(model: string): readonly string[] | undefined {
-  return model === ANALYTICS_DEFAULTS.model ? COCO_LABELS : undefined
-}
-
-/**
  * A 400 in the shape of every other validation error (`details: [{ path, message }]`), each path
  * under `analytics`, so a form can put the message next to the input that caused it.
  */
@@ -225,20 +217,30 @@ function parseAnalytics<T>(schema: z.ZodType<T>, value: unknown): T {
   return parsed.data
 }
 
-/** The labels of the model a configuration names, or a 400 naming `analytics.model`. */
-function labelsOfModel(model: string): readonly string[] {
-  const labels = modelLabels(model)
+/**
+ * The labels of the model a configuration names (`default`: COCO; any other id: the tenant's
+ * uploaded model of that id, routes/models.ts), or a 400 naming `analytics.model`.
+ */
+async function labelsOfModel(tx: Tx, tenantId: string, model: string): Promise<readonly string[]> {
+  const labels = await tenantModelLabels(tx, tenantId, model)
   // The id passed the schema's pattern (letters, digits, ".", "_", "-"): safe to show.
   if (!labels)
     throw invalidAnalytics([
-      { path: ['model'], message: `unknown model "${model}": the hub has no such model (use "default")` },
+      {
+        path: ['model'],
+        message: `unknown model "${model}": the hub has no such model (use "default", or upload it: POST /api/v1/models)`,
+      },
     ])
   return labels
 }
 
 /** A new camera's analytics, checked against the labels of the model it names. */
-function analyticsForCreate(input: AnalyticsConfig): AnalyticsConfig {
-  return parseAnalytics(analyticsConfigSchema(labelsOfModel(input.model)), input)
+async function analyticsForCreate(
+  tx: Tx,
+  tenantId: string,
+  input: AnalyticsConfig,
+): Promise<AnalyticsConfig> {
+  return parseAnalytics(analyticsConfigSchema(await labelsOfModel(tx, tenantId, input.model)), input)
 }
 
 /**
@@ -247,14 +249,16 @@ function analyticsForCreate(input: AnalyticsConfig): AnalyticsConfig {
  * checked whole, so a rule across fields holds against the stored values too (a zone object the
  * camera's stored `objects` lacks, `maxArea` under a stored `minArea`).
  */
-function analyticsForUpdate(
+async function analyticsForUpdate(
+  tx: Tx,
+  tenantId: string,
   stored: AnalyticsConfig | null,
   patch: AnalyticsConfigPatch | null,
-): AnalyticsConfig | null {
+): Promise<AnalyticsConfig | null> {
   if (patch === null) return null
   const current = analyticsConfigView(stored)
   const model = patch.model === undefined ? current.model : (patch.model ?? ANALYTICS_DEFAULTS.model)
-  const labels = labelsOfModel(model)
+  const labels = await labelsOfModel(tx, tenantId, model)
   const checked = parseAnalytics(analyticsConfigPatchSchema(labels), patch)
   return parseAnalytics(analyticsConfigSchema(labels), mergeAnalyticsConfig(current, checked))
 }
@@ -379,7 +383,8 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         await lockTenant(tx, s.tenantId)
         await hub.licensing.assertCanAdd(tx, s.tenantId, 'cameras')
         if (body.agentId) await assertAgentServesSite(tx, body.agentId, s.id)
-        const analytics = body.analytics === undefined ? null : analyticsForCreate(body.analytics)
+        const analytics =
+          body.analytics === undefined ? null : await analyticsForCreate(tx, s.tenantId, body.analytics)
         const id = randomUUID()
         const c = tx.create(CameraSchema, {
           id,
@@ -470,7 +475,8 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
             )
           if (body.recording !== undefined) c.recording = { ...c.recording, ...body.recording }
           const analyticsBefore = c.analytics ?? null
-          if (body.analytics !== undefined) c.analytics = analyticsForUpdate(analyticsBefore, body.analytics)
+          if (body.analytics !== undefined)
+            c.analytics = await analyticsForUpdate(tx, c.tenantId, analyticsBefore, body.analytics)
           // Also when only the streams change: removing the sub stream analytics names is refused.
           if (body.analytics !== undefined || body.streams !== undefined) assertAnalyticsStream(c)
           await tx.flush()

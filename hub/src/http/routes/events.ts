@@ -6,10 +6,30 @@ import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { can, type Resource, visibility } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
+import { auditSource } from '../authenticate.ts'
 import { badRequest, forbidden, HttpError, notFound } from '../errors.ts'
 import { page, paginationQuery } from '../schemas.ts'
 import { reachableCamera } from './cameras.ts'
 import { sendExport } from './recordings.ts'
+
+/** A user's views of one event's snapshot are audited once in this window (per hub process). */
+const SNAPSHOT_AUDIT_WINDOW_MS = 10 * 60_000
+
+/** Remembers when each key was last seen, bounded (the oldest forgotten first). */
+class RecentKeys {
+  private readonly seen = new Map<string, number>()
+  constructor(private readonly max: number) {}
+
+  /** True when `key` was not seen within `windowMs` (and remembers it now). */
+  firstIn(key: string, windowMs: number, now = Date.now()): boolean {
+    const last = this.seen.get(key)
+    if (last !== undefined && now - last < windowMs) return false
+    this.seen.delete(key)
+    this.seen.set(key, now)
+    if (this.seen.size > this.max) this.seen.delete(this.seen.keys().next().value as string)
+    return true
+  }
+}
 
 /**
  * Events from agents (`GET /api/v1/events`), and for object events (issue 13) one event, its
@@ -138,6 +158,7 @@ const cameraOf = (r: ObjectEventRow): Resource => ({
 })
 
 export function registerEventRoutes(api: Api, hub: HubContext): void {
+  const snapshotViews = new RecentKeys(10_000)
   api.route({
     method: 'get',
     path: '/api/v1/events',
@@ -223,7 +244,8 @@ export function registerEventRoutes(api: Api, hub: HubContext): void {
     description:
       'Needs `camera.live` or `camera.playback` on the camera. Served from the hub cache when it has it ' +
       '(`X-Cache: hit`), otherwise fetched once from the agent that saw the object and kept (`X-Cache: ' +
-      'miss`). Not audited: a still of an event the caller may already list, like the event list itself.',
+      'miss`). Audited as `camera.snapshot.view` (a still is footage), once per user and event in ' +
+      '10 minutes, so an events page of thumbnails is one record per event, not one per scroll.',
     params: eventParams,
     query: snapshotQuery,
     responses: {
@@ -295,6 +317,16 @@ export function registerEventRoutes(api: Api, hub: HubContext): void {
         jpeg = bytes
         ctx.set('X-Cache', 'miss')
       } else ctx.set('X-Cache', 'hit')
+      if (snapshotViews.firstIn(`${principal.userId}/${found.row.id}`, SNAPSHOT_AUDIT_WINDOW_MS)) {
+        await hub.audit.record({
+          action: 'camera.snapshot.view',
+          outcome: 'success',
+          tenantId: found.row.tenant_id,
+          target: { type: 'camera', id: found.row.camera_id },
+          ...auditSource(ctx, principal),
+          details: { eventId: String(found.row.id), variant },
+        })
+      }
       ctx.status = 200
       ctx.type = 'image/jpeg'
       ctx.set('Cache-Control', `private, max-age=${SNAPSHOT_MAX_AGE_SECONDS}`)

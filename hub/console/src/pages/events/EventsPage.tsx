@@ -1,5 +1,6 @@
 import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
+import { COMMON_LABELS, isObjectEvent, type ObjectEvent } from '../../api/analytics-types.ts'
 import { api, describeError } from '../../api/client.ts'
 import type { Page, VmsEvent } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
@@ -8,9 +9,11 @@ import { TimeRangeFields } from '../../components/TimeRangeFields.tsx'
 import { useCatalog } from '../../components/useCatalog.ts'
 import { useLiveUpdates } from '../../components/useLiveUpdates.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
+import { EventDetail, objectState, percent } from './EventDetail.tsx'
+import { SnapshotImage } from './SnapshotImage.tsx'
 
 const PAGE_SIZE = 50
-const KNOWN_TYPES = ['agent.online', 'agent.offline', 'camera.online', 'camera.offline', 'motion']
+const KNOWN_TYPES = ['agent.online', 'agent.offline', 'camera.online', 'camera.offline', 'motion', 'object']
 
 /** A readable summary of an event's data (its fields, never raw JSON). */
 function summary(e: VmsEvent): string {
@@ -37,12 +40,18 @@ export function EventsPage() {
     type: params.get('type') ?? '',
     from: params.get('from') ?? '',
     to: params.get('to') ?? '',
+    label: params.get('label') ?? '',
+    zone: params.get('zone') ?? '',
+    active: params.get('active') === 'true',
   }
+  /** Label, zone and "active only" are about object events: any of them asks for those alone. */
+  const objectFilter = Boolean(filters.label || filters.zone || filters.active)
   const key = JSON.stringify(filters)
   const [items, setItems] = useState<VmsEvent[]>([])
   const [total, setTotal] = useState(0)
   const [loading, setLoading] = useState(false)
   const [error, setError] = useState<string>()
+  const [detail, setDetail] = useState<ObjectEvent>()
   const sentinel = useRef<HTMLDivElement>(null)
   const loadingRef = useRef(false)
   /** Each first-page load supersedes the loads before it (the filters changed). */
@@ -61,7 +70,10 @@ export function EventsPage() {
           offset,
           siteId: f.siteId,
           cameraId: f.cameraId,
-          type: f.type,
+          type: f.label || f.zone || f.active ? 'object' : f.type,
+          label: f.label,
+          zone: f.zone,
+          active: f.active ? 'true' : undefined,
           from: f.from,
           to: f.to,
         })
@@ -97,14 +109,35 @@ export function EventsPage() {
     return () => observer.disconnect()
   }, [more, items.length, load])
 
+  /** The list as on screen, for the live handler (an object event updates its row in place). */
+  const shownRef = useRef(items)
+  shownRef.current = items
   useLiveUpdates((m) => {
     if (m.type !== 'event') return
     const e = m.data as VmsEvent
     if (!e || typeof e.id !== 'string') return
-    if (filters.siteId && e.siteId !== filters.siteId) return
-    if (filters.cameraId && e.cameraId !== filters.cameraId) return
-    if (filters.type && e.type !== filters.type) return
-    if (filters.to) return
+    const matches = (() => {
+      if (filters.siteId && e.siteId !== filters.siteId) return false
+      if (filters.cameraId && e.cameraId !== filters.cameraId) return false
+      if (filters.type && !objectFilter && e.type !== filters.type) return false
+      if (!objectFilter) return true
+      if (!isObjectEvent(e)) return false
+      if (filters.label && e.data.label !== filters.label) return false
+      if (filters.zone && !e.data.zones.includes(filters.zone)) return false
+      return !(filters.active && e.data.endTime)
+    })()
+    // An object event is one row, updated as the object moves: the row on screen changes (or
+    // leaves, when it no longer matches, e.g. it ended under "Active only").
+    if (shownRef.current.some((p) => p.id === e.id)) {
+      if (matches) setItems((prev) => prev.map((p) => (p.id === e.id ? e : p)))
+      else {
+        setItems((prev) => prev.filter((p) => p.id !== e.id))
+        setTotal((n) => Math.max(0, n - 1))
+      }
+      if (isObjectEvent(e)) setDetail((d) => (d?.id === e.id ? e : d))
+      return
+    }
+    if (!matches || filters.to) return
     setItems((prev) => (prev.some((p) => p.id === e.id) ? prev : [e, ...prev]))
     setTotal((n) => n + 1)
   })
@@ -118,11 +151,17 @@ export function EventsPage() {
     const type = String(form.get('type') ?? '').trim()
     const from = fromLocalInput(String(form.get('from') ?? ''))
     const to = fromLocalInput(String(form.get('to') ?? ''))
+    const label = String(form.get('label') ?? '').trim()
+    const zone = String(form.get('zone') ?? '').trim()
+    const active = form.get('active') === 'on'
     if (site) next.set('site', site)
     if (camera) next.set('camera', camera)
     if (type) next.set('type', type)
     if (from) next.set('from', from)
     if (to) next.set('to', to)
+    if (label) next.set('label', label)
+    if (zone) next.set('zone', zone)
+    if (active) next.set('active', 'true')
     setParams(next)
   }
 
@@ -163,6 +202,22 @@ export function EventsPage() {
             ))}
           </datalist>
         </label>
+        <label>
+          Label
+          <input name="label" list="object-labels" maxLength={64} defaultValue={filters.label} />
+          <datalist id="object-labels">
+            {COMMON_LABELS.map((l) => (
+              <option key={l} value={l} />
+            ))}
+          </datalist>
+        </label>
+        <label>
+          Zone
+          <input name="zone" maxLength={64} defaultValue={filters.zone} />
+        </label>
+        <label className="check">
+          <input type="checkbox" name="active" defaultChecked={filters.active} /> Active only
+        </label>
         <TimeRangeFields from={filters.from || undefined} to={filters.to || undefined} />
         <button type="submit">Apply filters</button>
         <button type="button" className="ghost" onClick={() => setParams(new URLSearchParams())}>
@@ -174,32 +229,49 @@ export function EventsPage() {
         {loading && items.length === 0 ? 'Loading events…' : `${total} event${total === 1 ? '' : 's'}`}
       </p>
       <ol className="event-list" aria-label="Events, newest first">
-        {items.map((e) => (
-          <li key={e.id} className="card event">
-            {typeof e.data.snapshot === 'string' &&
-              /^data:image\/(jpeg|png);base64,/.test(e.data.snapshot) && (
-                <img className="thumb" src={e.data.snapshot} alt={`Snapshot of ${e.type}`} />
-              )}
-            <div>
-              <strong>{e.type}</strong> <time dateTime={e.time}>{formatTime(e.time)}</time>
-              <div className="muted">
-                {e.siteId ? catalog.siteName(e.siteId) : ''}
-                {e.cameraId ? ` · ${cameraName(e.cameraId)}` : ''}
+        {items.map((e) =>
+          isObjectEvent(e) ? (
+            <ObjectEventItem
+              key={e.id}
+              event={e}
+              where={`${e.siteId ? catalog.siteName(e.siteId) : ''} · ${cameraName(e.cameraId)}`}
+              onOpen={() => setDetail(e)}
+            />
+          ) : (
+            <li key={e.id} className="card event">
+              {typeof e.data.snapshot === 'string' &&
+                /^data:image\/(jpeg|png);base64,/.test(e.data.snapshot) && (
+                  <img className="thumb" src={e.data.snapshot} alt={`Snapshot of ${e.type}`} />
+                )}
+              <div>
+                <strong>{e.type}</strong> <time dateTime={e.time}>{formatTime(e.time)}</time>
+                <div className="muted">
+                  {e.siteId ? catalog.siteName(e.siteId) : ''}
+                  {e.cameraId ? ` · ${cameraName(e.cameraId)}` : ''}
+                </div>
+                {summary(e) && <div className="mono small-text">{summary(e)}</div>}
               </div>
-              {summary(e) && <div className="mono small-text">{summary(e)}</div>}
-            </div>
-            {e.cameraId && (
-              <Link
-                className="button"
-                to={`/playback/${e.cameraId}?t=${encodeURIComponent(e.time)}`}
-                aria-label={`Play back ${cameraName(e.cameraId)} at ${formatTime(e.time)}`}
-              >
-                Play back
-              </Link>
-            )}
-          </li>
-        ))}
+              {e.cameraId && (
+                <Link
+                  className="button"
+                  to={`/playback/${e.cameraId}?t=${encodeURIComponent(e.time)}`}
+                  aria-label={`Play back ${cameraName(e.cameraId)} at ${formatTime(e.time)}`}
+                >
+                  Play back
+                </Link>
+              )}
+            </li>
+          ),
+        )}
       </ol>
+      {detail && (
+        <EventDetail
+          key={detail.id}
+          event={detail}
+          cameraName={cameraName(detail.cameraId)}
+          onClose={() => setDetail(undefined)}
+        />
+      )}
       {!loading && items.length === 0 && !error && <p>No events match.</p>}
       {more && (
         <div ref={sentinel}>
@@ -209,5 +281,59 @@ export function EventsPage() {
         </div>
       )}
     </section>
+  )
+}
+
+/**
+ * An object event in the list: its cropped snapshot (fetched when it scrolls into view), label,
+ * score, zones and whether the object is still in view; the label opens the detail.
+ */
+function ObjectEventItem({
+  event: e,
+  where,
+  onOpen,
+}: {
+  event: ObjectEvent
+  where: string
+  onOpen: () => void
+}) {
+  const d = e.data
+  const ended = Boolean(d.endTime)
+  return (
+    <li className="card event object-event" data-event-id={e.id}>
+      {d.hasSnapshot ? (
+        <SnapshotImage
+          className="thumb"
+          lazy
+          path={`/api/v1/events/${e.id}/snapshot.jpg?crop=true`}
+          alt={`Snapshot: ${d.label}`}
+        />
+      ) : (
+        <span className="thumb snapshot-placeholder">No snapshot</span>
+      )}
+      <div>
+        <button
+          type="button"
+          className="link"
+          onClick={onOpen}
+          aria-haspopup="dialog"
+          aria-label={`Details of ${d.label} at ${formatTime(e.time)}`}
+        >
+          <strong>{d.label}</strong>
+        </button>{' '}
+        <span className="muted">{percent(d.score)}</span>{' '}
+        <span className={`badge ${ended ? '' : 'badge-ok'}`}>{objectState(e)}</span>{' '}
+        <time dateTime={e.time}>{formatTime(e.time)}</time>
+        <div className="muted">{where}</div>
+        <div className="small-text">{d.zones.length ? `Zones: ${d.zones.join(', ')}` : 'No zone'}</div>
+      </div>
+      <Link
+        className="button"
+        to={`/playback/${e.cameraId}?t=${encodeURIComponent(d.startTime || e.time)}`}
+        aria-label={`Play back ${d.label} at ${formatTime(e.time)}`}
+      >
+        Play back
+      </Link>
+    </li>
   )
 }

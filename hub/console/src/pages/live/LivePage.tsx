@@ -135,7 +135,17 @@ export function LivePage() {
               <option value="sub">Sub stream</option>
             </select>
           </label>
-          <button type="button" onClick={() => set({ camera: null, stream: null })}>
+          {camera?.analyticsConfig?.enabled && (
+            <label className="checkbox">
+              <input
+                type="checkbox"
+                checked={params.get('objects') === '1'}
+                onChange={(e) => set({ objects: e.target.checked ? '1' : null })}
+              />
+              Show objects
+            </label>
+          )}
+          <button type="button" onClick={() => set({ camera: null, stream: null, objects: null })}>
             Back to the grid
           </button>
           <a className="button" href={`/playback/${encodeURIComponent(single)}`}>
@@ -152,6 +162,7 @@ export function LivePage() {
             siteName={camera ? catalog.siteName(camera.siteId) : ''}
             single
             stream={singleStream}
+            overlay={params.get('objects') === '1' && camera?.analyticsConfig?.enabled === true}
           />
         )}
       </section>

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'react'
 import { api } from '../../api/client.ts'
 import type { Camera, StreamRole } from '../../api/types.ts'
 import { LivePlayer, type PlayerState } from './live-player.ts'
+import { ObjectOverlay } from './ObjectOverlay.tsx'
 
 export type TileState = 'connecting' | 'streaming' | 'offline' | 'no permission' | 'empty'
 
@@ -25,6 +26,8 @@ interface Props {
   single?: boolean
   /** The stream wanted: the grid asks for sub streams, the single view for the main (switchable). */
   stream: StreamRole
+  /** Draw the boxes of the objects analytics tracks now over the picture. */
+  overlay?: boolean
 }
 
 const STREAM_LABEL: Record<StreamRole, string> = { main: 'Main stream', sub: 'Sub stream' }
@@ -34,7 +37,7 @@ const STREAM_LABEL: Record<StreamRole, string> = { main: 'Main stream', sub: 'Su
  * after a failure (with backoff), renews its live session when the access token is refreshed, and
  * closes the session when it leaves the page.
  */
-export function LiveTile({ cameraId, camera, siteName, onOpen, single, stream }: Props) {
+export function LiveTile({ cameraId, camera, siteName, onOpen, single, stream, overlay }: Props) {
   const video = useRef<HTMLVideoElement>(null)
   const [state, setState] = useState<TileState>(cameraId ? 'connecting' : 'empty')
   const [detail, setDetail] = useState<string>()
@@ -116,6 +119,7 @@ export function LiveTile({ cameraId, camera, siteName, onOpen, single, stream }:
       }}
     >
       <video ref={video} muted autoPlay playsInline aria-label={`Live video of ${name}`} />
+      {overlay && cameraId && visible && <ObjectOverlay cameraId={cameraId} video={video} />}
       {cameraId && (
         <figcaption>
           <span className="tile-name">{name}</span>

@@ -1,5 +1,6 @@
 import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router'
+import { type CameraActivity, isObjectEvent } from '../../api/analytics-types.ts'
 import { api, describeError } from '../../api/client.ts'
 import type { Page, Recordings, VmsEvent } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
@@ -10,7 +11,7 @@ import { usePageTitle } from '../../components/usePageTitle.ts'
 import { ExportPanel } from './ExportPanel.tsx'
 import { PlaybackPlayer, type PlaybackState } from './playback-player.ts'
 import { Timeline, type TimelineRow } from './Timeline.tsx'
-import { landing, viewAround, ZOOMS } from './timeline.ts'
+import { bucketSecondsFor, landing, viewAround, ZOOMS } from './timeline.ts'
 
 const SPEEDS = [0.5, 1, 2, 4, 8]
 const MAX_CAMERAS = 4
@@ -119,27 +120,78 @@ export function PlaybackPage() {
     const abort = new AbortController()
     const from = new Date(view.from).toISOString()
     const to = new Date(view.to).toISOString()
+    const bucketSeconds = bucketSecondsFor(view.to - view.from)
+    // Buckets on round times, so a bar stays where it was as the view moves.
+    const activityFrom = new Date(
+      Math.floor(view.from / (bucketSeconds * 1000)) * bucketSeconds * 1000,
+    ).toISOString()
+    const none: Page<VmsEvent> = { items: [], total: 0 }
     Promise.all(
       cameraIds.map(async (id) => {
-        const [rec, events] = await Promise.all([
-          api.get<Recordings>(`/api/v1/cameras/${id}/recordings`, { from, to }, abort.signal),
+        // Recordings come from the agent: when it cannot answer, the row still shows what the hub
+        // knows (events, motion) and the page says why the recordings are missing.
+        let recordingsError: unknown
+        const [rec, events, objects, activity] = await Promise.all([
+          api
+            .get<Recordings>(`/api/v1/cameras/${id}/recordings`, { from, to }, abort.signal)
+            .catch((err: unknown): Pick<Recordings, 'ranges'> => {
+              recordingsError = err
+              return { ranges: [] }
+            }),
           api
             .get<Page<VmsEvent>>('/api/v1/events', { cameraId: id, from, to, limit: 200 }, abort.signal)
-            .catch(() => ({ items: [], total: 0 })),
+            .catch(() => none),
+          // Object events have their own request, so other events never crowd them out.
+          api
+            .get<Page<VmsEvent>>(
+              '/api/v1/events',
+              { cameraId: id, type: 'object', from, to, limit: 200 },
+              abort.signal,
+            )
+            .catch(() => none),
+          api
+            .get<CameraActivity>(
+              `/api/v1/cameras/${id}/activity`,
+              { from: activityFrom, to, bucketSeconds },
+              abort.signal,
+            )
+            .catch(() => undefined),
         ])
-        return {
+        const row: TimelineRow = {
           cameraId: id,
           name: catalog.cameras.find((c) => c.id === id)?.name ?? 'camera',
           ranges: rec.ranges
             .filter((r) => r.stream === 'main')
             .map((r) => ({ from: Date.parse(r.from), to: Date.parse(r.to) })),
-          events: events.items.map((e) => ({ time: Date.parse(e.time), type: e.type })),
+          events: events.items
+            .filter((e) => e.type !== 'object')
+            .map((e) => ({ time: Date.parse(e.time), type: e.type })),
+          objects: objects.items.filter(isObjectEvent).map((e) => ({
+            id: e.id,
+            time: Date.parse(e.data.startTime || e.time),
+            label: e.data.label,
+            active: !e.data.endTime,
+          })),
+          ...(activity
+            ? {
+                activity: {
+                  bucketSeconds: activity.bucketSeconds ?? bucketSeconds,
+                  buckets: activity.buckets.map((b) => ({
+                    start: Date.parse(b.start),
+                    motionSeconds: b.motionSeconds,
+                  })),
+                },
+              }
+            : {}),
         }
+        return { row, error: recordingsError }
       }),
     ).then(
       (r) => {
-        setRows(r)
-        setError(undefined)
+        if (abort.signal.aborted) return
+        setRows(r.map((x) => x.row))
+        const failed = r.find((x) => x.error !== undefined)
+        setError(failed ? describeError(failed.error) : undefined)
       },
       (err: unknown) => {
         if (!abort.signal.aborted) setError(describeError(err))

@@ -1,12 +1,16 @@
 import { type PointerEvent, useRef, useState } from 'react'
 import { formatTime } from '../../components/format.ts'
-import { fraction, mergeRanges, ticks } from './timeline.ts'
+import { fraction, mergeRanges, motionShare, ticks } from './timeline.ts'
 
 export interface TimelineRow {
   cameraId: string
   name: string
   ranges: { from: number; to: number }[]
   events: { time: number; type: string }[]
+  /** Object events (analytics): a marker with the object's label at the time it was first seen. */
+  objects?: { id: string; time: number; label: string; active: boolean }[]
+  /** Seconds of motion per bucket, drawn as bars under the row. */
+  activity?: { bucketSeconds: number; buckets: { start: number; motionSeconds: number }[] }
 }
 
 interface Props {
@@ -24,7 +28,9 @@ const clock = (t: number, span: number) =>
   )
 
 /**
- * Recorded ranges (filled), gaps (empty) and event markers per camera over the view, with the
+ * Recorded ranges (filled), gaps (empty), event markers, object events with their labels and a
+ * strip of motion activity (a bar per bucket, as high as the share of it with motion) per camera
+ * over the view, with the
  * time cursor. Drag to scrub, click to seek; the keyboard works through the page's shortcuts and
  * the slider's arrow keys.
  */
@@ -106,6 +112,22 @@ export function Timeline({ from, to, cursor, rows, onSeek }: Props) {
                   style={{ left: `${fraction(ev.time, from, to) * 100}%` }}
                 />
               ))}
+            {(row.objects ?? [])
+              .filter((o) => o.time >= from && o.time <= to)
+              .map((o) => (
+                <span
+                  key={o.id}
+                  className={`timeline-object${o.active ? ' active' : ''}`}
+                  data-label={o.label}
+                  title={`${o.label} ${formatTime(new Date(o.time).toISOString())}`}
+                  style={{ left: `${fraction(o.time, from, to) * 100}%` }}
+                >
+                  <span className="timeline-object-label">{o.label}</span>
+                </span>
+              ))}
+            {row.activity && (
+              <ActivityStrip cameraId={row.cameraId} activity={row.activity} from={from} to={to} />
+            )}
           </div>
         ))}
         {shown !== undefined && shown >= from && shown <= to && (
@@ -113,5 +135,42 @@ export function Timeline({ from, to, cursor, rows, onSeek }: Props) {
         )}
       </div>
     </div>
+  )
+}
+
+/** Motion per bucket under a camera's row: a bar per bucket with motion, as high as its share. */
+function ActivityStrip({
+  cameraId,
+  activity,
+  from,
+  to,
+}: {
+  cameraId: string
+  activity: NonNullable<TimelineRow['activity']>
+  from: number
+  to: number
+}) {
+  const size = activity.bucketSeconds * 1000
+  return (
+    <span className="timeline-activity" data-activity-for={cameraId}>
+      {activity.buckets
+        .filter((b) => b.motionSeconds > 0 && b.start + size > from && b.start < to)
+        .map((b) => {
+          const left = fraction(b.start, from, to)
+          const right = fraction(b.start + size, from, to)
+          return (
+            <span
+              key={b.start}
+              className="timeline-motion"
+              data-motion-seconds={b.motionSeconds}
+              style={{
+                left: `${left * 100}%`,
+                width: `max(1px, ${(right - left) * 100}%)`,
+                height: `${Math.max(8, motionShare(b.motionSeconds, activity.bucketSeconds) * 100)}%`,
+              }}
+            />
+          )
+        })}
+    </span>
   )
 }

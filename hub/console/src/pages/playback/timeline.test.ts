@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { fraction, landing, mergeRanges, ticks, viewAround } from './timeline.ts'
+import {
+  bucketSecondsFor,
+  fraction,
+  landing,
+  mergeRanges,
+  motionShare,
+  ticks,
+  viewAround,
+} from './timeline.ts'
 
 describe('playback timeline', () => {
   it('puts ticks on round steps across the view', () => {
@@ -27,5 +35,15 @@ describe('playback timeline', () => {
     expect(landing(150_000, ranges)).toBe(150_000)
     expect(landing(250_000, ranges)).toBe(300_000)
     expect(landing(400_000, ranges)).toBeUndefined()
+  })
+  it('picks activity buckets that keep a view to a few hundred bars', () => {
+    expect(bucketSecondsFor(60_000)).toBe(10)
+    expect(bucketSecondsFor(600_000)).toBe(10)
+    expect(bucketSecondsFor(3600_000)).toBe(30)
+    expect(bucketSecondsFor(6 * 3600_000)).toBe(300)
+    expect(bucketSecondsFor(24 * 3600_000)).toBe(900)
+    expect(motionShare(30, 60)).toBe(0.5)
+    expect(motionShare(90, 60)).toBe(1)
+    expect(motionShare(5, 0)).toBe(0)
   })
 })

@@ -49,3 +49,15 @@ export function landing(t: number, ranges: { from: number; to: number }[]): numb
   }
   return undefined
 }
+
+/** Bucket sizes the activity endpoint is asked for (the hub keeps 10 s buckets). */
+const BUCKETS = [10, 30, 60, 300, 900, 1800, 3600]
+
+/** The activity bucket for a view: the finest that keeps it to about `max` bars. */
+export function bucketSecondsFor(spanMs: number, max = 240): number {
+  return BUCKETS.find((b) => spanMs / 1000 / b <= max) ?? BUCKETS[BUCKETS.length - 1] ?? 3600
+}
+
+/** A bucket's bar height, 0..1: the share of the bucket with motion. */
+export const motionShare = (motionSeconds: number, bucketSeconds: number): number =>
+  bucketSeconds > 0 ? Math.min(1, Math.max(0, motionSeconds / bucketSeconds)) : 0

@@ -1,3 +1,4 @@
+import type { AnalyticsCamera, AnalyticsStatus } from '../../../api/analytics-types.ts'
 import type { Agent, Camera, StreamHealth } from '../../../api/types.ts'
 import { formatDuration, formatTime } from '../../../components/format.ts'
 import { ConfirmButton } from '../common/ConfirmButton.tsx'
@@ -56,6 +57,22 @@ function overall(c: Camera): { label: string; tone: string } {
   return { label: 'offline', tone: 'badge-bad' }
 }
 
+const ANALYTICS_TONE: Record<AnalyticsStatus['state'], string> = {
+  running: 'badge-ok',
+  disabled: '',
+  error: 'badge-bad',
+}
+
+/** The agent's figures for a camera's analytics: rate, median inference time, frames skipped. */
+export function analyticsFacts(a: AnalyticsStatus): string[] {
+  if (a.state !== 'running') return []
+  return [
+    `${Math.round(a.fps * 10) / 10} fps`,
+    `inference ${Math.round(a.inferenceMsP50)} ms`,
+    `${Math.round(a.skippedByMotion * 100)} % of frames skipped (no motion)`,
+  ]
+}
+
 export function CameraCard({
   camera: c,
   site,
@@ -63,6 +80,7 @@ export function CameraCard({
   manage,
   onEdit,
   onDelete,
+  onAnalytics,
 }: {
   camera: Camera
   site: string
@@ -70,9 +88,12 @@ export function CameraCard({
   manage: boolean
   onEdit: () => void
   onDelete: () => Promise<void>
+  onAnalytics?: () => void
 }) {
   const titleId = `camera-${c.id}`
   const state = overall(c)
+  const analytics = (c as AnalyticsCamera).analytics
+  const facts = analytics ? analyticsFacts(analytics) : []
   return (
     <article className="card" aria-labelledby={titleId}>
       <div className="adm-card-head">
@@ -101,6 +122,21 @@ export function CameraCard({
           {c.recording.enabled ? 'on' : 'off'}, kept {c.recording.retentionDays} day
           {c.recording.retentionDays === 1 ? '' : 's'}
         </dd>
+        {analytics && (
+          <>
+            <dt>Analytics</dt>
+            <dd data-analytics-state={analytics.state}>
+              <span className={`badge ${ANALYTICS_TONE[analytics.state] ?? ''}`}>{analytics.state}</span>
+              {facts.length > 0 && ` ${facts.join(' · ')}`}
+              {analytics.error && analytics.state !== 'running' && (
+                <span className={analytics.state === 'error' ? 'adm-bad' : 'muted'}>
+                  {' '}
+                  — {analytics.error}
+                </span>
+              )}
+            </dd>
+          </>
+        )}
         {c.status?.at && (
           <>
             <dt>Reported</dt>
@@ -140,6 +176,16 @@ export function CameraCard({
           <button type="button" className="ghost small" aria-label={`Edit camera ${c.name}`} onClick={onEdit}>
             Edit
           </button>
+          {onAnalytics && (
+            <button
+              type="button"
+              className="ghost small"
+              aria-label={`Analytics of camera ${c.name}`}
+              onClick={onAnalytics}
+            >
+              Analytics
+            </button>
+          )}
           <ConfirmButton
             label="Delete"
             accessibleName={`Delete camera ${c.name}`}

@@ -12,6 +12,7 @@ import { tenantSlug, useTenants } from '../common/tenants.ts'
 import { useLoaded } from '../common/useLoaded.ts'
 import '../common/admin.css'
 import { isAdminChange, isAgentStatus, useReloadOnUpdates } from '../../../components/useLiveUpdates.ts'
+import { AnalyticsEditor } from './AnalyticsEditor.tsx'
 import { CameraCard } from './CameraCard.tsx'
 import { CameraForm } from './CameraForm.tsx'
 
@@ -40,6 +41,8 @@ export function CamerasPage() {
   const siteFilter = useSiteFilter()
   const [query, setQuery] = useState('')
   const [editing, setEditing] = useState<Editing>()
+  /** The camera whose analytics are open, as it was when opened (reloads do not reset a drawing). */
+  const [analyticsOf, setAnalyticsOf] = useState<Camera>()
   const [outcome, setOutcome] = useState<Outcome>()
   const loaded = useLoaded<CamerasData>(async (signal) => {
     const [cameras, sites, agents] = await Promise.all([
@@ -68,6 +71,7 @@ export function CamerasPage() {
     try {
       await api.delete(`/api/v1/cameras/${c.id}`)
       if (editing?.kind === 'edit' && editing.camera.id === c.id) setEditing(undefined)
+      if (analyticsOf?.id === c.id) setAnalyticsOf(undefined)
       setOutcome({ ok: true, text: `Deleted camera ${c.name}.` })
     } catch (err) {
       setOutcome({ ok: false, text: `Could not delete camera ${c.name}: ${describeError(err)}` })
@@ -129,6 +133,20 @@ export function CamerasPage() {
           }}
         />
       )}
+      {analyticsOf && (
+        <AnalyticsEditor
+          key={analyticsOf.id}
+          camera={analyticsOf}
+          agentOnline={data?.agents.find((a) => a.id === analyticsOf.agentId)?.status === 'online'}
+          onDone={(saved) => {
+            setAnalyticsOf(undefined)
+            if (saved) {
+              setOutcome({ ok: true, text: `Saved the analytics of ${saved.name}.` })
+              loaded.reload()
+            }
+          }}
+        />
+      )}
       <ul className="adm-cards" aria-label="Cameras">
         {shown.map((c) => (
           <li key={c.id}>
@@ -142,6 +160,15 @@ export function CamerasPage() {
                 setEditing({ kind: 'edit', camera: c })
               }}
               onDelete={() => remove(c)}
+              {...(manage
+                ? {
+                    onAnalytics: () => {
+                      setOutcome(undefined)
+                      setEditing(undefined)
+                      setAnalyticsOf(c)
+                    },
+                  }
+                : {})}
             />
           </li>
         ))}
