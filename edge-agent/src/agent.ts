@@ -154,9 +154,11 @@ export class EdgeAgent {
       snapshots: new SnapshotStore(settings.VMS_AGENT_RECORDINGS_DIR),
       logger,
       ffmpeg,
-      write: (r) => {
-        if (!this.stopped) this.writer.write(r.type, r.body)
-      },
+      // Also while stopping: a graceful stop ends the open object events (at their last sighting)
+      // and flushes motion time, and those records must reach the outbox before it closes. After
+      // `closeDatabases` (the last-resort path) the writer drops them and the next start ends the
+      // events from the saved list instead.
+      write: (r) => this.writer.write(r.type, r.body),
       getSetting: (key) => this.outbox.getSetting(key),
       setSetting: (key, value) => this.writer.setSetting(key, value),
       respond: (r) => this.link.respond(r),

@@ -12,6 +12,18 @@ function fakeOutbox() {
     if (state.full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })
   }
   const outbox = {
+    // All or nothing, as the real one's SQLite transaction: a refused write leaves nothing behind.
+    atomically<T>(fn: () => T): T {
+      const before = { rows: rows.length, settings: new Map(settings) }
+      try {
+        return fn()
+      } catch (err) {
+        rows.length = before.rows
+        settings.clear()
+        for (const [k, v] of before.settings) settings.set(k, v)
+        throw err
+      }
+    },
     append(type: string, body: unknown) {
       refuse()
       rows.push({ type, body })

@@ -71,31 +71,34 @@ export class OutboxWriter {
     this.flush()
   }
 
-  /** Commits what waits, in order; on failure keeps the rest and retries later. */
+  /**
+   * Commits what waits, in order, in one transaction: settings and the records written with them
+   * land together (analytics saves its open events as a setting beside their records), so a crash
+   * never keeps one without the other. On failure nothing is committed and everything waits for
+   * the next try.
+   */
   flush(): void {
     if (this.closed) return
-    let wrote = false
+    const settings = [...this.pendingSettings]
+    const records = [...this.pending]
+    const health = this.pendingHealth
+    if (settings.length === 0 && records.length === 0 && !health) return
     try {
-      for (const [key, value] of this.pendingSettings) {
-        this.o.outbox.setSetting(key, value)
-        this.pendingSettings.delete(key)
-      }
-      while (this.pending.length > 0) {
-        const p = this.pending[0] as Pending
-        this.o.outbox.append(p.type, p.body, p.at)
-        this.pending.shift()
-        wrote = true
-      }
-      if (this.pendingHealth) {
-        this.o.outbox.append('health', this.pendingHealth.body, this.pendingHealth.at)
-        this.pendingHealth = undefined
-        wrote = true
-      }
-      if (this.failingSince) this.recovered()
+      this.o.outbox.atomically(() => {
+        for (const [key, value] of settings) this.o.outbox.setSetting(key, value)
+        for (const p of records) this.o.outbox.append(p.type, p.body, p.at)
+        if (health) this.o.outbox.append('health', health.body, health.at)
+      })
     } catch (err) {
       this.failed(err)
+      return
     }
-    if (wrote) this.o.onWritten?.()
+    for (const [key, value] of settings)
+      if (this.pendingSettings.get(key) === value) this.pendingSettings.delete(key)
+    this.pending.splice(0, records.length)
+    if (this.pendingHealth === health) this.pendingHealth = undefined
+    if (this.failingSince) this.recovered()
+    if (records.length > 0 || health) this.o.onWritten?.()
   }
 
   status(): StorageStatus {

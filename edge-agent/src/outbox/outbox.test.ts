@@ -164,3 +164,23 @@ describe('Outbox size limits (issue 11)', () => {
     outbox.close()
   })
 })
+
+describe('Outbox.atomically', () => {
+  it('commits records and settings together, or neither', () => {
+    const { outbox } = open()
+    outbox.atomically(() => {
+      outbox.append('event', { type: 'a' })
+      outbox.setSetting('open', '["a"]')
+    })
+    expect(() =>
+      outbox.atomically(() => {
+        outbox.append('event', { type: 'b' })
+        outbox.setSetting('open', '["a","b"]')
+        throw new Error('power cut')
+      }),
+    ).toThrow('power cut')
+    expect(outbox.depth()).toBe(1)
+    expect(outbox.getSetting('open')).toBe('["a"]')
+    outbox.close()
+  })
+})

@@ -202,6 +202,15 @@ export class Outbox {
     return row?.value
   }
 
+  /**
+   * Runs `fn` in one transaction: the settings and records it writes are committed together or not
+   * at all (a power cut between a record and the setting that says it was sent would otherwise
+   * leave them disagreeing). Nested `append`s become savepoints.
+   */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate()
+  }
+
   setSetting(key: string, value: string): void {
     this.db
       .prepare(

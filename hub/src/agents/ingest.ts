@@ -613,13 +613,14 @@ export class AgentIngest {
       )
     }
     // The seq guard only matters if messages ever arrived out of order: an older state never
-    // overwrites a newer one.
+    // overwrites a newer one. An ended event is final: nothing an agent sends later (say, the end
+    // a restarted agent sends for an event it believes open) rewrites how it ended.
     const rows: (StoredEvent & { object_id: string; inserted: boolean })[] = await tx.execute(
       `insert into events (tenant_id, agent_id, site_id, camera_id, seq, type, time, data, object_id)
        values ${values.join(', ')}
        on conflict (agent_id, object_id) where object_id is not null
        do update set data = excluded.data, seq = excluded.seq, received_at = now()
-         where events.seq is null or events.seq < excluded.seq
+         where (events.seq is null or events.seq < excluded.seq) and events.data->>'endTime' is null
        returning id, tenant_id, agent_id, site_id, camera_id, seq, type, time, received_at, data, object_id,
          (xmax = 0) as inserted`,
       params,

@@ -194,6 +194,16 @@ describe('object events', () => {
     expect(api.body.items.filter((e: { id: string }) => e.id === String(row.id))).toHaveLength(1)
   })
 
+  it('keeps an ended event as it ended, whatever comes for it later', async () => {
+    const eventId = randomUUID()
+    const ended = objectData(eventId, 'end', { endTime: '2026-11-30T10:00:30.000Z', hasSnapshot: true })
+    await publish([objectMessage(objectData(eventId, 'new')), objectMessage(ended)])
+    const before = await objectRows(eventId)
+    // A restarted agent ending what it believes still open, with what it last saved.
+    await publish([objectMessage(objectData(eventId, 'end', { endTime: START }))])
+    expect(await objectRows(eventId)).toEqual(before)
+  })
+
   it('a redelivered batch changes nothing', async () => {
     const eventId = randomUUID()
     const batch = [
