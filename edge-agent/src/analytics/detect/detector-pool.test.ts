@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Box, Detection, Frame } from '../types.ts'
-import { DetectorPool } from './detector-pool.ts'
+import { DetectorPool, type PoolMember } from './detector-pool.ts'
 import type { ModelSpec } from './model-catalog.ts'
-import type { OnnxDetector } from './onnx-detector.ts'
 
 const SPEC: ModelSpec = { id: 'default', file: '/nowhere.onnx', format: 'yolox', labels: ['person'] }
 const FRAME: Frame = { width: 2, height: 2, data: Buffer.alloc(6), time: 0 }
@@ -10,11 +9,14 @@ const REGION: Box = { x1: 0, y1: 0, x2: 2, y2: 2 }
 
 /** Detectors whose detect() resolves when the test says so; records which one ran each call. */
 function fakeLoader() {
-  const made: { id: number; pending: (() => void)[]; closed: boolean }[] = []
+  const made: { id: number; pending: (() => void)[]; closed: boolean; dead: boolean }[] = []
   const load = async () => {
-    const me = { id: made.length, pending: [] as (() => void)[], closed: false }
+    const me = { id: made.length, pending: [] as (() => void)[], closed: false, dead: false }
     made.push(me)
     return {
+      get dead() {
+        return me.dead
+      },
       inputSize: { width: 416, height: 416 },
       labels: ['person'],
       detect: () =>
@@ -24,7 +26,7 @@ function fakeLoader() {
       close: async () => {
         me.closed = true
       },
-    } as unknown as OnnxDetector
+    } as unknown as PoolMember
   }
   return { made, load }
 }
@@ -32,6 +34,26 @@ function fakeLoader() {
 const tick = () => new Promise((r) => setImmediate(r))
 
 describe('DetectorPool', () => {
+  it('replaces a detector whose thread died', async () => {
+    const f = fakeLoader()
+    const pool = await DetectorPool.open(SPEC, 1, f.load)
+    f.made[0]!.dead = true
+    // The call goes to the dead one (nothing else yet) while its replacement opens.
+    const first = pool.detect(FRAME, REGION, 0.5)
+    await tick()
+    await tick()
+    expect(f.made).toHaveLength(2)
+    expect(pool.loaded).toBe(1) // the replacement took the dead one's place
+    f.made[0]!.pending.shift()?.()
+    await first
+    const second = pool.detect(FRAME, REGION, 0.5)
+    await tick()
+    expect(f.made[1]!.pending).toHaveLength(1)
+    f.made[1]!.pending.shift()!()
+    expect((await second)[0]!.score).toBe(1)
+    await pool.close()
+  })
+
   it('uses one detector while calls come one at a time', async () => {
     const f = fakeLoader()
     const pool = await DetectorPool.open(SPEC, 4, f.load)
