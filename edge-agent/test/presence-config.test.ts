@@ -47,11 +47,11 @@ describe('presence, health and configuration', () => {
     expect(put.status).toBe(200)
     const version = put.body.version
     await expect.poll(async () => (await view()).appliedConfigVersion, { timeout: 20_000 }).toBe(version)
-    expect(a.agent?.config).toEqual({ version, config: { heartbeatSeconds: 3, cameras: [] } })
+    expect(a.agent?.config).toEqual({ version, config: { heartbeatSeconds: 3, cameras: [], models: [] } })
     const cfg = await t.request('GET', `/api/v1/agents/${a.agentId}/config`, { token })
     expect(cfg.body).toEqual({
       version,
-      config: { heartbeatSeconds: 3, cameras: [] },
+      config: { heartbeatSeconds: 3, cameras: [], models: [] },
       appliedVersion: version,
     })
     // The agent's own audit record reaches the tenant's chain.

@@ -1,0 +1,221 @@
+import {
+  type Backoff,
+  DEFAULT_EVENT_TIMEOUT_MS,
+  type DeviceEvent,
+  DeviceEventTracker,
+  EventStreamRunner,
+} from '../device-events.ts'
+import { DeviceHttpError, type DeviceResponse, deviceRequest } from '../http/device-http.ts'
+import type { MultipartPart } from '../multipart.ts'
+import {
+  type DahuaSystemInfo,
+  eventSignal,
+  isCgiError,
+  isHeartbeat,
+  parseChannelTitles,
+  parseDeviceType,
+  parseEventBodies,
+  parseSoftwareVersion,
+  parseSystemInfo,
+} from './dahua-parse.ts'
+
+/**
+ * A Dahua camera or NVR over its HTTP CGI API (Digest). Channels are 1-based everywhere in this
+ * API; the device's own 0-based `index` (events, ChannelTitle[n]) is converted.
+ */
+export interface DahuaClientOptions {
+  baseUrl: string
+  username: string
+  password: string
+  allowBasic?: boolean
+  timeoutMs?: number
+}
+
+export type DahuaPtzCode =
+  | 'Up'
+  | 'Down'
+  | 'Left'
+  | 'Right'
+  | 'LeftUp'
+  | 'RightUp'
+  | 'LeftDown'
+  | 'RightDown'
+  | 'ZoomTele'
+  | 'ZoomWide'
+  | 'FocusNear'
+  | 'FocusFar'
+  | 'GotoPreset'
+  | 'SetPreset'
+  | 'ClearPreset'
+
+export interface DahuaEventStreamOptions {
+  onEvent: (e: DeviceEvent) => void
+  /** With `retryInMs`: the connection was lost and is retried then; without: one part skipped. */
+  onError?: (err: Error, retryInMs?: number) => void
+  onHeartbeat?: () => void
+  onConnected?: () => void
+  /** Seconds between the device's Heartbeat parts (asked in the URL; default 5). */
+  heartbeatSeconds?: number
+  /** No part for this long: reconnect (default 3 × the heartbeat interval). */
+  silenceMs?: number
+  /** A Start with no Stop is ended after this long (default 30 s). */
+  eventTimeoutMs?: number
+  backoff?: Backoff
+  now?: () => number
+}
+
+export interface EventStreamHandle {
+  close(): void
+  readonly connects: number
+}
+
+export class DahuaClient {
+  private readonly base: string
+
+  constructor(private readonly o: DahuaClientOptions) {
+    this.base = o.baseUrl.replace(/\/+$/, '')
+  }
+
+  async systemInfo(): Promise<DahuaSystemInfo> {
+    return parseSystemInfo(await this.text('/cgi-bin/magicBox.cgi?action=getSystemInfo'))
+  }
+
+  async deviceType(): Promise<string> {
+    return parseDeviceType(await this.text('/cgi-bin/magicBox.cgi?action=getDeviceType'))
+  }
+
+  async softwareVersion(): Promise<{ version: string; build?: string }> {
+    return parseSoftwareVersion(await this.text('/cgi-bin/magicBox.cgi?action=getSoftwareVersion'))
+  }
+
+  /** The channel names (an NVR: one per channel). */
+  async channelTitles(): Promise<{ channel: number; name: string }[]> {
+    return parseChannelTitles(
+      await this.text('/cgi-bin/configManager.cgi?action=getConfig&name=ChannelTitle'),
+    )
+  }
+
+  /** A JPEG of the channel (`snapshot.cgi` counts channels from 1). */
+  async snapshot(channel: number): Promise<Buffer> {
+    const res = await this.request(`/cgi-bin/snapshot.cgi?channel=${positive(channel)}`)
+    if (res.body.length < 4 || res.body[0] !== 0xff || res.body[1] !== 0xd8)
+      throw new DeviceHttpError('protocol', 'the device answered something that is not a JPEG')
+    return res.body
+  }
+
+  /**
+   * A PTZ command: moves take `arg2` as the speed 1..8 (`arg1` too for diagonals), presets take
+   * `arg2` as the preset number. `stop` with the same code ends a move.
+   */
+  async ptz(
+    channel: number,
+    action: 'start' | 'stop',
+    args: { code: DahuaPtzCode; arg1?: number; arg2?: number; arg3?: number },
+  ): Promise<void> {
+    const n = (v: number | undefined) =>
+      v !== undefined && Number.isInteger(v) && v >= 0 && v <= 1000 ? v : 0
+    // The channel number as current integrations send it (older ones sent the 0-based index,
+    // which only happened to work on single-channel cameras).
+    const path =
+      `/cgi-bin/ptz.cgi?action=${action}&channel=${positive(channel)}&code=${args.code}` +
+      `&arg1=${n(args.arg1)}&arg2=${n(args.arg2)}&arg3=${n(args.arg3)}`
+    await this.text(path)
+  }
+
+  async gotoPreset(channel: number, preset: number): Promise<void> {
+    await this.ptz(channel, 'start', { code: 'GotoPreset', arg2: positive(preset) })
+  }
+
+  /**
+   * Subscribes to `eventManager.cgi?action=attach&codes=[All]&heartbeat=N` until `close()`. Parts
+   * become device events through a tracker; Heartbeat parts prove the stream alive, and a stream
+   * silent for 3 heartbeats is reopened; any loss ends what was open and reconnects with backoff.
+   */
+  eventStream(opts: DahuaEventStreamOptions): EventStreamHandle {
+    const heartbeat = Math.max(1, Math.min(300, Math.round(opts.heartbeatSeconds ?? 5)))
+    const tracker = new DeviceEventTracker({
+      emit: opts.onEvent,
+      timeoutMs: opts.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
+      ...(opts.now ? { now: opts.now } : {}),
+    })
+    const onPart = (part: MultipartPart) => {
+      const text = part.body.toString('utf8')
+      if (isHeartbeat(text)) {
+        opts.onHeartbeat?.()
+        return
+      }
+      let events: ReturnType<typeof parseEventBodies>
+      try {
+        events = parseEventBodies(text)
+      } catch (err) {
+        opts.onError?.(err instanceof Error ? err : new Error(String(err)))
+        return
+      }
+      for (const ev of events) {
+        const s = eventSignal(ev, events.length === 1 ? text.trim() : recordText(ev))
+        if (s) tracker.signal(s)
+      }
+    }
+    const runner = new EventStreamRunner({
+      url: `${this.base}/cgi-bin/eventManager.cgi?action=attach&codes=[All]&heartbeat=${heartbeat}`,
+      credentials: { username: this.o.username, password: this.o.password },
+      allowBasic: this.o.allowBasic ?? false,
+      defaultBoundary: 'myboundary',
+      silenceMs: opts.silenceMs ?? heartbeat * 3000,
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      onPart,
+      ...(opts.onConnected ? { onConnected: opts.onConnected } : {}),
+      onLost: (err, retryInMs) => {
+        // The Stop of anything open was on the lost connection and will never come.
+        tracker.endAll('stream_lost')
+        opts.onError?.(err, retryInMs)
+      },
+    })
+    runner.start()
+    return {
+      close() {
+        runner.close()
+        tracker.endAll('closed')
+        tracker.close()
+      },
+      get connects() {
+        return runner.connects
+      },
+    }
+  }
+
+  private async text(path: string): Promise<string> {
+    const body = (await this.request(path)).body.toString('utf8')
+    if (isCgiError(body))
+      throw new DeviceHttpError('protocol', `Dahua ${path.split('?')[0]}: ${body.trim().slice(0, 200)}`)
+    return body
+  }
+
+  private async request(path: string): Promise<DeviceResponse> {
+    const res = await deviceRequest({
+      url: `${this.base}${path}`,
+      credentials: { username: this.o.username, password: this.o.password },
+      allowBasic: this.o.allowBasic ?? false,
+      ...(this.o.timeoutMs ? { timeoutMs: this.o.timeoutMs } : {}),
+    })
+    if (res.status === 401) throw new DeviceHttpError('auth', 'the device asks for credentials', 401)
+    if (res.status < 200 || res.status >= 300) {
+      const detail = res.body.toString('utf8').trim().slice(0, 200)
+      throw new DeviceHttpError(
+        'protocol',
+        `Dahua ${path.split('?')[0]}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`,
+        res.status,
+      )
+    }
+    return res
+  }
+}
+
+/** One record of a multi-record part, as the device wrote it. */
+const recordText = (ev: { code: string; action: string; index: number; dataText?: string }) =>
+  `Code=${ev.code};action=${ev.action};index=${ev.index}${ev.dataText !== undefined ? `;data=${ev.dataText}` : ''}`
+
+function positive(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 9999) throw new RangeError(`not a channel or preset number: ${n}`)
+  return n
+}

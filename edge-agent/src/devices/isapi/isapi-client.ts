@@ -1,0 +1,238 @@
+import {
+  type Backoff,
+  DEFAULT_EVENT_TIMEOUT_MS,
+  type DeviceEvent,
+  DeviceEventTracker,
+  EventStreamRunner,
+} from '../device-events.ts'
+import { DeviceHttpError, type DeviceResponse, deviceRequest } from '../http/device-http.ts'
+import type { MultipartPart } from '../multipart.ts'
+import { find, parseXml, textAt } from '../xml.ts'
+import {
+  alertSignal,
+  type IsapiDeviceInfo,
+  type IsapiInputProxyChannel,
+  type IsapiPreset,
+  type IsapiStreamingChannel,
+  isHeartbeat,
+  parseAlert,
+  parseDeviceInfo,
+  parseInputProxyChannels,
+  parseInputProxyStatus,
+  parsePresets,
+  parseStreamingChannels,
+} from './isapi-parse.ts'
+
+/**
+ * A Hikvision camera or NVR over ISAPI (HTTP + XML, Digest). Channels are 1-based camera channels;
+ * the ISAPI stream id is channel × 100 + 1 (main) or + 2 (sub).
+ */
+export interface IsapiClientOptions {
+  /** `http://host[:port]` (https works; the certificate is not checked, see device-http.ts). */
+  baseUrl: string
+  username: string
+  password: string
+  allowBasic?: boolean
+  timeoutMs?: number
+}
+
+export interface AlertStreamOptions {
+  onEvent: (e: DeviceEvent) => void
+  /**
+   * A failure: with `retryInMs` the connection was lost and is retried then; without, one part
+   * was unreadable and skipped.
+   */
+  onError?: (err: Error, retryInMs?: number) => void
+  /** Each heartbeat (videoloss inactive), for liveness display. */
+  onHeartbeat?: () => void
+  onConnected?: () => void
+  /** A start with no refresh is ended after this long (default 30 s). */
+  eventTimeoutMs?: number
+  /**
+   * On a heartbeat, starts not refreshed for this long are ended (default 5 s): a Hikvision
+   * camera repeats `active` about every second while an event lasts, and many never send
+   * `inactive` for motion; the heartbeat proves the stream alive, so the silence is the end.
+   */
+  heartbeatEndsAfterMs?: number
+  /** No part for this long: reconnect (default 30 s; several heartbeats fit in it). */
+  silenceMs?: number
+  backoff?: Backoff
+  /** Clock for the tracker, for tests. */
+  now?: () => number
+}
+
+export interface EventStreamHandle {
+  close(): void
+  /** Connections opened so far. */
+  readonly connects: number
+}
+
+export class IsapiClient {
+  private readonly base: string
+
+  constructor(private readonly o: IsapiClientOptions) {
+    this.base = o.baseUrl.replace(/\/+$/, '')
+  }
+
+  async deviceInfo(): Promise<IsapiDeviceInfo> {
+    return parseDeviceInfo(await this.xml('/ISAPI/System/deviceInfo'))
+  }
+
+  async streamingChannels(): Promise<IsapiStreamingChannel[]> {
+    return parseStreamingChannels(await this.xml('/ISAPI/Streaming/channels'))
+  }
+
+  /** An NVR's IP channels (a camera answers 403/404: not an NVR). */
+  async inputProxyChannels(): Promise<IsapiInputProxyChannel[]> {
+    return parseInputProxyChannels(await this.xml('/ISAPI/ContentMgmt/InputProxy/channels'))
+  }
+
+  async inputProxyStatus(): Promise<{ channel: number; online: boolean }[]> {
+    return parseInputProxyStatus(await this.xml('/ISAPI/ContentMgmt/InputProxy/channels/status'))
+  }
+
+  /** A JPEG of the channel's main stream. */
+  async snapshot(channel: number): Promise<Buffer> {
+    const res = await this.request('GET', `/ISAPI/Streaming/channels/${streamId(channel, 1)}/picture`)
+    return jpeg(res)
+  }
+
+  /** Continuous PTZ move; each speed in -1..1 (0 stops that axis). */
+  async ptzContinuous(channel: number, pan: number, tilt: number, zoom: number): Promise<void> {
+    const body =
+      '<?xml version="1.0" encoding="UTF-8"?><PTZData>' +
+      `<pan>${speed(pan)}</pan><tilt>${speed(tilt)}</tilt><zoom>${speed(zoom)}</zoom></PTZData>`
+    await this.request('PUT', `/ISAPI/PTZCtrl/channels/${positive(channel)}/continuous`, body)
+  }
+
+  ptzStop(channel: number): Promise<void> {
+    return this.ptzContinuous(channel, 0, 0, 0)
+  }
+
+  async presets(channel: number): Promise<IsapiPreset[]> {
+    return parsePresets(await this.xml(`/ISAPI/PTZCtrl/channels/${positive(channel)}/presets`))
+  }
+
+  async gotoPreset(channel: number, presetId: number): Promise<void> {
+    await this.request(
+      'PUT',
+      `/ISAPI/PTZCtrl/channels/${positive(channel)}/presets/${positive(presetId)}/goto`,
+    )
+  }
+
+  /**
+   * Subscribes to `/ISAPI/Event/notification/alertStream` until `close()`: parts become device
+   * events through a tracker (de-duplicated `active` repeats; ends by `inactive`, by a heartbeat
+   * after silence, by the timeout, or when the stream is lost), and the stream is reopened with
+   * backoff whenever it fails.
+   */
+  alertStream(opts: AlertStreamOptions): EventStreamHandle {
+    const tracker = new DeviceEventTracker({
+      emit: opts.onEvent,
+      timeoutMs: opts.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
+      ...(opts.now ? { now: opts.now } : {}),
+    })
+    const staleMs = opts.heartbeatEndsAfterMs ?? 5000
+    const onPart = (part: MultipartPart) => {
+      const type = part.headers['content-type'] ?? ''
+      // Some firmwares interleave the alarm pictures (image/jpeg parts): not events.
+      if (/^image\//i.test(type)) return
+      const xml = part.body.toString('utf8')
+      let alert: ReturnType<typeof parseAlert>
+      try {
+        alert = parseAlert(xml)
+      } catch (err) {
+        opts.onError?.(err instanceof Error ? err : new Error(String(err)))
+        return
+      }
+      if (isHeartbeat(alert)) {
+        opts.onHeartbeat?.()
+        tracker.endStale('isapi', staleMs, 'heartbeat')
+      }
+      tracker.signal(alertSignal(alert, xml))
+    }
+    const runner = new EventStreamRunner({
+      url: `${this.base}/ISAPI/Event/notification/alertStream`,
+      credentials: { username: this.o.username, password: this.o.password },
+      allowBasic: this.o.allowBasic ?? false,
+      defaultBoundary: 'boundary',
+      silenceMs: opts.silenceMs ?? 30_000,
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      onPart,
+      ...(opts.onConnected ? { onConnected: opts.onConnected } : {}),
+      onLost: (err, retryInMs) => {
+        // No stop can come for what was open on the lost connection.
+        tracker.endAll('stream_lost')
+        opts.onError?.(err, retryInMs)
+      },
+    })
+    runner.start()
+    return {
+      close() {
+        runner.close()
+        tracker.endAll('closed')
+        tracker.close()
+      },
+      get connects() {
+        return runner.connects
+      },
+    }
+  }
+
+  private async xml(path: string): Promise<Record<string, unknown>> {
+    return parseXml((await this.request('GET', path)).body)
+  }
+
+  private async request(method: 'GET' | 'PUT', path: string, body?: string): Promise<DeviceResponse> {
+    const res = await deviceRequest({
+      url: `${this.base}${path}`,
+      method,
+      credentials: { username: this.o.username, password: this.o.password },
+      allowBasic: this.o.allowBasic ?? false,
+      ...(this.o.timeoutMs ? { timeoutMs: this.o.timeoutMs } : {}),
+      ...(body !== undefined
+        ? { body, headers: { 'content-type': 'application/xml; charset="UTF-8"' } }
+        : {}),
+    })
+    if (res.status === 401) throw new DeviceHttpError('auth', 'the device asks for credentials', 401)
+    if (res.status < 200 || res.status >= 300) {
+      throw new DeviceHttpError(
+        'protocol',
+        `ISAPI ${method} ${path}: HTTP ${res.status}${statusDetail(res)}`,
+        res.status,
+      )
+    }
+    return res
+  }
+}
+
+/** Hikvision explains errors in a ResponseStatus document (`subStatusCode` e.g. `notSupport`). */
+function statusDetail(res: DeviceResponse): string {
+  try {
+    const r = find(parseXml(res.body), 'ResponseStatus')
+    const detail = [textAt(r, 'statusString'), textAt(r, 'subStatusCode')].filter(Boolean).join(', ')
+    return detail ? ` (${detail.slice(0, 200)})` : ''
+  } catch {
+    return ''
+  }
+}
+
+function jpeg(res: DeviceResponse): Buffer {
+  // A JPEG starts with SOI (FF D8); an error page or an XML status with 200 is not a picture.
+  if (res.body.length < 4 || res.body[0] !== 0xff || res.body[1] !== 0xd8)
+    throw new DeviceHttpError('protocol', 'the device answered something that is not a JPEG')
+  return res.body
+}
+
+function positive(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 9999) throw new RangeError(`not a channel or preset number: ${n}`)
+  return n
+}
+
+const streamId = (channel: number, stream: number) => positive(channel) * 100 + stream
+
+/** -1..1 → -100..100 (ISAPI's speed scale), clamped. */
+export function speed(v: number): number {
+  if (!Number.isFinite(v)) return 0
+  return Math.round(Math.max(-1, Math.min(1, v)) * 100)
+}
