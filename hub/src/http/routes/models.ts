@@ -12,6 +12,7 @@ import type { Context } from 'koa'
 import { z } from 'zod'
 import type { Tx } from '../../db/database.ts'
 import type { HubContext } from '../../hub-context.ts'
+import { type ModelMetadata, ModelUnreadable, readModelMetadata } from '../../models/model-metadata.ts'
 import { can } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
@@ -156,50 +157,23 @@ async function readModelBody(ctx: Context): Promise<Buffer> {
 }
 
 /**
- * Loads the model with onnxruntime and checks its shapes. Loading a model takes memory and a core
- * for a moment: the hub validates one at a time. onnxruntime is loaded on first use, so a hub that
- * never sees a model never loads the native library.
+ * Reads the model's interface in a child process (an uploaded file is untrusted and onnxruntime
+ * parses it in native code: see models/model-metadata.ts) and checks its shapes.
  */
-let validating: Promise<unknown> = Promise.resolve()
-function validateModel(bytes: Buffer, format: ModelFormat, labels: readonly string[]): Promise<void> {
-  const run = validating.then(async () => {
-    const { InferenceSession } = await import('onnxruntime-node')
-    let session: Awaited<ReturnType<typeof InferenceSession.create>>
-    try {
-      session = await InferenceSession.create(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: 1,
-        interOpNumThreads: 1,
-        // Only the graph's interface is read here: optimising it would be work for nothing.
-        graphOptimizationLevel: 'disabled',
-      })
-    } catch (err) {
-      throw new HttpError(
-        400,
-        'model_unreadable',
-        `the body is not an ONNX model onnxruntime can load: ${String((err as Error).message ?? err).slice(0, 300)}`,
-      )
-    }
-    try {
-      const describe = (m: (typeof session.inputMetadata)[number]) => ({
-        name: m.name,
-        dims: m.isTensor ? m.shape : [],
-        type: m.isTensor ? m.type : 'not a tensor',
-      })
-      checkModelShape(
-        { inputs: session.inputMetadata.map(describe), outputs: session.outputMetadata.map(describe) },
-        format,
-        labels.length,
-      )
-    } catch (err) {
-      if (err instanceof ModelShapeError) throw new HttpError(400, 'model_shape', err.message)
-      throw err
-    } finally {
-      await session.release().catch(() => undefined)
-    }
-  })
-  validating = run.catch(() => undefined)
-  return run
+async function validateModel(bytes: Buffer, format: ModelFormat, labels: readonly string[]): Promise<void> {
+  let metadata: ModelMetadata
+  try {
+    metadata = await readModelMetadata(bytes)
+  } catch (err) {
+    if (err instanceof ModelUnreadable) throw new HttpError(400, 'model_unreadable', err.message)
+    throw err
+  }
+  try {
+    checkModelShape(metadata, format, labels.length)
+  } catch (err) {
+    if (err instanceof ModelShapeError) throw new HttpError(400, 'model_shape', err.message)
+    throw err
+  }
 }
 
 export function registerModelRoutes(api: Api, hub: HubContext): void {
