@@ -7,6 +7,8 @@
  * H.264 sub-stream for live view). The console is at <hub>/.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
 import pino from 'pino'
 import {
   EdgeAgent,
@@ -21,7 +23,16 @@ import { sealStreams } from '../hub/src/cameras/camera-streams.ts'
 import { serveHub } from '../hub/src/cli/serve.ts'
 import { ConfigError, loadConfig } from '../hub/src/config/config.ts'
 import type { HubContext } from '../hub/src/hub-context.ts'
+import { SimulatedDevices } from './camera-sim/devices.ts'
 import { CameraSimulator } from './camera-sim/simulator.ts'
+
+/** Secrets are never printed: the demo device's password goes to a file only its owner reads. */
+function demoDevicePassword(dir: string, password: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const file = path.join(dir, 'demo-device-password')
+  writeFileSync(file, `${password}\n`, { mode: 0o600 })
+  return file
+}
 
 /** A one-time code for the demo agent, in site "Demo" (or the tenant's only site). */
 async function demoEnrollment(hub: HubContext): Promise<{ code: string; site: string }> {
@@ -166,7 +177,24 @@ try {
   let agent: EdgeAgent | undefined
   const simAuth = { username: 'demo', password: randomBytes(12).toString('base64url') }
   const sim = await startSimulator(simAuth)
-  const hub = await serveHub(config, [async () => agent?.stop(), () => sim.close()])
+  // An ONVIF device in front of the first demo camera, for trying discovery and adding cameras
+  // (loopback only, same credentials as the camera's RTSP; the demo goes on without it).
+  let devices: SimulatedDevices | undefined
+  try {
+    devices = await SimulatedDevices.start({
+      rtspBaseUrl: `rtsp://127.0.0.1:${sim.port}`,
+      devices: [
+        { kind: 'onvif', name: 'demo-entrance', ...simAuth, streams: { main: 'cam1', sub: 'cam1-sub' } },
+      ],
+    })
+  } catch (err) {
+    process.stderr.write(`No simulated ONVIF device: ${err instanceof Error ? err.message : String(err)}\n`)
+  }
+  const hub = await serveHub(config, [
+    async () => agent?.stop(),
+    async () => devices?.close(),
+    () => sim.close(),
+  ])
   const dir = settings.VMS_AGENT_DATA_DIR
   const known = hasCredentials(dir) && (await hub.context.agents.directory.get(readCredentials(dir).agentId))
   if (!known) {
@@ -182,6 +210,9 @@ try {
   agent.start()
   process.stderr.write(
     `Camera simulator on rtsp://127.0.0.1:${sim.port}/ (cam1, cam1-sub, cam3-h265, cam3-sub).\n` +
+      (devices
+        ? `Simulated ONVIF camera ${devices.get('demo-entrance').url} (user ${simAuth.username}, password in ${demoDevicePassword(dir, simAuth.password)}; WS-Discovery unicast at ${devices.discoveryTarget}).\n`
+        : '') +
       `Open the web console at ${hub.url}/ and sign in as admin of tenant "system".\n` +
       `Demo agent ${agent.agentId} running; it reports to the hub every 10 s` +
       (cameras.length > 0 ? ` and records ${cameras.map((n) => `"${n}"`).join(' and ')}` : '') +

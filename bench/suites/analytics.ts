@@ -12,6 +12,7 @@ import type { Box, Frame } from '../../edge-agent/src/analytics/types.ts'
 import { seededRandom } from '../../edge-agent/test/helpers/seeded-random.ts'
 import { rgbToFrame } from '../../edge-agent/test/helpers/yuv-frames.ts'
 import type { BenchResult } from '../run.ts'
+import { benchAnalyticsCapacity } from './analytics-capacity.ts'
 
 /**
  * Edge analytics, two figures, with the real YOLOX-Nano model from ../shared (the product ships no
@@ -25,6 +26,8 @@ import type { BenchResult } from '../run.ts'
  *   On a static noisy grey scene, the share of frames with no inference (goal >= 95 %); on a clip
  *   of a person sliding across, the share of frames with the person in view whose pasted box lies
  *   inside a planned region (goal 100 %).
+ * - analytics-capacity: cameras analysed in real time while recorded (goal >= 16), with CPU per
+ *   camera by stage; see `analytics-capacity.ts`. Needs ffmpeg too.
  */
 const WIDTH = 640
 const HEIGHT = 360
@@ -50,12 +53,16 @@ export async function benchAnalytics(): Promise<BenchResult[]> {
     return []
   }
   const detector = await OnnxDetector.load(MODEL, { format: 'yolox', threads: 1 })
+  const results: BenchResult[] = []
   try {
     const person = await loadPerson()
-    return [await benchInference(detector, person), ...(await benchMotionGate(detector, person))]
+    results.push(await benchInference(detector, person), ...(await benchMotionGate(detector, person)))
   } finally {
     await detector.close()
   }
+  // After the others, with this detector closed: it loads its own pool, as the agent does.
+  results.push(...(await benchAnalyticsCapacity()))
+  return results
 }
 
 interface Photo {

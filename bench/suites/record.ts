@@ -5,6 +5,7 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { BenchResult } from '../run.ts'
+import { positive } from './bench-env.ts'
 import type { RecordWorkerResult } from './record-worker.ts'
 
 /**
@@ -26,14 +27,6 @@ const root = path.resolve(here, '../..')
 const FPS = 25
 const CLOCK_TICKS = 100 // USER_HZ, for /proc/<pid>/stat; read from getconf below when possible
 const REALTIME = 0.95
-
-function positive(name: string, fallback: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not '${raw}'`)
-  return n
-}
 
 function clockTicks(): number {
   try {

@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import sharp from 'sharp'
+import { encodePersonClip } from '../../../scripts/lib/person-clip.ts'
 import { findFfmpeg } from '../../src/media/ffmpeg.ts'
 
 /**
@@ -42,46 +41,17 @@ export function personLeft(frame: number): number | undefined {
 export async function makePersonClip(file: string): Promise<string> {
   const ffmpeg = findFfmpeg()
   if (!ffmpeg) throw new Error('ffmpeg is not installed')
-  const { data: person, info } = await sharp(SHARED_PERSON)
-    .removeAlpha()
-    .resize({ height: 160 })
-    .raw()
-    .toBuffer({ resolveWithObject: true })
-  const { width, height, fps } = CLIP
-  const proc = spawn(
+  await encodePersonClip({
+    file,
     ffmpeg,
-    [
-      ...['-hide_banner', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24'],
-      ...['-s', `${width}x${height}`, '-r', String(fps), '-i', 'pipe:0'],
-      ...['-c:v', 'libx264', '-profile:v', 'main', '-preset', 'veryfast', '-bf', '0'],
-      ...['-g', String(fps), '-keyint_min', String(fps), '-sc_threshold', '0', '-b:v', '400k'],
-      ...['-pix_fmt', 'yuv420p', '-x264-params', 'aud=1', '-f', 'h264', '-y', file],
-    ],
-    { stdio: ['pipe', 'ignore', 'pipe'] },
-  )
-  let stderr = ''
-  proc.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString()
+    photo: SHARED_PERSON,
+    photoHeight: 160,
+    ...CLIP,
+    frames: CLIP_FRAMES,
+    top: 150,
+    background: 120,
+    bitrateKbps: 400,
+    left: personLeft,
   })
-  const done = new Promise<void>((resolve, reject) => {
-    proc.on('error', reject)
-    proc.on('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`ffmpeg failed (${code}): ${stderr}`)),
-    )
-  })
-  for (let i = 0; i < CLIP_FRAMES; i++) {
-    const rgb = Buffer.alloc(width * height * 3, 120)
-    const left = personLeft(i)
-    if (left !== undefined) {
-      const top = 150
-      for (let y = 0; y < info.height; y++) {
-        const from = y * info.width * 3
-        person.copy(rgb, ((top + y) * width + left) * 3, from, from + info.width * 3)
-      }
-    }
-    if (!proc.stdin.write(rgb)) await new Promise((r) => proc.stdin.once('drain', r))
-  }
-  proc.stdin.end()
-  await done
   return file
 }
