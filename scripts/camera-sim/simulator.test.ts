@@ -152,9 +152,10 @@ describe('camera simulator: AAC audio track', () => {
     expect(video.every((p) => p.payloadType === 96 && p.ssrc === ssrcOf(transports[0] as string))).toBe(true)
     expect(audio.every((p) => p.payloadType === 97 && p.ssrc === ssrcOf(transports[1] as string))).toBe(true)
     expect(ssrcOf(transports[0] as string)).not.toBe(ssrcOf(transports[1] as string))
-    // ~15.6 AUs a second (16000 / 1024), one per packet, in real time.
-    expect(audio.length).toBeGreaterThanOrEqual(45)
-    expect(audio.length).toBeLessThanOrEqual(55)
+    // ~15.6 AUs a second (16000 / 1024), one per packet, in real time (~50 in 3.2 s; loose bounds
+    // so a loaded machine's late timers cannot fail it, tight enough to catch a wrong rate).
+    expect(audio.length).toBeGreaterThanOrEqual(35)
+    expect(audio.length).toBeLessThanOrEqual(65)
     const params = aacParams(parseSdp((await session('av', [], 0)).sdp).media[1] as SdpMedia)
     const d = new AacDepacketizer(params as NonNullable<typeof params>)
     audio.forEach((p, i) => {
@@ -176,7 +177,8 @@ describe('camera simulator: AAC audio track', () => {
       offsetsFromReports(on(0), on(1), 90000),
     ]) {
       expect(offsets.length).toBeGreaterThan(20)
-      expect(Math.max(...offsets.map(Math.abs))).toBeLessThan(60)
+      // A wrong report maps by seconds; a busy machine delays packets by tens of milliseconds.
+      expect(Math.max(...offsets.map(Math.abs))).toBeLessThan(500)
     }
     expect(frames.every((f) => f.channel <= 3)).toBe(true)
   })
