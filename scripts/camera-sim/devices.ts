@@ -18,7 +18,7 @@ import { WS_DISCOVERY_PORT } from '../../edge-agent/src/devices/onvif/ws-discove
  *
  * What each device says about its streams:
  * - ONVIF: profiles `main` (640x360) and `sub` (320x180, when given); GetStreamUri answers the
- *   simulator's URL of that stream (the test device's own answer is rewritten, not edited).
+ *   simulator's URL of that stream (the test device's `streamUri` per profile).
  * - ISAPI: Streaming/channels lists `<c>01` (and `<c>02`) per channel with the stream name as
  *   `channelName` and the simulator's port as `Transport/rtspPortNo`; an NVR (`channels`) also
  *   lists InputProxy channels named after their main stream, whose source is the simulator's
@@ -103,22 +103,6 @@ function onvifMotionEvent(active: boolean): TestEvent {
   }
 }
 
-/** Makes GetStreamUri answer `uriFor(profile)` (the test device names a fake `/stream/<token>` URL). */
-function rewriteStreamUri(device: TestOnvifDevice, uriFor: (token: string) => string | undefined): void {
-  type Answer = unknown
-  const patchable = device as unknown as { answer: (operation: string, op: unknown) => Answer }
-  if (typeof patchable.answer !== 'function')
-    throw new Error('TestOnvifDevice changed: no answer() to wrap for GetStreamUri (see devices.ts)')
-  const original = patchable.answer.bind(device)
-  patchable.answer = (operation, op) => {
-    const answer = original(operation, op)
-    if (operation !== 'GetStreamUri' || typeof answer !== 'string') return answer
-    const token = /\/stream\/([^?<]*)/.exec(answer)?.[1]
-    const uri = token === undefined ? undefined : uriFor(token)
-    return uri === undefined ? answer : answer.replace(/rtsp:\/\/[^<]*/, escapeXml(uri))
-  }
-}
-
 export class SimulatedDevices {
   readonly devices: SimulatedDevice[] = []
   discovery: TestWsDiscoveryResponder | undefined
@@ -197,6 +181,7 @@ export class SimulatedDevices {
         height: 360,
         fps: 15,
         ptz: true,
+        streamUri: device.rtspUrl(1, 'main'),
       },
       ...(streams.sub
         ? [
@@ -208,6 +193,7 @@ export class SimulatedDevices {
               height: 180,
               fps: 15,
               ptz: true,
+              streamUri: device.rtspUrl(1, 'sub'),
             },
           ]
         : []),
@@ -220,7 +206,6 @@ export class SimulatedDevices {
       initialEvents: [onvifMotionEvent(false)],
       maxPullWaitMs: 10_000,
     })
-    rewriteStreamUri(onvif, (token) => device.rtspUrl(1, token === 'sub' ? 'sub' : 'main'))
     await onvif.start(this.host, 0)
     // The XAddrs name where a client reaches the device (the test device says 127.0.0.1 otherwise).
     onvif.options.advertisedHost = `${this.advertisedHost}:${onvif.port}`

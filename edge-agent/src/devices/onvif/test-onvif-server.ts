@@ -21,6 +21,8 @@ export interface TestProfile {
   fps?: number
   /** Attach the PTZ configuration (when the device has PTZ). Default true. */
   ptz?: boolean
+  /** What GetStreamUri answers (a simulator's real RTSP URL); default a fake `/stream/<token>` one. */
+  streamUri?: string
 }
 
 export interface TestEvent {
@@ -370,9 +372,12 @@ export class TestOnvifDevice {
       case 'GetStreamUri':
       case 'GetSnapshotUri': {
         if (!o.profiles.some((p) => p.token === token)) return NO_PROFILE
+        const profile = o.profiles.find((p) => p.token === token)
         const uri =
           operation === 'GetStreamUri'
-            ? `rtsp://${o.advertisedHost ?? `127.0.0.1:${this.port}`}/stream/${token}?a=1&amp;b=2`
+            ? profile?.streamUri !== undefined
+              ? escapeXml(profile.streamUri)
+              : `rtsp://${o.advertisedHost ?? `127.0.0.1:${this.port}`}/stream/${token}?a=1&amp;b=2`
             : `${base}/snapshot/${token}.jpg`
         const media2 = this.isMedia2()
         return media2
