@@ -388,3 +388,64 @@ export class EventStreamRunner {
     return Math.round(Math.min(max, base * (0.8 + Math.random() * 0.4)))
   }
 }
+
+/** What a vendor's event stream takes from its caller (ISAPI and Dahua add their own options). */
+export interface VendorEventStreamOptions {
+  onEvent: (e: DeviceEvent) => void
+  /** With `retryInMs`: the connection was lost and is retried then; without: one part skipped. */
+  onError?: (err: Error, retryInMs?: number) => void
+  onHeartbeat?: () => void
+  onConnected?: () => void
+  /** A start with no end or refresh is ended after this long (default 30 s). */
+  eventTimeoutMs?: number
+  backoff?: Backoff
+  /** Clock for the tracker, for tests. */
+  now?: () => number
+}
+
+export interface EventStreamHandle {
+  close(): void
+  /** Connections opened so far. */
+  readonly connects: number
+}
+
+/**
+ * A vendor's event stream: a tracker turning its signals into device events, and a runner keeping
+ * its connection. A lost connection ends what was open (its stop was on that connection and will
+ * never come); `close()` stops both and ends what is still open.
+ */
+export function openTrackedEventStream(
+  opts: VendorEventStreamOptions,
+  connection: Pick<
+    EventStreamOptions,
+    'url' | 'credentials' | 'allowBasic' | 'defaultBoundary' | 'silenceMs'
+  >,
+  handlePart: (part: MultipartPart, tracker: DeviceEventTracker) => void,
+): EventStreamHandle {
+  const tracker = new DeviceEventTracker({
+    emit: opts.onEvent,
+    timeoutMs: opts.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
+    ...(opts.now ? { now: opts.now } : {}),
+  })
+  const runner = new EventStreamRunner({
+    ...connection,
+    ...(opts.backoff ? { backoff: opts.backoff } : {}),
+    onPart: (part) => handlePart(part, tracker),
+    ...(opts.onConnected ? { onConnected: opts.onConnected } : {}),
+    onLost: (err, retryInMs) => {
+      tracker.endAll('stream_lost')
+      opts.onError?.(err, retryInMs)
+    },
+  })
+  runner.start()
+  return {
+    close() {
+      runner.close()
+      tracker.endAll('closed')
+      tracker.close()
+    },
+    get connects() {
+      return runner.connects
+    },
+  }
+}

@@ -1,12 +1,9 @@
 import {
-  type Backoff,
-  DEFAULT_EVENT_TIMEOUT_MS,
-  type DeviceEvent,
-  DeviceEventTracker,
-  EventStreamRunner,
+  type EventStreamHandle,
+  openTrackedEventStream,
+  type VendorEventStreamOptions,
 } from '../device-events.ts'
 import { DeviceHttpError, type DeviceResponse, deviceRequest } from '../http/device-http.ts'
-import type { MultipartPart } from '../multipart.ts'
 import {
   type DahuaSystemInfo,
   eventSignal,
@@ -48,25 +45,11 @@ export type DahuaPtzCode =
   | 'SetPreset'
   | 'ClearPreset'
 
-export interface DahuaEventStreamOptions {
-  onEvent: (e: DeviceEvent) => void
-  /** With `retryInMs`: the connection was lost and is retried then; without: one part skipped. */
-  onError?: (err: Error, retryInMs?: number) => void
-  onHeartbeat?: () => void
-  onConnected?: () => void
+export interface DahuaEventStreamOptions extends VendorEventStreamOptions {
   /** Seconds between the device's Heartbeat parts (asked in the URL; default 5). */
   heartbeatSeconds?: number
   /** No part for this long: reconnect (default 3 × the heartbeat interval). */
   silenceMs?: number
-  /** A Start with no Stop is ended after this long (default 30 s). */
-  eventTimeoutMs?: number
-  backoff?: Backoff
-  now?: () => number
-}
-
-export interface EventStreamHandle {
-  close(): void
-  readonly connects: number
 }
 
 export class DahuaClient {
@@ -133,55 +116,34 @@ export class DahuaClient {
    */
   eventStream(opts: DahuaEventStreamOptions): EventStreamHandle {
     const heartbeat = Math.max(1, Math.min(300, Math.round(opts.heartbeatSeconds ?? 5)))
-    const tracker = new DeviceEventTracker({
-      emit: opts.onEvent,
-      timeoutMs: opts.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
-      ...(opts.now ? { now: opts.now } : {}),
-    })
-    const onPart = (part: MultipartPart) => {
-      const text = part.body.toString('utf8')
-      if (isHeartbeat(text)) {
-        opts.onHeartbeat?.()
-        return
-      }
-      let events: ReturnType<typeof parseEventBodies>
-      try {
-        events = parseEventBodies(text)
-      } catch (err) {
-        opts.onError?.(err instanceof Error ? err : new Error(String(err)))
-        return
-      }
-      for (const ev of events) {
-        const s = eventSignal(ev, events.length === 1 ? text.trim() : recordText(ev))
-        if (s) tracker.signal(s)
-      }
-    }
-    const runner = new EventStreamRunner({
-      url: `${this.base}/cgi-bin/eventManager.cgi?action=attach&codes=[All]&heartbeat=${heartbeat}`,
-      credentials: { username: this.o.username, password: this.o.password },
-      allowBasic: this.o.allowBasic ?? false,
-      defaultBoundary: 'myboundary',
-      silenceMs: opts.silenceMs ?? heartbeat * 3000,
-      ...(opts.backoff ? { backoff: opts.backoff } : {}),
-      onPart,
-      ...(opts.onConnected ? { onConnected: opts.onConnected } : {}),
-      onLost: (err, retryInMs) => {
-        // The Stop of anything open was on the lost connection and will never come.
-        tracker.endAll('stream_lost')
-        opts.onError?.(err, retryInMs)
+    return openTrackedEventStream(
+      opts,
+      {
+        url: `${this.base}/cgi-bin/eventManager.cgi?action=attach&codes=[All]&heartbeat=${heartbeat}`,
+        credentials: { username: this.o.username, password: this.o.password },
+        allowBasic: this.o.allowBasic ?? false,
+        defaultBoundary: 'myboundary',
+        silenceMs: opts.silenceMs ?? heartbeat * 3000,
       },
-    })
-    runner.start()
-    return {
-      close() {
-        runner.close()
-        tracker.endAll('closed')
-        tracker.close()
+      (part, tracker) => {
+        const text = part.body.toString('utf8')
+        if (isHeartbeat(text)) {
+          opts.onHeartbeat?.()
+          return
+        }
+        let events: ReturnType<typeof parseEventBodies>
+        try {
+          events = parseEventBodies(text)
+        } catch (err) {
+          opts.onError?.(err instanceof Error ? err : new Error(String(err)))
+          return
+        }
+        for (const ev of events) {
+          const s = eventSignal(ev, events.length === 1 ? text.trim() : recordText(ev))
+          if (s) tracker.signal(s)
+        }
       },
-      get connects() {
-        return runner.connects
-      },
-    }
+    )
   }
 
   private async text(path: string): Promise<string> {

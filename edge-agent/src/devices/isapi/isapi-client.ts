@@ -1,12 +1,9 @@
 import {
-  type Backoff,
-  DEFAULT_EVENT_TIMEOUT_MS,
-  type DeviceEvent,
-  DeviceEventTracker,
-  EventStreamRunner,
+  type EventStreamHandle,
+  openTrackedEventStream,
+  type VendorEventStreamOptions,
 } from '../device-events.ts'
 import { DeviceHttpError, type DeviceResponse, deviceRequest } from '../http/device-http.ts'
-import type { MultipartPart } from '../multipart.ts'
 import { find, parseXml, textAt } from '../xml.ts'
 import {
   alertSignal,
@@ -36,18 +33,7 @@ export interface IsapiClientOptions {
   timeoutMs?: number
 }
 
-export interface AlertStreamOptions {
-  onEvent: (e: DeviceEvent) => void
-  /**
-   * A failure: with `retryInMs` the connection was lost and is retried then; without, one part
-   * was unreadable and skipped.
-   */
-  onError?: (err: Error, retryInMs?: number) => void
-  /** Each heartbeat (videoloss inactive), for liveness display. */
-  onHeartbeat?: () => void
-  onConnected?: () => void
-  /** A start with no refresh is ended after this long (default 30 s). */
-  eventTimeoutMs?: number
+export interface AlertStreamOptions extends VendorEventStreamOptions {
   /**
    * On a heartbeat, starts not refreshed for this long are ended (default 5 s): a Hikvision
    * camera repeats `active` about every second while an event lasts, and many never send
@@ -56,15 +42,6 @@ export interface AlertStreamOptions {
   heartbeatEndsAfterMs?: number
   /** No part for this long: reconnect (default 30 s; several heartbeats fit in it). */
   silenceMs?: number
-  backoff?: Backoff
-  /** Clock for the tracker, for tests. */
-  now?: () => number
-}
-
-export interface EventStreamHandle {
-  close(): void
-  /** Connections opened so far. */
-  readonly connects: number
 }
 
 export class IsapiClient {
@@ -127,56 +104,35 @@ export class IsapiClient {
    * backoff whenever it fails.
    */
   alertStream(opts: AlertStreamOptions): EventStreamHandle {
-    const tracker = new DeviceEventTracker({
-      emit: opts.onEvent,
-      timeoutMs: opts.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
-      ...(opts.now ? { now: opts.now } : {}),
-    })
     const staleMs = opts.heartbeatEndsAfterMs ?? 5000
-    const onPart = (part: MultipartPart) => {
-      const type = part.headers['content-type'] ?? ''
-      // Some firmwares interleave the alarm pictures (image/jpeg parts): not events.
-      if (/^image\//i.test(type)) return
-      const xml = part.body.toString('utf8')
-      let alert: ReturnType<typeof parseAlert>
-      try {
-        alert = parseAlert(xml)
-      } catch (err) {
-        opts.onError?.(err instanceof Error ? err : new Error(String(err)))
-        return
-      }
-      if (isHeartbeat(alert)) {
-        opts.onHeartbeat?.()
-        tracker.endStale('isapi', staleMs, 'heartbeat')
-      }
-      tracker.signal(alertSignal(alert, xml))
-    }
-    const runner = new EventStreamRunner({
-      url: `${this.base}/ISAPI/Event/notification/alertStream`,
-      credentials: { username: this.o.username, password: this.o.password },
-      allowBasic: this.o.allowBasic ?? false,
-      defaultBoundary: 'boundary',
-      silenceMs: opts.silenceMs ?? 30_000,
-      ...(opts.backoff ? { backoff: opts.backoff } : {}),
-      onPart,
-      ...(opts.onConnected ? { onConnected: opts.onConnected } : {}),
-      onLost: (err, retryInMs) => {
-        // No stop can come for what was open on the lost connection.
-        tracker.endAll('stream_lost')
-        opts.onError?.(err, retryInMs)
+    return openTrackedEventStream(
+      opts,
+      {
+        url: `${this.base}/ISAPI/Event/notification/alertStream`,
+        credentials: { username: this.o.username, password: this.o.password },
+        allowBasic: this.o.allowBasic ?? false,
+        defaultBoundary: 'boundary',
+        silenceMs: opts.silenceMs ?? 30_000,
       },
-    })
-    runner.start()
-    return {
-      close() {
-        runner.close()
-        tracker.endAll('closed')
-        tracker.close()
+      (part, tracker) => {
+        const type = part.headers['content-type'] ?? ''
+        // Some firmwares interleave the alarm pictures (image/jpeg parts): not events.
+        if (/^image\//i.test(type)) return
+        const xml = part.body.toString('utf8')
+        let alert: ReturnType<typeof parseAlert>
+        try {
+          alert = parseAlert(xml)
+        } catch (err) {
+          opts.onError?.(err instanceof Error ? err : new Error(String(err)))
+          return
+        }
+        if (isHeartbeat(alert)) {
+          opts.onHeartbeat?.()
+          tracker.endStale('isapi', staleMs, 'heartbeat')
+        }
+        tracker.signal(alertSignal(alert, xml))
       },
-      get connects() {
-        return runner.connects
-      },
-    }
+    )
   }
 
   private async xml(path: string): Promise<Record<string, unknown>> {
