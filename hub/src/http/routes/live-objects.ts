@@ -1,4 +1,3 @@
-import { PassThrough } from 'node:stream'
 import type { LiveObjects } from '@ts-vms/shared'
 import { z } from 'zod'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
@@ -6,6 +5,7 @@ import { can } from '../../rbac/authorize.ts'
 import type { Api } from '../api.ts'
 import { forbidden, HttpError } from '../errors.ts'
 import { idParams } from '../schemas.ts'
+import { openServerSentEvents, type ServerSentEvents } from '../server-sent-events.ts'
 import { cameraResource, visibleCamera } from './cameras.ts'
 
 /**
@@ -46,18 +46,9 @@ export function registerLiveObjectRoutes(api: Api, hub: HubContext): void {
       const mine = perUser.get(principal.userId) ?? 0
       if (mine >= MAX_PER_USER)
         throw new HttpError(429, 'too_many_streams', `at most ${MAX_PER_USER} overlay streams per user`)
-      const out = new PassThrough()
-      const send = (text: string) => {
-        if (out.destroyed) return
-        if (out.writableLength + ctx.res.writableLength > MAX_BUFFERED) {
-          close()
-          ctx.req.socket.destroy()
-          return
-        }
-        out.write(text)
-      }
+      let events: ServerSentEvents | undefined
       const unsubscribe = hub.liveObjects.subscribe(camera.id, (m: LiveObjects) =>
-        send(
+        events?.send(
           `event: objects\ndata: ${JSON.stringify({ cameraId: m.cameraId, time: m.time, objects: m.objects })}\n\n`,
         ),
       )
@@ -68,31 +59,17 @@ export function registerLiveObjectRoutes(api: Api, hub: HubContext): void {
           'this camera has as many overlay viewers as the hub serves',
         )
       perUser.set(principal.userId, mine + 1)
-      const heartbeat = setInterval(() => send(': ping\n\n'), HEARTBEAT_MS)
-      const expiresAt = (ctx.state as { tokenExpiresAt?: number }).tokenExpiresAt
-      const expiry = expiresAt
-        ? setTimeout(() => close(), Math.max(0, Math.min(expiresAt - Date.now(), 2 ** 31 - 1)))
-        : undefined
-      let closed = false
-      const close = () => {
-        if (closed) return
-        closed = true
-        unsubscribe()
-        clearInterval(heartbeat)
-        clearTimeout(expiry)
-        const left = (perUser.get(principal.userId) ?? 1) - 1
-        if (left > 0) perUser.set(principal.userId, left)
-        else perUser.delete(principal.userId)
-        out.end()
-      }
-      ctx.req.on('close', close)
-      out.on('close', close)
-      ctx.status = 200
-      ctx.type = 'text/event-stream; charset=utf-8'
-      ctx.set('Cache-Control', 'no-store')
-      ctx.set('X-Accel-Buffering', 'no')
-      ctx.body = out
-      send(`retry: 3000\nevent: hello\ndata: ${JSON.stringify({ cameraId: camera.id })}\n\n`)
+      events = openServerSentEvents(ctx, {
+        maxBuffered: MAX_BUFFERED,
+        heartbeatMs: HEARTBEAT_MS,
+        first: `retry: 3000\nevent: hello\ndata: ${JSON.stringify({ cameraId: camera.id })}\n\n`,
+        onClose: () => {
+          unsubscribe()
+          const left = (perUser.get(principal.userId) ?? 1) - 1
+          if (left > 0) perUser.set(principal.userId, left)
+          else perUser.delete(principal.userId)
+        },
+      })
     },
   })
 }

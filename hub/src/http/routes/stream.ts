@@ -1,10 +1,10 @@
-import { PassThrough } from 'node:stream'
 import { z } from 'zod'
 import type { HubContext } from '../../hub-context.ts'
 import { mayReceive, type Update } from '../../live-updates/update-bus.ts'
 import { loadPrincipal, type Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
 import { HttpError } from '../errors.ts'
+import { openServerSentEvents } from '../server-sent-events.ts'
 
 /**
  * `GET /api/v1/stream`: server-sent events for the console. Camera and agent state changes and new
@@ -55,31 +55,35 @@ export function registerStreamRoutes(api: Api, hub: HubContext): void {
       perUser.set(principal.userId, mine + 1)
       total += 1
 
-      const out = new PassThrough()
-      const send = (text: string) => {
-        if (out.destroyed) return
-        if (out.writableLength + ctx.res.writableLength > MAX_BUFFERED) {
+      // Set before any update can be sent; the stream's own close runs these once.
+      let unsubscribe = () => {}
+      let recheck: NodeJS.Timeout | undefined
+      const events = openServerSentEvents(ctx, {
+        maxBuffered: MAX_BUFFERED,
+        heartbeatMs: HEARTBEAT_MS,
+        first: `retry: 3000\nevent: hello\ndata: ${JSON.stringify({ time: new Date().toISOString() })}\n\n`,
+        onOverflow: () =>
           hub.logger.warn(
             { userId: principal.userId },
             'live update stream cut off: the reader is not reading',
-          )
-          close()
-          // Ending the body would leave what is buffered waiting for the reader: drop the connection.
-          ctx.req.socket.destroy()
-          return
-        }
-        out.write(text)
-      }
-      const onUpdate = (u: Update) => {
+          ),
+        onClose: () => {
+          unsubscribe()
+          clearInterval(recheck)
+          total -= 1
+          const left = (perUser.get(principal.userId) ?? 1) - 1
+          if (left > 0) perUser.set(principal.userId, left)
+          else perUser.delete(principal.userId)
+        },
+      })
+      unsubscribe = hub.updates.subscribe((u: Update) => {
         if (!mayReceive(principal, u)) return
-        send(`event: ${u.type}\ndata: ${JSON.stringify(u.data)}\n\n`)
-      }
-      const unsubscribe = hub.updates.subscribe(onUpdate)
-      const heartbeat = setInterval(() => send(': ping\n\n'), HEARTBEAT_MS)
+        events.send(`event: ${u.type}\ndata: ${JSON.stringify(u.data)}\n\n`)
+      })
       // The viewer again, as each request would load them: gone, disabled or signed out everywhere
       // ends the stream; changed bindings apply from now on. A database error changes nothing.
       let checking = false
-      const recheck = setInterval(() => {
+      recheck = setInterval(() => {
         if (checking) return
         checking = true
         hub.db
@@ -93,7 +97,7 @@ export function registerStreamRoutes(api: Api, hub: HubContext): void {
               now.disabled ||
               now.sessionVersion !== opener.sessionVersion
             )
-              close()
+              events.close()
             else principal = now
           })
           .catch((err: unknown) =>
@@ -103,33 +107,6 @@ export function registerStreamRoutes(api: Api, hub: HubContext): void {
             checking = false
           })
       }, hub.config.VMS_LIVE_RECHECK_SECONDS * 1000)
-      const expiresAt = (ctx.state as { tokenExpiresAt?: number }).tokenExpiresAt
-      const expiry = expiresAt
-        ? setTimeout(() => close(), Math.max(0, Math.min(expiresAt - Date.now(), 2 ** 31 - 1)))
-        : undefined
-      let closed = false
-      const close = () => {
-        if (closed) return
-        closed = true
-        unsubscribe()
-        clearInterval(heartbeat)
-        clearInterval(recheck)
-        clearTimeout(expiry)
-        total -= 1
-        const left = (perUser.get(principal.userId) ?? 1) - 1
-        if (left > 0) perUser.set(principal.userId, left)
-        else perUser.delete(principal.userId)
-        out.end()
-      }
-      ctx.req.on('close', close)
-      out.on('close', close)
-
-      ctx.status = 200
-      ctx.type = 'text/event-stream; charset=utf-8'
-      ctx.set('Cache-Control', 'no-store')
-      ctx.set('X-Accel-Buffering', 'no')
-      ctx.body = out
-      send(`retry: 3000\nevent: hello\ndata: ${JSON.stringify({ time: new Date().toISOString() })}\n\n`)
     },
   })
 }
