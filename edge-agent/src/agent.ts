@@ -106,7 +106,13 @@ export class EdgeAgent {
             ? this.probe.handle(r)
             : r.op === 'analytics.snapshot'
               ? this.analytics.handleSnapshot(r)
-              : this.requests.handle(r)),
+              : r.op === 'device.discover' ||
+                  r.op === 'device.probe' ||
+                  r.op === 'camera.snapshot' ||
+                  r.op === 'camera.ptz' ||
+                  r.op === 'camera.ptz.presets'
+                ? undefined // TODO(session 27): DeviceRequests (helper wiring in progress)
+                : this.requests.handle(r)),
     })
     this.requests = new RecordingRequests({
       index: this.index,

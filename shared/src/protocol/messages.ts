@@ -1,5 +1,12 @@
 import { z } from 'zod'
 import { analyticsConfigSchema } from '../analytics/analytics-config.ts'
+import {
+  agentCameraDevice,
+  deviceAddress,
+  discoverRequestFields,
+  probeProtocol,
+  ptzCommand,
+} from './devices.ts'
 import { type StreamRole, streamRole } from './stream-role.ts'
 
 /**
@@ -339,6 +346,8 @@ export const agentCamera = z.object({
   recording: recordingSettings,
   /** Absent (older hubs) or `enabled: false`: no analytics. */
   analytics: agentAnalyticsConfig.optional(),
+  /** The device the camera is (or is a channel of): snapshots, PTZ, its own events. Absent: none. */
+  device: agentCameraDevice.optional(),
 })
 export type AgentCamera = z.infer<typeof agentCamera>
 
@@ -529,6 +538,54 @@ export const downRequest = z.discriminatedUnion('op', [
     cameraId: z.uuid(),
     eventId: z.uuid(),
     variant: z.enum(['full', 'box', 'crop']),
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    /** Devices on the site's network: WS-Discovery and a bounded scan. `deviceDiscoverResult`. */
+    op: z.literal('device.discover'),
+    deadline: isoTime,
+    ...discoverRequestFields,
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    /**
+     * What a device is and the cameras it serves, with the credentials an installer typed:
+     * `deviceProbeResult`; 422 `DEVICE_AUTH` / `DEVICE_UNREACHABLE` / `DEVICE_PROTOCOL`.
+     */
+    op: z.literal('device.probe'),
+    deadline: isoTime,
+    address: deviceAddress,
+    protocol: probeProtocol,
+    username: z.string().max(256).optional(),
+    /** Sealed under the agent's configuration key, context `probePasswordContext(id)`. */
+    passwordSealed: z.string().max(4096).optional(),
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    /** A current still of a camera: `cameraSnapshotResult`. */
+    op: z.literal('camera.snapshot'),
+    deadline: isoTime,
+    cameraId: z.uuid(),
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    /** Steer a PTZ camera: `ptzResult`; 409 `PTZ_UNSUPPORTED`. */
+    op: z.literal('camera.ptz'),
+    deadline: isoTime,
+    cameraId: z.uuid(),
+    command: ptzCommand,
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    /** A PTZ camera's presets: `ptzPresetsResult`; 409 `PTZ_UNSUPPORTED`. */
+    op: z.literal('camera.ptz.presets'),
+    deadline: isoTime,
+    cameraId: z.uuid(),
   }),
   z.object({
     v: z.literal(PROTOCOL_VERSION),
