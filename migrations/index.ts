@@ -8,6 +8,7 @@ import { Migration20261128000000_views } from './Migration20261128000000_views.t
 import { Migration20261129000000_site_time_zone } from './Migration20261129000000_site_time_zone.ts'
 import { Migration20261130000000_analytics } from './Migration20261130000000_analytics.ts'
 import { Migration20261130010000_models } from './Migration20261130010000_models.ts'
+import { Migration20261201000000_camera_device } from './Migration20261201000000_camera_device.ts'
 
 /**
  * The hub's schema history, in order. Listed explicitly (not discovered from the file system) so
@@ -23,4 +24,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261129000000_site_time_zone', class: Migration20261129000000_site_time_zone },
   { name: 'Migration20261130000000_analytics', class: Migration20261130000000_analytics },
   { name: 'Migration20261130010000_models', class: Migration20261130010000_models },
+  { name: 'Migration20261201000000_camera_device', class: Migration20261201000000_camera_device },
 ]

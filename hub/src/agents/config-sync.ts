@@ -75,6 +75,9 @@ export function redactConfig(config: AgentConfig): AgentConfig {
     cameras: config.cameras.map((c) => ({
       ...c,
       streams: c.streams.map(({ passwordSealed: _sealed, ...s }) => s),
+      ...(c.device
+        ? { device: (({ passwordSealed: _sealed, ...d }) => d)(c.device) as typeof c.device }
+        : {}),
     })),
   }
 }

@@ -8,6 +8,7 @@ import {
   type StreamRole,
 } from '@ts-vms/shared'
 import type { Camera, StoredCameraStream } from '../db/entities.ts'
+import { deviceForAgent } from './camera-device.ts'
 
 /**
  * Camera streams and their credentials. A password arrives in clear over the API (TLS), is sealed
@@ -141,6 +142,7 @@ function passwordFor(box: SecretBox, cameraId: string, role: StreamRole, sealed:
  */
 export function cameraForAgent(box: SecretBox, agentId: string, camera: Camera): AgentCamera {
   const agentBox = new SecretBoxClass(agentConfigKey(box, agentId))
+  const device = deviceForAgent(box, agentBox, agentId, camera)
   return {
     id: camera.id,
     name: camera.name,
@@ -160,5 +162,7 @@ export function cameraForAgent(box: SecretBox, agentId: string, camera: Camera):
     }),
     // Only when set: an agent reads an absent `analytics` as off, as it did before the field.
     ...(camera.analytics ? { analytics: camera.analytics } : {}),
+    // Only when set: an agent reads an absent `device` as a plain stream (no device API).
+    ...(device ? { device } : {}),
   }
 }

@@ -149,6 +149,8 @@ export const configSchema = z.object({
   VMS_AUDIT_DB_TIMEOUT_MS: positiveInt.min(100).default(5000),
   /** How long the hub waits for an agent to answer a question (recordings list). */
   VMS_AGENT_REQUEST_TIMEOUT_MS: positiveInt.min(100).default(15_000),
+  /** PTZ moves by one user on one camera this close together are one audited sequence. */
+  VMS_PTZ_AUDIT_SEQUENCE_MS: positiveInt.min(1000).max(3_600_000).default(10_000),
   /** How long the hub waits for an agent to build and upload an export. */
   VMS_EXPORT_TIMEOUT_MS: positiveInt.min(1000).default(10 * 60_000),
   /** Largest export file the hub accepts from an agent. */

@@ -34,6 +34,20 @@ export interface StoredCameraStream {
   transport: 'tcp' | 'udp'
 }
 
+/**
+ * The device a camera is (or is a channel of), as stored: the password sealed with the hub's master
+ * key, bound to the camera and to the agent it was given for (hub/src/cameras/camera-device.ts).
+ */
+export interface StoredCameraDevice {
+  protocol: 'onvif' | 'isapi' | 'dahua' | 'rtsp'
+  address: string
+  /** The device's own channel id ("1", "101"); empty for a single camera. */
+  channel: string
+  username?: string
+  passwordSealed?: string
+  events: boolean
+}
+
 export interface Camera {
   id: string
   tenantId: string
@@ -47,6 +61,8 @@ export interface Camera {
    * the agent picks the sub stream when there is one). Null: never set, analytics off.
    */
   analytics?: AnalyticsConfig | null
+  /** The device behind the camera (snapshots, PTZ, its own events); null: a plain stream. */
+  device?: StoredCameraDevice | null
   createdAt: Date
   updatedAt: Date
 }
@@ -165,6 +181,7 @@ export const CameraSchema = new EntitySchema<Camera>({
     streams: { type: 'json' },
     recording: { type: 'json' },
     analytics: { type: 'json', nullable: true },
+    device: { type: 'json', nullable: true },
     ...timestamps,
   },
 })

@@ -52,6 +52,11 @@ export interface RouteDef<
   body?: B
   /** Request body media type; JSON unless said otherwise. */
   bodyContentType?: string
+  /**
+   * The body's schema per media type, for the document alone, when a route takes several (it then
+   * validates `body`, which accepts each, and tells them apart itself).
+   */
+  bodyContentTypes?: Record<string, z.ZodType>
   responses: Record<number, ResponseSpec>
   handler: (ctx: Context, input: HandlerInput<P, Q, B, A>) => Promise<void>
 }
@@ -191,9 +196,18 @@ export class Api {
           ? {
               requestBody: {
                 required: true,
-                content: {
-                  [route.bodyContentType ?? 'application/json']: { schema: toSchema(route.body, 'input') },
-                },
+                content: route.bodyContentTypes
+                  ? Object.fromEntries(
+                      Object.entries(route.bodyContentTypes).map(([type, schema]) => [
+                        type,
+                        { schema: toSchema(schema as z.ZodType, 'input') },
+                      ]),
+                    )
+                  : {
+                      [route.bodyContentType ?? 'application/json']: {
+                        schema: toSchema(route.body, 'input'),
+                      },
+                    },
               },
             }
           : {}),

@@ -13,7 +13,10 @@ import { registerAgentRoutes } from './routes/agents.ts'
 import { registerAuditRoutes } from './routes/audit.ts'
 import { registerAuthRoutes } from './routes/auth.ts'
 import { registerCameraActivityRoutes } from './routes/camera-activity.ts'
+import { registerCameraBulkRoutes } from './routes/camera-bulk.ts'
+import { PtzSequences, registerPtzRoutes } from './routes/camera-ptz.ts'
 import { registerCameraRoutes } from './routes/cameras.ts'
+import { registerDeviceRoutes } from './routes/devices.ts'
 import { registerEventRoutes } from './routes/events.ts'
 import { registerLicenseRoutes } from './routes/license.ts'
 import { registerLiveRoutes } from './routes/live.ts'
@@ -56,6 +59,9 @@ export function buildApi(hub: HubContext): Api {
   registerTenantRoutes(api, hub)
   registerSiteRoutes(api, hub)
   registerCameraRoutes(api, hub)
+  registerCameraBulkRoutes(api, hub)
+  registerDeviceRoutes(api, hub)
+  registerPtzRoutes(api, hub, new PtzSequences(hub.config.VMS_PTZ_AUDIT_SEQUENCE_MS))
   registerRecordingRoutes(api, hub)
   registerLiveRoutes(api, hub)
   registerLiveObjectRoutes(api, hub)
@@ -134,6 +140,8 @@ export function createApp(hub: HubContext): Koa {
         type !== 'application/json' &&
         !type.endsWith('+json') &&
         type !== 'text/plain' &&
+        // A bulk camera import's CSV (parsed by its route; the body limit applies)
+        !(type === 'text/csv' && method === 'POST' && ctx.path === '/api/v1/cameras/bulk') &&
         // WHEP offers
         !(type === 'application/sdp' && method === 'POST' && ctx.path.endsWith('/whep'))
       ) {
@@ -145,7 +153,7 @@ export function createApp(hub: HubContext): Koa {
   app.use(
     bodyParser({
       enableTypes: ['json', 'text'],
-      extendTypes: { text: ['text/plain', 'application/sdp'] },
+      extendTypes: { text: ['text/plain', 'application/sdp', 'text/csv'] },
       textLimit: hub.config.VMS_BODY_LIMIT_BYTES,
       encoding: 'utf-8',
       jsonLimit: hub.config.VMS_BODY_LIMIT_BYTES,

@@ -1,4 +1,5 @@
 import { type AnalyticsConfig, analyticsConfigSchema } from '@ts-vms/shared'
+import { deviceView } from '../cameras/camera-device.ts'
 import type { CameraStatus } from '../cameras/camera-status.ts'
 import { streamView } from '../cameras/camera-streams.ts'
 import type { Camera, Role, RoleBinding, Site, Tenant, User } from '../db/entities.ts'
@@ -64,7 +65,7 @@ export function analyticsStatusView(
   return { state: 'error' as const, error: `${NOT_REPORTED}${why}`, ...zeros }
 }
 
-/** Never includes a camera password, sealed or not (`hasPassword` says whether there is one). */
+/** Never includes a camera or device password, sealed or not (`hasPassword` says whether there is one). */
 export const cameraDto = (c: Camera, status: CameraStatus | null = null) => {
   const analyticsConfig = analyticsConfigView(c.analytics)
   // The heartbeat's analytics entry is shown once, as `analytics`, in the contract's shape.
@@ -76,6 +77,7 @@ export const cameraDto = (c: Camera, status: CameraStatus | null = null) => {
     name: c.name,
     agentId: c.agentId ?? null,
     streams: (c.streams ?? []).map(streamView),
+    device: c.device ? deviceView(c.device) : null,
     recording: c.recording,
     analyticsConfig,
     analytics: analyticsStatusView(analyticsConfig, status, c.agentId ?? null),

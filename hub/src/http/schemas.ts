@@ -3,6 +3,9 @@ import {
   analyticsConfigSchema,
   cameraLiveHealth,
   canonicalTimeZone,
+  deviceAddress,
+  deviceChannel,
+  deviceProtocol,
   PERMISSIONS,
   recordedRangesResult,
   recordingSettings,
@@ -121,6 +124,46 @@ export const cameraStream = z.object({
   transport: z.enum(['tcp', 'udp']),
 })
 
+/** Text a device receives in its HTTP authentication: no control characters. */
+export const deviceCredential = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine(
+      (value) => ![...value].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f),
+      'must not contain control characters',
+    )
+
+/** A camera's device in a request (issue 14). */
+export const cameraDeviceInput = z
+  .object({
+    protocol: deviceProtocol.describe(
+      'How the agent talks to the device: onvif, isapi, dahua, or rtsp (none)',
+    ),
+    address: deviceAddress.describe('host, host:port, or the ONVIF device service URL; no credentials'),
+    channel: deviceChannel
+      .optional()
+      .describe('The device\'s own channel id ("1", "101", "34"); empty for a single camera'),
+    username: deviceCredential(256).nullable().optional(),
+    /** Write-only. Absent on update: keep the stored one (same address and agent only); null: none. */
+    password: deviceCredential(1024)
+      .nullable()
+      .optional()
+      .describe('Write-only; sealed at once, never returned (`hasPassword`)'),
+    events: z.boolean().optional().describe("Take the device's own events in as device.* events"),
+  })
+  .strict()
+
+export const cameraDevice = z.object({
+  protocol: deviceProtocol,
+  address: z.string(),
+  channel: z.string(),
+  username: z.string().nullable(),
+  hasPassword: z.boolean(),
+  events: z.boolean(),
+})
+
 export const cameraStatus = z.object({
   /** Whether the camera's agent is connected to the hub. */
   agentOnline: z.boolean(),
@@ -164,6 +207,8 @@ export const camera = z.object({
   name: z.string(),
   agentId: z.uuid().nullable(),
   streams: z.array(cameraStream),
+  /** The device behind the camera; null: a plain stream (no device snapshots, PTZ or events). */
+  device: cameraDevice.nullable(),
   recording: z.object({ enabled: z.boolean(), retentionDays: z.number().int() }),
   /** The stored analytics configuration with defaults applied (never set: the defaults, off). */
   analyticsConfig: analyticsConfigSchema(null),
@@ -177,11 +222,18 @@ export const cameraCreate = z
     name,
     siteId: z.uuid(),
     agentId: z.uuid().nullable().optional(),
-    streams: cameraStreams.default([]),
+    /** Absent with a `device`: the hub asks the agent to probe the device and fills them in. */
+    streams: cameraStreams
+      .optional()
+      .describe(
+        'Absent with `device` (not rtsp): the agent probes the device and the streams of its channel are filled in, dialled with the device credentials',
+      ),
     recording: recordingSettings.strict().default({ enabled: true, retentionDays: 30 }),
     analytics: cameraAnalyticsInput.optional(),
+    device: cameraDeviceInput.optional(),
   })
   .strict()
+export type CameraCreateBody = z.output<typeof cameraCreate>
 export const cameraUpdate = z
   .object({
     name: name.optional(),
@@ -190,6 +242,8 @@ export const cameraUpdate = z
     streams: cameraStreams.optional(),
     recording: recordingSettings.partial().strict().optional(),
     analytics: cameraAnalyticsPatch.nullable().optional(),
+    /** The device again (absent fields kept; its password only for the same address and agent); null: none. */
+    device: cameraDeviceInput.nullable().optional(),
   })
   .strict()
 

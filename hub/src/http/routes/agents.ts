@@ -109,7 +109,7 @@ const siteResource = (r: { tenant_id: string; site_id: string }) => ({
   siteId: r.site_id,
 })
 
-async function visibleAgent(tx: Tx, p: Principal, id: string): Promise<AgentRow> {
+export async function visibleAgent(tx: Tx, p: Principal, id: string): Promise<AgentRow> {
   const [row]: AgentRow[] = await tx.execute('select * from agents where id = ?', [id])
   if (!row || !canSee(p, siteResource(row))) throw notFound('agent')
   return row

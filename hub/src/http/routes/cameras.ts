@@ -7,16 +7,29 @@ import {
   analyticsConfigSchema,
   type CameraProbeResult,
   cameraProbeResult,
+  type DeviceProbeResult,
   mergeAnalyticsConfig,
   type Permission,
+  type ProbeProtocol,
+  rtspUrl,
   streamRole,
 } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
 import { bumpConfigVersion, publishDesiredConfig } from '../../agents/config-sync.ts'
-import { cameraStatuses } from '../../cameras/camera-status.ts'
 import {
+  channelFor,
+  type DeviceInput,
+  DeviceInputError,
+  deviceView,
+  probeDevice,
+  sealDevice,
+  unchangedDevice,
+} from '../../cameras/camera-device.ts'
+import { type CameraStatus, cameraStatuses } from '../../cameras/camera-status.ts'
+import {
+  agentConfigKey,
   type StreamInput,
   StreamInputError,
   type StreamOwner,
@@ -34,6 +47,7 @@ import { auditSource } from '../authenticate.ts'
 import { analyticsConfigView, cameraDto } from '../dto.ts'
 import { badRequest, conflict, forbidden, HttpError, notFound, unprocessable } from '../errors.ts'
 import {
+  type CameraCreateBody,
   camera,
   cameraCreate,
   cameraUpdate,
@@ -192,6 +206,40 @@ function sealed(hub: HubContext, owner: StreamOwner, input: StreamInput[], exist
   }
 }
 
+function sealedDevice(
+  hub: HubContext,
+  owner: StreamOwner,
+  input: DeviceInput | null,
+  existing?: Camera['device'],
+) {
+  try {
+    return sealDevice(hub.secrets, owner, input, existing)
+  } catch (err) {
+    throw deviceError(err)
+  }
+}
+
+/** A device module's refusal as the API says it (422 with its code); anything else unchanged. */
+export function deviceError(err: unknown): unknown {
+  return err instanceof DeviceInputError ? unprocessable(err.message, err.code) : err
+}
+
+/**
+ * An agent's refusal or failure as the API says it: its 4xx with its code (422 DEVICE_AUTH, 409
+ * PTZ_UNSUPPORTED, ...), the hub's 502/503/504 as they are. Any other status an agent sends (its
+ * own 500) is a bad gateway to the caller, never the hub's 500.
+ */
+export function agentError(err: unknown): unknown {
+  if (!(err instanceof AgentRequestError)) return err
+  const passes = (err.status >= 400 && err.status < 500) || [502, 503, 504].includes(err.status)
+  return passes
+    ? new HttpError(err.status, err.code, err.message)
+    : new HttpError(502, 'agent_error', err.message)
+}
+
+/** What an audit record may say about a device: never a password. */
+export const deviceForAudit = (c: Camera) => (c.device ? deviceView(c.device) : null)
+
 /** The stored streams as input that changes nothing (their passwords kept where allowed). */
 const unchanged = (streams: Camera['streams']): StreamInput[] =>
   streams.map(({ passwordSealed: _sealed, ...s }) => s)
@@ -308,38 +356,195 @@ function analyticsForAudit(a: AnalyticsConfig | null) {
   }
 }
 
-export function registerCameraRoutes(api: Api, hub: HubContext): void {
-  /** Tells the agents concerned; one that is away gets the configuration when it returns. */
-  const pushConfig = async (agentIds: (string | null | undefined)[]) => {
-    for (const id of new Set(agentIds.filter((a): a is string => Boolean(a)))) {
-      await publishDesiredConfig(hub.db, hub.agents.bus, hub.secrets, id).catch((err: unknown) =>
-        hub.logger.warn(
-          { err, agentId: id },
-          'could not publish a configuration; it goes down when the agent returns',
-        ),
-      )
-    }
+/** Tells the agents concerned; one that is away gets the configuration when it returns. */
+export async function pushConfig(hub: HubContext, agentIds: (string | null | undefined)[]): Promise<void> {
+  for (const id of new Set(agentIds.filter((a): a is string => Boolean(a)))) {
+    await publishDesiredConfig(hub.db, hub.agents.bus, hub.secrets, id).catch((err: unknown) =>
+      hub.logger.warn(
+        { err, agentId: id },
+        'could not publish a configuration; it goes down when the agent returns',
+      ),
+    )
   }
+}
 
-  const audit = async (
-    ctx: Context,
-    p: Principal,
-    action: string,
-    c: Camera,
-    details?: Record<string, unknown>,
-  ) => {
-    await hub.audit.record({
-      action,
-      outcome: 'success',
-      tenantId: c.tenantId,
-      target: { type: 'camera', id: c.id },
-      ...auditSource(ctx, p),
-      details: { name: c.name, siteId: c.siteId, ...details },
-    })
-    // An administrator's change shows at once in the consoles that see the camera.
-    if (action === 'camera.create' || action === 'camera.update' || action === 'camera.delete')
-      hub.updates.publish(cameraChange(c, action))
+export async function auditCamera(
+  hub: HubContext,
+  ctx: Context,
+  p: Principal,
+  action: string,
+  c: Camera,
+  details?: Record<string, unknown>,
+): Promise<void> {
+  await hub.audit.record({
+    action,
+    outcome: 'success',
+    tenantId: c.tenantId,
+    target: { type: 'camera', id: c.id },
+    ...auditSource(ctx, p),
+    details: { name: c.name, siteId: c.siteId, ...details },
+  })
+  // An administrator's change shows at once in the consoles that see the camera.
+  if (action === 'camera.create' || action === 'camera.update' || action === 'camera.delete')
+    hub.updates.publish(cameraChange(c, action))
+}
+
+/**
+ * The checks a device probe for a new camera of `siteId` passes before the agent is asked (so
+ * nobody without `camera.manage` there makes a site's agent knock on devices): the site visible,
+ * the permission, the agent one of the site's, connected. Throws the HttpError to answer.
+ */
+export async function assertMayProbeFor(
+  hub: HubContext,
+  principal: Principal,
+  siteId: string,
+  agentId: string,
+): Promise<void> {
+  await hub.db.withTenant(scopeOf(principal), async (tx) => {
+    const s = await visibleSite(tx, principal, siteId)
+    if (!can(principal, 'camera.manage', siteResource(s))) throw forbidden()
+    await assertAgentServesSite(tx, agentId, s.id)
+    const [row]: { status: string }[] = await tx.execute('select status from agents where id = ?', [agentId])
+    if (row?.status !== 'online')
+      throw new HttpError(
+        503,
+        'agent_offline',
+        "the site's agent is not connected to the hub: it probes the device when it returns",
+      )
+  })
+}
+
+/** Asks the agent to probe a camera's device (its permission checked first), as the API answers. */
+export async function probeForCamera(
+  hub: HubContext,
+  principal: Principal,
+  siteId: string,
+  agentId: string | null | undefined,
+  device: Omit<NonNullable<CameraCreateBody['device']>, 'protocol'> & { protocol: ProbeProtocol | 'rtsp' },
+): Promise<DeviceProbeResult> {
+  if (device.protocol === 'rtsp')
+    throw unprocessable('an rtsp camera has no device API to ask: give its streams', 'streams_required')
+  if (!agentId)
+    throw unprocessable(
+      'the agent reaches the device: give agentId, or the streams themselves',
+      'agent_required',
+    )
+  await assertMayProbeFor(hub, principal, siteId, agentId)
+  try {
+    return await probeDevice(
+      hub.agents.requests,
+      agentConfigKey(hub.secrets, agentId),
+      agentId,
+      hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
+      {
+        address: device.address,
+        protocol: device.protocol,
+        username: device.username ?? undefined,
+        password: device.password ?? undefined,
+      },
+    )
+  } catch (err) {
+    throw agentError(err)
   }
+}
+
+/**
+ * A camera's streams from its probed channel, dialled with the device's credentials (a device's
+ * stream URLs carry none). A URL the agent reports that is not a storable rtsp:// URL is its fault.
+ */
+export function streamsOfChannel(
+  result: DeviceProbeResult,
+  device: NonNullable<CameraCreateBody['device']>,
+): StreamInput[] {
+  let channel: ReturnType<typeof channelFor>
+  try {
+    channel = channelFor(result, device.channel ?? '')
+  } catch (err) {
+    throw deviceError(err)
+  }
+  if (channel.streams.length === 0)
+    throw unprocessable(`the device's channel "${channel.channel}" offers no stream`, 'no_streams')
+  return channel.streams.map((s) => {
+    if (!rtspUrl.safeParse(s.url).success)
+      throw new HttpError(502, 'bad_agent_answer', 'the agent reported a stream URL that is not rtsp://')
+    return {
+      role: s.role,
+      url: s.url,
+      ...(device.username ? { username: device.username } : {}),
+      ...(device.password ? { password: device.password } : {}),
+    }
+  })
+}
+
+export interface CreateOptions {
+  /** The device's probe, when the caller already has it (a bulk import's NVR). */
+  probed?: DeviceProbeResult
+  /** Publish the agent's configuration now (a bulk import publishes once at its end). */
+  publish?: boolean
+}
+
+/**
+ * Creates a camera as `POST /api/v1/cameras` does, for that route and the bulk import alike: the
+ * permission on the site, a unique name, the license's limit, the agent of its site, analytics
+ * checked against their model, passwords sealed; with a device and no streams, the agent probes
+ * the device first. Audited; the camera's agent gets its configuration (unless `publish: false`).
+ */
+export async function createCamera(
+  hub: HubContext,
+  ctx: Context,
+  principal: Principal,
+  body: CameraCreateBody,
+  options: CreateOptions = {},
+): Promise<{ camera: Camera; status: CameraStatus | null; probed: boolean }> {
+  let streams = body.streams
+  let probed = false
+  if (streams === undefined && body.device) {
+    const result =
+      options.probed ?? (await probeForCamera(hub, principal, body.siteId, body.agentId, body.device))
+    streams = streamsOfChannel(result, body.device)
+    probed = true
+  }
+  const [created, statuses] = await hub.db.withTenant(scopeOf(principal), async (tx) => {
+    const s = await visibleSite(tx, principal, body.siteId)
+    if (!can(principal, 'camera.manage', siteResource(s))) throw forbidden()
+    await assertUniqueName(tx, s.id, body.name)
+    await lockTenant(tx, s.tenantId)
+    await hub.licensing.assertCanAdd(tx, s.tenantId, 'cameras')
+    if (body.agentId) await assertAgentServesSite(tx, body.agentId, s.id)
+    const analytics =
+      body.analytics === undefined ? null : await analyticsForCreate(tx, s.tenantId, body.analytics)
+    const id = randomUUID()
+    const owner = { cameraId: id, agentId: body.agentId ?? null }
+    const c = tx.create(CameraSchema, {
+      id,
+      tenantId: s.tenantId,
+      siteId: s.id,
+      name: body.name,
+      agentId: body.agentId ?? null,
+      streams: sealed(hub, owner, streams ?? []),
+      recording: body.recording,
+      analytics,
+      device: sealedDevice(hub, owner, body.device ?? null),
+    } as Camera)
+    assertAnalyticsStream(c)
+    await tx.flush()
+    if (c.agentId) await bumpConfigVersion(tx, c.agentId)
+    return [c, await cameraStatuses(tx, [c])] as const
+  })
+  await auditCamera(hub, ctx, principal, 'camera.create', created, {
+    agentId: created.agentId,
+    streams: streamsForAudit(created),
+    recording: created.recording,
+    ...(created.analytics ? { analytics: analyticsForAudit(created.analytics) } : {}),
+    ...(created.device ? { device: deviceForAudit(created), streamsFromProbe: probed } : {}),
+  })
+  if (options.publish !== false) await pushConfig(hub, [created.agentId])
+  return { camera: created, status: statuses.get(created.id) ?? null, probed }
+}
+
+export function registerCameraRoutes(api: Api, hub: HubContext): void {
+  const audit = (ctx: Context, p: Principal, action: string, c: Camera, details?: Record<string, unknown>) =>
+    auditCamera(hub, ctx, p, action, c, details)
 
   api.route({
     method: 'get',
@@ -373,43 +578,25 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     tag: 'cameras',
     auth: 'user',
     summary: 'Add a camera to a site, with the agent that records it and its streams',
+    description:
+      'With `device` and no `streams`, the hub asks the agent to probe the device (its username and ' +
+      'password, sealed for the agent) and fills the streams of its channel in (`device.channel`; a ' +
+      'device with several channels needs one named). The device password is write-only like the ' +
+      "stream passwords: sealed for the camera's agent, never returned (`hasPassword`).",
     body: cameraCreate,
-    responses: { 201: { description: 'Created', schema: camera } },
+    responses: {
+      201: { description: 'Created', schema: camera },
+      422: {
+        description:
+          'A rule broken: unknown or revoked agent, agent of another site; for a probe DEVICE_AUTH, DEVICE_UNREACHABLE, DEVICE_PROTOCOL, channel_required, channel_unknown',
+      },
+      503: { description: 'A probe is needed and the agent is not connected' },
+      504: { description: 'A probe is needed and the agent did not answer in time' },
+    },
     async handler(ctx, { body, principal }) {
-      const [created, statuses] = await hub.db.withTenant(scopeOf(principal), async (tx) => {
-        const s = await visibleSite(tx, principal, body.siteId)
-        if (!can(principal, 'camera.manage', siteResource(s))) throw forbidden()
-        await assertUniqueName(tx, s.id, body.name)
-        await lockTenant(tx, s.tenantId)
-        await hub.licensing.assertCanAdd(tx, s.tenantId, 'cameras')
-        if (body.agentId) await assertAgentServesSite(tx, body.agentId, s.id)
-        const analytics =
-          body.analytics === undefined ? null : await analyticsForCreate(tx, s.tenantId, body.analytics)
-        const id = randomUUID()
-        const c = tx.create(CameraSchema, {
-          id,
-          tenantId: s.tenantId,
-          siteId: s.id,
-          name: body.name,
-          agentId: body.agentId ?? null,
-          streams: sealed(hub, { cameraId: id, agentId: body.agentId ?? null }, body.streams),
-          recording: body.recording,
-          analytics,
-        } as Camera)
-        assertAnalyticsStream(c)
-        await tx.flush()
-        if (c.agentId) await bumpConfigVersion(tx, c.agentId)
-        return [c, await cameraStatuses(tx, [c])] as const
-      })
-      await audit(ctx, principal, 'camera.create', created, {
-        agentId: created.agentId,
-        streams: streamsForAudit(created),
-        recording: created.recording,
-        ...(created.analytics ? { analytics: analyticsForAudit(created.analytics) } : {}),
-      })
-      await pushConfig([created.agentId])
+      const { camera: created, status } = await createCamera(hub, ctx, principal, body)
       ctx.status = 201
-      ctx.body = cameraDto(created, statuses.get(created.id) ?? null)
+      ctx.body = cameraDto(created, status)
     },
   })
 
@@ -436,7 +623,7 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
     tag: 'cameras',
     auth: 'user',
     summary:
-      'Change a camera: name, site, agent, streams (passwords are write-only; a new host or agent needs them again), recording, analytics (a merge patch)',
+      'Change a camera: name, site, agent, streams (passwords are write-only; a new host or agent needs them again), recording, analytics (a merge patch), device (protocol and address given again; an absent channel, username or events kept, its password only for the same address and agent)',
     params: idParams,
     body: cameraUpdate,
     responses: { 200: { description: 'The updated camera', schema: camera } },
@@ -466,6 +653,14 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
           // A move to another agent takes the stream passwords again, as a move to another host
           // does: the stored ones stay sealed for the agent they were given for (sealStreams).
           const moved = Boolean(c.agentId) && c.agentId !== previousAgent
+          // The device password follows the same rules: a move needs it again.
+          if (body.device !== undefined || (moved && c.device))
+            c.device = sealedDevice(
+              hub,
+              { cameraId: c.id, agentId: c.agentId ?? null, previousAgentId: previousAgent ?? null },
+              body.device === undefined ? unchangedDevice(c.device) : body.device,
+              c.device,
+            )
           if (body.streams !== undefined || moved)
             c.streams = sealed(
               hub,
@@ -496,6 +691,9 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         ...(body.agentId !== undefined ? { agentId: updated.agentId, previousAgentId: previousAgent } : {}),
         ...(body.streams !== undefined ? { streams: streamsForAudit(updated), passwordsChanged } : {}),
         ...(body.recording !== undefined ? { recording: updated.recording } : {}),
+        ...(body.device !== undefined
+          ? { device: deviceForAudit(updated), devicePasswordChanged: body.device?.password !== undefined }
+          : {}),
         ...(body.analytics !== undefined
           ? {
               analyticsChanged: analyticsChanges(analyticsBefore, updated.analytics ?? null),
@@ -503,7 +701,7 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
             }
           : {}),
       })
-      await pushConfig([previousAgent, updated.agentId])
+      await pushConfig(hub, [previousAgent, updated.agentId])
       if (previousAgent !== updated.agentId)
         await hub.live.endForCamera(updated.id, 'camera moved to another agent')
       ctx.body = cameraDto(updated, statuses.get(updated.id) ?? null)
@@ -544,7 +742,7 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
           cameraProbeResult,
         )
       } catch (err) {
-        throw err instanceof AgentRequestError ? new HttpError(err.status, err.code, err.message) : err
+        throw agentError(err)
       }
       // What the stream is, never the picture.
       await audit(ctx, principal, 'camera.test_stream', c, {
@@ -577,7 +775,7 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
         return c
       })
       await audit(ctx, principal, 'camera.delete', deleted, { agentId: deleted.agentId })
-      await pushConfig([deleted.agentId])
+      await pushConfig(hub, [deleted.agentId])
       await hub.live.endForCamera(deleted.id, 'camera removed')
       ctx.status = 204
     },

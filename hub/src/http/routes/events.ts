@@ -16,7 +16,7 @@ import { sendExport } from './recordings.ts'
 const SNAPSHOT_AUDIT_WINDOW_MS = 10 * 60_000
 
 /** Remembers when each key was last seen, bounded (the oldest forgotten first). */
-class RecentKeys {
+export class RecentKeys {
   private readonly seen = new Map<string, number>()
   constructor(private readonly max: number) {}
 
