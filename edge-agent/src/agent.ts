@@ -6,15 +6,20 @@ import { ModelCatalog } from './analytics/detect/model-catalog.ts'
 import { ModelSync } from './analytics/detect/model-sync.ts'
 import { SnapshotStore } from './analytics/snapshot/snapshot-store.ts'
 import { CameraManager } from './cameras/camera-manager.ts'
+import { HealthProbe } from './cameras/health-probe.ts'
 import { RecordingRequests } from './cameras/recording-requests.ts'
 import { StreamProbe } from './cameras/stream-probe.ts'
 import type { AgentSettings } from './config.ts'
 import { readCredentials } from './credentials.ts'
+import { DeviceEventManager } from './devices/device-event-manager.ts'
+import { DeviceRequests } from './devices/device-requests.ts'
 import { AGENT_VERSION } from './enroll.ts'
-import { healthSample } from './health.ts'
+import { diskSpace, healthSample } from './health.ts'
 import { HubLink } from './link/hub-link.ts'
 import { LiveView } from './live/live-view.ts'
 import { findFfmpeg } from './media/ffmpeg.ts'
+import { AgentMetrics, type DiskSample } from './metrics/agent-metrics.ts'
+import { type MetricsServer, startMetricsServer } from './metrics/metrics-server.ts'
 import { Outbox } from './outbox/outbox.ts'
 import { OutboxWriter } from './outbox/outbox-writer.ts'
 import { RecordingIndex } from './recorder/recording-index.ts'
@@ -48,8 +53,17 @@ export class EdgeAgent {
   readonly cameras: CameraManager
   private readonly requests: RecordingRequests
   private readonly probe: StreamProbe
+  /** Health probes of the cameras and their devices, on an interval (issue 14). */
+  readonly healthProbe: HealthProbe
+  readonly metrics: AgentMetrics
+  /** The `GET /metrics` listener, once up (VMS_AGENT_METRICS_PORT set). */
+  metricsServer: MetricsServer | undefined
+  /** Device discovery and probes, camera snapshots and PTZ (issue 14). */
+  private readonly devices: DeviceRequests
   readonly live: LiveView
   readonly analytics: AnalyticsManager
+  /** The devices' own events (motion, line crossing, ...): one stream per device (issue 14). */
+  readonly deviceEvents: DeviceEventManager
   /** Downloads the hub's models the cameras name (config.models); analytics waits for none. */
   readonly models: ModelSync
   /** Analytics changes, one at a time (configurations and finished downloads both apply). */
@@ -111,7 +125,7 @@ export class EdgeAgent {
                   r.op === 'camera.snapshot' ||
                   r.op === 'camera.ptz' ||
                   r.op === 'camera.ptz.presets'
-                ? undefined // TODO(session 27): DeviceRequests (helper wiring in progress)
+                ? this.devices.handle(r)
                 : this.requests.handle(r)),
     })
     this.requests = new RecordingRequests({
@@ -128,6 +142,18 @@ export class EdgeAgent {
       logger,
       respond: (r) => this.link.respond(r),
       ffmpeg,
+    })
+    this.devices = new DeviceRequests({
+      logger,
+      respond: (r) => this.link.respond(r),
+      configKey: credentials.configKey,
+      camera: (id) => this.config.config.cameras.find((c) => c.id === id),
+      streamStill: (cameraId, o) => {
+        const streams = this.config.config.cameras.find((c) => c.id === cameraId)?.streams ?? []
+        // The main stream for the best picture; the sub one when the camera has only that.
+        const role = streams.some((s) => s.role === 'main') ? 'main' : (streams[0]?.role ?? 'main')
+        return this.probe.stillJpeg(cameraId, { ...o, role })
+      },
     })
     this.live = new LiveView({
       cameras: this.cameras,
@@ -175,6 +201,25 @@ export class EdgeAgent {
         ? { detectorsPerModel: settings.VMS_AGENT_ANALYTICS_DETECTORS }
         : {}),
     })
+    this.healthProbe = new HealthProbe({
+      cameras: this.cameras,
+      intervalMs: settings.VMS_AGENT_PROBE_INTERVAL_SECONDS * 1000,
+      timeoutMs: settings.VMS_AGENT_CAMERA_TIMEOUT_MS,
+      logger,
+    })
+    this.metrics = new AgentMetrics({
+      cameras: () => this.metricsCameras(),
+      disks: () => this.disks(),
+      outbox: () => ({ depth: this.outbox.depth(), bytes: this.outbox.bytes() }),
+    })
+    this.deviceEvents = new DeviceEventManager({
+      configKey: credentials.configKey,
+      logger,
+      // Also while stopping, like analytics: its stop ends the open starts (`closed`) and those
+      // ends must reach the outbox; nothing comes after its stop, and the closed writer drops.
+      write: (body, at) => this.writer.write('event', body, at),
+      onMotion: (cameraId, active, at) => this.analytics.deviceMotion(cameraId, active, at),
+    })
   }
 
   /** An event for the hub; never throws (it runs inside camera and live-view callbacks). */
@@ -201,6 +246,53 @@ export class EdgeAgent {
     this.link.start()
     this.scheduleHeartbeat()
     void this.beat()
+    this.healthProbe.start()
+    void this.serveMetrics()
+  }
+
+  /** `GET /metrics` when a port is set; a port that cannot be had is logged, the agent runs on. */
+  private async serveMetrics(): Promise<void> {
+    const port = this.settings.VMS_AGENT_METRICS_PORT
+    if (port === undefined) return
+    try {
+      const server = await startMetricsServer({
+        host: this.settings.VMS_AGENT_METRICS_HOST,
+        port,
+        render: () => this.metrics.metrics(),
+        contentType: this.metrics.contentType,
+        logger: this.logger,
+      })
+      if (this.stopped) return void (await server.close())
+      this.metricsServer = server
+      this.logger.info({ host: server.host, port: server.port }, 'serving metrics at GET /metrics')
+    } catch (err) {
+      this.logger.error({ err }, 'metrics are not served')
+    }
+  }
+
+  /** Each camera with its name, streams and last probe, for the metrics. */
+  private metricsCameras() {
+    return this.cameras.health().map((c) => {
+      const probe = this.healthProbe.health(c.id)
+      return {
+        id: c.id,
+        name: this.cameras.camera(c.id)?.name ?? c.id,
+        streams: c.streams,
+        ...(probe ? { probe } : {}),
+      }
+    })
+  }
+
+  /** The data and recordings disks (the same disk twice when they share one). */
+  private async disks(): Promise<DiskSample[]> {
+    const [data, recordings] = await Promise.all([
+      diskSpace(this.settings.VMS_AGENT_DATA_DIR),
+      diskSpace(this.settings.VMS_AGENT_RECORDINGS_DIR),
+    ])
+    return [
+      ...(data ? [{ disk: 'data' as const, ...data }] : []),
+      ...(recordings ? [{ disk: 'recordings' as const, ...recordings }] : []),
+    ]
   }
 
   private scheduleHeartbeat(): void {
@@ -240,6 +332,7 @@ export class EdgeAgent {
    */
   private async applyCameras(config: AgentConfig): Promise<void> {
     await this.cameras.apply(config.cameras)
+    this.deviceEvents.apply(config.cameras)
     this.models.update(config.models)
     await this.queueAnalytics(() => this.analytics.apply(config.cameras))
   }
@@ -284,11 +377,20 @@ export class EdgeAgent {
     const live = this.live.health()
     const cameras = this.config.config.cameras
     const analytics = this.analytics.health(cameras)
+    const devices = this.deviceEvents.health(cameras)
     this.analytics.retention(cameras)
     return this.cameras.health().map((c) => {
       const l = live.get(c.id)
       const a = analytics.get(c.id)
-      return { ...c, ...(l ? { live: l } : {}), ...(a ? { analytics: a } : {}) }
+      const d = devices.get(c.id)
+      const p = this.healthProbe.health(c.id)
+      return {
+        ...c,
+        ...(l ? { live: l } : {}),
+        ...(a ? { analytics: a } : {}),
+        ...(d ? { device: d } : {}),
+        ...(p ? { probe: p } : {}),
+      }
     })
   }
 
@@ -314,6 +416,11 @@ export class EdgeAgent {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.heartbeat) clearInterval(this.heartbeat)
+    this.devices.close() // a PTZ move still running is stopped now, not left to its timer
+    // Before analytics stops: the device motion its ends close is flushed with the rest.
+    this.deviceEvents.stop()
+    await this.metricsServer?.close()
+    await this.healthProbe.stop() // before the cameras: no verdict on a camera being stopped
     await this.live.stop()
     await this.models.stop()
     await this.analyticsQueue

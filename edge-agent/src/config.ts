@@ -65,6 +65,18 @@ export const agentConfigSchema = z.object({
   VMS_AGENT_ANALYTICS_DETECTORS: positiveInt.max(64).optional(),
   /** Analytics: how often finished motion-time buckets go to the hub (the playback timeline's motion). */
   VMS_AGENT_ACTIVITY_FLUSH_SECONDS: positiveInt.max(3600).default(30),
+  /**
+   * Health probes: how often each camera whose stream is not open is asked OPTIONS/DESCRIBE, and
+   * each camera's device (one probe per device address: an NVR's cameras share it).
+   */
+  VMS_AGENT_PROBE_INTERVAL_SECONDS: positiveInt.max(86_400).default(60),
+  /**
+   * Prometheus metrics (`GET /metrics`): the port to serve them on; unset: no listener, 0: any free
+   * port (logged). The metrics name cameras, so they are served on loopback unless told otherwise.
+   */
+  VMS_AGENT_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  /** The address the metrics listen on (default loopback only: no anonymous exposure beyond the machine). */
+  VMS_AGENT_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 })
 
 export function loadAgentSettings(

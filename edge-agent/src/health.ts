@@ -4,6 +4,16 @@ import type { CameraHealth } from '@ts-vms/shared'
 import type { Outbox } from './outbox/outbox.ts'
 import type { StorageStatus } from './outbox/outbox-writer.ts'
 
+/** Free and total bytes of the disk holding `dir`; undefined when it cannot be read. */
+export async function diskSpace(dir: string): Promise<{ freeBytes: number; totalBytes: number } | undefined> {
+  try {
+    const s = await statfs(dir)
+    return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize }
+  } catch {
+    return undefined
+  }
+}
+
 /** A health sample: what the hub shows about the agent and how it decides it is alive. */
 export async function healthSample(o: {
   dataDir: string
@@ -33,13 +43,7 @@ export async function healthSample(o: {
     ...(full ? ['outbox full: refusing non-essential work'] : []),
     ...(diskFull ? ['data disk full: outbox records wait in memory'] : []),
   ]
-  let disk: { freeBytes: number; totalBytes: number } | undefined
-  try {
-    const s = await statfs(o.dataDir)
-    disk = { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize }
-  } catch {
-    disk = undefined
-  }
+  const disk = await diskSpace(o.dataDir)
   return {
     uptimeSeconds: Math.round((Date.now() - o.startedAt) / 1000),
     version: o.version,

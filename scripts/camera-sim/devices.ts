@@ -62,6 +62,13 @@ export interface SimulatedDevicesOptions {
   heartbeatMs?: number
   /** Dahua: chunk sizes (cycled) the attach-stream parts are cut into. Default [7, 13, 5, 64]. */
   dahuaChunkSizes?: number[]
+  /**
+   * The RTSP simulator, to serve each ISAPI and Dahua channel under the path that vendor's
+   * cameras use (`/Streaming/Channels/101`, `/cam/realmonitor?channel=1&subtype=0`): what a probe
+   * of the device names. One simulator serves one device of each vendor that way (the paths are
+   * the same on every device); later ones keep only the simulator's own stream names.
+   */
+  simulator?: { alias(path: string, stream: string): boolean }
 }
 
 export interface SimulatedDevice {
@@ -238,6 +245,7 @@ export class SimulatedDevices {
       const entries: [string, string, number, number][] = [[`${c}01`, s.main, 640, 360]]
       if (s.sub) entries.push([`${c}02`, s.sub, 320, 180])
       for (const [id, name, w, h] of entries) {
+        this.o.simulator?.alias(`/Streaming/Channels/${id}`, name)
         const xml =
           `<StreamingChannel><id>${id}</id><channelName>${escapeXml(name)}</channelName><enabled>true</enabled>` +
           `<Transport><rtspPortNo>${rtspPort}</rtspPortNo></Transport><Video><videoCodecType>H.264</videoCodecType>` +
@@ -300,6 +308,9 @@ export class SimulatedDevices {
     const titles: string[] = []
     for (let c = 1; c <= device.channels; c++) {
       titles.push(`table.ChannelTitle[${c - 1}].Name=${streamsOf(c).main}\r\n`)
+      const streams = streamsOf(c)
+      this.o.simulator?.alias(`/cam/realmonitor?channel=${c}&subtype=0`, streams.main)
+      if (streams.sub) this.o.simulator?.alias(`/cam/realmonitor?channel=${c}&subtype=1`, streams.sub)
       dahua.answer(`/cgi-bin/snapshot.cgi?channel=${c}`, { contentType: 'image/jpeg', body: TINY_JPEG })
     }
     dahua.answer('/cgi-bin/configManager.cgi?action=getConfig&name=ChannelTitle', {

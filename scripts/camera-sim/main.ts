@@ -119,6 +119,7 @@ if (wantDevices) {
     host: args['device-host'] ?? host,
     rtspBaseUrl: `rtsp://${sim.host === '0.0.0.0' ? lanAddress() : sim.host}:${sim.port}`,
     devices: specs,
+    simulator: sim,
     discovery: {
       ...(discoveryPort !== undefined ? { port: discoveryPort } : {}),
       ...(args['discovery-multicast'] ? { multicast: true } : {}),

@@ -290,6 +290,8 @@ class SimStream {
 
 export class CameraSimulator {
   private readonly streams = new Map<string, SimStream>()
+  /** Other paths (with their query) for streams: the URLs real devices name (`alias`). */
+  private readonly aliases = new Map<string, string>()
   private readonly connections = new Set<net.Socket>()
   private readonly udp: dgram.Socket
   private readonly nonce = randomBytes(12).toString('hex')
@@ -324,6 +326,37 @@ export class CameraSimulator {
       stream.start()
     }
     return sim
+  }
+
+  /**
+   * Serves a stream under another path too, as a vendor names it (`/Streaming/Channels/101`,
+   * `/cam/realmonitor?channel=1&subtype=0`): a request whose path and query start with it (then
+   * end, or go on with `/` as a track's URL does) gets that stream. False when the path is taken.
+   */
+  alias(path: string, stream: string): boolean {
+    if (!this.streams.has(stream)) throw new Error(`no stream named ${stream}`)
+    const existing = this.aliases.get(path)
+    if (existing !== undefined) return existing === stream
+    this.aliases.set(path, stream)
+    return true
+  }
+
+  /** The stream an aliased URL names, the longest alias first. */
+  private aliased(url: string): SimStream | undefined {
+    let rest: string
+    try {
+      const u = new URL(url)
+      rest = u.pathname + u.search
+    } catch {
+      return undefined
+    }
+    let best: string | undefined
+    for (const path of this.aliases.keys()) {
+      if (!rest.startsWith(path)) continue
+      const next = rest.charAt(path.length)
+      if ((next === '' || next === '/') && (best === undefined || path.length > best.length)) best = path
+    }
+    return best === undefined ? undefined : this.streams.get(this.aliases.get(best) as string)
   }
 
   url(name: string, credentials?: { username: string; password: string }): string {
@@ -418,7 +451,7 @@ export class CameraSimulator {
       segments = new URL(url).pathname.split('/').filter(Boolean)
     } catch {}
     const name = segments[0] ?? ''
-    const stream = this.streams.get(name) ?? session?.stream
+    const stream = this.streams.get(name) ?? this.aliased(url) ?? session?.stream
     if (method === 'OPTIONS' && !stream) {
       this.reply(socket, cseq, '200 OK', {
         Public: 'OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER',
@@ -461,7 +494,10 @@ export class CameraSimulator {
           socket,
           cseq,
           '200 OK',
-          { 'Content-Type': 'application/sdp', 'Content-Base': `rtsp://${this.host}:${this.port}/${name}/` },
+          {
+            'Content-Type': 'application/sdp',
+            'Content-Base': `rtsp://${this.host}:${this.port}/${stream.options.name}/`,
+          },
           stream.sdp(this.host),
         )
         return session

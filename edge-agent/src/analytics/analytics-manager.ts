@@ -26,6 +26,7 @@ import { FrameDecoder } from './decode/frame-decoder.ts'
 import { DetectorPool } from './detect/detector-pool.ts'
 import { type ModelCatalog, ModelUnavailable } from './detect/model-catalog.ts'
 import type { ObjectEventChange } from './events/object-events.ts'
+import { type MotionBucket, MotionTime } from './motion/motion-detector.ts'
 import { CameraAnalytics } from './pipeline/camera-analytics.ts'
 import { annotateSnapshot, type RelativeBox } from './snapshot/snapshot.ts'
 import type { SnapshotStore } from './snapshot/snapshot-store.ts'
@@ -110,6 +111,8 @@ export class AnalyticsManager {
   private readonly runs = new Map<string, CameraRun>()
   private readonly pools = new Map<string, { pool: Promise<DetectorPool>; users: number }>()
   private readonly open = new Map<string, OpenEvent>()
+  /** Motion time from the cameras' own detection (`deviceMotion`), by camera. */
+  private readonly deviceMotionTime = new Map<string, { time: MotionTime; active: boolean }>()
   private readonly flushTimer: NodeJS.Timeout
   private stopped = false
 
@@ -143,6 +146,30 @@ export class AnalyticsManager {
       }
     }
     for (const [id, w] of wanted) if (!this.runs.has(id)) await this.startRun(w.camera, w.config, w.stream)
+  }
+
+  /**
+   * A camera's own motion detection started or ended (its `device.motion` events): motion time in
+   * the same activity buckets as the agent's own, so the timeline works for cameras the agent does
+   * not analyse. A camera whose analytics runs keeps the agent's measure only: the hub adds up what
+   * it is sent for a bucket, and both would count the same motion.
+   */
+  deviceMotion(cameraId: string, active: boolean, at: Date = new Date()): void {
+    if (this.stopped) return
+    let m = this.deviceMotionTime.get(cameraId)
+    if (!m) {
+      if (!active) return
+      // No gap cap: every device start gets its end (DeviceEventManager guarantees it), and
+      // motion still going on is counted up to each flush.
+      const time = new MotionTime({
+        bucketMs: ACTIVITY_BUCKET_SECONDS * 1000,
+        maxGapMs: Number.POSITIVE_INFINITY,
+      })
+      m = { time, active }
+      this.deviceMotionTime.set(cameraId, m)
+    }
+    m.time.add(at.getTime(), active)
+    m.active = active
   }
 
   /** Per configured camera, for the heartbeat: running, error or (configured off) disabled. */
@@ -228,6 +255,7 @@ export class AnalyticsManager {
     clearInterval(this.flushTimer)
     for (const run of this.runs.values()) await this.stopRun(run)
     this.runs.clear()
+    this.flushDeviceMotion(Date.now(), true)
     for (const { pool } of this.pools.values()) await (await pool.catch(() => undefined))?.close()
     this.pools.clear()
   }
@@ -419,21 +447,35 @@ export class AnalyticsManager {
       run && pipeline
         ? [[run, pipeline] as const]
         : [...this.runs.values()].flatMap((r) => (r.pipeline ? [[r, r.pipeline] as const] : []))
-    for (const [r, p] of targets) {
-      const buckets = p.takeMotionBuckets()
-      if (buckets.length === 0) continue
-      this.o.write({
-        type: 'activity',
-        body: {
-          cameraId: r.cameraId,
-          bucketSeconds: ACTIVITY_BUCKET_SECONDS,
-          buckets: buckets.map((b) => ({
-            start: iso(b.start),
-            motionSeconds: round(Math.min(ACTIVITY_BUCKET_SECONDS, b.seconds), 3),
-          })),
-        },
-      })
+    for (const [r, p] of targets) this.writeActivity(r.cameraId, p.takeMotionBuckets())
+    if (!run) this.flushDeviceMotion(Date.now(), false)
+  }
+
+  /** Device motion buckets that are over (`all`: every one, when stopping). */
+  private flushDeviceMotion(now: number, all: boolean): void {
+    for (const [cameraId, m] of this.deviceMotionTime) {
+      m.time.add(now, m.active) // motion still going on counts up to now
+      const buckets = m.time.takeBefore(all ? Number.POSITIVE_INFINITY : now)
+      if (!m.active && m.time.buckets().length === 0) this.deviceMotionTime.delete(cameraId)
+      const run = this.runs.get(cameraId)
+      if (run?.state === 'running' && run.pipeline) continue
+      this.writeActivity(cameraId, buckets)
     }
+  }
+
+  private writeActivity(cameraId: string, buckets: MotionBucket[]): void {
+    if (buckets.length === 0) return
+    this.o.write({
+      type: 'activity',
+      body: {
+        cameraId,
+        bucketSeconds: ACTIVITY_BUCKET_SECONDS,
+        buckets: buckets.map((b) => ({
+          start: iso(b.start),
+          motionSeconds: round(Math.min(ACTIVITY_BUCKET_SECONDS, b.seconds), 3),
+        })),
+      },
+    })
   }
 
   private async closePipeline(run: CameraRun, pipeline: CameraAnalytics): Promise<void> {

@@ -121,6 +121,12 @@ export class CameraManager {
   /** Leases held on every non-recording stream in `always` mode, by `cameraId/role`. */
   private readonly keptOpen = new Map<string, StreamLease>()
   private cameras: AgentCamera[] = []
+  /**
+   * Whether each camera without a recording pipeline was last reported online, from health probes
+   * (a pipeline keeps its own `online`); handed over when a pipeline starts or stops, so a camera
+   * is reported offline once until it is back, whichever of the two saw it go.
+   */
+  private readonly probedOnline = new Map<string, boolean>()
   private retentionTimer: NodeJS.Timeout | undefined
   private readonly box: SecretBox | undefined
   private stopped = false
@@ -150,11 +156,14 @@ export class CameraManager {
       if (!w || w.fingerprint !== p.fingerprint) {
         await this.stopPipeline(p, w ? 'camera settings changed' : 'camera removed from this agent')
         this.pipelines.delete(key)
+        if (!w && p.online !== undefined) this.probedOnline.set(key, p.online)
       } else {
         p.camera = w.camera // name or retention changed: nothing to restart
       }
     }
     for (const [key, w] of wanted) if (!this.pipelines.has(key)) this.startPipeline(key, w)
+    for (const id of this.probedOnline.keys())
+      if (this.pipelines.has(id) || !this.camera(id)) this.probedOnline.delete(id)
     for (const d of [...this.onDemand.values()]) {
       const camera = this.cameras.find((c) => c.id === d.cameraId)
       const stream = camera?.streams.find((s) => `${camera.id}/${s.role}` === d.key)
@@ -330,7 +339,7 @@ export class CameraManager {
       recorder: undefined,
       subscription: undefined,
       error: undefined,
-      online: undefined,
+      online: this.probedOnline.get(camera.id),
     }
     this.pipelines.set(key, pipeline)
     const secret = this.password(camera, stream)
@@ -394,6 +403,59 @@ export class CameraManager {
     await p.subscription?.idle()
     if (p.recorder) await p.recorder.stop(reason)
     if (p.subscription) source?.producer.unsubscribe(p.subscription)
+  }
+
+  /** The cameras configured now. */
+  list(): readonly AgentCamera[] {
+    return this.cameras
+  }
+
+  /** Whether any session of the camera (recording, live, kept open) is streaming now. */
+  streaming(cameraId: string): boolean {
+    if (this.pipelines.get(cameraId)?.source?.stats().state === 'streaming') return true
+    for (const d of this.onDemand.values())
+      if (d.cameraId === cameraId && d.source.stats().state === 'streaming') return true
+    return false
+  }
+
+  /** The stream a health probe asks (the recording one), its password opened; `error` if it does not open. */
+  probeTarget(
+    cameraId: string,
+  ): { url: string; username?: string; password?: string } | { error: string } | undefined {
+    const camera = this.camera(cameraId)
+    const stream = camera ? recordingStream(camera) : undefined
+    if (!camera || !stream) return undefined
+    const secret = this.password(camera, stream)
+    if (secret.error) return { error: secret.error }
+    return {
+      url: stream.url,
+      ...(stream.username ? { username: stream.username } : {}),
+      ...(secret.password !== undefined ? { password: secret.password } : {}),
+    }
+  }
+
+  /**
+   * A health probe's verdict on a camera: raises `camera.offline` / `camera.online` as a stream's
+   * transitions do, once per transition. A camera with a recording pipeline is left to it.
+   */
+  probed(cameraId: string, reachable: boolean, error?: string): void {
+    const camera = this.camera(cameraId)
+    const stream = camera ? recordingStream(camera) : undefined
+    if (this.stopped || !camera || !stream || this.pipelines.has(cameraId)) return
+    const was = this.probedOnline.get(cameraId)
+    if (reachable && was !== true) {
+      this.probedOnline.set(cameraId, true)
+      // Like a stream's first connection: known online from the start is not news.
+      if (was === false)
+        this.o.emit({ type: 'camera.online', cameraId, data: { stream: stream.role, probe: true } })
+    } else if (!reachable && was !== false) {
+      this.probedOnline.set(cameraId, false)
+      this.o.emit({
+        type: 'camera.offline',
+        cameraId,
+        data: { stream: stream.role, reason: cameraText(error), probe: true },
+      })
+    }
   }
 
   /** Per camera and stream, for the heartbeat. */

@@ -208,6 +208,7 @@ export function decodeStill(
   annexB: Buffer,
   timeoutMs: number,
   quality = 5,
+  maxWidth = STILL_MAX_WIDTH,
 ): Promise<{ jpeg: Buffer } | { error: string }> {
   return new Promise((resolve) => {
     const args = [
@@ -222,7 +223,7 @@ export function decodeStill(
       '-frames:v',
       '1',
       '-vf',
-      `scale='min(${STILL_MAX_WIDTH},iw)':-2:flags=bilinear,format=yuvj420p`,
+      `scale='min(${Math.max(16, Math.round(maxWidth))},iw)':-2:flags=bilinear,format=yuvj420p`,
       '-c:v',
       'mjpeg',
       '-q:v',
@@ -355,6 +356,61 @@ export class StreamProbe {
     } finally {
       lease.source.producer.unsubscribe(subscription)
       lease.release()
+    }
+  }
+
+  /**
+   * A current still of a camera stream (`camera.snapshot` when the camera has no device picture):
+   * the first whole keyframe the stream delivers, decoded by ffmpeg to a JPEG at most `maxWidth`
+   * wide. Borrows the stream like a probe (and counts against the same limit); throws ProbeError.
+   */
+  async stillJpeg(
+    cameraId: string,
+    o: { role: StreamRole; maxWidth: number; deadline: number; quality?: number },
+  ): Promise<Buffer> {
+    const ffmpeg = this.o.ffmpeg
+    if (!ffmpeg) throw new ProbeError(503, 'no_ffmpeg', NO_FFMPEG)
+    const max = this.o.maxConcurrent ?? 2
+    if (this.running >= max)
+      throw new ProbeError(503, 'probe_busy', `the agent decodes at most ${max} streams at a time; try again`)
+    this.running++
+    let lease: StreamLease | undefined
+    try {
+      try {
+        lease = this.o.cameras.acquireStream(cameraId, o.role)
+      } catch (err) {
+        if (err instanceof StreamUnavailable) throw new ProbeError(err.status, err.code, err.message)
+        throw err
+      }
+      const end = Math.min(o.deadline, Date.now() + MAX_PROBE_MS)
+      const consumer = new ProbeConsumer()
+      const subscription = lease.source.producer.subscribe(consumer, { queueFrames: 120 })
+      try {
+        const waitMs = Math.max(100, end - Date.now() - 1000)
+        if (!(await consumer.until(() => consumer.cleanKeyframe !== undefined, waitMs)))
+          throw new ProbeError(
+            503,
+            'camera_unavailable',
+            `the camera's ${o.role} stream sent no whole keyframe within ${Math.max(1, Math.round(waitMs / 1000))} s`,
+          )
+        const key = consumer.cleanKeyframe as AccessUnit
+        const input = keyframeAnnexB(key.codec, consumer.parameterSets, key.nalus)
+        const out = await decodeStill(
+          ffmpeg,
+          key.codec,
+          input,
+          Math.max(200, Math.min(end - Date.now(), 10_000)),
+          o.quality ?? 3,
+          o.maxWidth,
+        )
+        if ('error' in out) throw new ProbeError(502, 'still_failed', out.error)
+        return out.jpeg
+      } finally {
+        lease.source.producer.unsubscribe(subscription)
+      }
+    } finally {
+      lease?.release()
+      this.running--
     }
   }
 

@@ -1,3 +1,4 @@
+import { DEVICE_EVENT_TYPES, type DeviceEventType } from '@ts-vms/shared'
 import type { DeviceCredentials } from './http/device-http.ts'
 import { DeviceHttpError, deviceStream } from './http/device-http.ts'
 import {
@@ -17,16 +18,8 @@ import {
  * drops; some codes only ever `Pulse`. `DeviceEventTracker` turns that into exactly one `start`,
  * exactly one `end` per start (the device's, a timeout's, or the stream's loss), and `pulse`.
  */
-export const DEVICE_EVENT_TYPES = [
-  'device.motion',
-  'device.line_crossing',
-  'device.intrusion',
-  'device.tamper',
-  'device.video_loss',
-  'device.input',
-  'device.other',
-] as const
-export type DeviceEventType = (typeof DEVICE_EVENT_TYPES)[number]
+// The types are part of the wire protocol (the hub validates them): one list, in shared.
+export { DEVICE_EVENT_TYPES, type DeviceEventType }
 export type DeviceEventState = 'start' | 'end' | 'pulse'
 export type DeviceEventSource = 'onvif' | 'isapi' | 'dahua'
 
@@ -39,7 +32,7 @@ export interface DeviceEvent {
   type: DeviceEventType
   state: DeviceEventState
   source: DeviceEventSource
-  /** The vendor's own event code (`VMD`, `VideoMotion`, `tns1:RuleEngine/...`). */
+  /** The vendor's own event code (`VMD`, `VideoMotion`, an ONVIF topic's local names). */
   code: string
   /** The device channel, 1-based (the camera binding maps it to a camera). */
   channel: number
@@ -114,12 +107,32 @@ const DAHUA_TYPES: Record<string, DeviceEventType> = {
   alarmlocal: 'device.input',
 }
 
+// ONVIF topics by their local names (`topicLocalName`: vendors differ in prefixes), lower-case:
+// the topics of the ONVIF core and analytics specifications.
+const ONVIF_TYPES: Record<string, DeviceEventType> = {
+  'videosource/motionalarm': 'device.motion',
+  'ruleengine/cellmotiondetector/motion': 'device.motion',
+  'ruleengine/motionregiondetector/motion': 'device.motion',
+  'ruleengine/linedetector/crossed': 'device.line_crossing',
+  'ruleengine/fielddetector/objectsinside': 'device.intrusion',
+  'videosource/globalscenechange/imagingservice': 'device.tamper',
+  'videosource/globalscenechange/analyticsservice': 'device.tamper',
+  'ruleengine/tamperdetector/tamper': 'device.tamper',
+  'videosource/signalloss': 'device.video_loss',
+  'device/trigger/digitalinput': 'device.input',
+}
+
 export function isapiEventType(eventType: string): DeviceEventType {
   return ISAPI_TYPES[eventType.toLowerCase()] ?? 'device.other'
 }
 
 export function dahuaEventType(code: string): DeviceEventType {
   return DAHUA_TYPES[code.toLowerCase()] ?? 'device.other'
+}
+
+/** An ONVIF topic (local names joined by `/`, as `onvif/events.ts` gives them) → type. */
+export function onvifEventType(topic: string): DeviceEventType {
+  return ONVIF_TYPES[topic.toLowerCase()] ?? 'device.other'
 }
 
 export interface TrackerOptions {
@@ -210,6 +223,15 @@ export class DeviceEventTracker {
     this.endWhere((o) => o.signal.source === source && this.now() - o.lastSeen >= olderThanMs, reason)
   }
 
+  /**
+   * Counts every open start of `source` as refreshed now: ONVIF reports a property only when it
+   * changes, so on a subscription that demonstrably works (a pull answered) a start still holds.
+   */
+  refresh(source: DeviceEventSource): void {
+    const now = this.now()
+    for (const o of this.open.values()) if (o.signal.source === source) o.lastSeen = now
+  }
+
   /** Ends every open start: the stream is lost, so no stop can come for them. */
   endAll(reason: string): void {
     this.endWhere(() => true, reason)
@@ -255,6 +277,18 @@ export interface Backoff {
   initialMs?: number
   /** Longest wait (default 60 s). */
   maxMs?: number
+}
+
+/**
+ * The wait before reconnect attempt `attempt` (0 for the first failure since data last flowed):
+ * doubling from `initialMs` up to `maxMs`, ±20 % jitter so the cameras of a site do not all
+ * reconnect in the same instant.
+ */
+export function backoffDelay(attempt: number, backoff: Backoff = {}, random = Math.random): number {
+  const initial = backoff.initialMs ?? 1000
+  const max = backoff.maxMs ?? 60_000
+  const base = Math.min(max, initial * 2 ** Math.min(Math.max(0, attempt), 30))
+  return Math.round(Math.min(max, base * (0.8 + random() * 0.4)))
 }
 
 export interface EventStreamOptions {
@@ -380,12 +414,7 @@ export class EventStreamRunner {
   }
 
   private nextDelay(): number {
-    const initial = this.o.backoff?.initialMs ?? 1000
-    const max = this.o.backoff?.maxMs ?? 60_000
-    const base = Math.min(max, initial * 2 ** Math.min(this.attempt, 30))
-    this.attempt++
-    // ±20 % jitter so the cameras of a site do not all reconnect in the same instant.
-    return Math.round(Math.min(max, base * (0.8 + Math.random() * 0.4)))
+    return backoffDelay(this.attempt++, this.o.backoff)
   }
 }
 

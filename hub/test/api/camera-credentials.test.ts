@@ -1,7 +1,8 @@
-import { type AgentConfig, cameraPasswordContext, downTopic, SecretBox, upTopic } from '@ts-vms/shared'
-import mqtt from 'mqtt'
+import { type AgentConfig, cameraPasswordContext, SecretBox } from '@ts-vms/shared'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { publishDesiredConfig } from '../../src/agents/config-sync.ts'
+import { type Enrolled, enrollAgentAt } from '../helpers/enrollment.ts'
+import { connectFakeAgent, waitFor } from '../helpers/fake-agent.ts'
 import { createTenantWithAdmin, startTestHub, type TestHub, USER_PASSWORD } from '../helpers/test-hub.ts'
 
 /**
@@ -13,14 +14,6 @@ import { createTenantWithAdmin, startTestHub, type TestHub, USER_PASSWORD } from
 const DOOR_PASSWORD = 'Door-Cam-Secret-Stored-1'
 const TILL_PASSWORD = 'Till-Cam-Secret-Stored-2'
 
-interface Enrolled {
-  agentId: string
-  secret: string
-  mqttUrl: string
-  caCertificate: string | null
-  configKey: string
-}
-
 let t: TestHub
 let acme: Awaited<ReturnType<typeof createTenantWithAdmin>>
 let siteId: string
@@ -30,13 +23,7 @@ let door: string
 const doorUrl = 'rtsp://10.0.0.21:554/stream1'
 const doorSubUrl = 'rtsp://10.0.0.21:554/stream2'
 
-async function enrollWith(token: string): Promise<Enrolled> {
-  const code = await t.request('POST', `/api/v1/sites/${siteId}/enrollments`, { token })
-  expect(code.status, code.text).toBe(201)
-  const res = await t.request('POST', '/api/v1/enroll', { body: { code: code.body.code, name: 'agent' } })
-  expect(res.status, res.text).toBe(201)
-  return res.body as Enrolled
-}
+const enrollWith = (token: string) => enrollAgentAt(t, siteId, token)
 
 /**
  * The configuration an agent receives on `down/config`, read as that agent over MQTT: it says it
@@ -46,32 +33,15 @@ async function configAsAgent(a: Enrolled): Promise<AgentConfig> {
   const [row] = (await t.db.adminQuery('select config_version from agents where id = $1', [a.agentId]))
     .rows as { config_version: number }[]
   const expected = Number(row?.config_version)
-  const client = await mqtt.connectAsync(a.mqttUrl, {
-    clientId: a.agentId,
-    username: a.agentId,
-    password: a.secret,
-    reconnectPeriod: 0,
-    ...(a.caCertificate
-      ? { ca: a.caCertificate, rejectUnauthorized: true, checkServerIdentity: () => undefined }
-      : {}),
-  })
+  const agent = await connectFakeAgent(a)
   try {
-    const topic = downTopic(a.agentId, 'config')
-    const received = new Promise<AgentConfig>((resolve) => {
-      client.on('message', (tpc, payload) => {
-        const message = JSON.parse(payload.toString('utf8')) as { version: number; config: AgentConfig }
-        if (tpc === topic && message.version === expected) resolve(message.config)
-      })
-    })
-    await client.subscribeAsync(topic, { qos: 1 })
-    await client.publishAsync(
-      upTopic(a.agentId, 'status'),
-      JSON.stringify({ v: 1, online: true, at: new Date().toISOString() }),
-      { qos: 1 },
+    const message = await waitFor(
+      () => agent.configs.find((m) => m.version === expected),
+      `configuration version ${expected}`,
     )
-    return await received
+    return message.config
   } finally {
-    await client.endAsync()
+    await agent.close()
   }
 }
 

@@ -1,15 +1,8 @@
-import {
-  type AgentConfig,
-  type DownRequest,
-  devicePasswordContext,
-  downTopic,
-  probePasswordContext,
-  SecretBox,
-  upTopic,
-} from '@ts-vms/shared'
-import mqtt, { type MqttClient } from 'mqtt'
+import { type DownRequest, devicePasswordContext, probePasswordContext, SecretBox } from '@ts-vms/shared'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PTZ_SEQUENCE_MS, PtzSequences } from '../../src/http/routes/camera-ptz.ts'
+import { type Enrolled, enrollAgentAt } from '../helpers/enrollment.ts'
+import { type Answer, connectFakeAgent, type FakeAgent, waitFor } from '../helpers/fake-agent.ts'
 import { issueTestLicense } from '../helpers/licenses.ts'
 import { createTenantWithAdmin, startTestHub, type TestHub, userWithRole } from '../helpers/test-hub.ts'
 
@@ -20,14 +13,6 @@ import { createTenantWithAdmin, startTestHub, type TestHub, userWithRole } from 
  * channel), a camera's current still and PTZ. A fake agent answers `down/request` over MQTT as a
  * real one does.
  */
-interface Enrolled {
-  agentId: string
-  secret: string
-  mqttUrl: string
-  caCertificate: string | null
-  configKey: string
-}
-
 const RIGHT = 'Device-Secret-Right-91'
 const WRONG = 'Device-Secret-Wrong-17'
 const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0xff, 0xd9])
@@ -37,9 +22,7 @@ let acme: Awaited<ReturnType<typeof createTenantWithAdmin>>
 let north: Enrolled
 let south: Enrolled
 const ids: Record<string, string> = {}
-let client: MqttClient
-const requests: DownRequest[] = []
-const configs: AgentConfig[] = []
+let agent: FakeAgent
 /** Probe passwords as the agent opened them, by request id. */
 const opened = new Map<string, string | null>()
 let agentBox: SecretBox
@@ -89,9 +72,7 @@ const deviceInfo = (address: string, extra: Record<string, unknown> = {}) => ({
 })
 
 /** The fake agent's answer to one request. */
-function answerOf(
-  r: DownRequest,
-): { ok: true; result: unknown } | { ok: false; error: Record<string, unknown> } {
+function answerOf(r: DownRequest): Answer {
   const fail = (status: number, code: string, message: string) => ({
     ok: false as const,
     error: { status, code, message },
@@ -133,32 +114,7 @@ function answerOf(
   }
 }
 
-async function answer(r: DownRequest) {
-  requests.push(r)
-  await client.publishAsync(
-    upTopic(north.agentId, 'response'),
-    JSON.stringify({ v: 1, id: r.id, ...answerOf(r) }),
-    { qos: 1 },
-  )
-}
-
-async function enroll(siteId: string): Promise<Enrolled> {
-  const code = await t.request('POST', `/api/v1/sites/${siteId}/enrollments`, { token: acme.token })
-  expect(code.status, code.text).toBe(201)
-  const res = await t.request('POST', '/api/v1/enroll', { body: { code: code.body.code, name: 'agent' } })
-  expect(res.status, res.text).toBe(201)
-  return res.body as Enrolled
-}
-
-async function waitFor<T>(find: () => T | undefined, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const found = find()
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+const enroll = (siteId: string) => enrollAgentAt(t, siteId, acme.token)
 
 let cameraCount = 0
 async function plainCamera(host: string, extra: Record<string, unknown> = {}, token = acme.token) {
@@ -187,7 +143,7 @@ async function audits(action: string, target?: string) {
   return res.body.items as { actor: { id: string }; outcome: string; details: any; reason?: string }[]
 }
 
-const requestsOf = (op: string) => requests.filter((r) => r.op === op)
+const requestsOf = (op: string) => agent.requests.filter((r) => r.op === op)
 const lastRequest = (op: string) => requestsOf(op).at(-1) as any
 
 beforeAll(async () => {
@@ -199,39 +155,11 @@ beforeAll(async () => {
   north = await enroll(ids.North as string)
   south = await enroll(ids.South as string)
   agentBox = new SecretBox(Buffer.from(north.configKey, 'base64'))
-
-  client = await mqtt.connectAsync(north.mqttUrl, {
-    clientId: north.agentId,
-    username: north.agentId,
-    password: north.secret,
-    reconnectPeriod: 0,
-    ...(north.caCertificate
-      ? { ca: north.caCertificate, rejectUnauthorized: true, checkServerIdentity: () => undefined }
-      : {}),
-  })
-  client.on('message', (topic, payload) => {
-    if (topic === downTopic(north.agentId, 'request')) void answer(JSON.parse(payload.toString('utf8')))
-    if (topic === downTopic(north.agentId, 'config'))
-      configs.push((JSON.parse(payload.toString('utf8')) as { config: AgentConfig }).config)
-  })
-  await client.subscribeAsync(downTopic(north.agentId, 'request'), { qos: 1 })
-  await client.subscribeAsync(downTopic(north.agentId, 'config'), { qos: 1 })
-  await client.publishAsync(
-    upTopic(north.agentId, 'status'),
-    JSON.stringify({ v: 1, online: true, at: new Date().toISOString() }),
-    { qos: 1 },
-  )
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    const { rows } = await t.db.adminQuery('select status from agents where id = $1', [north.agentId])
-    if (rows[0]?.status === 'online') break
-    if (Date.now() > deadline) throw new Error('the agent never came online')
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  agent = await connectFakeAgent(north, { onRequest: answerOf })
 }, 60_000)
 
 afterAll(async () => {
-  await client?.endAsync()
+  await agent?.close()
   await t?.close()
 })
 
@@ -442,7 +370,7 @@ describe('a camera with a device', () => {
 
     // The agent's configuration: the device password resealed under its key, for this camera.
     const config = await waitFor(
-      () => configs.findLast((c) => c.cameras.some((cam) => cam.id === res.body.id)),
+      () => agent.configs.findLast((c) => c.config.cameras.some((cam) => cam.id === res.body.id))?.config,
       'the configuration with the camera',
     )
     const cam = config.cameras.find((c) => c.id === res.body.id)

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { type DownRequest, downTopic, upTopic } from '@ts-vms/shared'
-import mqtt, { type MqttClient } from 'mqtt'
+import type { DownRequest } from '@ts-vms/shared'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type Enrolled, enrollAgentAt } from '../helpers/enrollment.ts'
+import { type Answer, connectFakeAgent, type FakeAgent } from '../helpers/fake-agent.ts'
 import { createTenantWithAdmin, startTestHub, type TestHub, userWithRole } from '../helpers/test-hub.ts'
 
 /**
@@ -9,22 +10,14 @@ import { createTenantWithAdmin, startTestHub, type TestHub, userWithRole } from 
  * fetched from the agent that saw it) and clip (an export), and a camera's activity buckets. A fake
  * agent answers the hub's requests over MQTT and uploads exports over HTTP, as the real one does.
  */
-interface Enrolled {
-  agentId: string
-  secret: string
-  mqttUrl: string
-  caCertificate: string | null
-}
-
 let t: TestHub
 let acme: Awaited<ReturnType<typeof createTenantWithAdmin>>
 let north: Enrolled
-let client: MqttClient
+let agent: FakeAgent
 const ids: Record<string, string> = {}
 const tokens: Record<string, string> = {}
 /** Event row ids by name. */
 const ev: Record<string, string> = {}
-const requests: DownRequest[] = []
 
 /** What the fake agent answers to `analytics.snapshot`, by object id. */
 const snapshots = new Map<string, Buffer | 'unknown'>()
@@ -34,13 +27,7 @@ const CLIP = Buffer.from('fake mp4 bytes of a clip')
 const jpeg = (tag: string) =>
   Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from(tag), Buffer.from([0xff, 0xd9])])
 
-async function enroll(siteId: string): Promise<Enrolled> {
-  const code = await t.request('POST', `/api/v1/sites/${siteId}/enrollments`, { token: acme.token })
-  expect(code.status, code.text).toBe(201)
-  const res = await t.request('POST', '/api/v1/enroll', { body: { code: code.body.code, name: 'agent' } })
-  expect(res.status, res.text).toBe(201)
-  return res.body as Enrolled
-}
+const enroll = (siteId: string) => enrollAgentAt(t, siteId, acme.token)
 
 async function camera(name: string, siteId: string, agentId: string): Promise<string> {
   const res = await t.request('POST', '/api/v1/cameras', {
@@ -83,22 +70,17 @@ const objectData = (label: string, over: Record<string, unknown> = {}) => ({
 })
 
 /** The fake agent: answers snapshots from `snapshots` and exports by uploading CLIP. */
-async function answer(r: DownRequest) {
-  requests.push(r)
-  const respond = (body: Record<string, unknown>) =>
-    client.publishAsync(upTopic(north.agentId, 'response'), JSON.stringify({ v: 1, id: r.id, ...body }), {
-      qos: 1,
-    })
+async function answer(r: DownRequest): Promise<Answer | undefined> {
   if (r.op === 'analytics.snapshot') {
     const s = snapshots.get(r.eventId)
     if (!s || s === 'unknown')
-      await respond({ ok: false, error: { status: 404, code: 'snapshot_unknown', message: 'none' } })
-    else
-      await respond({
-        ok: true,
-        result: { contentType: 'image/jpeg', base64: s.toString('base64'), width: 640, height: 360 },
-      })
-  } else if (r.op === 'recordings.export') {
+      return { ok: false, error: { status: 404, code: 'snapshot_unknown', message: 'none' } }
+    return {
+      ok: true,
+      result: { contentType: 'image/jpeg', base64: s.toString('base64'), width: 640, height: 360 },
+    }
+  }
+  if (r.op === 'recordings.export') {
     const meta = {
       sha256: createHash('sha256').update(CLIP).digest('hex'),
       bytes: CLIP.length,
@@ -120,6 +102,7 @@ async function answer(r: DownRequest) {
       body: CLIP,
     })
   }
+  return undefined
 }
 
 const setAgentStatus = (status: 'online' | 'offline') =>
@@ -133,32 +116,7 @@ beforeAll(async () => {
   north = await enroll(ids.North as string)
   ids.Door = await camera('Door', ids.North as string, north.agentId)
   ids.Till = await camera('Till', ids.North as string, north.agentId)
-
-  client = await mqtt.connectAsync(north.mqttUrl, {
-    clientId: north.agentId,
-    username: north.agentId,
-    password: north.secret,
-    reconnectPeriod: 0,
-    ...(north.caCertificate
-      ? { ca: north.caCertificate, rejectUnauthorized: true, checkServerIdentity: () => undefined }
-      : {}),
-  })
-  client.on('message', (topic, payload) => {
-    if (topic === downTopic(north.agentId, 'request')) void answer(JSON.parse(payload.toString('utf8')))
-  })
-  await client.subscribeAsync(downTopic(north.agentId, 'request'), { qos: 1 })
-  await client.publishAsync(
-    upTopic(north.agentId, 'status'),
-    JSON.stringify({ v: 1, online: true, at: new Date().toISOString() }),
-    { qos: 1 },
-  )
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    const { rows } = await t.db.adminQuery('select status from agents where id = $1', [north.agentId])
-    if (rows[0]?.status === 'online') break
-    if (Date.now() > deadline) throw new Error('the agent never came online')
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  agent = await connectFakeAgent(north, { onRequest: answer })
 
   ids.personActive = randomUUID()
   ids.personDone = randomUUID()
@@ -225,7 +183,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  await client?.endAsync()
+  await agent?.close()
   await t?.close()
 })
 
@@ -296,7 +254,7 @@ describe('GET /api/v1/events/:id/snapshot.jpg', () => {
 
   it('fetches from the agent once, then serves the cache even with the agent gone', async () => {
     snapshots.set(ids.personDone as string, jpeg('full'))
-    const asked = () => requests.filter((r) => r.op === 'analytics.snapshot').length
+    const asked = () => agent.requests.filter((r) => r.op === 'analytics.snapshot').length
     const before = asked()
     const first = await snap(ev.personDone, '', tokens.doorViewer)
     expect(first.status).toBe(200)
@@ -305,7 +263,7 @@ describe('GET /api/v1/events/:id/snapshot.jpg', () => {
     expect(first.headers.get('x-cache')).toBe('miss')
     expect(Buffer.from(await first.arrayBuffer())).toEqual(jpeg('full'))
     expect(asked()).toBe(before + 1)
-    const req = requests.at(-1) as DownRequest & { op: 'analytics.snapshot' }
+    const req = agent.requests.at(-1) as DownRequest & { op: 'analytics.snapshot' }
     expect(req).toMatchObject({ cameraId: ids.Door, eventId: ids.personDone, variant: 'full' })
 
     await setAgentStatus('offline')
@@ -359,7 +317,7 @@ describe('GET /api/v1/events/:id/snapshot.jpg', () => {
     snapshots.set(ids.car as string, Buffer.from('<html>not a jpeg</html>'))
     const bad = await snap(ev.car, '?box=true')
     expect(bad.status).toBe(502)
-    expect((requests.at(-1) as { variant?: string }).variant).toBe('box')
+    expect((agent.requests.at(-1) as { variant?: string }).variant).toBe('box')
     const cached = await t.db.adminQuery('select variant from event_snapshots where event_id = $1', [ev.car])
     expect(cached.rows.map((r) => r.variant)).toEqual(['crop'])
   })
@@ -394,7 +352,7 @@ describe('GET /api/v1/events/:id/clip.mp4', () => {
     expect(res.status, await res.clone().text()).toBe(200)
     expect(res.headers.get('content-type')).toBe('video/mp4')
     expect(Buffer.from(await res.arrayBuffer())).toEqual(CLIP)
-    const req = requests.filter((r) => r.op === 'recordings.export').at(-1) as DownRequest & {
+    const req = agent.requests.filter((r) => r.op === 'recordings.export').at(-1) as DownRequest & {
       op: 'recordings.export'
     }
     expect(req).toMatchObject({
@@ -427,7 +385,7 @@ describe('GET /api/v1/events/:id/clip.mp4', () => {
     })
     expect(res.status).toBe(200)
     await res.arrayBuffer()
-    const req = requests.filter((r) => r.op === 'recordings.export').at(-1) as DownRequest & {
+    const req = agent.requests.filter((r) => r.op === 'recordings.export').at(-1) as DownRequest & {
       op: 'recordings.export'
     }
     expect(req.from).toBe('2026-11-20T10:00:00.000Z')

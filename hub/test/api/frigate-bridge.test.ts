@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import net from 'node:net'
-import { type DownAck, downTopic, type ObjectEventData, upTopic } from '@ts-vms/shared'
+import type { ObjectEventData } from '@ts-vms/shared'
 import mqtt, { type MqttClient } from 'mqtt'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -10,6 +10,8 @@ import {
   type FrigateEventMessage,
   type ObjectEventInput,
 } from '../../src/integrations/frigate-bridge.ts'
+import { enrollAgentAt } from '../helpers/enrollment.ts'
+import { connectFakeAgent, type FakeAgent, waitFor } from '../helpers/fake-agent.ts'
 import { mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
 import { createTenantWithAdmin, LogCapture, startTestHub, type TestHub } from '../helpers/test-hub.ts'
@@ -21,33 +23,14 @@ import { createTenantWithAdmin, LogCapture, startTestHub, type TestHub } from '.
  */
 const BROKER = 'mqtt://127.0.0.1:1883'
 
-interface Enrolled {
-  agentId: string
-  secret: string
-  mqttUrl: string
-  caCertificate: string | null
-}
-
 let t: TestHub
 let acme: Awaited<ReturnType<typeof createTenantWithAdmin>>
-let agent: Enrolled
-let agentClient: MqttClient
+let agent: FakeAgent
 let doorId: string
-const acks: DownAck[] = []
 let seq = 0
 const prefix = `vmstest/${randomUUID().slice(0, 8)}`
 let subscriber: MqttClient
 const received = new Map<string, FrigateEventMessage[]>()
-
-async function waitFor<T>(find: () => T | undefined, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const found = find()
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 /** Subscribes to `<topicPrefix>/events` on the machine's broker; messages land in `into`. */
 async function subscribe(
@@ -98,12 +81,7 @@ async function publishAsAgent(datas: ObjectEventData[], cameraId: string): Promi
     at: new Date().toISOString(),
     body: { type: 'object', cameraId, data },
   }))
-  const last = seq
-  const from = acks.length
-  await agentClient.publishAsync(upTopic(agent.agentId, 'messages'), JSON.stringify({ v: 1, messages }), {
-    qos: 1,
-  })
-  await waitFor(() => acks.slice(from).find((a) => a.seq >= last), `ack ${last}`)
+  await agent.publishBatch(messages, seq)
 }
 
 beforeAll(async () => {
@@ -112,47 +90,23 @@ beforeAll(async () => {
   acme = await createTenantWithAdmin(t, 'acme')
   const site = await t.request('POST', '/api/v1/sites', { token: acme.token, body: { name: 'North' } })
   expect(site.status, site.text).toBe(201)
-  const code = await t.request('POST', `/api/v1/sites/${site.body.id}/enrollments`, { token: acme.token })
-  expect(code.status, code.text).toBe(201)
-  const enrolled = await t.request('POST', '/api/v1/enroll', {
-    body: { code: code.body.code, name: 'agent' },
-  })
-  expect(enrolled.status, enrolled.text).toBe(201)
-  agent = enrolled.body as Enrolled
+  const enrolled = await enrollAgentAt(t, site.body.id, acme.token)
   const cam = await t.request('POST', '/api/v1/cameras', {
     token: acme.token,
     body: {
       name: 'Front Door #1',
       siteId: site.body.id,
-      agentId: agent.agentId,
+      agentId: enrolled.agentId,
       streams: [{ role: 'main', url: 'rtsp://10.0.0.1/door' }],
     },
   })
   expect(cam.status, cam.text).toBe(201)
   doorId = cam.body.id
-  agentClient = await mqtt.connectAsync(agent.mqttUrl, {
-    clientId: agent.agentId,
-    username: agent.agentId,
-    password: agent.secret,
-    reconnectPeriod: 0,
-    ...(agent.caCertificate
-      ? { ca: agent.caCertificate, rejectUnauthorized: true, checkServerIdentity: () => undefined }
-      : {}),
-  })
-  agentClient.on('message', (topic, payload) => {
-    if (topic === downTopic(agent.agentId, 'ack')) acks.push(JSON.parse(payload.toString('utf8')) as DownAck)
-  })
-  await agentClient.subscribeAsync(downTopic(agent.agentId, 'ack'), { qos: 1 })
-  await agentClient.publishAsync(
-    upTopic(agent.agentId, 'status'),
-    JSON.stringify({ v: 1, online: true, at: new Date().toISOString() }),
-    { qos: 1 },
-  )
-  await waitFor(() => acks[0], 'the greeting')
+  agent = await connectFakeAgent(enrolled)
 }, 60_000)
 
 afterAll(async () => {
-  await agentClient?.endAsync()
+  await agent?.close()
   await subscriber?.endAsync()
   await t?.close()
 })

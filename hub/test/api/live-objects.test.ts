@@ -1,45 +1,22 @@
 import { randomUUID } from 'node:crypto'
 import { upTopic } from '@ts-vms/shared'
-import mqtt, { type MqttClient } from 'mqtt'
+import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type Enrolled, enrollAgentAt } from '../helpers/enrollment.ts'
 import { type EventStream, openEventStream } from '../helpers/event-stream.ts'
+import { connectAgentClient } from '../helpers/fake-agent.ts'
+import { waitUntil } from '../helpers/raw-clients.ts'
 import { createTenantWithAdmin, startTestHub, type TestHub, userWithRole } from '../helpers/test-hub.ts'
 
 /**
  * The live view's overlay (issue 13): an agent's `up/objects` reaches the consoles following its
  * camera, from that camera's agent only, to users who may watch it live; nothing is stored.
  */
-interface Enrolled {
-  agentId: string
-  secret: string
-  mqttUrl: string
-  caCertificate: string | null
-}
-
 let t: TestHub
 let acme: Awaited<ReturnType<typeof createTenantWithAdmin>>
 const ids: Record<string, string> = {}
 const agents: Record<string, { enrolled: Enrolled; client: MqttClient }> = {}
 const streams: EventStream[] = []
-
-async function enroll(siteId: string): Promise<Enrolled> {
-  const code = await t.request('POST', `/api/v1/sites/${siteId}/enrollments`, { token: acme.token })
-  const res = await t.request('POST', '/api/v1/enroll', { body: { code: code.body.code, name: 'agent' } })
-  expect(res.status, res.text).toBe(201)
-  return res.body as Enrolled
-}
-
-async function connect(e: Enrolled): Promise<MqttClient> {
-  return mqtt.connectAsync(e.mqttUrl, {
-    clientId: e.agentId,
-    username: e.agentId,
-    password: e.secret,
-    reconnectPeriod: 0,
-    ...(e.caCertificate
-      ? { ca: e.caCertificate, rejectUnauthorized: true, checkServerIdentity: () => undefined }
-      : {}),
-  })
-}
 
 const objects = (cameraId: string, label = 'person') => ({
   v: 1,
@@ -54,13 +31,7 @@ async function follow(cameraId: string, token = acme.token): Promise<EventStream
   return s
 }
 
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+const until = (check: () => boolean, what: string) => waitUntil(check, 10_000, what)
 
 /** Publishes until the stream has an `objects` message (QoS 0 and the relay's subscription may race). */
 async function publishUntilSeen(client: MqttClient, agentId: string, payload: unknown, s: EventStream) {
@@ -78,8 +49,8 @@ beforeAll(async () => {
   for (const name of ['North', 'South'])
     ids[name] = (await t.request('POST', '/api/v1/sites', { token: acme.token, body: { name } })).body.id
   for (const site of ['North', 'South']) {
-    const enrolled = await enroll(ids[site] as string)
-    agents[site] = { enrolled, client: await connect(enrolled) }
+    const enrolled = await enrollAgentAt(t, ids[site] as string, acme.token)
+    agents[site] = { enrolled, client: await connectAgentClient(enrolled) }
     const res = await t.request('POST', '/api/v1/cameras', {
       token: acme.token,
       body: {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { type DownAck, downTopic, upTopic } from '@ts-vms/shared'
-import mqtt, { type MqttClient } from 'mqtt'
+import type { DownAck } from '@ts-vms/shared'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ObjectEventNotice } from '../../src/agents/ingest.ts'
+import { type Enrolled, enrollAgentAt } from '../helpers/enrollment.ts'
 import { openEventStream } from '../helpers/event-stream.ts'
+import { connectFakeAgent, type FakeAgent, waitFor } from '../helpers/fake-agent.ts'
 import { createTenantWithAdmin, startTestHub, type TestHub } from '../helpers/test-hub.ts'
 
 /**
@@ -11,29 +12,15 @@ import { createTenantWithAdmin, startTestHub, type TestHub } from '../helpers/te
  * in place in order and exactly once; motion seconds summed per 10 s bucket; nothing attributed to
  * a camera of another site. A fake agent publishes `up/messages` over MQTT as a real one does.
  */
-interface Enrolled {
-  agentId: string
-  secret: string
-  mqttUrl: string
-  caCertificate: string | null
-}
-
 let t: TestHub
 let acme: Awaited<ReturnType<typeof createTenantWithAdmin>>
 const ids: Record<string, string> = {}
 let north: Enrolled
-let client: MqttClient
-const acks: DownAck[] = []
+let agent: FakeAgent
 const notices: ObjectEventNotice[] = []
 let seq = 0
 
-async function enroll(siteId: string): Promise<Enrolled> {
-  const code = await t.request('POST', `/api/v1/sites/${siteId}/enrollments`, { token: acme.token })
-  expect(code.status, code.text).toBe(201)
-  const res = await t.request('POST', '/api/v1/enroll', { body: { code: code.body.code, name: 'agent' } })
-  expect(res.status, res.text).toBe(201)
-  return res.body as Enrolled
-}
+const enroll = (siteId: string) => enrollAgentAt(t, siteId, acme.token)
 
 async function camera(name: string, siteId: string, agentId: string): Promise<string> {
   const res = await t.request('POST', '/api/v1/cameras', {
@@ -44,25 +31,9 @@ async function camera(name: string, siteId: string, agentId: string): Promise<st
   return res.body.id
 }
 
-async function waitFor<T>(find: () => T | undefined, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const found = find()
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
 /** Publishes a batch as the agent and waits for the ack covering `until` (its last seq by default). */
-async function publish(messages: Record<string, unknown>[], until?: number): Promise<DownAck> {
-  const last = until ?? Math.max(...messages.map((m) => Number(m.seq)))
-  const from = acks.length
-  await client.publishAsync(upTopic(north.agentId, 'messages'), JSON.stringify({ v: 1, messages }), {
-    qos: 1,
-  })
-  return waitFor(() => acks.slice(from).find((a) => a.seq >= last), `ack ${last}`)
-}
+const publish = (messages: Record<string, unknown>[], until?: number): Promise<DownAck> =>
+  agent.publishBatch(messages, until)
 
 const at = () => new Date().toISOString()
 const START = '2026-11-30T10:00:00.000Z'
@@ -112,31 +83,12 @@ beforeAll(async () => {
   // What the Frigate bridge will hang on (not wired in tests): recorded to check the calls.
   const deps = (t.hub.context.agents.ingest as unknown as { deps: { onObjectEvent?: unknown } }).deps
   deps.onObjectEvent = (e: ObjectEventNotice) => notices.push(e)
-
-  client = await mqtt.connectAsync(north.mqttUrl, {
-    clientId: north.agentId,
-    username: north.agentId,
-    password: north.secret,
-    reconnectPeriod: 0,
-    ...(north.caCertificate
-      ? { ca: north.caCertificate, rejectUnauthorized: true, checkServerIdentity: () => undefined }
-      : {}),
-  })
-  client.on('message', (topic, payload) => {
-    if (topic === downTopic(north.agentId, 'ack')) acks.push(JSON.parse(payload.toString('utf8')) as DownAck)
-  })
-  await client.subscribeAsync(downTopic(north.agentId, 'ack'), { qos: 1 })
-  // Online first, so the hub's greeting (an ack of where it stands) comes before any batch's ack.
-  await client.publishAsync(
-    upTopic(north.agentId, 'status'),
-    JSON.stringify({ v: 1, online: true, at: at() }),
-    { qos: 1 },
-  )
-  await waitFor(() => acks[0], 'the greeting')
+  // Online first (the helper waits for the greeting), so the greeting comes before any batch's ack.
+  agent = await connectFakeAgent(north)
 }, 60_000)
 
 afterAll(async () => {
-  await client?.endAsync()
+  await agent?.close()
   await t?.close()
 })
 

@@ -96,11 +96,46 @@ export const cameraAnalyticsHealth = z.object({
 })
 export type CameraAnalyticsHealth = z.infer<typeof cameraAnalyticsHealth>
 
+/**
+ * A camera's device events on the agent (issue 14): the event stream of its device `connected`,
+ * `connecting`, in `error` (why: refused credentials, unreachable, a password that does not open,
+ * a channel the device does not have), or `off` (events not taken from this device).
+ */
+export const cameraDeviceHealth = z.object({
+  events: z.enum(['connected', 'connecting', 'error', 'off']),
+  error: shortText(500).optional(),
+  /** The last device event written for this camera. */
+  lastEventAt: isoTime.optional(),
+})
+export type CameraDeviceHealth = z.infer<typeof cameraDeviceHealth>
+
+/**
+ * The agent's last health probe of a camera (issue 14): reachable from its stream when one is
+ * streaming (`latencyMs` null), else by an RTSP OPTIONS/DESCRIBE; `device`: its device's HTTP
+ * endpoint (one probe per address, shared by an NVR's cameras).
+ */
+export const cameraProbeHealth = z.object({
+  reachable: z.boolean(),
+  latencyMs: z.number().nonnegative().nullable(),
+  at: isoTime,
+  error: shortText(500).optional(),
+  device: z
+    .object({
+      reachable: z.boolean(),
+      latencyMs: z.number().nonnegative().nullable(),
+      error: shortText(500).optional(),
+    })
+    .optional(),
+})
+export type CameraProbeHealth = z.infer<typeof cameraProbeHealth>
+
 export const cameraHealth = z.object({
   id: z.uuid(),
   streams: z.array(streamHealth).max(2),
   live: cameraLiveHealth.optional(),
   analytics: cameraAnalyticsHealth.optional(),
+  device: cameraDeviceHealth.optional(),
+  probe: cameraProbeHealth.optional(),
 })
 export type CameraHealth = z.infer<typeof cameraHealth>
 

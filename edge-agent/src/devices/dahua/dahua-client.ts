@@ -12,6 +12,7 @@ import {
   parseChannelTitles,
   parseDeviceType,
   parseEventBodies,
+  parseKeyValues,
   parseSoftwareVersion,
   parseSystemInfo,
 } from './dahua-parse.ts'
@@ -109,6 +110,43 @@ export class DahuaClient {
     await this.ptz(channel, 'start', { code: 'GotoPreset', arg2: positive(preset) })
   }
 
+  /** Saves the current position as preset `preset` (`SetPreset`, arg2). Dahua's CGI names none. */
+  async setPreset(channel: number, preset: number): Promise<void> {
+    await this.ptz(channel, 'start', { code: 'SetPreset', arg2: positive(preset) })
+  }
+
+  async removePreset(channel: number, preset: number): Promise<void> {
+    await this.ptz(channel, 'start', { code: 'ClearPreset', arg2: positive(preset) })
+  }
+
+  /** `ptz.cgi?action=getPresets`: `presets[0].Index=1`, `presets[0].Name=…`. */
+  async presets(channel: number): Promise<{ id: number; name?: string }[]> {
+    return parsePresets(await this.text(`/cgi-bin/ptz.cgi?action=getPresets&channel=${positive(channel)}`))
+  }
+
+  /**
+   * Whether the channel has PTZ (`getCurrentProtocolCaps`: `caps.Pan`, `caps.Tile` — Dahua's own
+   * spelling — `caps.Tilt` or `caps.Zoom` true). A fixed camera answers `Error`: false, not a failure.
+   */
+  async ptzSupported(channel: number): Promise<boolean> {
+    let body: string
+    try {
+      body = await this.text(`/cgi-bin/ptz.cgi?action=getCurrentProtocolCaps&channel=${positive(channel)}`)
+    } catch (err) {
+      if (err instanceof DeviceHttpError && err.code === 'protocol') return false
+      throw err
+    }
+    const kv = parseKeyValues(body)
+    return ['Pan', 'Tile', 'Tilt', 'Zoom'].some((k) => (kv[`caps.${k}`] ?? '').toLowerCase() === 'true')
+  }
+
+  /** The RTSP port (`configManager … name=RTSP`: `table.RTSP.Port=554`); undefined when unsaid. */
+  async rtspPort(): Promise<number | undefined> {
+    const kv = parseKeyValues(await this.text('/cgi-bin/configManager.cgi?action=getConfig&name=RTSP'))
+    const port = Number(kv['table.RTSP.Port'])
+    return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined
+  }
+
   /**
    * Subscribes to `eventManager.cgi?action=attach&codes=[All]&heartbeat=N` until `close()`. Parts
    * become device events through a tracker; Heartbeat parts prove the stream alive, and a stream
@@ -171,6 +209,25 @@ export class DahuaClient {
     }
     return res
   }
+}
+
+/** `presets[n].Index=…` / `presets[n].Name=…` lines, by Index (entries without a valid Index dropped). */
+export function parsePresets(text: string): { id: number; name?: string }[] {
+  const byEntry = new Map<string, { id?: number; name?: string }>()
+  for (const [key, value] of Object.entries(parseKeyValues(text))) {
+    const m = /^presets\[(\d{1,4})\]\.(Index|Name)$/.exec(key)
+    if (!m) continue
+    const entry = byEntry.get(m[1] as string) ?? {}
+    if (m[2] === 'Index') {
+      const id = Number(value)
+      if (Number.isInteger(id) && id >= 1 && id <= 9999) entry.id = id
+    } else if (value) entry.name = value
+    byEntry.set(m[1] as string, entry)
+  }
+  const out: { id: number; name?: string }[] = []
+  for (const e of byEntry.values())
+    if (e.id !== undefined) out.push(e.name !== undefined ? { id: e.id, name: e.name } : { id: e.id })
+  return out.sort((a, b) => a.id - b.id)
 }
 
 /** One record of a multi-record part, as the device wrote it. */

@@ -29,7 +29,20 @@ export class TestDahuaDevice {
   private readonly streams = new Set<http.ServerResponse>()
   private server: http.Server | undefined
 
-  constructor(o: { username?: string; password?: string; realm?: string } = {}) {
+  /** PTZ presets by channel (SetPreset / ClearPreset change them, getPresets lists them). */
+  readonly presets = new Map<number, Map<number, string>>()
+  private readonly ptzCaps: boolean
+
+  constructor(
+    o: {
+      username?: string
+      password?: string
+      realm?: string
+      /** Answer getCurrentProtocolCaps with pan, tilt and zoom (absent: `Error`, a fixed camera). */
+      ptz?: boolean
+    } = {},
+  ) {
+    this.ptzCaps = o.ptz ?? false
     this.user = {
       username: o.username ?? 'admin',
       password: o.password ?? 'secret',
@@ -149,6 +162,30 @@ export class TestDahuaDevice {
       }
       if (u.pathname === '/cgi-bin/ptz.cgi') {
         res.setHeader('content-type', 'text/plain')
+        const channel = Number(u.searchParams.get('channel') ?? '1')
+        const presets = this.presets.get(channel) ?? new Map<number, string>()
+        this.presets.set(channel, presets)
+        const action = u.searchParams.get('action')
+        if (action === 'getCurrentProtocolCaps') {
+          res.end(
+            this.ptzCaps
+              ? 'caps.Name=DH-SD\r\ncaps.Pan=true\r\ncaps.Tile=true\r\ncaps.Zoom=true\r\ncaps.PresetMax=255\r\n'
+              : 'Error\r\nBad Request!\r\n',
+          )
+          return
+        }
+        if (action === 'getPresets') {
+          res.end(
+            [...presets]
+              .map(([id, name], i) => `presets[${i}].Index=${id}\r\npresets[${i}].Name=${name}\r\n`)
+              .join(''),
+          )
+          return
+        }
+        const code = u.searchParams.get('code')
+        const arg2 = Number(u.searchParams.get('arg2'))
+        if (action === 'start' && code === 'SetPreset') presets.set(arg2, `Preset${arg2}`)
+        if (action === 'start' && code === 'ClearPreset') presets.delete(arg2)
         res.end(u.searchParams.get('code') ? 'OK\r\n' : 'Error\r\nBad Request!\r\n')
         return
       }

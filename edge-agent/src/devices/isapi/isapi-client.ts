@@ -4,7 +4,7 @@ import {
   type VendorEventStreamOptions,
 } from '../device-events.ts'
 import { DeviceHttpError, type DeviceResponse, deviceRequest } from '../http/device-http.ts'
-import { find, parseXml, textAt } from '../xml.ts'
+import { children, find, parseXml, textAt } from '../xml.ts'
 import {
   alertSignal,
   type IsapiDeviceInfo,
@@ -59,6 +59,26 @@ export class IsapiClient {
     return parseStreamingChannels(await this.xml('/ISAPI/Streaming/channels'))
   }
 
+  /**
+   * The streaming channels and, by stream id, the RTSP port each names (`Transport/rtspPortNo`,
+   * when it does): one request for both.
+   */
+  async streamingChannelsWithPorts(): Promise<{
+    channels: IsapiStreamingChannel[]
+    rtspPorts: Map<string, number>
+  }> {
+    const doc = await this.xml('/ISAPI/Streaming/channels')
+    const channels = parseStreamingChannels(doc)
+    const rtspPorts = new Map<string, number>()
+    const list = find(doc, 'StreamingChannelList')
+    for (const item of children(list ?? doc, 'StreamingChannel')) {
+      const id = textAt(item, 'id')
+      const port = Number(textAt(item, 'Transport', 'rtspPortNo'))
+      if (id && Number.isInteger(port) && port >= 1 && port <= 65535) rtspPorts.set(id, port)
+    }
+    return { channels, rtspPorts }
+  }
+
   /** An NVR's IP channels (a camera answers 403/404: not an NVR). */
   async inputProxyChannels(): Promise<IsapiInputProxyChannel[]> {
     return parseInputProxyChannels(await this.xml('/ISAPI/ContentMgmt/InputProxy/channels'))
@@ -95,6 +115,52 @@ export class IsapiClient {
       'PUT',
       `/ISAPI/PTZCtrl/channels/${positive(channel)}/presets/${positive(presetId)}/goto`,
     )
+  }
+
+  /** Saves the current position as preset `presetId` (1-based), named `name` when given. */
+  async setPreset(channel: number, presetId: number, name?: string): Promise<void> {
+    const id = positive(presetId)
+    const body =
+      '<?xml version="1.0" encoding="UTF-8"?><PTZPreset>' +
+      `<id>${id}</id><presetName>${xmlEscape(name ?? `Preset ${id}`)}</presetName></PTZPreset>`
+    await this.request('PUT', `/ISAPI/PTZCtrl/channels/${positive(channel)}/presets/${id}`, body)
+  }
+
+  async removePreset(channel: number, presetId: number): Promise<void> {
+    await this.request('DELETE', `/ISAPI/PTZCtrl/channels/${positive(channel)}/presets/${positive(presetId)}`)
+  }
+
+  async gotoHome(channel: number): Promise<void> {
+    await this.request('PUT', `/ISAPI/PTZCtrl/channels/${positive(channel)}/homeposition/goto`)
+  }
+
+  /**
+   * The channels with PTZ (`/ISAPI/PTZCtrl/channels`); a device without PTZ answers 403 or 404
+   * (`notSupport`), which is an empty list here, not an error.
+   */
+  async ptzChannels(): Promise<number[]> {
+    let doc: Record<string, unknown>
+    try {
+      doc = await this.xml('/ISAPI/PTZCtrl/channels')
+    } catch (err) {
+      if (err instanceof DeviceHttpError && (err.status === 403 || err.status === 404)) return []
+      throw err
+    }
+    return parsePtzChannels(doc)
+  }
+
+  /**
+   * The RTSP port the device names (`/ISAPI/Security/adminAccesses`, protocol RTSP); undefined
+   * when it does not say (then 554, the default, is the caller's guess).
+   */
+  async rtspPort(): Promise<number | undefined> {
+    const doc = await this.xml('/ISAPI/Security/adminAccesses')
+    for (const item of children(find(doc, 'AdminAccessProtocolList'), 'AdminAccessProtocol')) {
+      if (textAt(item, 'protocol')?.toUpperCase() !== 'RTSP') continue
+      const port = Number(textAt(item, 'portNo'))
+      if (Number.isInteger(port) && port >= 1 && port <= 65535) return port
+    }
+    return undefined
   }
 
   /**
@@ -139,7 +205,11 @@ export class IsapiClient {
     return parseXml((await this.request('GET', path)).body)
   }
 
-  private async request(method: 'GET' | 'PUT', path: string, body?: string): Promise<DeviceResponse> {
+  private async request(
+    method: 'GET' | 'PUT' | 'DELETE',
+    path: string,
+    body?: string,
+  ): Promise<DeviceResponse> {
     const res = await deviceRequest({
       url: `${this.base}${path}`,
       method,
@@ -171,6 +241,25 @@ function statusDetail(res: DeviceResponse): string {
   } catch {
     return ''
   }
+}
+
+/** `/ISAPI/PTZCtrl/channels`: the ids of the enabled `PTZChannel`s. */
+export function parsePtzChannels(doc: Record<string, unknown>): number[] {
+  const list = find(doc, 'PTZChannelList')
+  const items = list !== undefined ? children(list, 'PTZChannel') : children(doc, 'PTZChannel')
+  const out: number[] = []
+  for (const item of items) {
+    const id = Number(textAt(item, 'id'))
+    if (!Number.isInteger(id) || id < 1 || id > 9999) continue
+    if (textAt(item, 'enabled') === 'false') continue
+    out.push(id)
+  }
+  return out
+}
+
+/** Text for an XML element (a preset name typed by a user). */
+function xmlEscape(s: string): string {
+  return s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`)
 }
 
 function jpeg(res: DeviceResponse): Buffer {

@@ -38,9 +38,11 @@ export function digestChallenge(res: http.ServerResponse, realm: string): void {
 }
 
 /** The smallest JPEG-looking answer (SOI … EOI): enough for the client's check. */
-export const TINY_JPEG = Buffer.from([
-  0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0xff, 0xd9,
-])
+export const TINY_JPEG = Buffer.from(
+  // A real 64x36 baseline JPEG (one flat colour, 286 bytes): decoders and `sharp` read it.
+  '/9j/2wBDAA0JCgsKCA0LCgsODg0PEyAVExISEyccHhcgLikxMC4pLSwzOko+MzZGNywtQFdBRkxOUlNSMj5aYVpQYEpRUk//2wBDAQ4ODhMREyYVFSZPNS01T09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT0//wAARCAAkAEADASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAX/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFQEBAQAAAAAAAAAAAAAAAAAAAAX/xAAUEQEAAAAAAAAAAAAAAAAAAAAA/9oADAMBAAIRAxEAPwCEAppwAAAAAAAAAAAAAAAAAAAAAD//2Q==',
+  'base64',
+)
 
 export interface CannedAnswer {
   status?: number
@@ -89,7 +91,19 @@ export class TestIsapiDevice {
   private server: http.Server | undefined
   private readonly boundary: string
 
-  constructor(o: { username?: string; password?: string; realm?: string; boundary?: string } = {}) {
+  /** PTZ presets by channel: set with PUT, removed with DELETE, listed by GET …/presets. */
+  readonly presets = new Map<number, Map<number, string>>()
+
+  constructor(
+    o: {
+      username?: string
+      password?: string
+      realm?: string
+      boundary?: string
+      /** Channels with PTZ, served at `/ISAPI/PTZCtrl/channels` (absent: 404, a fixed camera). */
+      ptzChannels?: number[]
+    } = {},
+  ) {
     this.user = {
       username: o.username ?? 'admin',
       password: o.password ?? 'secret',
@@ -122,6 +136,55 @@ export class TestIsapiDevice {
         '</StreamingChannelList>',
     })
     this.answer('/ISAPI/Streaming/channels/101/picture', { contentType: 'image/jpeg', body: TINY_JPEG })
+    if (o.ptzChannels)
+      this.answer('/ISAPI/PTZCtrl/channels', {
+        body:
+          `<?xml version="1.0" encoding="UTF-8"?><PTZChannelList version="2.0" ${ns}>` +
+          o.ptzChannels
+            .map((id) => `<PTZChannel><id>${id}</id><enabled>true</enabled></PTZChannel>`)
+            .join('') +
+          '</PTZChannelList>',
+      })
+  }
+
+  /** Answers the preset operations from `presets`; false when `url` is none of them. */
+  private presetAnswer(method: string, url: string, body: string, res: http.ServerResponse): boolean {
+    const m = /^\/ISAPI\/PTZCtrl\/channels\/(\d+)\/presets(?:\/(\d+))?$/.exec(url)
+    if (!m || this.answers.has(url)) return false
+    const channel = Number(m[1])
+    const presets = this.presets.get(channel) ?? new Map<number, string>()
+    this.presets.set(channel, presets)
+    const ok = () => {
+      res.setHeader('content-type', 'application/xml')
+      res.end(
+        '<?xml version="1.0" encoding="UTF-8"?><ResponseStatus version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema">' +
+          `<requestURL>${url}</requestURL><statusCode>1</statusCode><statusString>OK</statusString><subStatusCode>ok</subStatusCode></ResponseStatus>`,
+      )
+    }
+    if (method === 'GET' && m[2] === undefined) {
+      res.setHeader('content-type', 'application/xml')
+      res.end(
+        '<?xml version="1.0" encoding="UTF-8"?><PTZPresetList version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">' +
+          [...presets]
+            .map(([id, name]) => `<PTZPreset><id>${id}</id><presetName>${name}</presetName></PTZPreset>`)
+            .join('') +
+          '</PTZPresetList>',
+      )
+      return true
+    }
+    if (m[2] === undefined) return false
+    const id = Number(m[2])
+    if (method === 'PUT') {
+      presets.set(id, /<presetName>([^<]*)<\/presetName>/.exec(body)?.[1] ?? `Preset ${id}`)
+      ok()
+      return true
+    }
+    if (method === 'DELETE') {
+      presets.delete(id)
+      ok()
+      return true
+    }
+    return false
   }
 
   /** Serves `body` for GET `path` (path with query, as the client sends it). */
@@ -216,6 +279,7 @@ export class TestIsapiDevice {
         res.on('close', () => this.streams.delete(res))
         return
       }
+      if (this.presetAnswer(req.method ?? 'GET', url, Buffer.concat(chunks).toString('utf8'), res)) return
       if (req.method === 'PUT' && (/\/continuous$/.test(url) || /\/goto$/.test(url))) {
         res.setHeader('content-type', 'application/xml')
         res.end(

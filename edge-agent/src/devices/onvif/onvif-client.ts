@@ -512,10 +512,18 @@ export class OnvifPtz {
     return this.run(profileToken, 'presets', 'GotoPreset', gotoPresetBody(profileToken, presetToken, speed))
   }
 
-  /** Saves the current position as a new preset; returns its token. */
-  async setPreset(profileToken: string, name: string): Promise<string> {
+  /**
+   * Saves the current position as a preset — a new one, or `presetToken` overwritten — and
+   * returns its token.
+   */
+  async setPreset(profileToken: string, name?: string, presetToken?: string): Promise<string> {
     const xaddr = await this.check(profileToken, 'presets')
-    return this.client.call(xaddr, PTZ_ACTION('SetPreset'), setPresetBody(profileToken, name), parseSetPreset)
+    return this.client.call(
+      xaddr,
+      PTZ_ACTION('SetPreset'),
+      setPresetBody(profileToken, name, presetToken),
+      parseSetPreset,
+    )
   }
 
   removePreset(profileToken: string, presetToken: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { TINY_JPEG } from '../isapi/test-isapi-device.ts'
 import { at, attr, child, parseXml, text } from '../xml.ts'
 import { createdTimestamp, decodeXmlEntities, escapeXml, NS, passwordDigest } from './soap.ts'
 
@@ -23,6 +24,11 @@ export interface TestProfile {
   ptz?: boolean
   /** What GetStreamUri answers (a simulator's real RTSP URL); default a fake `/stream/<token>` one. */
   streamUri?: string
+  /**
+   * The video source the profile shows (an NVR's channel): GetProfiles then carries a
+   * VideoSourceConfiguration `vsc-<source>` with this SourceToken. Absent: none, as before.
+   */
+  videoSource?: string
 }
 
 export interface TestEvent {
@@ -68,6 +74,11 @@ export interface TestOnvifDeviceOptions {
    * parameter the client must echo as a SOAP header. Default false (an `?Idx=` per subscription).
    */
   referenceParameters?: boolean
+  /**
+   * How long a PullPoint subscription lives without a Renew, ms (in the device's clock, which
+   * `clockSkewMs` shifts). After it, PullMessages and Renew answer ResourceUnknown. Default 60 s.
+   */
+  subscriptionLifetimeMs?: number
   /** Events served to the first PullMessages (state at subscription start), then `events`. */
   initialEvents?: TestEvent[]
   events?: TestEvent[]
@@ -77,6 +88,8 @@ export interface TestOnvifDeviceOptions {
   maxPullWaitMs?: number
   /** Canned bodies by operation name (`GetDeviceInformation`…), sent as they are with HTTP 200. */
   responses?: Record<string, string>
+  /** What a GET of the snapshot URI answers (behind HTTP Digest); absent: a tiny JPEG-looking body. */
+  snapshotJpeg?: Buffer
 }
 
 export interface TestRequest {
@@ -92,15 +105,17 @@ const REALM = 'test-onvif'
 
 export class TestOnvifDevice {
   readonly options: Required<
-    Omit<TestOnvifDeviceOptions, 'advertisedHost' | 'subscriptionHost' | 'responses'>
+    Omit<TestOnvifDeviceOptions, 'advertisedHost' | 'subscriptionHost' | 'responses' | 'snapshotJpeg'>
   > &
-    Pick<TestOnvifDeviceOptions, 'advertisedHost' | 'subscriptionHost' | 'responses'>
+    Pick<TestOnvifDeviceOptions, 'advertisedHost' | 'subscriptionHost' | 'responses' | 'snapshotJpeg'>
   /** Every request, in order. */
   readonly requests: TestRequest[] = []
   /** PTZ calls with their body, for assertions. */
   readonly ptzCalls: { operation: string; body: string }[] = []
   readonly presets = new Map<string, string>()
   subscriptions = new Set<string>()
+  /** When each subscription ends, ms in real time (Renew moves it). */
+  readonly expiries = new Map<string, number>()
   private server: http.Server | undefined
   private nonces = new Set<string>()
   private presetCounter = 0
@@ -121,6 +136,7 @@ export class TestOnvifDevice {
       requireAuthForTime: false,
       referenceParameters: false,
       maxPullWaitMs: 10_000,
+      subscriptionLifetimeMs: 60_000,
       profiles: [{ token: 'main', name: 'Main', encoding: 'H264', width: 1920, height: 1080, fps: 25 }],
       ptz: true,
       media2: false,
@@ -186,6 +202,10 @@ export class TestOnvifDevice {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
+    if (req.method === 'GET' && (req.url ?? '').startsWith('/snapshot/')) {
+      this.snapshot(req, res)
+      return
+    }
     let doc: Record<string, unknown>
     try {
       doc = parseXml(body)
@@ -213,12 +233,7 @@ export class TestOnvifDevice {
     else {
       const auth = this.authenticate(req, doc)
       if (auth === 'challenge') {
-        const nonce = randomBytes(12).toString('hex')
-        this.nonces.add(nonce)
-        res.writeHead(401, {
-          'www-authenticate': `Digest realm="${REALM}", qop="auth", nonce="${nonce}", algorithm=MD5`,
-        })
-        res.end()
+        this.challenge(res)
         return
       }
       if (auth === 'refused') {
@@ -243,6 +258,37 @@ export class TestOnvifDevice {
       },
       (err: unknown) => res.writeHead(500).end(String(err)),
     )
+  }
+
+  /** The snapshot URI's picture, behind HTTP Digest as cameras serve it. */
+  private snapshot(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const ok = this.checkHttpDigest(req)
+    this.requests.push({
+      operation: 'snapshot',
+      path: req.url ?? '/',
+      auth: ok ? 'http-digest' : 'refused',
+      headers: req.headers,
+      body: '',
+    })
+    if (!ok) {
+      this.challenge(res)
+      return
+    }
+    const jpeg = this.options.snapshotJpeg ?? TINY_JPEG
+    res.writeHead(200, { 'content-type': 'image/jpeg' }).end(jpeg)
+  }
+
+  /**
+   * A 401 HTTP Digest challenge with a fresh nonce (one it then accepts): the same for SOAP
+   * requests and the snapshot URI, as a camera's web server challenges both alike.
+   */
+  private challenge(res: http.ServerResponse): void {
+    const nonce = randomBytes(12).toString('hex')
+    this.nonces.add(nonce)
+    res.writeHead(401, {
+      'www-authenticate': `Digest realm="${REALM}", qop="auth", nonce="${nonce}", algorithm=MD5`,
+    })
+    res.end()
   }
 
   private authenticate(
@@ -416,12 +462,20 @@ export class TestOnvifDevice {
       if (media2)
         return (
           `<tr2:Profiles token="${escapeXml(p.token)}" fixed="true"><tr2:Name>${escapeXml(p.name ?? p.token)}</tr2:Name><tr2:Configurations>` +
+          (p.videoSource !== undefined
+            ? `<tr2:VideoSource token="vsc-${escapeXml(p.videoSource)}"><tt:Name>${escapeXml(p.videoSource)}</tt:Name>` +
+              `<tt:UseCount>1</tt:UseCount><tt:SourceToken>${escapeXml(p.videoSource)}</tt:SourceToken></tr2:VideoSource>`
+            : '') +
           `<tr2:VideoEncoder token="enc-${escapeXml(p.token)}">${encoder}</tr2:VideoEncoder>` +
           (withPtz ? ptzConfig('tr2:PTZ') : '') +
           '</tr2:Configurations></tr2:Profiles>'
         )
       return (
         `<trt:Profiles token="${escapeXml(p.token)}" fixed="true"><tt:Name>${escapeXml(p.name ?? p.token)}</tt:Name>` +
+        (p.videoSource !== undefined
+          ? `<tt:VideoSourceConfiguration token="vsc-${escapeXml(p.videoSource)}"><tt:Name>${escapeXml(p.videoSource)}</tt:Name>` +
+            `<tt:UseCount>1</tt:UseCount><tt:SourceToken>${escapeXml(p.videoSource)}</tt:SourceToken></tt:VideoSourceConfiguration>`
+          : '') +
         `<tt:VideoEncoderConfiguration token="enc-${escapeXml(p.token)}">${encoder}</tt:VideoEncoderConfiguration>` +
         (withPtz ? ptzConfig('tt:PTZConfiguration') : '') +
         '</trt:Profiles>'
@@ -467,7 +521,9 @@ export class TestOnvifDevice {
       case 'SetPreset': {
         if (!known(token)) return NO_PROFILE
         record()
-        const presetToken = `preset${++this.presetCounter}`
+        // An existing PresetToken is saved again (overwritten), as ONVIF says; else a new preset.
+        const asked = text(child(op, 'PresetToken'))
+        const presetToken = asked && this.presets.has(asked) ? asked : `preset${++this.presetCounter}`
         this.presets.set(presetToken, decodeXmlEntities(text(child(op, 'PresetName')) ?? presetToken))
         return `<tptz:SetPresetResponse><tptz:PresetToken>${presetToken}</tptz:PresetToken></tptz:SetPresetResponse>`
       }
@@ -493,12 +549,14 @@ export class TestOnvifDevice {
   private async eventsAnswer(operation: string, op: unknown, doc: unknown): Promise<Answer> {
     const path = this.requests.at(-1)?.path ?? ''
     const now = new Date(Date.now() + this.options.clockSkewMs)
-    const later = new Date(now.getTime() + 60_000)
+    const lifetime = this.options.subscriptionLifetimeMs
+    const later = new Date(now.getTime() + lifetime)
     const times = `<wsnt:CurrentTime>${iso(now)}</wsnt:CurrentTime><wsnt:TerminationTime>${iso(later)}</wsnt:TerminationTime>`
     switch (operation) {
       case 'CreatePullPointSubscription': {
         const id = String(++this.subscriptionCounter)
         this.subscriptions.add(id)
+        this.expiries.set(id, Date.now() + lifetime)
         const host = this.options.subscriptionHost ?? `0.0.0.0:${this.port}`
         return (
           '<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>' +
@@ -515,13 +573,22 @@ export class TestOnvifDevice {
         const id = this.options.referenceParameters
           ? text(at(doc, 'Envelope', 'Header', 'SubscriptionId'))
           : /[?&]Idx=(\d+)/.exec(path)?.[1]
+        if (id && (this.expiries.get(id) ?? Number.POSITIVE_INFINITY) <= Date.now()) {
+          // Not renewed in time: the device forgets it, as cameras do.
+          this.subscriptions.delete(id)
+          this.expiries.delete(id)
+        }
         if (!id || !this.subscriptions.has(id))
           return new TestFault('Sender', ['ResourceUnknownFault'], 'no such subscription')
         if (operation === 'Unsubscribe') {
           this.subscriptions.delete(id)
+          this.expiries.delete(id)
           return '<wsnt:UnsubscribeResponse/>'
         }
-        if (operation === 'Renew') return `<wsnt:RenewResponse>${times}</wsnt:RenewResponse>`
+        if (operation === 'Renew') {
+          this.expiries.set(id, Date.now() + lifetime)
+          return `<wsnt:RenewResponse>${times}</wsnt:RenewResponse>`
+        }
         const batch: TestEvent[] = []
         if (!this.initialSent.has(id)) {
           this.initialSent.add(id)

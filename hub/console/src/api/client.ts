@@ -234,6 +234,13 @@ export class ApiClient {
     return (type.includes('json') ? await res.json() : await res.text()) as T
   }
 
+  /** A request whose body is text of its own type (a CSV upload), not JSON. */
+  async sendText<T>(method: string, path: string, text: string, contentType: string): Promise<T> {
+    const res = await this.fetch(path, { method, headers: { 'content-type': contentType }, body: text })
+    if (!res.ok) throw await errorFrom(res)
+    return (await res.json()) as T
+  }
+
   get<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
     return this.request<T>('GET', path, { ...(query ? { query } : {}), ...(signal ? { signal } : {}) })
   }

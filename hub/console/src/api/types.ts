@@ -1,3 +1,4 @@
+import type { CameraDevice } from './device-types.ts'
 /** What the hub's API returns, as the console uses it (the hub's OpenAPI is the authority). */
 export interface Page<T> {
   items: T[]
@@ -118,6 +119,8 @@ export interface Camera {
   recording: { enabled: boolean; retentionDays: number }
   analyticsConfig: CameraAnalyticsConfig
   analytics: CameraAnalyticsStatus
+  /** The device the camera is, or is a channel of (null: streams only). */
+  device?: CameraDevice | null
   status: CameraStatus | null
   createdAt: string
   updatedAt: string

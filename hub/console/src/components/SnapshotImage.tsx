@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react'
-import { api, describeError } from '../../api/client.ts'
+import { api, describeError } from '../api/client.ts'
 
 /**
  * An image the hub serves only with the session's bearer token (an event's snapshot): fetched

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import type Router from '@koa/router'
 import type { Context, Middleware } from 'koa'
 import type { HubContext } from '../../hub-context.ts'
+import { siteHealth } from '../../observability/metrics.ts'
 import type { Api } from '../api.ts'
 import { forbidden, unauthorized } from '../errors.ts'
 
@@ -53,6 +54,8 @@ export function registerSystemRoutes(
       await next()
     })
   }
+  // Per-site gauges (issue 14), computed from the agents' heartbeats when scraped.
+  hub.metrics.siteSource ??= { query: () => siteHealth(hub.db), logger: hub.logger }
   router.get('/metrics', metricsAuth, async (ctx) => {
     ctx.set('Content-Type', hub.metrics.registry.contentType)
     ctx.body = await hub.metrics.registry.metrics()

@@ -1,5 +1,6 @@
 import { Route, Routes } from 'react-router'
 import { NotFoundPage } from '../../app/NotFoundPage.tsx'
+import { AddCamerasPage } from './add-cameras/AddCamerasPage.tsx'
 import { AgentsPage } from './agents/AgentsPage.tsx'
 import { AuditPage } from './audit/AuditPage.tsx'
 import { CamerasPage } from './cameras/CamerasPage.tsx'
@@ -18,6 +19,7 @@ export function AdminRoutes() {
       <Route path="tenants" element={<TenantsPage />} />
       <Route path="sites" element={<SitesPage />} />
       <Route path="agents" element={<AgentsPage />} />
+      <Route path="agents/:agentId/add-cameras" element={<AddCamerasPage />} />
       <Route path="cameras" element={<CamerasPage />} />
       <Route path="users/*" element={<UsersPage />} />
       <Route path="audit" element={<AuditPage />} />

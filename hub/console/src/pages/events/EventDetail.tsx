@@ -3,7 +3,7 @@ import { Link } from 'react-router'
 import type { ObjectEvent } from '../../api/analytics-types.ts'
 import { api, describeError, errorFrom } from '../../api/client.ts'
 import { formatTime } from '../../components/format.ts'
-import { SnapshotImage } from './SnapshotImage.tsx'
+import { SnapshotImage } from '../../components/SnapshotImage.tsx'
 
 export const percent = (score: number) => `${Math.round(score * 100)} %`
 

@@ -2,18 +2,33 @@ import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
 import { COMMON_LABELS, isObjectEvent, type ObjectEvent } from '../../api/analytics-types.ts'
 import { api, describeError } from '../../api/client.ts'
+import {
+  DEVICE_EVENT_TYPES,
+  deviceEventDetail,
+  deviceEventLabel,
+  deviceEventState,
+  isDeviceEvent,
+} from '../../api/device-events.ts'
 import type { Page, VmsEvent } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
 import { formatTime, fromLocalInput } from '../../components/format.ts'
+import { SnapshotImage } from '../../components/SnapshotImage.tsx'
 import { TimeRangeFields } from '../../components/TimeRangeFields.tsx'
 import { useCatalog } from '../../components/useCatalog.ts'
 import { useLiveUpdates } from '../../components/useLiveUpdates.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
 import { EventDetail, objectState, percent } from './EventDetail.tsx'
-import { SnapshotImage } from './SnapshotImage.tsx'
 
 const PAGE_SIZE = 50
-const KNOWN_TYPES = ['agent.online', 'agent.offline', 'camera.online', 'camera.offline', 'motion', 'object']
+const KNOWN_TYPES = [
+  'agent.online',
+  'agent.offline',
+  'camera.online',
+  'camera.offline',
+  'motion',
+  'object',
+  ...DEVICE_EVENT_TYPES,
+]
 
 /** A readable summary of an event's data (its fields, never raw JSON). */
 function summary(e: VmsEvent): string {
@@ -244,12 +259,26 @@ export function EventsPage() {
                   <img className="thumb" src={e.data.snapshot} alt={`Snapshot of ${e.type}`} />
                 )}
               <div>
-                <strong>{e.type}</strong> <time dateTime={e.time}>{formatTime(e.time)}</time>
+                {isDeviceEvent(e) ? (
+                  <>
+                    <strong title={e.type}>{deviceEventLabel(e.type)}</strong>{' '}
+                    {deviceEventState(e) && (
+                      <span className={`badge ${e.data.state === 'start' ? 'badge-warn' : ''}`}>
+                        {deviceEventState(e)}
+                      </span>
+                    )}{' '}
+                  </>
+                ) : (
+                  <strong>{e.type}</strong>
+                )}{' '}
+                <time dateTime={e.time}>{formatTime(e.time)}</time>
                 <div className="muted">
                   {e.siteId ? catalog.siteName(e.siteId) : ''}
                   {e.cameraId ? ` · ${cameraName(e.cameraId)}` : ''}
                 </div>
-                {summary(e) && <div className="mono small-text">{summary(e)}</div>}
+                {isDeviceEvent(e)
+                  ? deviceEventDetail(e) && <div className="small-text">{deviceEventDetail(e)}</div>
+                  : summary(e) && <div className="mono small-text">{summary(e)}</div>}
               </div>
               {e.cameraId && (
                 <Link

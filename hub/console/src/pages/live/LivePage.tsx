@@ -6,9 +6,11 @@ import { ErrorNotice } from '../../components/ErrorNotice.tsx'
 import { useCatalog } from '../../components/useCatalog.ts'
 import { field, isAdminChange, useReloadOnUpdates } from '../../components/useLiveUpdates.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
+import { can, useMe } from '../../session/session.tsx'
 import { LiveTile } from './LiveTile.tsx'
 import { autoTiles, fitTiles, isLayout, LAYOUTS, tilesOf } from './layouts.ts'
 import { liveSessionEnded } from './live-player.ts'
+import { PtzPad } from './PtzPad.tsx'
 
 /**
  * Live: a grid of cameras from every site the user may see, grouped by site, in layouts of 1 to
@@ -16,6 +18,7 @@ import { liveSessionEnded } from './live-player.ts'
  * Enter. The URL holds the layout, page, view and single camera, so a reload keeps the screen.
  */
 export function LivePage() {
+  const me = useMe()
   usePageTitle('Live')
   const catalog = useCatalog()
   // Cameras added, renamed or removed by an administrator appear without a reload.
@@ -152,19 +155,24 @@ export function LivePage() {
             Playback
           </a>
         </div>
-        {catalog.loading ? (
-          <p aria-busy="true">Loading…</p>
-        ) : (
-          <LiveTile
-            key={single}
-            cameraId={single}
-            camera={camera}
-            siteName={camera ? catalog.siteName(camera.siteId) : ''}
-            single
-            stream={singleStream}
-            overlay={params.get('objects') === '1' && camera?.analyticsConfig?.enabled === true}
-          />
-        )}
+        <div className="live-single-body">
+          {catalog.loading ? (
+            <p aria-busy="true">Loading…</p>
+          ) : (
+            <LiveTile
+              key={single}
+              cameraId={single}
+              camera={camera}
+              siteName={camera ? catalog.siteName(camera.siteId) : ''}
+              single
+              stream={singleStream}
+              overlay={params.get('objects') === '1' && camera?.analyticsConfig?.enabled === true}
+            />
+          )}
+          {camera?.device && camera.device.protocol !== 'rtsp' && can(me, 'camera.ptz') && (
+            <PtzPad key={camera.id} cameraId={camera.id} cameraName={camera.name} />
+          )}
+        </div>
       </section>
     )
   }

@@ -2,6 +2,7 @@ import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState }
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router'
 import { type CameraActivity, isObjectEvent } from '../../api/analytics-types.ts'
 import { api, describeError } from '../../api/client.ts'
+import { deviceEventLabel, isDeviceEvent } from '../../api/device-events.ts'
 import type { Page, Recordings, VmsEvent } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
 import { formatTime, fromLocalInput, toLocalInput } from '../../components/format.ts'
@@ -164,8 +165,13 @@ export function PlaybackPage() {
             .filter((r) => r.stream === 'main')
             .map((r) => ({ from: Date.parse(r.from), to: Date.parse(r.to) })),
           events: events.items
-            .filter((e) => e.type !== 'object')
-            .map((e) => ({ time: Date.parse(e.time), type: e.type })),
+            // A device event's end is not a moment of its own: its start (or pulse) is the marker.
+            .filter((e) => e.type !== 'object' && !(isDeviceEvent(e) && e.data.state === 'end'))
+            .map((e) => ({
+              time: Date.parse(e.time),
+              type: e.type,
+              ...(isDeviceEvent(e) ? { label: deviceEventLabel(e.type) } : {}),
+            })),
           objects: objects.items.filter(isObjectEvent).map((e) => ({
             id: e.id,
             time: Date.parse(e.data.startTime || e.time),

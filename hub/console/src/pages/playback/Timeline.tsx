@@ -6,7 +6,8 @@ export interface TimelineRow {
   cameraId: string
   name: string
   ranges: { from: number; to: number }[]
-  events: { time: number; type: string }[]
+  /** Event markers; `label` names a device's own event (line crossing, tampering...). */
+  events: { time: number; type: string; label?: string }[]
   /** Object events (analytics): a marker with the object's label at the time it was first seen. */
   objects?: { id: string; time: number; label: string; active: boolean }[]
   /** Seconds of motion per bucket, drawn as bars under the row. */
@@ -107,8 +108,9 @@ export function Timeline({ from, to, cursor, rows, onSeek }: Props) {
               .map((ev) => (
                 <span
                   key={`${ev.time}:${ev.type}`}
-                  className="timeline-event"
-                  title={`${ev.type} ${formatTime(new Date(ev.time).toISOString())}`}
+                  className={`timeline-event${ev.label ? ' timeline-device-event' : ''}`}
+                  data-type={ev.type}
+                  title={`${ev.label ?? ev.type} ${formatTime(new Date(ev.time).toISOString())}`}
                   style={{ left: `${fraction(ev.time, from, to) * 100}%` }}
                 />
               ))}

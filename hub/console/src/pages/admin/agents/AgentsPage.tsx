@@ -48,6 +48,7 @@ export function AgentsPage() {
   const tenants = useTenants()
   const multiTenant = tenants.length > 1
   const manage = can(me, 'agent.manage')
+  const addCameras = can(me, 'camera.manage')
   const siteFilter = useSiteFilter()
   const [showRevoked, setShowRevoked] = useState(false)
   const [outcome, setOutcome] = useState<Outcome>()
@@ -121,6 +122,7 @@ export function AgentsPage() {
               tenant={multiTenant ? tenantSlug(tenants, a.tenantId) : undefined}
               cameras={data?.cameras.filter((c) => c.agentId === a.id).length ?? 0}
               manage={manage}
+              addCameras={addCameras}
               act={act}
             />
           </li>
@@ -136,6 +138,7 @@ function AgentCard({
   tenant,
   cameras,
   manage,
+  addCameras,
   act,
 }: {
   agent: AgentView
@@ -143,6 +146,8 @@ function AgentCard({
   tenant: string | undefined
   cameras: number
   manage: boolean
+  /** The user may add cameras (camera.manage): the card links to "Add cameras". */
+  addCameras: boolean
   act: (what: string, run: () => Promise<unknown>) => Promise<void>
 }) {
   const titleId = `agent-${a.id}`
@@ -276,6 +281,17 @@ function AgentCard({
             <li key={d}>{d}</li>
           ))}
         </ul>
+      )}
+      {addCameras && !a.revokedAt && (
+        <p>
+          <Link
+            className="button small"
+            to={`/admin/agents/${a.id}/add-cameras`}
+            aria-label={`Add cameras to ${a.name}`}
+          >
+            Add cameras
+          </Link>
+        </p>
       )}
       {manage && !a.revokedAt && <AgentActions agent={a} act={act} />}
     </article>

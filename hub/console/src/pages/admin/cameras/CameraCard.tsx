@@ -1,4 +1,5 @@
 import type { AnalyticsCamera, AnalyticsStatus } from '../../../api/analytics-types.ts'
+import { PROTOCOL_NAMES } from '../../../api/device-types.ts'
 import type { Agent, Camera, StreamHealth } from '../../../api/types.ts'
 import { formatDuration, formatTime } from '../../../components/format.ts'
 import { ConfirmButton } from '../common/ConfirmButton.tsx'
@@ -122,6 +123,17 @@ export function CameraCard({
           {c.recording.enabled ? 'on' : 'off'}, kept {c.recording.retentionDays} day
           {c.recording.retentionDays === 1 ? '' : 's'}
         </dd>
+        {c.device && (
+          <>
+            <dt>Device</dt>
+            <dd>
+              {PROTOCOL_NAMES[c.device.protocol]} at <span className="mono">{c.device.address}</span>
+              {c.device.channel && `, channel ${c.device.channel}`}
+              {c.device.events && ', events on'}
+              {c.device.hasPassword && <span className="badge badge-ok">password set</span>}
+            </dd>
+          </>
+        )}
         {analytics && (
           <>
             <dt>Analytics</dt>

@@ -1,5 +1,6 @@
 import { type FormEvent, useEffect, useId, useRef, useState } from 'react'
 import { api, describeError } from '../../../api/client.ts'
+import { type CameraDevice, type DeviceProtocol, PROTOCOL_NAMES } from '../../../api/device-types.ts'
 import type { Agent, Camera, CameraStream, Site, StreamRole } from '../../../api/types.ts'
 import { FormActions } from '../common/FormActions.tsx'
 import { SelectField } from '../common/SelectField.tsx'
@@ -13,7 +14,19 @@ interface StreamDraft {
   transport: 'tcp' | 'udp'
 }
 
+interface DeviceDraft {
+  /** '' : no device (streams only). */
+  protocol: DeviceProtocol | ''
+  address: string
+  channel: string
+  username: string
+  password: string
+  removePassword: boolean
+  events: boolean
+}
+
 interface Draft {
+  device: DeviceDraft
   name: string
   siteId: string
   agentId: string
@@ -50,10 +63,51 @@ function defaultAgent(agents: Agent[], siteId: string): string {
   return (list.find((a) => a.status === 'online') ?? list[0])?.id ?? ''
 }
 
+const deviceDraft = (d: CameraDevice | null | undefined): DeviceDraft => ({
+  protocol: d?.protocol ?? '',
+  address: d?.address ?? '',
+  channel: d?.channel ?? '',
+  username: d?.username ?? '',
+  password: '',
+  removePassword: false,
+  events: d?.events ?? false,
+})
+
+/** The device as the API takes it (null: none); a password only when typed (null removes it). */
+function deviceBody(d: DeviceDraft) {
+  if (!d.protocol) return null
+  return {
+    protocol: d.protocol,
+    address: d.address.trim(),
+    channel: d.channel.trim(),
+    username: d.username.trim() || null,
+    events: d.events,
+    ...(d.password ? { password: d.password } : d.removePassword ? { password: null } : {}),
+  }
+}
+
+function deviceChanged(camera: Camera, d: DeviceDraft): boolean {
+  const before = camera.device ?? null
+  if (!before) return d.protocol !== ''
+  return (
+    d.protocol !== before.protocol ||
+    d.address.trim() !== before.address ||
+    d.channel.trim() !== before.channel ||
+    (d.username.trim() || null) !== before.username ||
+    d.events !== before.events ||
+    d.password !== '' ||
+    d.removePassword
+  )
+}
+
+/** A device API the hub can ask for the streams (a new camera may then leave its URLs empty). */
+const probes = (d: DeviceDraft) => d.protocol !== '' && d.protocol !== 'rtsp'
+
 function draftOf(camera: Camera | undefined, sites: Site[], agents: Agent[], siteId?: string): Draft {
   const site =
     camera?.siteId ?? (siteId && sites.some((s) => s.id === siteId) ? siteId : (sites[0]?.id ?? ''))
   return {
+    device: deviceDraft(camera?.device),
     name: camera?.name ?? '',
     siteId: site,
     agentId: camera ? (camera.agentId ?? '') : defaultAgent(agents, site),
@@ -123,6 +177,8 @@ export function CameraForm({
   useEffect(() => heading.current?.focus(), [])
 
   const set = (patch: Partial<Draft>) => setDraft((d) => ({ ...d, ...patch }))
+  const setDevice = (patch: Partial<DeviceDraft>) =>
+    setDraft((d) => ({ ...d, device: { ...d.device, ...patch } }))
   const setStream = (role: StreamRole, patch: Partial<StreamDraft>) =>
     setDraft((d) => ({ ...d, streams: { ...d.streams, [role]: { ...d.streams[role], ...patch } } }))
   const changeSite = (siteId: string) =>
@@ -143,11 +199,15 @@ export function CameraForm({
     const retentionDays = Number(draft.retentionDays)
     let body: Record<string, unknown>
     if (!camera) {
+      const streams = streamsBody(draft)
+      const device = deviceBody(draft.device)
       body = {
         name: draft.name.trim(),
         siteId: draft.siteId,
         agentId: draft.agentId || null,
-        streams: streamsBody(draft),
+        // No URL typed and a device to ask: the hub has the agent probe it and fills the streams in.
+        ...(streams.length === 0 && probes(draft.device) ? {} : { streams }),
+        ...(device ? { device } : {}),
         recording: { enabled: draft.recordingEnabled, retentionDays },
       }
     } else {
@@ -156,6 +216,7 @@ export function CameraForm({
       if (draft.siteId !== camera.siteId) body.siteId = draft.siteId
       if ((draft.agentId || null) !== camera.agentId) body.agentId = draft.agentId || null
       if (streamsChanged(camera, draft)) body.streams = streamsBody(draft)
+      if (deviceChanged(camera, draft.device)) body.device = deviceBody(draft.device)
       if (
         draft.recordingEnabled !== camera.recording.enabled ||
         retentionDays !== camera.recording.retentionDays
@@ -239,7 +300,7 @@ export function CameraForm({
                   type="url"
                   value={s.url}
                   onChange={(e) => setStream(role, { url: e.target.value })}
-                  required={role === 'main'}
+                  required={role === 'main' && !(probes(draft.device) && !camera)}
                   maxLength={2048}
                   placeholder="rtsp://192.0.2.10:554/stream1"
                   autoComplete="off"
@@ -267,28 +328,13 @@ export function CameraForm({
                   enter the password again, or remove it.
                 </p>
               )}
-              {!s.removePassword && (
-                <label>
-                  {hasPassword ? 'New password' : 'Password'}
-                  <input
-                    type="password"
-                    value={s.password}
-                    onChange={(e) => setStream(role, { password: e.target.value })}
-                    maxLength={1024}
-                    autoComplete="new-password"
-                  />
-                </label>
-              )}
-              {hasPassword && (
-                <label className="adm-check">
-                  <input
-                    type="checkbox"
-                    checked={s.removePassword}
-                    onChange={(e) => setStream(role, { removePassword: e.target.checked, password: '' })}
-                  />
-                  Remove the password
-                </label>
-              )}
+              <WriteOnlyPassword
+                label="Password"
+                hasPassword={hasPassword}
+                value={s.password}
+                remove={s.removePassword}
+                onChange={(patch) => setStream(role, patch)}
+              />
               <SelectField
                 label="Transport"
                 value={s.transport}
@@ -301,6 +347,12 @@ export function CameraForm({
           )
         })}
       </div>
+      <DeviceFields
+        device={draft.device}
+        before={camera?.device ?? null}
+        isNew={!camera}
+        onChange={setDevice}
+      />
       <fieldset className="adm-recording">
         <legend>Recording</legend>
         <label className="adm-check">
@@ -335,5 +387,151 @@ export function CameraForm({
         onCancel={() => onDone()}
       />
     </form>
+  )
+}
+
+/**
+ * The camera's device: how the agent reaches the camera (or the recorder it is a channel of) for
+ * snapshots, PTZ and the device's own events. The password is write-only, like stream passwords.
+ */
+function DeviceFields({
+  device: d,
+  before,
+  isNew,
+  onChange,
+}: {
+  device: DeviceDraft
+  before: CameraDevice | null
+  isNew: boolean
+  onChange: (patch: Partial<DeviceDraft>) => void
+}) {
+  const hasPassword = Boolean(before?.hasPassword)
+  return (
+    <fieldset className="adm-device">
+      <legend>Device (optional)</legend>
+      <p className="muted small-text">
+        The camera, or the recorder it is a channel of: for current stills, PTZ and the device's own events.
+        {isNew && ' With a device and no stream URL, the agent asks the device for its streams.'}
+      </p>
+      <div className="adm-grid">
+        <SelectField
+          label="Device protocol"
+          value={d.protocol}
+          onChange={(e) => onChange({ protocol: e.target.value as DeviceProtocol | '' })}
+        >
+          <option value="">No device</option>
+          {(Object.keys(PROTOCOL_NAMES) as DeviceProtocol[]).map((p) => (
+            <option key={p} value={p}>
+              {PROTOCOL_NAMES[p]}
+            </option>
+          ))}
+        </SelectField>
+        {d.protocol !== '' && (
+          <>
+            <label>
+              Device address
+              <input
+                value={d.address}
+                onChange={(e) => onChange({ address: e.target.value })}
+                required
+                maxLength={512}
+                placeholder="10.0.0.21 or 10.0.0.21:8000"
+                autoComplete="off"
+                spellCheck={false}
+              />
+            </label>
+            <label>
+              Device channel
+              <input
+                value={d.channel}
+                onChange={(e) => onChange({ channel: e.target.value })}
+                maxLength={64}
+                placeholder="empty for a single camera"
+                autoComplete="off"
+                spellCheck={false}
+              />
+            </label>
+            <label>
+              Device username
+              <input
+                value={d.username}
+                onChange={(e) => onChange({ username: e.target.value })}
+                maxLength={256}
+                autoComplete="off"
+                spellCheck={false}
+              />
+            </label>
+            <WriteOnlyPassword
+              label="Device password"
+              hasPassword={hasPassword}
+              value={d.password}
+              remove={d.removePassword}
+              onChange={onChange}
+            />
+            {d.protocol !== 'rtsp' && (
+              <label className="adm-check">
+                <input
+                  type="checkbox"
+                  checked={d.events}
+                  onChange={(e) => onChange({ events: e.target.checked })}
+                />
+                Take in the device's own events
+              </label>
+            )}
+          </>
+        )}
+      </div>
+      {hasPassword && !d.removePassword && d.protocol !== '' && (
+        <p className="small-text">
+          <span className="badge badge-ok">device password set</span> Leave the field empty to keep it.
+        </p>
+      )}
+    </fieldset>
+  )
+}
+
+/**
+ * A password the hub never gives back: a field for a new one ("New …" when one is set), and a box
+ * to remove the stored one (which empties the field). Streams and devices both use it.
+ */
+function WriteOnlyPassword({
+  label,
+  hasPassword,
+  value,
+  remove,
+  onChange,
+}: {
+  label: string
+  hasPassword: boolean
+  value: string
+  remove: boolean
+  onChange: (patch: { password?: string; removePassword?: boolean }) => void
+}) {
+  return (
+    <>
+      {!remove && (
+        <label>
+          {hasPassword ? `New ${label.charAt(0).toLowerCase()}${label.slice(1)}` : label}
+          <input
+            type="password"
+            value={value}
+            onChange={(e) => onChange({ password: e.target.value })}
+            maxLength={1024}
+            autoComplete="new-password"
+          />
+        </label>
+      )}
+      {hasPassword && (
+        <label className="adm-check">
+          <input
+            type="checkbox"
+            checked={remove}
+            onChange={(e) => onChange({ removePassword: e.target.checked, password: '' })}
+          />
+          Remove the {label.charAt(0).toLowerCase()}
+          {label.slice(1)}
+        </label>
+      )}
+    </>
   )
 }

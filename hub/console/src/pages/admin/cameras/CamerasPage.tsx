@@ -15,6 +15,7 @@ import { isAdminChange, isAgentStatus, useReloadOnUpdates } from '../../../compo
 import { AnalyticsEditor } from './AnalyticsEditor.tsx'
 import { CameraCard } from './CameraCard.tsx'
 import { CameraForm } from './CameraForm.tsx'
+import { CsvImport } from './CsvImport.tsx'
 
 interface CamerasData {
   cameras: Camera[]
@@ -115,6 +116,7 @@ export function CamerasPage() {
           A camera belongs to a site: create one on the <Link to="/admin/sites">Sites</Link> page first.
         </p>
       )}
+      {manage && data && data.sites.length > 0 && <CsvImport onImported={loaded.reload} />}
       {editing && data && (
         <CameraForm
           key={editing.kind === 'edit' ? editing.camera.id : 'new'}
