@@ -458,6 +458,54 @@ describe.skipIf(!chromiumAvailable)('console analytics in Chromium', () => {
     await context.close()
   })
 
+  it("takes the motion from the camera's own events when its device sends them", async () => {
+    const created = await t.request('POST', '/api/v1/cameras', {
+      token: adminToken,
+      body: {
+        name: 'Porch',
+        siteId,
+        agentId,
+        streams: [{ role: 'main', url: 'rtsp://10.0.0.2/porch' }],
+        device: { protocol: 'onvif', address: '127.0.0.1:9', channel: '', events: true },
+      },
+    })
+    expect(created.status, created.text).toBe(201)
+    const porchId = created.body.id as string
+    const { page, context, errors } = await openConsole(browser, { width: 1366, height: 1000 })
+    await signIn(page, t.url, ADMIN, '/admin/cameras')
+    await heading(page, 'Cameras').waitFor()
+
+    // Gate has no device: only the agent can give its motion.
+    await page.getByRole('button', { name: 'Analytics of camera Gate' }).click()
+    const gate = page.getByRole('region', { name: 'Analytics of Gate' })
+    const gateSource = gate.getByLabel('Motion from', { exact: true })
+    expect(await gateSource.inputValue()).toBe('agent')
+    expect(await gateSource.isDisabled()).toBe(true)
+    expect(await gate.getByText(/needs its device .* with events on/).count()).toBe(1)
+    await gate.getByRole('button', { name: 'Cancel' }).click()
+
+    await page.getByRole('button', { name: 'Analytics of camera Porch' }).click()
+    const editor = page.getByRole('region', { name: 'Analytics of Porch' })
+    const source = editor.getByLabel('Motion from', { exact: true })
+    expect(await source.isDisabled()).toBe(false)
+    await editor.getByLabel('Enable analytics', { exact: true }).check()
+    await source.selectOption({ label: "The camera's own motion events" })
+    await editor.getByText(/detection looks at the whole picture/).waitFor()
+    await expectAccessible(page)
+    await editor.getByRole('button', { name: 'Save', exact: true }).click()
+    await page.getByRole('status').filter({ hasText: 'Saved the analytics of Porch.' }).waitFor()
+
+    const saved = await t.request('GET', `/api/v1/cameras/${porchId}`, { token: adminToken })
+    expect(saved.body.analyticsConfig).toMatchObject({ enabled: true, motionSource: 'device' })
+    // Reopened, the editor shows what was saved.
+    await page.getByRole('button', { name: 'Analytics of camera Porch' }).click()
+    await editor.waitFor()
+    expect(await editor.getByLabel('Motion from', { exact: true }).inputValue()).toBe('device')
+    await editor.getByRole('button', { name: 'Cancel' }).click()
+    expect(errors).toEqual([])
+    await context.close()
+  })
+
   it('draws motion and object events on the playback timeline', async () => {
     const { page, context, errors } = await openConsole(browser, { width: 1100, height: 1000 })
     await signIn(page, t.url, ADMIN, `/playback/${cameraId}?t=${encodeURIComponent(minutesAgo(15))}`)

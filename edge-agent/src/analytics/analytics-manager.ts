@@ -113,6 +113,11 @@ export class AnalyticsManager {
   private readonly open = new Map<string, OpenEvent>()
   /** Motion time from the cameras' own detection (`deviceMotion`), by camera. */
   private readonly deviceMotionTime = new Map<string, { time: MotionTime; active: boolean }>()
+  /**
+   * The cameras whose own motion detection reports motion now: what a pipeline configured with
+   * `motionSource: 'device'` takes as its motion, frame by frame.
+   */
+  private readonly deviceMotionOn = new Set<string>()
   private readonly flushTimer: NodeJS.Timeout
   private stopped = false
 
@@ -149,13 +154,18 @@ export class AnalyticsManager {
   }
 
   /**
-   * A camera's own motion detection started or ended (its `device.motion` events): motion time in
-   * the same activity buckets as the agent's own, so the timeline works for cameras the agent does
-   * not analyse. A camera whose analytics runs keeps the agent's measure only: the hub adds up what
-   * it is sent for a bucket, and both would count the same motion.
+   * A camera's own motion detection started or ended (its `device.motion` events). It is the
+   * motion of a pipeline configured with `motionSource: 'device'` (asked frame by frame, see
+   * `CameraAnalytics`), and motion time in the same activity buckets as the agent's own, so the
+   * timeline works for cameras the agent does not analyse. A camera whose analytics runs sends the
+   * pipeline's measure only (`flushDeviceMotion` drops these buckets): the hub adds up what it is
+   * sent for a bucket, and both would count the same motion. With `device`, the pipeline's
+   * measure is this same state, sampled at its frames.
    */
   deviceMotion(cameraId: string, active: boolean, at: Date = new Date()): void {
     if (this.stopped) return
+    if (active) this.deviceMotionOn.add(cameraId)
+    else this.deviceMotionOn.delete(cameraId)
     let m = this.deviceMotionTime.get(cameraId)
     if (!m) {
       if (!active) return
@@ -349,6 +359,7 @@ export class AnalyticsManager {
         height: frame.height,
         detector: run.pool,
         motionBucketMs: ACTIVITY_BUCKET_SECONDS * 1000,
+        deviceMotion: () => this.deviceMotionOn.has(run.cameraId),
         logger: this.o.logger,
         emit: (change) => this.emit(run, change),
         saveSnapshot: async (eventId, jpeg, frameTime) => {
@@ -481,6 +492,21 @@ export class AnalyticsManager {
   private async closePipeline(run: CameraRun, pipeline: CameraAnalytics): Promise<void> {
     await pipeline.close() // ends its open events
     this.flushActivity(run, pipeline)
+    this.dropDeviceMotion(run.cameraId, Date.now())
+  }
+
+  /**
+   * Forgets the camera's device motion time up to `now`: a pipeline counted that time (from its
+   * pixels, or from this same device state), so sending it too, once the run is gone and
+   * `flushDeviceMotion` no longer skips the camera, would count it twice. Motion going on is
+   * counted again from `now`.
+   */
+  private dropDeviceMotion(cameraId: string, now: number): void {
+    const m = this.deviceMotionTime.get(cameraId)
+    if (!m) return
+    m.time.add(now, m.active)
+    m.time.takeBefore(Number.POSITIVE_INFINITY)
+    if (!m.active) this.deviceMotionTime.delete(cameraId)
   }
 
   private async stopRun(run: CameraRun): Promise<void> {

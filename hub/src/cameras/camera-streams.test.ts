@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { cameraPasswordContext, SecretBox } from '@ts-vms/shared'
+import { agentAnalyticsConfig, analyticsConfigSchema, cameraPasswordContext, SecretBox } from '@ts-vms/shared'
 import { describe, expect, it } from 'vitest'
 import type { Camera, StoredCameraStream } from '../db/entities.ts'
 import {
@@ -141,5 +141,21 @@ describe('camera stream credentials', () => {
       },
     ]
     expect(openedBy(agentA, cameraOn(agentA, legacy))).toBe('pw-old')
+  })
+})
+
+describe('analytics as the agent receives them', () => {
+  it('leaves motionSource out at its default (older agents refuse unknown keys) and sends "device"', () => {
+    const analytics = analyticsConfigSchema(null).parse({ enabled: true })
+    expect(analytics.motionSource).toBe('agent')
+    const sent = cameraForAgent(box, agentA, { ...cameraOn(agentA, []), analytics }).analytics
+    expect(sent).toBeDefined()
+    expect(sent && 'motionSource' in sent).toBe(false)
+    // What an agent of either age reads back is the same configuration.
+    expect(agentAnalyticsConfig.parse(sent)).toEqual(analytics)
+    const device = { ...analytics, motionSource: 'device' as const }
+    expect(cameraForAgent(box, agentA, { ...cameraOn(agentA, []), analytics: device }).analytics).toEqual(
+      device,
+    )
   })
 })

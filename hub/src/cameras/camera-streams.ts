@@ -137,6 +137,15 @@ function passwordFor(box: SecretBox, cameraId: string, role: StreamRole, sealed:
 }
 
 /**
+ * Analytics as an agent reads them. A setting at its default is left out: agents built before the
+ * setting existed refuse unknown keys, and a fleet is upgraded site by site.
+ */
+function forAgent(analytics: NonNullable<Camera['analytics']>): NonNullable<Camera['analytics']> {
+  const { motionSource, ...rest } = analytics
+  return motionSource === 'device' ? analytics : (rest as NonNullable<Camera['analytics']>)
+}
+
+/**
  * A camera as its agent receives it: passwords resealed under that agent's configuration key, and
  * only those given for that agent (the agent dials without the others, and reports the refusal).
  */
@@ -161,7 +170,7 @@ export function cameraForAgent(box: SecretBox, agentId: string, camera: Camera):
       }
     }),
     // Only when set: an agent reads an absent `analytics` as off, as it did before the field.
-    ...(camera.analytics ? { analytics: camera.analytics } : {}),
+    ...(camera.analytics ? { analytics: forAgent(camera.analytics) } : {}),
     // Only when set: an agent reads an absent `device` as a plain stream (no device API).
     ...(device ? { device } : {}),
   }

@@ -1,4 +1,4 @@
-import { type AnalyticsConfig, analyticsConfigSchema } from '@ts-vms/shared'
+import { ANALYTICS_DEFAULTS, type AnalyticsConfig, analyticsConfigSchema } from '@ts-vms/shared'
 import { deviceView } from '../cameras/camera-device.ts'
 import type { CameraStatus } from '../cameras/camera-status.ts'
 import { streamView } from '../cameras/camera-streams.ts'
@@ -28,9 +28,16 @@ export const siteDto = (s: Site) => ({
 /** The defaults, computed once (a camera list would otherwise build the schema per camera). */
 const ANALYTICS_OFF: AnalyticsConfig = analyticsConfigSchema(null).parse({})
 
-/** A camera's analytics configuration as the API shows it: never set (null) reads as the defaults. */
-export const analyticsConfigView = (stored: AnalyticsConfig | null | undefined): AnalyticsConfig =>
-  stored ?? structuredClone(ANALYTICS_OFF)
+/**
+ * A camera's analytics configuration as the API shows it: never set (null) reads as the defaults;
+ * a configuration stored before `motionSource` existed reads with its default (the agent's).
+ */
+export const analyticsConfigView = (stored: AnalyticsConfig | null | undefined): AnalyticsConfig => {
+  if (!stored) return structuredClone(ANALYTICS_OFF)
+  return stored.motionSource === undefined
+    ? { ...stored, motionSource: ANALYTICS_DEFAULTS.motionSource }
+    : stored
+}
 
 /** What the agent has not told the hub, said as the reason the operator sees. */
 const NOT_REPORTED = 'the agent has not reported analytics for this camera yet'

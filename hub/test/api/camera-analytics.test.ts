@@ -54,6 +54,9 @@ const example = {
   objectMasks: [],
 }
 
+/** The example as stored and shown: with the default motion source filled in. */
+const shown = { ...example, motionSource: 'agent' }
+
 const square = [
   [0.1, 0.1],
   [0.9, 0.1],
@@ -72,6 +75,7 @@ const defaults = {
   zones: [],
   motionMasks: [],
   objectMasks: [],
+  motionSource: 'agent',
 }
 
 const idle = { state: 'disabled', fps: 0, inferenceMsP50: 0, skippedByMotion: 0 }
@@ -139,7 +143,7 @@ describe('creating a camera with analytics', () => {
   it('stores the configuration and echoes it, with a status saying the agent has not reported', async () => {
     const res = await createCamera({ analytics: example })
     expect(res.status, res.text).toBe(201)
-    expect(res.body.analyticsConfig).toEqual(example)
+    expect(res.body.analyticsConfig).toEqual(shown)
     expect(res.body.analytics).toMatchObject({
       state: 'error',
       fps: 0,
@@ -147,14 +151,14 @@ describe('creating a camera with analytics', () => {
       skippedByMotion: 0,
     })
     expect(res.body.analytics.error).toMatch(/has not reported analytics/)
-    expect(await storedAnalytics(res.body.id)).toEqual(example)
+    expect(await storedAnalytics(res.body.id)).toEqual(shown)
 
     const one = await t.request('GET', `/api/v1/cameras/${res.body.id}`, { token: acme.token })
     expect(one.status, one.text).toBe(200)
-    expect(one.body.analyticsConfig).toEqual(example)
+    expect(one.body.analyticsConfig).toEqual(shown)
     const list = await t.request('GET', `/api/v1/cameras?siteId=${siteId}`, { token: acme.token })
     const listed = list.body.items.find((c: { id: string }) => c.id === res.body.id)
-    expect(listed.analyticsConfig).toEqual(example)
+    expect(listed.analyticsConfig).toEqual(shown)
     expect(listed.analytics.state).toBe('error')
 
     const audit = await lastAudit('camera.create', res.body.id)
@@ -314,8 +318,8 @@ describe('changing analytics with PATCH', () => {
     const version = await configVersion()
     const res = await patch({ fps: 10, minScore: 0.6 })
     expect(res.status, res.text).toBe(200)
-    expect(res.body.analyticsConfig).toEqual({ ...example, fps: 10, minScore: 0.6 })
-    expect(await storedAnalytics(id)).toEqual({ ...example, fps: 10, minScore: 0.6 })
+    expect(res.body.analyticsConfig).toEqual({ ...shown, fps: 10, minScore: 0.6 })
+    expect(await storedAnalytics(id)).toEqual({ ...shown, fps: 10, minScore: 0.6 })
     expect(await configVersion()).toBeGreaterThan(version)
     const audit = await lastAudit('camera.update', id)
     expect(audit.details.fields).toEqual(['analytics'])
@@ -394,6 +398,111 @@ describe('changing analytics with PATCH', () => {
   })
 })
 
+describe('motion from the camera (motionSource)', () => {
+  /** A device the agent would take events from; with streams given, nothing is probed. */
+  const onvif = { protocol: 'onvif', address: '127.0.0.1:9', channel: '', events: true }
+  const motionIssue = (res: { status: number; body: any; text: string }) => {
+    expect(paths(res)).toEqual(['analytics.motionSource'])
+    return res.body.error.details[0].message as string
+  }
+
+  it('refuses "device" without a device with events on, naming the field', async () => {
+    const analytics = { enabled: true, motionSource: 'device' }
+    const before = await t.db.adminQuery('select count(*)::int as n from cameras')
+    expect(motionIssue(await createCamera({ analytics }))).toMatch(/has no device.*motionSource to "agent"/)
+    expect(motionIssue(await createCamera({ analytics, device: { ...onvif, events: false } }))).toMatch(
+      /events are off/,
+    )
+    expect(motionIssue(await createCamera({ analytics, device: { ...onvif, protocol: 'rtsp' } }))).toMatch(
+      /rtsp, which reports no motion/,
+    )
+    const after = await t.db.adminQuery('select count(*)::int as n from cameras')
+    expect(after.rows[0]).toEqual(before.rows[0])
+    // Not a motion source at all: the schema's own 400.
+    expect(paths(await createCamera({ analytics: { motionSource: 'camera' }, device: onvif }))).toEqual([
+      'analytics.motionSource',
+    ])
+  })
+
+  it('stores "device" on a camera whose device sends events, and sends it to the agent', async () => {
+    for (const protocol of ['onvif', 'isapi', 'dahua']) {
+      const res = await createCamera({
+        analytics: { enabled: true, motionSource: 'device' },
+        device: { ...onvif, protocol },
+      })
+      expect(res.status, res.text).toBe(201)
+      expect(res.body.analyticsConfig).toEqual({ ...defaults, enabled: true, motionSource: 'device' })
+      expect(await storedAnalytics(res.body.id)).toMatchObject({ motionSource: 'device' })
+      const sent = (await agentCameras()).find((c) => c.id === res.body.id)
+      expect(sent?.analytics).toMatchObject({ motionSource: 'device' })
+    }
+  })
+
+  describe('with PATCH', () => {
+    let id: string
+    const patch = (body: Record<string, unknown>) =>
+      t.request('PATCH', `/api/v1/cameras/${id}`, { token: acme.token, body })
+
+    beforeAll(async () => {
+      const res = await createCamera({ analytics: { enabled: true }, device: onvif })
+      expect(res.status, res.text).toBe(201)
+      id = res.body.id
+    })
+
+    it('sets and resets it, audited as a change of the field', async () => {
+      const res = await patch({ analytics: { motionSource: 'device' } })
+      expect(res.status, res.text).toBe(200)
+      expect(res.body.analyticsConfig.motionSource).toBe('device')
+      expect(res.body.analyticsConfig.enabled).toBe(true)
+      const audit = await lastAudit('camera.update', id)
+      expect(audit.details.analyticsChanged).toEqual(['motionSource'])
+      expect(audit.details.analytics).toMatchObject({ motionSource: 'device' })
+      // Other fields patched later keep it.
+      const fps = await patch({ analytics: { fps: 2 } })
+      expect(fps.body.analyticsConfig).toMatchObject({ fps: 2, motionSource: 'device' })
+    })
+
+    it('refuses removing the device, or turning its events off, while the motion comes from it', async () => {
+      expect((await patch({ analytics: { motionSource: 'device' } })).status).toBe(200)
+      expect(motionIssue(await patch({ device: null }))).toMatch(/has no device/)
+      expect(motionIssue(await patch({ device: { ...onvif, events: false } }))).toMatch(/events are off/)
+      expect(motionIssue(await patch({ device: { ...onvif, protocol: 'rtsp' } }))).toMatch(/rtsp/)
+      const kept = await t.request('GET', `/api/v1/cameras/${id}`, { token: acme.token })
+      expect(kept.body.device).toMatchObject({ protocol: 'onvif', events: true })
+      expect(kept.body.analyticsConfig.motionSource).toBe('device')
+      // An unrelated change to the device (events kept) is fine.
+      const renamed = await patch({ device: { protocol: 'onvif', address: '127.0.0.2:9' } })
+      expect(renamed.status, renamed.text).toBe(200)
+      expect(renamed.body.device).toMatchObject({ address: '127.0.0.2:9', events: true })
+      // Both in one PATCH: fine.
+      const both = await patch({ device: null, analytics: { motionSource: null } })
+      expect(both.status, both.text).toBe(200)
+      expect(both.body.device).toBeNull()
+      expect(both.body.analyticsConfig.motionSource).toBe('agent')
+      // And without the device, "device" is refused again.
+      expect(motionIssue(await patch({ analytics: { motionSource: 'device' } }))).toMatch(/has no device/)
+      expect((await storedAnalytics(id)) as { motionSource: string }).toMatchObject({ motionSource: 'agent' })
+    })
+  })
+
+  it('reads a configuration stored before the field existed as "agent"', async () => {
+    const res = await createCamera({ analytics: example })
+    expect(res.status, res.text).toBe(201)
+    await t.db.adminQuery(`update cameras set analytics = analytics - 'motionSource' where id = $1`, [
+      res.body.id,
+    ])
+    expect(await storedAnalytics(res.body.id)).toEqual(example)
+    const one = await t.request('GET', `/api/v1/cameras/${res.body.id}`, { token: acme.token })
+    expect(one.body.analyticsConfig).toEqual(shown)
+    const fps = await t.request('PATCH', `/api/v1/cameras/${res.body.id}`, {
+      token: acme.token,
+      body: { analytics: { fps: 3 } },
+    })
+    expect(fps.status, fps.text).toBe(200)
+    expect(await storedAnalytics(res.body.id)).toEqual({ ...shown, fps: 3 })
+  })
+})
+
 describe("the agent's desired configuration", () => {
   it('carries analytics for cameras that have it, and nothing for the others', async () => {
     const withIt = await createCamera({ analytics: example })
@@ -401,7 +510,7 @@ describe("the agent's desired configuration", () => {
     expect(withIt.status).toBe(201)
     expect(without.status).toBe(201)
     const cameras = await agentCameras()
-    expect(cameras.find((c) => c.id === withIt.body.id)?.analytics).toEqual(example)
+    expect(cameras.find((c) => c.id === withIt.body.id)?.analytics).toEqual(shown)
     expect(cameras.find((c) => c.id === without.body.id)).not.toHaveProperty('analytics')
   })
 })

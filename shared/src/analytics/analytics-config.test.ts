@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { z } from 'zod'
 import {
+  ANALYTICS_DEFAULTS,
   ANALYTICS_LIMITS,
   type AnalyticsConfig,
   analyticsConfigPatchSchema,
@@ -69,7 +70,7 @@ const pathsOf = (input: unknown) => issuesOf(schema.safeParse(input)).map((i) =>
 describe('analyticsConfigSchema', () => {
   it('parses the contract’s example as given', () => {
     const parsed = schema.parse(example)
-    expect(parsed).toEqual({ ...example, zones: [{ ...example.zones[0] }] })
+    expect(parsed).toEqual({ ...example, motionSource: 'agent', zones: [{ ...example.zones[0] }] })
   })
 
   it('applies the defaults to what is absent', () => {
@@ -84,6 +85,7 @@ describe('analyticsConfigSchema', () => {
       zones: [],
       motionMasks: [],
       objectMasks: [],
+      motionSource: 'agent',
     } satisfies AnalyticsConfig)
     const parsed = schema.parse({ enabled: true, zones: [zone('till')] })
     expect(parsed.stream).toBeUndefined()
@@ -121,6 +123,13 @@ describe('analyticsConfigSchema', () => {
     expect(schema.parse({ zones: allZones }).zones).toHaveLength(32)
   })
 
+  it('takes the motion from the agent or the camera, the agent by default', () => {
+    expect(ANALYTICS_DEFAULTS.motionSource).toBe('agent')
+    expect(schema.parse({}).motionSource).toBe('agent')
+    expect(schema.parse({ motionSource: 'device' }).motionSource).toBe('device')
+    expect(schema.parse({ motionSource: 'agent' }).motionSource).toBe('agent')
+  })
+
   it('accepts names in any script, with inner spaces and emoji', () => {
     for (const name of ['Entrée', 'קופה', 'レジ 2', 'Till 🛒', 'a']) {
       expect(schema.parse({ zones: [zone(name)] }).zones[0]?.name).toBe(name)
@@ -149,6 +158,8 @@ describe('analyticsConfigSchema', () => {
       ['model with a path', { model: '../../etc/passwd' }, 'model'],
       ['empty model', { model: '' }, 'model'],
       ['enabled as a string', { enabled: 'yes' }, 'enabled'],
+      ['unknown motion source', { motionSource: 'camera' }, 'motionSource'],
+      ['motion source as a boolean', { motionSource: true }, 'motionSource'],
       ['no objects', { objects: [] }, 'objects'],
       ['repeated object', { objects: ['person', 'car', 'person'] }, 'objects.2'],
       ['empty label', { objects: [''] }, 'objects.0'],
@@ -473,6 +484,20 @@ describe('analyticsConfigPatchSchema', () => {
     expect(merged.zones.map((z) => z.name)).toEqual(['till'])
     expect(merged.motionMasks).toEqual(stored.motionMasks)
     expect(merged.enabled).toBe(true)
+  })
+
+  it('patches the motion source: set, kept when absent, back to the agent with null', () => {
+    expect(patchSchema.parse({ motionSource: 'device' })).toEqual({ motionSource: 'device' })
+    expect(issuesOf(patchSchema.safeParse({ motionSource: 'pixels' })).map((i) => i.path)).toEqual([
+      'motionSource',
+    ])
+    const device = schema.parse(mergeAnalyticsConfig(stored, patchSchema.parse({ motionSource: 'device' })))
+    expect(device.motionSource).toBe('device')
+    expect(device.fps).toBe(stored.fps)
+    const kept = schema.parse(mergeAnalyticsConfig(device, patchSchema.parse({ fps: 2 })))
+    expect(kept.motionSource).toBe('device')
+    const back = schema.parse(mergeAnalyticsConfig(device, patchSchema.parse({ motionSource: null })))
+    expect(back.motionSource).toBe('agent')
   })
 
   it('catches a patch that breaks a rule against the stored fields when the merge is re-parsed', () => {

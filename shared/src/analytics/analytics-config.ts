@@ -44,7 +44,18 @@ export const ANALYTICS_DEFAULTS = {
   minArea: 0,
   inertia: 3,
   loiterSeconds: 0,
+  motionSource: 'agent',
 } as const
+
+/**
+ * Where a camera's motion comes from: `agent`, the agent's own pixel motion detection on the
+ * decoded frames (motion boxes, so the detector looks only where something moves); `device`, the
+ * camera's own motion events (`device.motion`, which need a device with events on): the agent
+ * then computes no pixel motion, and while the camera reports motion the whole frame counts as
+ * moving.
+ */
+export const motionSource = z.enum(['agent', 'device'])
+export type MotionSource = z.infer<typeof motionSource>
 
 /**
  * Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): storable, but
@@ -249,6 +260,8 @@ function analyticsFields(knownLabels: readonly string[] | null) {
     motionMasks: masks,
     /** Areas where an object's bottom-centre is ignored (a poster of a person). */
     objectMasks: masks,
+    /** What gates detection and measures motion time: the agent's pixel motion or the camera's. */
+    motionSource,
   }
 }
 
@@ -309,6 +322,7 @@ export function analyticsConfigSchema(knownLabels: readonly string[] | null) {
       zones: f.zones.default(() => []),
       motionMasks: f.motionMasks.default(() => []),
       objectMasks: f.objectMasks.default(() => []),
+      motionSource: f.motionSource.default(ANALYTICS_DEFAULTS.motionSource),
     })
     .superRefine(checkAcrossFields)
 }
@@ -338,6 +352,7 @@ export function analyticsConfigPatchSchema(knownLabels: readonly string[] | null
       zones: f.zones.nullish(),
       motionMasks: f.motionMasks.nullish(),
       objectMasks: f.objectMasks.nullish(),
+      motionSource: f.motionSource.nullish(),
     })
     .superRefine(checkAcrossFields)
 }

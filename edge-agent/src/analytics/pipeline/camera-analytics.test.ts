@@ -8,7 +8,7 @@ import { rgbToFrame } from '../../../test/helpers/yuv-frames.ts'
 import { OnnxDetector } from '../detect/onnx-detector.ts'
 import type { ObjectEventChange } from '../events/object-events.ts'
 import type { Box, Detection, Frame } from '../types.ts'
-import { CameraAnalytics, type RegionDetector } from './camera-analytics.ts'
+import { CameraAnalytics, type CameraAnalyticsOptions, type RegionDetector } from './camera-analytics.ts'
 
 const WIDTH = 640
 const HEIGHT = 360
@@ -80,6 +80,7 @@ function harness(
   detector: RegionDetector,
   input: AnalyticsConfigInput = {},
   saveSnapshot?: (eventId: string, jpeg: Buffer, frameTime: number) => Promise<void>,
+  extra: Pick<CameraAnalyticsOptions, 'deviceMotion' | 'motionBucketMs'> = {},
 ): Harness {
   const changes: ObjectEventChange[] = []
   const snapshots: Harness['snapshots'] = []
@@ -97,6 +98,7 @@ function harness(
       }),
     emit: (change) => changes.push(change),
     logger: { warn } as never,
+    ...extra,
   })
   return { analytics, changes, snapshots, warn }
 }
@@ -328,6 +330,97 @@ describe('CameraAnalytics with a fake detector', () => {
     await h.analytics.process(squareFrame(20, 400))
     await h.analytics.close()
     expect(h.changes).toHaveLength(count)
+  })
+})
+
+describe('CameraAnalytics with the camera\'s own motion (motionSource "device")', () => {
+  const WHOLE_FRAME: Box = { x1: 0, y1: 0, x2: WIDTH, y2: HEIGHT }
+
+  /** A harness whose camera reports motion while `camera.moving` is true. */
+  function deviceHarness(detector: RegionDetector, input: AnalyticsConfigInput = {}) {
+    const camera = { moving: false, asked: 0 }
+    const h = harness(detector, { motionSource: 'device', ...input }, undefined, {
+      motionBucketMs: 1000,
+      deviceMotion: () => {
+        camera.asked++
+        return camera.moving
+      },
+    })
+    return { ...h, camera }
+  }
+
+  it('computes no pixel motion: a square sliding across runs no detection while the camera is still', async () => {
+    const detector = new SquareDetector()
+    const h = deviceHarness(detector)
+    const clip = slidingSquareClip()
+    await run(h.analytics, clip)
+    expect(detector.regions).toHaveLength(0)
+    expect(h.changes).toEqual([])
+    expect(h.analytics.stats().skippedByMotion).toBe(1)
+    // Asked once a frame; no motion time either, so the timeline shows none.
+    expect(h.camera.asked).toBe(clip.length)
+    await h.analytics.close()
+    expect(h.analytics.takeMotionBuckets()).toEqual([])
+  })
+
+  it('looks at the whole frame while the camera reports motion, even where no pixel changes', async () => {
+    const detector = new SquareDetector()
+    const h = deviceHarness(detector)
+    // A square standing still from the first frame: the agent's pixel motion never sees it.
+    const still = Array.from({ length: 10 }, (_, i) => squareFrame(i, 300))
+    h.camera.moving = true
+    await run(h.analytics, still.slice(0, 5))
+    expect(detector.regions).toEqual(Array.from({ length: 5 }, () => WHOLE_FRAME))
+    expect(h.changes.filter((c) => c.kind === 'new')).toHaveLength(1)
+
+    // Motion over: the tracked square still gets its own (smaller) region, the whole frame no more.
+    h.camera.moving = false
+    await run(h.analytics, still.slice(5, 6))
+    expect(detector.regions).toHaveLength(6)
+    const region = detector.regions[5]!
+    expect(region).not.toEqual(WHOLE_FRAME)
+    expect(region.x1).toBeLessThanOrEqual(300)
+    expect(region.x2).toBeGreaterThanOrEqual(300 + SIDE)
+    expect(region.x2 - region.x1).toBeLessThan(WIDTH)
+    expect(h.analytics.stats().activeObjects).toBe(1)
+
+    // The same scene with the agent's motion: nothing moves, so nothing is looked at.
+    const agent = new SquareDetector()
+    const a = harness(agent)
+    await run(a.analytics, still)
+    expect(agent.regions).toHaveLength(0)
+  })
+
+  it("ignores motion masks, which are the agent's pixel motion's", async () => {
+    const detector = new SquareDetector()
+    const h = deviceHarness(detector, { motionMasks: [LEFT_HALF, RIGHT_HALF] })
+    h.camera.moving = true
+    await run(h.analytics, [squareFrame(0, 300)])
+    expect(detector.regions).toEqual([WHOLE_FRAME])
+  })
+
+  it("measures motion time by the camera's state, not the pixels", async () => {
+    const h = deviceHarness(new SquareDetector())
+    const clip = slidingSquareClip().slice(0, 20) // the square moves from frame 3 on
+    // The camera reports motion for frames 0..9 (the span to frame 10: 2 s), then none.
+    for (const [i, frame] of clip.entries()) {
+      h.camera.moving = i < 10
+      await h.analytics.process(frame)
+    }
+    expect(h.analytics.takeMotionBuckets()).toEqual([
+      { start: START, seconds: 1 },
+      { start: START + 1000, seconds: 1 },
+    ])
+    await h.analytics.close()
+    expect(h.analytics.takeMotionBuckets()).toEqual([])
+  })
+
+  it("never moves when nobody tells it the camera's motion", async () => {
+    const detector = new SquareDetector()
+    const h = harness(detector, { motionSource: 'device' })
+    await run(h.analytics, slidingSquareClip())
+    expect(detector.regions).toHaveLength(0)
+    expect(h.changes).toEqual([])
   })
 })
 

@@ -41,6 +41,12 @@ export interface CameraAnalyticsOptions {
   stationaryRecheckFrames?: number
   /** Length of the motion-time buckets (`takeMotionBuckets`), ms; default 10 s. */
   motionBucketMs?: number
+  /**
+   * Whether the camera reports motion now (its own `device.motion`), asked once per frame when
+   * `config.motionSource` is `device`: the frame then moves as a whole while it does, and not at
+   * all otherwise (no pixel motion is computed). Absent: the camera never reports motion.
+   */
+  deviceMotion?: () => boolean
 }
 
 export interface CameraAnalyticsStats {
@@ -90,7 +96,8 @@ export class CameraAnalytics {
   readonly cameraId: string
   readonly #o: CameraAnalyticsOptions
   readonly #modelSize: number
-  readonly #motion: MotionDetector
+  /** The pixel motion detector; undefined when the motion comes from the camera (`device`). */
+  readonly #motion: MotionDetector | undefined
   readonly #motionTime: MotionTime
   readonly #filter: ObjectFilter
   readonly #tracker: ByteTracker
@@ -120,7 +127,10 @@ export class CameraAnalytics {
     const input = options.detector.inputSize
     // planRegions wants a square side: the largest square that reaches a non-square input unscaled.
     this.#modelSize = typeof input === 'number' ? input : Math.min(input.width, input.height)
-    this.#motion = new MotionDetector({ width, height, masks: config.motionMasks })
+    this.#motion =
+      config.motionSource === 'device'
+        ? undefined
+        : new MotionDetector({ width, height, masks: config.motionMasks })
     this.#motionTime = new MotionTime({ bucketMs: options.motionBucketMs ?? 10_000 })
     this.#filter = new ObjectFilter({
       width,
@@ -242,8 +252,8 @@ export class CameraAnalytics {
     this.#countFrameTime(frame.time)
     const stage = this.#stageMs
     let started = performance.now()
-    const motion = this.#motion.detect(frame)
-    this.#motionTime.add(frame.time, motion.boxes.length > 0)
+    const motion = this.#motionBoxes(frame)
+    this.#motionTime.add(frame.time, motion.length > 0)
     let now = performance.now()
     stage.motion += now - started
     started = now
@@ -251,7 +261,7 @@ export class CameraAnalytics {
       frameWidth: this.#o.width,
       frameHeight: this.#o.height,
       modelSize: this.#modelSize,
-      motion: motion.boxes,
+      motion,
       tracked: this.#tracked,
       frameIndex,
       stationaryRecheckFrames: this.#o.stationaryRecheckFrames,
@@ -299,6 +309,17 @@ export class CameraAnalytics {
       if (update) this.#o.emit(update)
     }
     stage.tracking += performance.now() - started
+  }
+
+  /**
+   * Where the frame moves: the pixel motion detector's boxes, or with the camera's own motion
+   * (`device`) the whole frame while the camera reports motion and nothing otherwise. A camera's
+   * motion has no place, so detection looks at the whole frame while it lasts; tracked objects
+   * still get their regions when it does not.
+   */
+  #motionBoxes(frame: Frame): Box[] {
+    if (this.#motion) return this.#motion.detect(frame).boxes
+    return this.#o.deviceMotion?.() ? [{ x1: 0, y1: 0, x2: this.#o.width, y2: this.#o.height }] : []
   }
 
   /**

@@ -32,7 +32,16 @@ export interface AnalyticsConfig {
   zones: AnalyticsZone[]
   motionMasks: Polygon[]
   objectMasks: Polygon[]
+  /**
+   * Where the motion comes from: `agent`, its own picture analysis (motion boxes: detection looks
+   * only where something moves); `device`, the camera's own motion events (needs a device with
+   * events on; detection then looks at the whole frame while the camera reports motion). The hub
+   * always sends it; optional so the `Camera` of `api/types.ts`, which lacks it, still fits.
+   */
+  motionSource?: MotionSource
 }
+
+export type MotionSource = 'agent' | 'device'
 
 /** What a PATCH may carry under `analytics` (a merge patch: lists are replaced whole). */
 export type AnalyticsConfigPatch = Partial<{ [K in keyof AnalyticsConfig]: AnalyticsConfig[K] | null }>

@@ -326,6 +326,33 @@ function assertAnalyticsStream(c: Camera): void {
     ])
 }
 
+/** Device protocols whose events the agent reads (and so the camera's motion): not plain rtsp. */
+const MOTION_EVENT_PROTOCOLS: readonly string[] = ['onvif', 'isapi', 'dahua']
+
+/**
+ * Motion from the camera (`motionSource: "device"`) needs a device that tells the agent about it:
+ * one of an events protocol with its events on. Without it the agent would see no motion at all
+ * and detect nothing but what it already tracks.
+ */
+function assertMotionSource(c: Camera): void {
+  if (c.analytics?.motionSource !== 'device') return
+  const device = c.device
+  const problem = !device
+    ? 'the camera has no device'
+    : !MOTION_EVENT_PROTOCOLS.includes(device.protocol)
+      ? `its device is ${device.protocol}, which reports no motion`
+      : !device.events
+        ? "its device's events are off"
+        : undefined
+  if (problem)
+    throw invalidAnalytics([
+      {
+        path: ['motionSource'],
+        message: `motion from the camera needs its device (onvif, isapi or dahua) with events on, and ${problem}: give it one with events: true, or set motionSource to "agent"`,
+      },
+    ])
+}
+
 /** JSON with object keys sorted: jsonb stores keys in its own order, which is not a change. */
 function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
@@ -527,6 +554,7 @@ export async function createCamera(
       device: sealedDevice(hub, owner, body.device ?? null),
     } as Camera)
     assertAnalyticsStream(c)
+    assertMotionSource(c)
     await tx.flush()
     if (c.agentId) await bumpConfigVersion(tx, c.agentId)
     return [c, await cameraStatuses(tx, [c])] as const
@@ -674,6 +702,9 @@ export function registerCameraRoutes(api: Api, hub: HubContext): void {
             c.analytics = await analyticsForUpdate(tx, c.tenantId, analyticsBefore, body.analytics)
           // Also when only the streams change: removing the sub stream analytics names is refused.
           if (body.analytics !== undefined || body.streams !== undefined) assertAnalyticsStream(c)
+          // Also when only the device changes: removing it, or turning its events off, is refused
+          // while the camera's motion comes from it.
+          if (body.analytics !== undefined || body.device !== undefined) assertMotionSource(c)
           await tx.flush()
           for (const agentId of new Set([previousAgent, c.agentId]))
             if (agentId) await bumpConfigVersion(tx, agentId)

@@ -4,11 +4,13 @@ import {
   type AnalyticsConfig,
   type AnalyticsConfigPatch,
   COMMON_LABELS,
+  type MotionSource,
   type Polygon,
 } from '../../../api/analytics-types.ts'
 import { api, describeError } from '../../../api/client.ts'
 import type { Camera } from '../../../api/types.ts'
 import { ErrorNotice } from '../../../components/ErrorNotice.tsx'
+import { SelectField } from '../common/SelectField.tsx'
 import { type CanvasShape, ShapeCanvas } from './ShapeCanvas.tsx'
 import type { StreamProbe } from './StreamTest.tsx'
 
@@ -24,7 +26,12 @@ const DEFAULTS: AnalyticsConfig = {
   zones: [],
   motionMasks: [],
   objectMasks: [],
+  motionSource: 'agent',
 }
+
+/** Whether the agent hears the camera's own motion: a device of an events protocol, events on. */
+const deviceSendsMotion = (camera: Camera) =>
+  Boolean(camera.device?.events && camera.device.protocol !== 'rtsp')
 
 type ShapeKind = 'zone' | 'motion' | 'object'
 interface ShapeDraft {
@@ -128,6 +135,10 @@ export function AnalyticsEditor({
   const [fps, setFps] = useState(String(initial.fps))
   const [minScore, setMinScore] = useState(String(initial.minScore))
   const [threshold, setThreshold] = useState(String(initial.threshold))
+  // Absent from a hub older than the field: the agent's.
+  const [motionSource, setMotionSource] = useState<MotionSource>(initial.motionSource ?? 'agent')
+  const motionHintId = useId()
+  const deviceMotion = deviceSendsMotion(camera)
   const [common, setCommon] = useState<string[]>(
     initial.objects.filter((o) => (COMMON_LABELS as readonly string[]).includes(o)),
   )
@@ -257,6 +268,7 @@ export function AnalyticsEditor({
       objects,
       minScore: Number(minScore),
       threshold: Number(threshold),
+      motionSource,
       zones: shapes
         .filter((s) => s.kind === 'zone')
         .map((s) => {
@@ -417,7 +429,27 @@ export function AnalyticsEditor({
               onChange={(e) => setThreshold(e.target.value)}
             />
           </label>
+          <SelectField
+            label="Motion from"
+            value={motionSource}
+            // Kept usable when "device" is stored, so it can be set back to the agent.
+            disabled={!deviceMotion && motionSource === 'agent'}
+            aria-describedby={motionHintId}
+            onChange={(e) => setMotionSource(e.target.value as MotionSource)}
+          >
+            <option value="agent">The agent (picture analysis)</option>
+            <option value="device" disabled={!deviceMotion}>
+              The camera's own motion events
+            </option>
+          </SelectField>
         </div>
+        <p id={motionHintId} className="muted small-text">
+          {!deviceMotion
+            ? "The camera's own motion needs its device (ONVIF, ISAPI or Dahua) with events on: set that in the camera's settings first."
+            : motionSource === 'device'
+              ? 'The camera tells when something moves, which saves the agent work; with no motion boxes, detection looks at the whole picture while the motion lasts, and motion masks do not apply.'
+              : 'The agent finds motion in the picture itself and looks for objects only where something moves.'}
+        </p>
         <fieldset className="analytics-objects">
           <legend>Objects</legend>
           {COMMON_LABELS.map((l) => (
