@@ -227,7 +227,11 @@ describe.skipIf(missing)('analytics on a simulated camera', () => {
         )
         // Settled first (the sign-in lands on the page, the catalog loads, the video plays).
         await page.locator('figure[data-state="streaming"]').waitFor({ timeout: 30_000 })
-        await page.getByLabel('Show objects').check()
+        // A click, then the box's state polled: the URL change behind it renders in a transition,
+        // which a busy machine may deliver after the click returns (check() would call that a
+        // failed click).
+        await page.getByLabel('Show objects').click()
+        await expect.poll(() => page.getByLabel('Show objects').isChecked()).toBe(true)
         const overlay = page.getByRole('img', { name: /^Detected objects: .*person/ })
         await overlay.waitFor({ timeout: 40_000 })
         await expect.poll(() => page.getByText(/^person \d+%$/).count()).toBeGreaterThan(0)
