@@ -6,6 +6,9 @@ export default defineConfig({
       'shared',
       'hub',
       'edge-agent',
+      // Service definitions, WinSW XML, systemd units, install plans, the .ps1 scripts and the
+      // Linux install scripts.
+      { test: { name: 'installer', include: ['installer/**/*.test.ts'], testTimeout: 60_000 } },
       // Dev tools with tests of their own (the camera simulator).
       {
         test: {

@@ -177,14 +177,27 @@ try {
   let agent: EdgeAgent | undefined
   const simAuth = { username: 'demo', password: randomBytes(12).toString('base64url') }
   const sim = await startSimulator(simAuth)
-  // An ONVIF device in front of the first demo camera, for trying discovery and adding cameras
-  // (loopback only, same credentials as the camera's RTSP; the demo goes on without it).
+  // Devices in front of the demo cameras, for trying "Add cameras", PTZ and device events: an
+  // ONVIF camera, a two-channel Hikvision-like NVR and a Dahua-like camera (loopback only, same
+  // credentials as the camera's RTSP; the demo goes on without them).
   let devices: SimulatedDevices | undefined
   try {
     devices = await SimulatedDevices.start({
       rtspBaseUrl: `rtsp://127.0.0.1:${sim.port}`,
+      simulator: sim,
       devices: [
         { kind: 'onvif', name: 'demo-entrance', ...simAuth, streams: { main: 'cam1', sub: 'cam1-sub' } },
+        {
+          kind: 'isapi',
+          name: 'demo-nvr',
+          ...simAuth,
+          channels: 2,
+          streams: [
+            { main: 'cam1', sub: 'cam1-sub' },
+            { main: 'cam3-h265', sub: 'cam3-sub' },
+          ],
+        },
+        { kind: 'dahua', name: 'demo-dahua', ...simAuth, streams: { main: 'cam3-h265', sub: 'cam3-sub' } },
       ],
     })
   } catch (err) {
@@ -211,7 +224,9 @@ try {
   process.stderr.write(
     `Camera simulator on rtsp://127.0.0.1:${sim.port}/ (cam1, cam1-sub, cam3-h265, cam3-sub).\n` +
       (devices
-        ? `Simulated ONVIF camera ${devices.get('demo-entrance').url} (user ${simAuth.username}, password in ${demoDevicePassword(dir, simAuth.password)}; WS-Discovery unicast at ${devices.discoveryTarget}).\n`
+        ? `Simulated devices (user ${simAuth.username}, password in ${demoDevicePassword(dir, simAuth.password)}): ` +
+          `ONVIF camera ${devices.get('demo-entrance').url} (WS-Discovery unicast at ${devices.discoveryTarget}), ` +
+          `Hikvision-like NVR ${new URL(devices.get('demo-nvr').url).host}, Dahua-like camera ${new URL(devices.get('demo-dahua').url).host}.\n`
         : '') +
       `Open the web console at ${hub.url}/ and sign in as admin of tenant "system".\n` +
       `Demo agent ${agent.agentId} running; it reports to the hub every 10 s` +

@@ -77,6 +77,13 @@ export const agentConfigSchema = z.object({
   VMS_AGENT_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   /** The address the metrics listen on (default loopback only: no anonymous exposure beyond the machine). */
   VMS_AGENT_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** The setup wizard's port (served until setup is finished; `npm run agent -- setup` reopens it). */
+  VMS_AGENT_SETUP_PORT: z.coerce.number().int().min(0).max(65_535).default(7080),
+  /**
+   * The address the setup wizard listens on: loopback by default; any other address (e.g. 0.0.0.0
+   * for the LAN) is served over TLS with a self-signed certificate whose fingerprint is printed.
+   */
+  VMS_AGENT_SETUP_HOST: z.string().min(1).default('127.0.0.1'),
 })
 
 export function loadAgentSettings(

@@ -1,36 +1,120 @@
 import { parseArgs } from 'node:util'
 import pino from 'pino'
+import { createEventLog, EVENT_IDS, eventForLogRecord, rateLimited } from '../../installer/src/event-log.ts'
+import { shutdownSignals } from '../../installer/src/node-platform.ts'
+import { SERVICE_USAGE, ServiceUsageError, serviceCommand } from '../../installer/src/service-command.ts'
+import { startWatchdog } from '../../installer/src/watchdog.ts'
 import { EdgeAgent, outboxFile } from './agent.ts'
 import { loadAgentSettings } from './config.ts'
+import { hasCredentials } from './credentials.ts'
+import { runAgentDoctor } from './doctor/agent-doctor.ts'
 import { enroll } from './enroll.ts'
 import { Outbox } from './outbox/outbox.ts'
+import { openSetupWizard, wantsSetupWizard } from './setup/run.ts'
+import type { SetupWizard } from './setup/server.ts'
 
 const USAGE = `usage:
-  npm run agent                                   run the agent (after enrolling)
+  npm run agent                                   run the agent (not enrolled yet: the setup wizard first)
+  npm run agent -- setup                          open the setup wizard again (on VMS_AGENT_SETUP_PORT)
   npm run agent -- enroll --hub URL --code CODE [--name NAME] [--force]
   npm run agent -- emit-test-events --count N [--type TYPE]
+  npm run agent -- ${SERVICE_USAGE}
+  npm run agent -- doctor                         check this machine, the hub and the cameras (exit 1 if one fails)
 
 settings: VMS_AGENT_DATA_DIR (./data/agent), VMS_AGENT_LOG_LEVEL, VMS_AGENT_OUTBOX_MAX_BYTES, ...`
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
+  if (command === 'service') {
+    try {
+      process.stdout.write(serviceCommand('agent', rest))
+    } catch (err) {
+      if (err instanceof ServiceUsageError) throw new UsageError(err.message)
+      throw err
+    }
+    return 0
+  }
   const settings = loadAgentSettings()
   const dataDir = settings.VMS_AGENT_DATA_DIR
   switch (command ?? 'run') {
     case 'run': {
-      const logger = pino({ level: settings.VMS_AGENT_LOG_LEVEL, base: { service: 'ts-vms-agent' } })
-      const agent = new EdgeAgent(settings, logger)
+      // Windows: start, stop, fatal errors and critical alarms also go to the Event Log.
+      const eventLog = createEventLog('agent')
+      const toEventLog = rateLimited(eventLog)
+      const logger = pino({
+        level: settings.VMS_AGENT_LOG_LEVEL,
+        base: { service: 'ts-vms-agent' },
+        hooks: {
+          logMethod(args, method, level) {
+            const msg = args.find((a): a is string => typeof a === 'string')
+            const event = eventForLogRecord(level, msg)
+            if (event) void toEventLog(event)
+            method.apply(this, args)
+          },
+        },
+      })
+      let wizard: SetupWizard | undefined
+      let agent: EdgeAgent | undefined
+      const stop = async () => {
+        void eventLog.write({
+          type: 'INFORMATION',
+          id: EVENT_IDS.stopping,
+          message: 'TS-VMS edge agent stopping',
+        })
+        await wizard?.close()
+        await agent?.stop()
+        process.exit(0)
+      }
+      // WinSW stops the service with Ctrl+C (SIGINT); systemd with SIGTERM.
+      for (const signal of shutdownSignals()) process.on(signal, () => void stop())
+      // systemd (WatchdogSec=): fed from now on (the wizard may wait long), only when systemd asked.
+      startWatchdog({ onError: (err) => logger.warn({ err }, 'cannot feed the systemd watchdog') })
+      // Not enrolled yet (or set up through the wizard and not finished): the wizard first; the
+      // agent proper starts once it is enrolled, and the wizard stays open until setup is finished.
+      if (wantsSetupWizard(dataDir)) {
+        try {
+          wizard = await openSetupWizard(settings, logger, {
+            onEnrolled: (c) => recordLocalEnrollment(settings, c.agentId, c.hubUrl, 'setup wizard'),
+          })
+        } catch (err) {
+          if (!hasCredentials(dataDir))
+            throw new Error(`cannot open the setup wizard: ${(err as Error).message}`)
+          logger.warn({ err }, 'cannot open the setup wizard; running the agent without it')
+        }
+        if (wizard && !hasCredentials(dataDir)) {
+          logger.info('not enrolled yet: waiting for enrollment in the setup wizard')
+          await wizard.enrolled
+        }
+        void wizard?.finished.then(() => logger.info('setup finished: the setup wizard is closed'))
+      }
+      agent = new EdgeAgent(settings, logger)
       installLastResort(logger, agent)
       agent.start()
       logger.info({ agentId: agent.agentId, dataDir }, 'agent running')
-      const stop = async () => {
-        await agent.stop()
-        process.exit(0)
-      }
-      process.on('SIGINT', () => void stop())
-      process.on('SIGTERM', () => void stop())
+      void eventLog.write({
+        type: 'INFORMATION',
+        id: EVENT_IDS.started,
+        message: `TS-VMS edge agent running (${agent.agentId})`,
+      })
       return -1 // keep running
     }
+    case 'setup': {
+      const logger = pino({ level: settings.VMS_AGENT_LOG_LEVEL, base: { service: 'ts-vms-agent' } })
+      const wizard = await openSetupWizard(settings, logger, {
+        onEnrolled: (c) => recordLocalEnrollment(settings, c.agentId, c.hubUrl, 'setup wizard'),
+      })
+      const close = async () => {
+        await wizard.close()
+        process.exit(0)
+      }
+      process.on('SIGINT', () => void close())
+      process.on('SIGTERM', () => void close())
+      await wizard.finished
+      console.log('setup finished; start the agent (if it is not running): npm run agent')
+      return 0
+    }
+    case 'doctor':
+      return runAgentDoctor(settings)
     case 'enroll': {
       const { values } = parseArgs({
         args: rest,
@@ -50,15 +134,7 @@ async function main(argv: string[]): Promise<number> {
         ...(values.name ? { name: values.name } : {}),
         ...(values.force ? { force: true } : {}),
       })
-      const outbox = new Outbox(outboxFile(dataDir), settings.VMS_AGENT_OUTBOX_MAX_BYTES)
-      outbox.append('audit', {
-        action: 'agent.enroll.local',
-        outcome: 'success',
-        actor: { type: 'user', name: process.env.USER ?? 'installer' },
-        target: { type: 'agent', id: c.agentId },
-        details: { hub: c.hubUrl },
-      })
-      outbox.close()
+      recordLocalEnrollment(settings, c.agentId, c.hubUrl, process.env.USER ?? 'installer')
       console.log(
         `enrolled as agent ${c.agentId}; credentials in ${dataDir} (mode 0600). Start it: npm run agent`,
       )
@@ -111,6 +187,27 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** The audit record of an enrollment made on this machine (sent to the hub by the agent). */
+function recordLocalEnrollment(
+  settings: ReturnType<typeof loadAgentSettings>,
+  agentId: string,
+  hubUrl: string,
+  actor: string,
+): void {
+  const outbox = new Outbox(outboxFile(settings.VMS_AGENT_DATA_DIR), settings.VMS_AGENT_OUTBOX_MAX_BYTES)
+  try {
+    outbox.append('audit', {
+      action: 'agent.enroll.local',
+      outcome: 'success',
+      actor: { type: 'user', name: actor },
+      target: { type: 'agent', id: agentId },
+      details: { hub: hubUrl },
+    })
+  } finally {
+    outbox.close()
+  }
+}
 
 /**
  * The last resort: an error nothing else caught must not kill the agent mid-write. Log it, stop

@@ -1,8 +1,12 @@
 import { SecretBox } from '@ts-vms/shared'
+import { createEventLog, EVENT_IDS } from '../../installer/src/event-log.ts'
+import { SERVICE_USAGE, ServiceUsageError, serviceCommand } from '../../installer/src/service-command.ts'
+import { startWatchdog } from '../../installer/src/watchdog.ts'
 import { SigningKeyStore } from './auth/signing-keys.ts'
 import { serveHub } from './cli/serve.ts'
 import { ConfigError, loadConfig } from './config/config.ts'
 import { loadMasterKey } from './crypto/master-key.ts'
+import { runHubDoctor } from './doctor/hub-doctor.ts'
 import { createLogger } from './observability/logger.ts'
 import { openDatabase } from './server.ts'
 
@@ -11,6 +15,8 @@ const USAGE = `usage: npm run hub [-- <command>]
 commands:
   (none)               start the hub (configuration from VMS_* variables and VMS_CONFIG)
   rotate-signing-key   add a new access-token signing key and retire the old ones
+  doctor               check this machine and the settings (one line per check; exit 1 if one fails)
+  ${SERVICE_USAGE}
   help                 show this text`
 
 async function rotateSigningKey(): Promise<void> {
@@ -34,8 +40,34 @@ async function rotateSigningKey(): Promise<void> {
   }
 }
 
+/** Windows: start, stop and fatal errors also go to the Event Log (nothing elsewhere). */
+const eventLog = createEventLog('hub')
+let serving = false
+
 async function serve(): Promise<void> {
-  await serveHub(loadConfig())
+  serving = true
+  // systemd (WatchdogSec=): fed from the start (migrations may be long), only when systemd asked.
+  startWatchdog({ onError: (err) => console.error(`cannot feed the systemd watchdog: ${String(err)}`) })
+  const stopping = async () => {
+    await eventLog.write({ type: 'INFORMATION', id: EVENT_IDS.stopping, message: 'TS-VMS hub stopping' })
+  }
+  const hub = await serveHub(loadConfig(), [stopping])
+  void eventLog.write({
+    type: 'INFORMATION',
+    id: EVENT_IDS.started,
+    message: `TS-VMS hub listening on ${hub.url}`,
+  })
+}
+
+function service(args: string[]): void {
+  try {
+    process.stdout.write(serviceCommand('hub', args))
+  } catch (err) {
+    if (!(err instanceof ServiceUsageError) && !(err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+      throw err
+    console.error((err as Error).message)
+    process.exitCode = 2
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -45,6 +77,11 @@ async function main(argv: string[]): Promise<void> {
       return serve()
     case 'rotate-signing-key':
       return rotateSigningKey()
+    case 'doctor':
+      process.exitCode = await runHubDoctor(() => loadConfig())
+      return
+    case 'service':
+      return service(argv.slice(1))
     case 'help':
     case '--help':
     case '-h':
@@ -62,5 +99,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   } else {
     console.error(`hub failed: ${err instanceof Error ? err.message : String(err)}`)
   }
-  process.exit(1)
+  if (!serving) process.exit(1)
+  const message = `TS-VMS hub failed: ${err instanceof Error ? err.message : String(err)}`
+  void eventLog.write({ type: 'ERROR', id: EVENT_IDS.fatal, message }).finally(() => process.exit(1))
 })

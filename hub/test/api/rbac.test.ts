@@ -191,7 +191,7 @@ describe('custom roles', () => {
         .filter((r: any) => r.builtin)
         .map((r: any) => r.name)
         .sort(),
-    ).toEqual(['auditor', 'operator', 'site-manager', 'system-admin', 'tenant-admin', 'viewer'])
+    ).toEqual(['auditor', 'installer', 'operator', 'site-manager', 'system-admin', 'tenant-admin', 'viewer'])
   })
 
   it('cannot be used to escalate privileges', async () => {

@@ -39,4 +39,17 @@ describe('permission catalogue', () => {
     expect(BUILTIN_ROLES['system-admin'].permissions).toEqual([...PERMISSIONS])
     expect(BUILTIN_ROLES.viewer.permissions).toEqual(['camera.live'])
   })
+
+  it('lets an installer set up cameras and agents and watch live, but not play back or export', () => {
+    expect(BUILTIN_ROLE_NAMES).toContain('installer')
+    expect([...BUILTIN_ROLES.installer.permissions].sort()).toEqual([
+      'agent.manage',
+      'camera.live',
+      'camera.manage',
+    ])
+    for (const p of ['camera.playback', 'camera.export', 'site.manage'] as const)
+      expect(BUILTIN_ROLES.installer.permissions).not.toContain(p)
+    // Bound at a site: nothing in it is tenant-only, so the whole role takes effect there.
+    for (const p of BUILTIN_ROLES.installer.permissions) expect(TENANT_ONLY_PERMISSIONS.has(p)).toBe(false)
+  })
 })

@@ -43,6 +43,7 @@ export const BUILTIN_ROLE_NAMES = [
   'operator',
   'viewer',
   'auditor',
+  'installer',
 ] as const
 
 export type BuiltinRoleName = (typeof BUILTIN_ROLE_NAMES)[number]
@@ -85,5 +86,10 @@ export const BUILTIN_ROLES: Record<BuiltinRoleName, { description: string; permi
   auditor: {
     description: 'Reads the audit trail of the tenant.',
     permissions: ['audit.read'],
+  },
+  installer: {
+    description:
+      "Sets up a site: manages its cameras and agents and watches live to test them (the agent's setup wizard signs in as one); no playback or export.",
+    permissions: ['camera.manage', 'agent.manage', 'camera.live'],
   },
 }
