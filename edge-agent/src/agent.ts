@@ -12,7 +12,7 @@ import { StreamProbe } from './cameras/stream-probe.ts'
 import type { AgentSettings } from './config.ts'
 import { readCredentials } from './credentials.ts'
 import { DeviceEventManager } from './devices/device-event-manager.ts'
-import { DeviceRequests } from './devices/device-requests.ts'
+import { DeviceRequests, isDeviceRequest } from './devices/device-requests.ts'
 import { AGENT_VERSION } from './enroll.ts'
 import { diskSpace, healthSample } from './health.ts'
 import { HubLink } from './link/hub-link.ts'
@@ -120,11 +120,7 @@ export class EdgeAgent {
             ? this.probe.handle(r)
             : r.op === 'analytics.snapshot'
               ? this.analytics.handleSnapshot(r)
-              : r.op === 'device.discover' ||
-                  r.op === 'device.probe' ||
-                  r.op === 'camera.snapshot' ||
-                  r.op === 'camera.ptz' ||
-                  r.op === 'camera.ptz.presets'
+              : isDeviceRequest(r)
                 ? this.devices.handle(r)
                 : this.requests.handle(r)),
     })
@@ -170,6 +166,7 @@ export class EdgeAgent {
     this.models = new ModelSync({
       modelsDir: settings.VMS_AGENT_MODELS_DIR,
       hubUrl: credentials.hubUrl,
+      hubPinSha256: credentials.hubPinSha256,
       agentId: credentials.agentId,
       secret: credentials.secret,
       logger,

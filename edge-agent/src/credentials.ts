@@ -2,10 +2,11 @@ import { X509Certificate } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
+import { PIN_PATTERN } from './link/hub-tls.ts'
 
 /**
  * What enrollment gave the agent, kept in its data dir with mode 0600: its id and secret, where
- * the broker is, the broker certificate it pins, and the key to its configuration's secrets.
+ * the broker is, the broker certificate it pins (and the hub's, when pinned), and the key to its configuration's secrets.
  */
 export const credentialsSchema = z.object({
   agentId: z.uuid(),
@@ -21,6 +22,12 @@ export const credentialsSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9+/]{43}=$/)
     .optional(),
+  /**
+   * The SHA-256 of the hub's HTTPS certificate, when enrolled with `--pin` (a hub whose certificate
+   * this machine's CAs do not vouch for): every HTTPS call to the hub accepts exactly that
+   * certificate (link/hub-tls.ts). Absent or null: the certificate is verified as usual.
+   */
+  hubPinSha256: z.string().regex(PIN_PATTERN).nullable().optional(),
 })
 export type Credentials = z.infer<typeof credentialsSchema>
 

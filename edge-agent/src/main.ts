@@ -9,6 +9,7 @@ import { loadAgentSettings } from './config.ts'
 import { hasCredentials } from './credentials.ts'
 import { runAgentDoctor } from './doctor/agent-doctor.ts'
 import { enroll } from './enroll.ts'
+import { parsePin } from './link/hub-tls.ts'
 import { Outbox } from './outbox/outbox.ts'
 import { openSetupWizard, wantsSetupWizard } from './setup/run.ts'
 import type { SetupWizard } from './setup/server.ts'
@@ -16,7 +17,8 @@ import type { SetupWizard } from './setup/server.ts'
 const USAGE = `usage:
   npm run agent                                   run the agent (not enrolled yet: the setup wizard first)
   npm run agent -- setup                          open the setup wizard again (on VMS_AGENT_SETUP_PORT)
-  npm run agent -- enroll --hub URL --code CODE [--name NAME] [--force]
+  npm run agent -- enroll --hub URL --code CODE [--pin SHA256] [--name NAME] [--force]
+                                                  (--pin: trust exactly the hub certificate with this SHA-256)
   npm run agent -- emit-test-events --count N [--type TYPE]
   npm run agent -- ${SERVICE_USAGE}
   npm run agent -- doctor                         check this machine, the hub and the cameras (exit 1 if one fails)
@@ -124,15 +126,19 @@ async function main(argv: string[]): Promise<number> {
           code: { type: 'string' },
           name: { type: 'string' },
           force: { type: 'boolean' },
+          pin: { type: 'string' },
         },
       })
       if (!values.hub || !values.code) throw new UsageError('enroll needs --hub and --code')
+      const pin = values.pin === undefined ? undefined : parsePin(values.pin)
+      if (pin !== undefined && typeof pin !== 'string') throw new UsageError(`--pin: ${pin.error}`)
       const c = await enroll({
         hubUrl: values.hub,
         code: values.code,
         dataDir,
         ...(values.name ? { name: values.name } : {}),
         ...(values.force ? { force: true } : {}),
+        ...(pin ? { pinSha256: pin } : {}),
       })
       recordLocalEnrollment(settings, c.agentId, c.hubUrl, process.env.USER ?? 'installer')
       console.log(

@@ -156,6 +156,11 @@ describe.skipIf(!chromiumAvailable)('console: devices', () => {
       .getByLabel(/^Camera name for /)
       .first()
       .fill('Gate')
+    // A still of a channel before adding it: the device's own snapshot, through the agent.
+    await gateSection.getByRole('button', { name: /^Preview / }).first().click()
+    await gateSection.getByRole('img', { name: /^Preview of / }).waitFor()
+    await nvrSection.getByRole('button', { name: /^Preview / }).nth(1).click()
+    await nvrSection.getByRole('img', { name: /^Preview of / }).waitFor()
     await expectAccessible(page)
 
     await page.getByRole('button', { name: 'Add 3 cameras' }).click()

@@ -7,6 +7,8 @@ import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectAccessible, openConsole, screenshot } from '../../hub/test/helpers/console-browser.ts'
 import { startTestHub, type TestHub, USER_PASSWORD, userWithRole } from '../../hub/test/helpers/test-hub.ts'
+import { SimulatedDevices } from '../../scripts/camera-sim/devices.ts'
+import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
 import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
 import { credentialsFile } from '../src/credentials.ts'
 import { ensureSetupUiBuilt } from '../src/setup/setup-build.ts'
@@ -19,7 +21,10 @@ import { waitUntil } from './helpers/wait.ts'
  * it, types the PIN from the setup-pin file (a wrong one first, refused readably), enrolls with a
  * code made on the hub, signs in with their own account (the `installer` role at the site) and
  * sees who they are, their site and the next step; the agent proper starts and shows online on the
- * hub. Driven by labels and roles only.
+ * hub. Then steps 3 to 5 against the camera simulator's devices: discovery by a unicast
+ * WS-Discovery target, a probe (a wrong password first), a still and a few seconds of live video,
+ * naming and adding the camera (created on the hub as the installer, audited so), retention and
+ * analytics, and the summary with the camera streaming. Driven by labels and roles only.
  */
 if (!chromiumAvailable)
   console.warn('SKIPPING setup wizard browser test: /usr/bin/chromium is missing (Debian: chromium)')
@@ -27,6 +32,7 @@ if (!chromiumAvailable)
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const SITE = 'Corner Shop'
 const INSTALLER = 'ivy-installer'
+const GATE = { name: 'Gate', username: 'admin', password: 'Gate-Onvif-8842' }
 
 let t: TestHub
 let browser: Browser
@@ -34,10 +40,23 @@ let agent: ChildProcess | undefined
 let agentOut = ''
 let dataDir: string
 let siteId: string
+let sim: CameraSimulator
+let devices: SimulatedDevices
 
 beforeAll(async () => {
   if (!chromiumAvailable) return
   await ensureSetupUiBuilt()
+  sim = await CameraSimulator.start({
+    streams: [
+      { name: 'gate', codec: 'h264' },
+      { name: 'gate-sub', codec: 'h264', sub: true },
+    ],
+  })
+  devices = await SimulatedDevices.start({
+    rtspBaseUrl: `rtsp://${sim.host}:${sim.port}`,
+    simulator: sim,
+    devices: [{ kind: 'onvif', ...GATE, streams: { main: 'gate', sub: 'gate-sub' } }],
+  })
   t = await startTestHub({ VMS_MQTT_PORT: await freePort() }, { systemLicense: true })
   browser = await launchChromium()
 }, 180_000)
@@ -52,6 +71,8 @@ afterAll(async () => {
   }
   if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   await t?.close()
+  await devices?.close()
+  await sim?.close()
 })
 
 /** Starts `npm run agent` (its entry, through tsx) on an empty data dir; resolves the wizard's address. */
@@ -129,9 +150,9 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
     expect(await steps.getByRole('listitem').allInnerTexts()).toEqual([
       'Connect to the hub (to do now)',
       'Sign in (waiting)',
-      'Add cameras (later)',
-      'Storage and recording (later)',
-      'Check and finish (later)',
+      'Add cameras (waiting)',
+      'Storage and recording (waiting)',
+      'Check and finish (waiting)',
     ])
 
     // Step 1: the hub's address and the code made on the hub.
@@ -171,15 +192,12 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
       .toContain(`Signed in as ${INSTALLER} · tenant system · site ${SITE}`)
     const step2 = page.getByRole('region', { name: '2. Sign in' })
     await expect(step2.innerText()).resolves.toMatch(/Roles here\s+installer/)
-    // The next step is laid out and says where to do it meanwhile.
-    const next = page.getByRole('region', { name: '3. Add cameras' })
-    await expect(next.innerText()).resolves.toContain('Find the cameras on this network')
     expect(await steps.getByRole('listitem').allInnerTexts()).toEqual([
       'Connect to the hub (done)',
       'Sign in (done)',
-      'Add cameras (later)',
-      'Storage and recording (later)',
-      'Check and finish (later)',
+      'Add cameras (to do now)',
+      'Storage and recording (waiting)',
+      'Check and finish (waiting)',
     ])
     expect(errors).toEqual([])
     await expectAccessible(page)
@@ -200,6 +218,96 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
       expect(readFileSync(path.join(dataDir, f), 'utf8')).not.toMatch(/accessToken|refreshToken|eyJ/)
     expect(agentOut).not.toContain(USER_PASSWORD)
     expect(agentOut).not.toMatch(/eyJ[\w-]+\.eyJ/) // no JWT in the log
+
+    // Step 3: discovery by the agent, unicast WS-Discovery to the simulator's responder only.
+    const cams = page.getByRole('region', { name: '3. Add cameras' })
+    const find = cams.getByRole('form', { name: 'Find cameras' })
+    await find.getByLabel('Addresses or ranges (optional)').fill(devices.discoveryTarget as string)
+    await find.getByRole('button', { name: 'Discover' }).click()
+    await cams.getByRole('button', { name: 'Use 127.0.0.1' }).click()
+    const probeForm = cams.getByRole('form', { name: 'Probe a device' })
+    expect(await probeForm.getByLabel('Device address').inputValue()).toBe(devices.get(GATE.name).url)
+    // A wrong password is said so, readably.
+    await probeForm.getByLabel('Device username').fill(GATE.username)
+    await probeForm.getByLabel('Device password').fill('not-the-password')
+    await probeForm.getByRole('button', { name: 'Probe' }).click()
+    await probeForm.getByRole('alert').filter({ hasText: 'The username or password is wrong' }).waitFor()
+    expect(errors).toEqual([`http 422: POST ${url}api/setup/probe`])
+    errors.length = 0
+    await probeForm.getByLabel('Device password').fill(GATE.password)
+    await probeForm.getByRole('button', { name: 'Probe' }).click()
+    const channels = cams.getByRole('region', { name: 'Channels found' })
+    await channels.waitFor()
+    await channels.getByRole('button', { name: /^Preview / }).click()
+    // A still decoded from a keyframe, and a few seconds of video that play.
+    const still = channels.getByRole('img', { name: /^Still of / })
+    await still.waitFor()
+    await expect
+      .poll(() => still.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), {
+        timeout: 20_000,
+      })
+      .toBeGreaterThan(0)
+    const video = channels.locator('video')
+    await expect
+      .poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState >= 2 || v.currentTime > 0), {
+        timeout: 20_000,
+      })
+      .toBe(true)
+    await channels.getByLabel(/^Camera name for /).fill('Gate camera')
+    await expectAccessible(page)
+    await screenshot(page, 'setup-wizard-cameras')
+    await channels.getByRole('button', { name: 'Add 1 camera' }).click()
+    await cams.getByRole('list', { name: 'Cameras added' }).getByText('Gate camera').waitFor()
+    expect(await page.content()).not.toContain(GATE.password)
+
+    // Step 4: retention and analytics off, through the hub as the installer.
+    const rec = page.getByRole('region', { name: '4. Storage and recording' })
+    await expect(rec.innerText()).resolves.toContain('VMS_AGENT_RECORDING_QUOTA_BYTES')
+    const recForm = rec.getByRole('form', { name: 'Recording defaults' })
+    await recForm.getByLabel('Keep recordings for (days)').fill('14')
+    await recForm.getByLabel('Run analytics (object detection) on the new cameras').uncheck()
+    await recForm.getByRole('button', { name: 'Save recording settings' }).click()
+    await rec
+      .getByRole('list', { name: 'Recording settings applied' })
+      .getByText('Gate camera: saved')
+      .waitFor()
+
+    // Step 5: the summary, the camera streaming (the agent's health through the hub).
+    const check = page.getByRole('region', { name: '5. Check and finish' })
+    const table = check.getByRole('table', { name: 'Cameras streaming' })
+    await expect
+      .poll(() => table.innerText().catch(() => ''), { timeout: 90_000, interval: 1000 })
+      .toMatch(/Gate camera\s+streaming/)
+    const facts = await check.innerText()
+    expect(facts).toMatch(/Retention the disk gives\s+about [\d.]+ days at the measured bitrates/)
+    expect(facts).toMatch(/Clock against the hub\s+in step/)
+    expect(facts).toMatch(/Uplink to the hub\s+\d+ ms round trip/)
+    expect(await steps.getByRole('listitem').allInnerTexts()).toEqual([
+      'Connect to the hub (done)',
+      'Sign in (done)',
+      'Add cameras (done)',
+      'Storage and recording (done)',
+      'Check and finish (to do now)',
+    ])
+    expect(errors).toEqual([])
+    await expectAccessible(page)
+    await screenshot(page, 'setup-wizard-summary')
+
+    // On the hub: the camera, bound to this agent and site, with what steps 3 and 4 set, created
+    // by the installer.
+    const list = await t.request('GET', `/api/v1/cameras?siteId=${siteId}`, { token: admin })
+    const cam = list.body.items.find((c: { name: string }) => c.name === 'Gate camera')
+    expect(cam).toMatchObject({
+      agentId: credentials.agentId,
+      siteId,
+      recording: { enabled: true, retentionDays: 14 },
+      device: { protocol: 'onvif', hasPassword: true },
+    })
+    expect(cam.analytics?.enabled ?? false).toBe(false)
+    const audit = await t.request('GET', '/api/v1/audit?action=camera.create&limit=10', { token: admin })
+    const created = audit.body.items.find((e: { target?: { id?: string } }) => e.target?.id === cam.id)
+    expect(created?.actor.name).toBe(INSTALLER)
+    expect(agentOut).not.toContain(GATE.password)
     await context.close()
-  }, 180_000)
+  }, 300_000)
 })

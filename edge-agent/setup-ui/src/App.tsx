@@ -1,15 +1,16 @@
 import { type ReactNode, useCallback, useEffect, useState } from 'react'
 import { ApiError, api, type Status, type StatusAnswer } from './api.ts'
+import { CamerasStep } from './steps/CamerasStep.tsx'
+import { CheckStep } from './steps/CheckStep.tsx'
 import { EnrollStep } from './steps/EnrollStep.tsx'
-import { LaterStep } from './steps/LaterStep.tsx'
+import { RecordingStep } from './steps/RecordingStep.tsx'
 import { SignInStep } from './steps/SignInStep.tsx'
 import { StepList } from './steps/StepList.tsx'
 import { Unlock } from './Unlock.tsx'
 
 /**
  * The wizard: locked until the setup PIN is entered, then its steps in order. Each step is a
- * section of its own; the ones this version does not build yet (cameras, storage, the final
- * check) are laid out and say where to do them meanwhile.
+ * section of its own, saying why it cannot be done yet when it cannot.
  */
 export function App() {
   const [status, setStatus] = useState<StatusAnswer | undefined>()
@@ -38,13 +39,13 @@ export function App() {
 
   /** An answer from a step: a new status, or back to the PIN when the session ended. */
   const onStatus = (s: Status) => setStatus(s)
-  const onError = (err: unknown): string => {
+  const onError = useCallback((err: unknown): string => {
     if (err instanceof ApiError && err.code === 'LOCKED') {
       setStatus({ locked: true })
       return ''
     }
     return (err as Error).message
-  }
+  }, [])
 
   if (finished) {
     return (
@@ -82,7 +83,29 @@ export function App() {
               return (
                 <SignInStep key={s.id} n={n} step={s} status={status} onStatus={onStatus} onError={onError} />
               )
-            return <LaterStep key={s.id} n={n} step={s} />
+            if (s.id === 'cameras')
+              return (
+                <CamerasStep
+                  key={s.id}
+                  n={n}
+                  step={s}
+                  status={status}
+                  onStatus={onStatus}
+                  onError={onError}
+                />
+              )
+            if (s.id === 'recording')
+              return (
+                <RecordingStep
+                  key={s.id}
+                  n={n}
+                  step={s}
+                  status={status}
+                  onStatus={onStatus}
+                  onError={onError}
+                />
+              )
+            return <CheckStep key={s.id} n={n} step={s} onError={onError} />
           })}
           <section aria-labelledby="finish-title" className="card actions">
             <h2 id="finish-title" className="visually-hidden">

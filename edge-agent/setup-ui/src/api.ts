@@ -30,6 +30,87 @@ export interface Status {
   installer: Installer | null
   steps: Step[]
   secure: boolean
+  /** Cameras added in this session. */
+  cameras: { id: string; name: string }[]
+  recording: { retentionDays: number; analytics: boolean | null; quotaBytes: number | null }
+  ffmpeg: boolean
+}
+
+export interface FoundDevice {
+  address: string
+  port: number
+  manufacturer: string | null
+  model: string | null
+  name: string | null
+  protocols: string[]
+  onvifUrl: string | null
+}
+
+export interface ProbedStream {
+  role: 'main' | 'sub'
+  url: string
+  codec: string | null
+  width: number | null
+  height: number | null
+}
+
+export interface ProbeAnswer {
+  device: {
+    address: string
+    port: number
+    protocol: 'onvif' | 'isapi' | 'dahua'
+    manufacturer: string | null
+    model: string | null
+  }
+  channels: { channel: string; name: string; streams: ProbedStream[] }[]
+}
+
+export interface PreviewAnswer {
+  codec: 'h264' | 'h265'
+  width: number | null
+  height: number | null
+  seconds: number
+  still: string | null
+  stillError?: string
+  video: string | null
+  videoNote?: string
+}
+
+export interface NewCamera {
+  name: string
+  protocol: 'onvif' | 'isapi' | 'dahua'
+  address: string
+  channel: string
+  username: string
+  password: string
+  streams: { role: 'main' | 'sub'; url: string }[]
+}
+
+export interface AddAnswer {
+  results: { row: number; name: string; status: 'created' | 'error'; cameraId?: string; error?: string }[]
+  status: Status
+}
+
+export interface RecordingAnswer {
+  results: { id: string; name: string; ok: boolean; error?: string }[]
+  status: Status
+}
+
+export interface SummaryAnswer {
+  agentOnline: boolean
+  cameras: {
+    id: string
+    name: string
+    streaming: boolean
+    recording: boolean
+    bitrateBps: number
+    retentionDays: number | null
+    error: string | null
+  }[]
+  disk: { freeBytes: number; totalBytes: number; recordingBytes: number; quotaBytes: number | null } | null
+  retentionEstimateDays: number | null
+  clockDriftMs: number | null
+  uplink: { roundTripMs: number } | null
 }
 
 export type StatusAnswer = { locked: true } | Status
@@ -82,4 +163,14 @@ export const api = {
   logout: () => call<Status>('POST', 'logout'),
   lock: () => call<void>('POST', 'lock'),
   finish: () => call<{ finished: true }>('POST', 'finish'),
+  discover: (targets: string[], scan: boolean) =>
+    call<{ devices: FoundDevice[] }>('POST', 'discover', { targets, scan, timeoutMs: 3000 }),
+  probe: (address: string, username: string, password: string) =>
+    call<ProbeAnswer>('POST', 'probe', { address, username, password }),
+  preview: (url: string, username: string, password: string) =>
+    call<PreviewAnswer>('POST', 'preview', { url, username, password }),
+  addCameras: (cameras: NewCamera[]) => call<AddAnswer>('POST', 'cameras', { cameras }),
+  recording: (retentionDays: number, analytics: boolean) =>
+    call<RecordingAnswer>('POST', 'recording', { retentionDays, analytics }),
+  summary: () => call<SummaryAnswer>('GET', 'summary'),
 }

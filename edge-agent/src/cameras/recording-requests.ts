@@ -16,6 +16,7 @@ import {
 import type { Logger } from 'pino'
 import type { Credentials } from '../credentials.ts'
 import { answerRequest } from '../link/answer-request.ts'
+import { hubHttpsAgent } from '../link/hub-tls.ts'
 import { type ExportResult, exportRange, RangeUnavailableError } from '../recorder/export.ts'
 import { PlaybackSource, PlaybackUnavailableError } from '../recorder/playback.ts'
 import { recordedRanges } from '../recorder/recorded-ranges.ts'
@@ -211,6 +212,7 @@ export class RecordingRequests {
   ): Promise<void> {
     const url = new URL(uploadPath, `${this.o.credentials.hubUrl}/`)
     const auth = Buffer.from(`${this.o.credentials.agentId}:${this.o.credentials.secret}`).toString('base64')
+    const pinned = url.protocol === 'https:' ? hubHttpsAgent(this.o.credentials) : undefined
     const transport = url.protocol === 'https:' ? https : http
     await new Promise<void>((resolve, reject) => {
       const req = transport.request(
@@ -224,6 +226,7 @@ export class RecordingRequests {
             ...headers,
           },
           timeout: 60_000,
+          ...(pinned ? { agent: pinned } : {}),
         },
         (res) => {
           let body = ''

@@ -275,6 +275,33 @@ describe('device requests: device.probe and device.discover', () => {
   })
 })
 
+describe('device requests: device.snapshot (the preview before adding)', () => {
+  it("answers a channel's own picture with the password sealed for the request; DEVICE_AUTH when wrong", async () => {
+    const d = await isapiDevice()
+    const h = harness()
+    const preview = (password: string) => {
+      const r = request({
+        op: 'device.snapshot',
+        address: new URL(d.url).host,
+        protocol: 'isapi',
+        channel: '1',
+        username: 'admin',
+      })
+      return { ...r, passwordSealed: box.seal(password, probePasswordContext(r.id)) } as DeviceDownRequest
+    }
+    const result = cameraSnapshotResult.parse(ok(await answer(h, preview(PASSWORD))))
+    expect(result).toMatchObject({ source: 'device', width: 64, height: 36 })
+    expect(Buffer.from(result.base64, 'base64')).toEqual(TINY_JPEG)
+    expect(await answer(h, preview('nope'))).toMatchObject({
+      ok: false,
+      error: { status: 422, code: 'DEVICE_AUTH' },
+    })
+    expect(h.logged()).not.toContain(PASSWORD)
+    // Nothing of the preview stays: no stream was borrowed, no camera cached.
+    expect(h.stills).toEqual([])
+  })
+})
+
 describe('device requests: camera.snapshot', () => {
   it("sends the device's picture scaled to fit (source: device)", async () => {
     const { url } = await onvifDevice({ password: PASSWORD, snapshotJpeg: await bigJpeg() })

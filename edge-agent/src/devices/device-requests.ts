@@ -32,12 +32,19 @@ import { DiscoveryTargetError } from './discovery/targets.ts'
  * answer becomes a 502 with a message, never a crash and never an answer the hub rejects.
  * Passwords are opened here (the agent's configuration key) and never logged.
  */
-type DeviceOp = 'device.discover' | 'device.probe' | 'camera.snapshot' | 'camera.ptz' | 'camera.ptz.presets'
+type DeviceOp =
+  | 'device.discover'
+  | 'device.probe'
+  | 'device.snapshot'
+  | 'camera.snapshot'
+  | 'camera.ptz'
+  | 'camera.ptz.presets'
 export type DeviceDownRequest = Extract<DownRequest, { op: DeviceOp }>
 
 export const DEVICE_OPS: readonly DeviceOp[] = [
   'device.discover',
   'device.probe',
+  'device.snapshot',
   'camera.snapshot',
   'camera.ptz',
   'camera.ptz.presets',
@@ -201,6 +208,8 @@ export class DeviceRequests {
         )
         return checked(deviceProbeResult, result, 'description')
       }
+      case 'device.snapshot':
+        return this.previewSnapshot(r, deadline)
       case 'camera.snapshot':
         return this.snapshot(r.cameraId, deadline)
       case 'camera.ptz': {
@@ -228,6 +237,41 @@ export class DeviceRequests {
       .slice(0, 2048)
     this.o.logger.info({ methods: r.methods, found: devices.length }, 'discovered devices')
     return checked(deviceDiscoverResult, { devices }, 'discovery list')
+  }
+
+  /**
+   * A device channel's own picture before it is a camera ("Add cameras" preview): a controller made
+   * for this one request, closed after. Its stream is not decoded here: nothing borrows a stream
+   * the agent does not run yet, and a device without a snapshot says so.
+   */
+  private async previewSnapshot(
+    r: Extract<DeviceDownRequest, { op: 'device.snapshot' }>,
+    deadline: number,
+  ): Promise<CameraSnapshotResult> {
+    const password = r.passwordSealed ? this.open(r.passwordSealed, probePasswordContext(r.id), 'probe') : ''
+    const device = new CameraDevice({
+      cameraId: `preview:${r.id}`,
+      device: {
+        protocol: r.protocol,
+        address: r.address,
+        channel: r.channel,
+        ...(r.username ? { username: r.username } : {}),
+        events: false,
+      },
+      password,
+      logger: this.o.logger,
+      timeoutMs: Math.max(1000, Math.min(this.o.deviceTimeoutMs ?? 8000, deadline - Date.now())),
+    })
+    try {
+      const jpeg = await withTimeout(
+        device.snapshot(),
+        Math.max(1000, deadline - Date.now()),
+        'the device snapshot',
+      )
+      return checked(cameraSnapshotResult, answerOf(await fitSnapshot(jpeg), 'device'), 'snapshot')
+    } finally {
+      device.close()
+    }
   }
 
   /**

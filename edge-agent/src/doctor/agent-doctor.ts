@@ -11,12 +11,14 @@ import {
   errorText,
   type HttpProbe,
   httpProbe,
-  type peerCertificate,
+  peerCertificate,
   runDoctor,
   type tcpConnect,
   type tryListen,
 } from '@ts-vms/shared'
 import type { AgentSettings } from '../config.ts'
+import type { Credentials } from '../credentials.ts'
+import { hubFetch } from '../link/hub-tls.ts'
 import { checkEnrollment, checkFfmpeg, readSavedCameras, type SavedCamera } from './agent-checks.ts'
 
 const MiB = 1024 * 1024
@@ -41,6 +43,38 @@ async function agentMetricsAnswer(host: string, port: number): Promise<string | 
   })
   const text = await res.text()
   return text.includes('vms_agent_') ? 'the running agent (its metrics answer there)' : undefined
+}
+
+/** `httpProbe` over the pinned HTTPS of an agent enrolled with `--pin` (link/hub-tls.ts). */
+async function pinnedProbe(
+  credentials: Credentials,
+  url: string,
+  now: () => number = Date.now,
+): Promise<HttpProbe> {
+  const sentAt = now()
+  const res = await hubFetch(credentials)(url, { signal: AbortSignal.timeout(5000) })
+  const receivedAt = now()
+  await res.body?.cancel()
+  const header = res.headers.get('date')
+  const date = header ? new Date(header) : undefined
+  return {
+    status: res.status,
+    date: date && !Number.isNaN(date.getTime()) ? date : undefined,
+    sentAt,
+    receivedAt,
+  }
+}
+
+/** The hub's certificate must be the pinned one (then no CA needs to vouch for it). */
+function pinnedInspect(pin: string, inspect: typeof peerCertificate): typeof peerCertificate {
+  return async (host, port, timeoutMs) => {
+    const cert = await inspect(host, port, timeoutMs)
+    if (cert.fingerprint256 !== pin)
+      throw new Error(
+        `its certificate (SHA-256 ${cert.fingerprint256}) is not the pinned one (${pin}): enroll again`,
+      )
+    return cert
+  }
 }
 
 function cameraCheck(camera: SavedCamera, io: AgentDoctorIo): Check {
@@ -87,7 +121,11 @@ export function agentDoctorChecks(
     const hubUrl = credentials.hubUrl.replace(/\/+$/, '')
     let probe: Promise<HttpProbe> | undefined
     const probeHub = () => {
-      probe ??= (io.probe ?? ((url: string) => httpProbe(url, 5000, io.now)))(`${hubUrl}/healthz`)
+      probe ??= (
+        io.probe ??
+        ((url: string) =>
+          credentials.hubPinSha256 ? pinnedProbe(credentials, url, io.now) : httpProbe(url, 5000, io.now))
+      )(`${hubUrl}/healthz`)
       return probe
     }
     checks.push(
@@ -117,7 +155,14 @@ export function agentDoctorChecks(
           checkCertificate({
             name: 'hub certificate',
             url: hubUrl,
-            ...(io.inspect ? { inspect: io.inspect } : {}),
+            ...(credentials.hubPinSha256
+              ? {
+                  pinned: true,
+                  inspect: pinnedInspect(credentials.hubPinSha256, io.inspect ?? peerCertificate),
+                }
+              : io.inspect
+                ? { inspect: io.inspect }
+                : {}),
             ...(io.now ? { now: io.now } : {}),
           }),
       },

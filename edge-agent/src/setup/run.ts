@@ -28,6 +28,7 @@ export async function openSetupWizard(
     port: settings.VMS_AGENT_SETUP_PORT,
     distDir: dir,
     logger,
+    recordingQuotaBytes: settings.VMS_AGENT_RECORDING_QUOTA_BYTES ?? null,
     ...(options.onEnrolled ? { onEnrolled: options.onEnrolled } : {}),
   })
   const print = options.print ?? ((line: string) => console.log(line))

@@ -12,6 +12,24 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import { type Credentials, hasCredentials, readCredentials } from '../credentials.ts'
 import { enroll } from '../enroll.ts'
+import { findFfmpeg } from '../media/ffmpeg.ts'
+import {
+  addBody,
+  addCameras,
+  applyRecording,
+  type CreatedCamera,
+  discoverBody,
+  discoverHere,
+  type Preview,
+  parsed,
+  previewBody,
+  previewStream,
+  probeBody,
+  probeHere,
+  recordingBody,
+  summary,
+} from './cameras.ts'
+import { ClientError, invalid } from './errors.ts'
 import { type GateOptions, generatePin, removePinFile, SetupGate, writePinFile } from './gate.ts'
 import {
   checkHub,
@@ -35,7 +53,8 @@ import { isLoopback, loadSetupTls } from './tls.ts'
  *
  * Steps: (1) enroll at the hub with a code, (2) the installer signs in to the hub with their own
  * account (the session is kept here, in memory), (3) cameras, (4) storage and recording, (5) check
- * and finish. Steps 3 to 5 are laid out but not built yet.
+ * and finish. Discovery, probes and previews (step 3) run here and need no hub; adding cameras,
+ * their recording and analytics (step 4) and the summary (step 5) go through the hub as the installer.
  */
 export const CSRF_HEADER = 'x-vms-setup'
 export const MAX_BODY_BYTES = 16 * 1024
@@ -45,6 +64,7 @@ const PAGE_CSP = [
   "script-src 'self'",
   "style-src 'self'",
   "img-src 'self' data:",
+  "media-src 'self'",
   "connect-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
@@ -58,9 +78,9 @@ export type StepState = 'done' | 'current' | 'waiting' | 'unavailable' | 'later'
 export const STEPS: { id: StepId; title: string; needsHub: boolean; built: boolean }[] = [
   { id: 'enroll', title: 'Connect to the hub', needsHub: true, built: true },
   { id: 'sign-in', title: 'Sign in', needsHub: true, built: true },
-  { id: 'cameras', title: 'Add cameras', needsHub: true, built: false },
-  { id: 'recording', title: 'Storage and recording', needsHub: false, built: false },
-  { id: 'finish', title: 'Check and finish', needsHub: false, built: false },
+  { id: 'cameras', title: 'Add cameras', needsHub: true, built: true },
+  { id: 'recording', title: 'Storage and recording', needsHub: true, built: true },
+  { id: 'finish', title: 'Check and finish', needsHub: true, built: true },
 ]
 
 export interface SetupWizardOptions {
@@ -75,25 +95,29 @@ export interface SetupWizardOptions {
   /** For tests: a fixed PIN and gate limits. */
   pin?: string
   gate?: Omit<GateOptions, 'pin'>
+  /** The agent's VMS_AGENT_RECORDING_QUOTA_BYTES (shown in step 4; null: none). */
+  recordingQuotaBytes?: number | null
+  /** ffmpeg, to decode preview stills (default: FFMPEG_PATH or on PATH; null: none). */
+  ffmpeg?: string | null
+  /** For tests: the discovery run (default the agent's own). */
+  discover?: Parameters<typeof discoverHere>[1]
   /** Called once the agent holds credentials (enrolled here). */
   onEnrolled?: (credentials: Credentials) => void | Promise<void>
 }
 
 interface SessionData {
   hub?: HubSession
+  /** Cameras added in this session (step 3), for step 4. */
+  created?: CreatedCamera[]
+  retentionDays?: number
+  analytics?: boolean
+  recordingSaved?: boolean
+  /** The last preview's video (H.264 as fragmented MP4), served to the page's <video>. */
+  preview?: { id: number; mp4: Buffer }
 }
 
-class ClientError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-    readonly details?: unknown,
-  ) {
-    super(message)
-  }
-}
+/** Retention given to cameras added before step 4 sets one (the hub's default too). */
+const DEFAULT_RETENTION_DAYS = 30
 
 interface Asset {
   body: Buffer
@@ -160,6 +184,9 @@ export class SetupWizard {
   #hubCert: HubCertificate | null = null
   #reach: { at: number; value: HubReachability } | undefined
   #closed = false
+  #previewing = false
+  #previewSeq = 0
+  readonly #ffmpeg: string | undefined
 
   private constructor(o: SetupWizardOptions) {
     this.#o = o
@@ -167,6 +194,7 @@ export class SetupWizard {
     this.pinFile = writePinFile(o.dataDir, this.pin)
     this.#gate = new SetupGate<SessionData>({ ...o.gate, pin: this.pin }, () => ({}))
     this.#assets = loadAssets(o.distDir)
+    this.#ffmpeg = o.ffmpeg === null ? undefined : (o.ffmpeg ?? findFfmpeg())
     this.enrolled = new Promise((resolve) => {
       this.#enrolledResolve = resolve
     })
@@ -320,6 +348,13 @@ export class SetupWizard {
       logout: 'POST',
       lock: 'POST',
       finish: 'POST',
+      discover: 'POST',
+      probe: 'POST',
+      preview: 'POST',
+      'preview.mp4': 'GET',
+      cameras: 'POST',
+      recording: 'POST',
+      summary: 'GET',
     }
     const method = pathname.startsWith('/api/setup/') ? routes[route] : undefined
     if (!method) throw new ClientError(404, 'NOT_FOUND', 'No such API call.')
@@ -358,6 +393,20 @@ export class SetupWizard {
         return
       case 'finish':
         return this.#finish(res)
+      case 'discover':
+        return sendJson(res, 200, await discoverHere(parsed(discoverBody, body), this.#o.discover))
+      case 'probe':
+        return sendJson(res, 200, await probeHere(parsed(probeBody, body)))
+      case 'preview':
+        return this.#preview(res, session.data, body)
+      case 'preview.mp4':
+        return this.#previewVideo(req, res, session.data)
+      case 'cameras':
+        return this.#addCameras(res, session.data, body)
+      case 'recording':
+        return this.#recording(res, session.data, body)
+      case 'summary':
+        return this.#summary(res, session.data)
     }
   }
 
@@ -416,8 +465,8 @@ export class SetupWizard {
     const done: Record<StepId, boolean> = {
       enroll: credentials !== undefined,
       'sign-in': installer !== null,
-      cameras: false,
-      recording: false,
+      cameras: (data.created?.length ?? 0) > 0,
+      recording: data.recordingSaved === true,
       finish: false,
     }
     let current: StepId | undefined
@@ -433,7 +482,19 @@ export class SetupWizard {
         reason = 'Connect the agent to the hub first.'
       } else if (s.needsHub && hub && !hub.reachable) {
         state = 'unavailable'
-        reason = `The hub cannot be reached (${hub.error ?? 'no answer'}); this step needs it.`
+        reason =
+          s.id === 'cameras'
+            ? `The hub cannot be reached (${hub.error ?? 'no answer'}): cameras can be found, probed and previewed, but not added until it answers.`
+            : `The hub cannot be reached (${hub.error ?? 'no answer'}); this step needs it.`
+      } else if (s.id !== 'enroll' && s.id !== 'sign-in' && !installer) {
+        state = 'waiting'
+        reason =
+          s.id === 'cameras'
+            ? 'Sign in to add cameras; finding, probing and previewing them works now.'
+            : 'Sign in first: this step works through the hub as you.'
+      } else if (s.id === 'recording' && !done.cameras) {
+        state = 'waiting'
+        reason = 'Add cameras first.'
       } else state = current ? 'waiting' : 'current'
       if (state === 'current') current = s.id
       return { id: s.id, title: s.title, state, ...(reason ? { reason } : {}) }
@@ -451,6 +512,13 @@ export class SetupWizard {
       installer,
       steps,
       secure: this.#secure,
+      cameras: data.created ?? [],
+      recording: {
+        retentionDays: data.retentionDays ?? DEFAULT_RETENTION_DAYS,
+        analytics: data.analytics ?? null,
+        quotaBytes: this.#o.recordingQuotaBytes ?? null,
+      },
+      ffmpeg: this.#ffmpeg !== undefined,
     }
   }
 
@@ -547,6 +615,89 @@ export class SetupWizard {
     sendJson(res, 200, { locked: false, ...(await this.#status(data)) })
   }
 
+  /** One preview at a time on this machine (each holds an RTSP session and may run ffmpeg). */
+  async #preview(res: ServerResponse, data: SessionData, body: unknown): Promise<void> {
+    const input = parsed(previewBody, body)
+    if (this.#previewing)
+      throw new ClientError(409, 'PREVIEW_BUSY', 'A preview is already playing; try again in a few seconds.')
+    this.#previewing = true
+    let preview: Preview
+    try {
+      preview = await previewStream(input, this.#ffmpeg)
+    } finally {
+      this.#previewing = false
+    }
+    const { mp4, ...rest } = preview
+    if (mp4) data.preview = { id: ++this.#previewSeq, mp4 }
+    else delete data.preview
+    sendJson(res, 200, { ...rest, video: mp4 ? `/api/setup/preview.mp4?n=${data.preview?.id}` : null })
+  }
+
+  /** The last preview as video/mp4 (byte ranges honoured, as media elements ask for them). */
+  #previewVideo(req: IncomingMessage, res: ServerResponse, data: SessionData): void {
+    const mp4 = data.preview?.mp4
+    if (!mp4) throw new ClientError(404, 'NO_PREVIEW', 'No preview has been recorded.')
+    res.setHeader('Content-Type', 'video/mp4')
+    res.setHeader('Accept-Ranges', 'bytes')
+    const range = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ''))
+    if (range && (range[1] || range[2])) {
+      const start = range[1] ? Number(range[1]) : Math.max(0, mp4.length - Number(range[2]))
+      const end = range[1] && range[2] ? Math.min(Number(range[2]), mp4.length - 1) : mp4.length - 1
+      if (start >= mp4.length || start > end) {
+        res.statusCode = 416
+        res.setHeader('Content-Range', `bytes */${mp4.length}`)
+        res.end()
+        return
+      }
+      res.statusCode = 206
+      res.setHeader('Content-Range', `bytes ${start}-${end}/${mp4.length}`)
+      res.setHeader('Content-Length', end - start + 1)
+      res.end(mp4.subarray(start, end + 1))
+      return
+    }
+    res.statusCode = 200
+    res.setHeader('Content-Length', mp4.length)
+    res.end(mp4)
+  }
+
+  /** The hub session and the agent's binding a step that works through the hub needs. */
+  #asInstaller(data: SessionData): { hub: HubSession; agent: Credentials } {
+    if (!hasCredentials(this.#o.dataDir))
+      throw new ClientError(409, 'NOT_ENROLLED', 'Connect the agent to the hub first.')
+    if (!data.hub) throw new ClientError(409, 'NOT_SIGNED_IN', 'Sign in to the hub first (step 2).')
+    return { hub: data.hub, agent: readCredentials(this.#o.dataDir) }
+  }
+
+  async #addCameras(res: ServerResponse, data: SessionData, body: unknown): Promise<void> {
+    const input = parsed(addBody, body)
+    const { hub, agent } = this.#asInstaller(data)
+    const results = await addCameras(hub, agent, input, data.retentionDays ?? DEFAULT_RETENTION_DAYS)
+    const created = results.flatMap((r) => (r.status === 'created' ? [{ id: r.cameraId, name: r.name }] : []))
+    data.created = [...(data.created ?? []), ...created]
+    this.#o.logger.info(
+      { created: created.length, failed: results.length - created.length, username: hub.installer.username },
+      'setup wizard: cameras added through the hub',
+    )
+    sendJson(res, 200, { results, status: { locked: false, ...(await this.#status(data)) } })
+  }
+
+  async #recording(res: ServerResponse, data: SessionData, body: unknown): Promise<void> {
+    const input = parsed(recordingBody, body)
+    const { hub } = this.#asInstaller(data)
+    const cameras = data.created ?? []
+    if (cameras.length === 0) throw new ClientError(409, 'NO_CAMERAS', 'Add cameras first (step 3).')
+    const results = await applyRecording(hub, cameras, input)
+    data.retentionDays = input.retentionDays
+    data.analytics = input.analytics
+    if (results.every((r) => r.ok)) data.recordingSaved = true
+    sendJson(res, 200, { results, status: { locked: false, ...(await this.#status(data)) } })
+  }
+
+  async #summary(res: ServerResponse, data: SessionData): Promise<void> {
+    const { hub, agent } = this.#asInstaller(data)
+    sendJson(res, 200, await summary(hub, agent, this.#o.recordingQuotaBytes ?? null))
+  }
+
   async #finish(res: ServerResponse): Promise<void> {
     if (!hasCredentials(this.#o.dataDir))
       throw new ClientError(409, 'NOT_ENROLLED', 'Connect the agent to the hub first.')
@@ -562,18 +713,6 @@ export class SetupWizard {
     })
     sendJson(res, 200, { finished: true })
   }
-}
-
-function invalid(error: z.ZodError): ClientError {
-  const issue = error.issues[0]
-  const field = issue?.path.join('.')
-  const message =
-    issue?.code === 'unrecognized_keys'
-      ? `Unexpected field: ${issue.keys.join(', ')}.`
-      : issue?.code === 'invalid_type'
-        ? `${field || 'The body'}: missing or of the wrong type.`
-        : `${issue?.message ?? 'Invalid request.'}`
-  return new ClientError(400, 'BAD_REQUEST', message, {}, field ? { field } : undefined)
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

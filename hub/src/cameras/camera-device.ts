@@ -1,5 +1,7 @@
 import {
   type AgentCameraDevice,
+  type CameraSnapshotResult,
+  cameraSnapshotResult,
   type DeviceProbeResult,
   type DeviceProtocol,
   devicePasswordContext,
@@ -227,5 +229,41 @@ export function probeDevice(
       ...(input.password ? { passwordSealed: agentBox.seal(input.password, probePasswordContext(id)) } : {}),
     }),
     deviceProbeResult,
+  )
+}
+
+/** A device channel to take a still of before it is added (the "Add cameras" preview). */
+export interface PreviewInput {
+  address: string
+  protocol: 'onvif' | 'isapi' | 'dahua'
+  channel: string
+  username?: string | undefined
+  password?: string | undefined
+}
+
+/**
+ * Asks an agent for a still from a device channel's own snapshot, with the credentials an installer
+ * typed: sealed like a probe's, for this request alone. Throws AgentRequestError as probeDevice.
+ */
+export function previewSnapshot(
+  requests: AgentRequests,
+  agentConfigKey: Buffer,
+  agentId: string,
+  timeoutMs: number,
+  input: PreviewInput,
+): Promise<CameraSnapshotResult> {
+  const agentBox: SecretBox = new SecretBoxClass(agentConfigKey)
+  return requests.callParsed(
+    agentId,
+    timeoutMs,
+    (id) => ({
+      op: 'device.snapshot',
+      address: input.address,
+      protocol: input.protocol,
+      channel: input.channel,
+      ...(input.username ? { username: input.username } : {}),
+      ...(input.password ? { passwordSealed: agentBox.seal(input.password, probePasswordContext(id)) } : {}),
+    }),
+    cameraSnapshotResult,
   )
 }

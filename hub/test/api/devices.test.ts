@@ -98,6 +98,18 @@ function answerOf(r: DownRequest): Answer {
           : [channel('1', host, 'Camera 01', true)]
       return { ok: true, result: { device: { ...deviceInfo(host), protocol }, channels } }
     }
+    case 'device.snapshot': {
+      const password = r.passwordSealed
+        ? agentBox.open(r.passwordSealed, probePasswordContext(r.id)).toString('utf8')
+        : null
+      opened.set(r.id, password)
+      if (password !== RIGHT) return fail(422, 'DEVICE_AUTH', 'the device refused the credentials')
+      if (r.channel === 'none') return fail(404, 'no_device_snapshot', 'the device has no snapshot')
+      return {
+        ok: true,
+        result: { contentType: 'image/jpeg', base64: JPEG.toString('base64'), source: 'device' },
+      }
+    }
     case 'camera.snapshot':
       if (r.cameraId === ids.Dark) return fail(503, 'no_video', 'the camera sent no picture in time')
       return {
@@ -288,6 +300,48 @@ describe('probe', () => {
     expect(trail).not.toContain(WRONG)
     expect(t.logs.text()).not.toContain(RIGHT)
     expect(t.logs.text()).not.toContain(WRONG)
+  })
+
+  it("previews a channel's still before it is added, with the password sealed for that request, audited", async () => {
+    const preview = (body: Record<string, unknown>, token = acme.token) =>
+      fetch(`${t.url}/api/v1/agents/${north.agentId}/probe/snapshot`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    const body = { address: '10.0.0.31', protocol: 'isapi', channel: '2', username: 'admin', password: RIGHT }
+    const res = await preview(body)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('image/jpeg')
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(JPEG)
+    const r = lastRequest('device.snapshot')
+    expect(r).toMatchObject({ address: '10.0.0.31', protocol: 'isapi', channel: '2', username: 'admin' })
+    expect(JSON.stringify(r)).not.toContain(RIGHT)
+    expect(opened.get(r.id)).toBe(RIGHT)
+
+    const wrong = await preview({ ...body, password: WRONG })
+    expect(wrong.status).toBe(422)
+    expect(((await wrong.json()) as { error: { code: string } }).error.code).toBe('DEVICE_AUTH')
+    expect((await preview({ ...body, channel: 'none' })).status).toBe(404)
+    // Bad input is the hub's to refuse; the agent is not asked.
+    for (const bad of [
+      { ...body, protocol: 'rtsp' },
+      { ...body, channel: 'a b' },
+      { ...body, address: 'admin:pw@10.0.0.31' },
+      { ...body, extra: true },
+    ])
+      expect((await preview(bad)).status).toBe(400)
+    // camera.manage on the agent's site: a viewer may not.
+    const viewer = await userWithRole(t, 'acme', acme.token, 'preview-viewer', 'viewer', {
+      type: 'site',
+      id: ids.North as string,
+    })
+    expect((await preview(body, viewer.token)).status).toBe(403)
+
+    const records = await audits('device.snapshot', north.agentId)
+    expect(records.map((x) => x.outcome).sort()).toEqual(['failure', 'failure', 'success'])
+    expect(JSON.stringify(records)).not.toContain(RIGHT)
+    expect(JSON.stringify(records)).not.toContain(WRONG)
   })
 
   it('refuses addresses with credentials, whitespace or control characters, and unknown protocols (400)', async () => {

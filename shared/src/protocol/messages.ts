@@ -3,6 +3,7 @@ import { analyticsConfigSchema } from '../analytics/analytics-config.ts'
 import {
   agentCameraDevice,
   deviceAddress,
+  deviceChannel,
   discoverRequestFields,
   probeProtocol,
   ptzCommand,
@@ -593,6 +594,22 @@ export const downRequest = z.discriminatedUnion('op', [
     deadline: isoTime,
     address: deviceAddress,
     protocol: probeProtocol,
+    username: z.string().max(256).optional(),
+    /** Sealed under the agent's configuration key, context `probePasswordContext(id)`. */
+    passwordSealed: z.string().max(4096).optional(),
+  }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    id: z.uuid(),
+    /**
+     * A still of a device channel not added yet ("Add cameras" preview), from the device's own
+     * snapshot: `cameraSnapshotResult`; 422 `DEVICE_AUTH` / `DEVICE_UNREACHABLE`.
+     */
+    op: z.literal('device.snapshot'),
+    deadline: isoTime,
+    address: deviceAddress,
+    protocol: z.enum(['onvif', 'isapi', 'dahua']),
+    channel: deviceChannel,
     username: z.string().max(256).optional(),
     /** Sealed under the agent's configuration key, context `probePasswordContext(id)`. */
     passwordSealed: z.string().max(4096).optional(),

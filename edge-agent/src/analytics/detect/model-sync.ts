@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { AgentModel } from '@ts-vms/shared'
 import type { Logger } from 'pino'
+import { hubFetch } from '../../link/hub-tls.ts'
 
 /**
  * Installs the models the hub's configuration lists (`config.models`) into the models directory
@@ -40,6 +41,8 @@ import type { Logger } from 'pino'
 export interface ModelSyncOptions {
   modelsDir: string
   hubUrl: string
+  /** The hub's certificate pin from the credentials (link/hub-tls.ts); absent: verified as usual. */
+  hubPinSha256?: string | null | undefined
   agentId: string
   secret: string
   logger: Logger
@@ -212,7 +215,10 @@ export class ModelSync {
       this.o.timeoutMs ?? 600_000,
     )
     try {
-      const res = await fetch(url, { headers: { authorization: `Basic ${auth}` }, signal: controller.signal })
+      const res = await hubFetch(this.o)(url, {
+        headers: { authorization: `Basic ${auth}` },
+        signal: controller.signal,
+      })
       if (res.status !== 200 || !res.body) {
         const body = (await res.text().catch(() => '')).slice(0, 200)
         throw new Error(`the hub answered ${res.status}${body ? `: ${body}` : ''}`)

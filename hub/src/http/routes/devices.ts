@@ -4,6 +4,7 @@ import {
   type DeviceDiscoverResult,
   type DeviceProbeResult,
   deviceAddress,
+  deviceChannel,
   deviceDiscoverResult,
   deviceProbeResult,
   discoveredDevice,
@@ -13,7 +14,7 @@ import {
 import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
-import { deviceHost, probeDevice } from '../../cameras/camera-device.ts'
+import { deviceHost, previewSnapshot, probeDevice } from '../../cameras/camera-device.ts'
 import { agentConfigKey } from '../../cameras/camera-streams.ts'
 import type { Tx } from '../../db/database.ts'
 import type { Camera } from '../../db/entities.ts'
@@ -62,6 +63,20 @@ const probeBody = z
       .optional()
       .describe('Sealed for the agent and this request alone; never stored, logged or returned'),
     protocol: probeProtocol.default('auto').describe('auto tries ONVIF, then ISAPI, then Dahua'),
+  })
+  .strict()
+
+const previewBody = z
+  .object({
+    address: deviceAddress.describe('host, host:port, or the ONVIF device service URL; no credentials'),
+    protocol: z.enum(['onvif', 'isapi', 'dahua']).describe('The protocol the probe found'),
+    channel: deviceChannel.describe(
+      "The channel as the probe named it (ONVIF: a profile token; '' : the first)",
+    ),
+    username: deviceCredential(256).optional(),
+    password: deviceCredential(1024)
+      .optional()
+      .describe('Sealed for the agent and this request alone; never stored, logged or returned'),
   })
   .strict()
 
@@ -276,6 +291,65 @@ export function registerDeviceRoutes(api: Api, hub: HubContext): void {
         device: { ...result.device, cameraId: cameraAt(cameras, body.address) },
         channels: result.channels,
       }
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/agents/:id/probe/snapshot',
+    tag: 'devices',
+    auth: 'user',
+    summary: "A still of a probed device's channel before it is added (its own snapshot), through the agent",
+    description:
+      'What "Add cameras" previews: the device\'s own snapshot of one channel, with the credentials the ' +
+      'installer typed (sealed for the agent and this request alone, never stored, logged or returned). ' +
+      "Needs `camera.manage` on the agent's site. Wrong credentials: 422 `DEVICE_AUTH`; no answer: 422 " +
+      '`DEVICE_UNREACHABLE`; a device without a snapshot of its own: 404. Audited as `device.snapshot` ' +
+      '(a still is footage).',
+    params: idParams,
+    body: previewBody,
+    responses: {
+      200: { description: 'The still', contentType: 'image/jpeg' },
+      404: { description: 'No such agent (or not visible to you), or the device has no snapshot' },
+      409: { description: 'The agent is disabled' },
+      410: { description: 'The agent has been revoked' },
+      422: { description: 'DEVICE_AUTH or DEVICE_UNREACHABLE' },
+      502: { description: 'The agent or the device answered something that is not a JPEG' },
+      503: { description: 'The agent is not connected' },
+      504: { description: 'The agent did not answer in time' },
+    },
+    async handler(ctx, { params, body, principal }) {
+      const { agent } = await deviceAgent(hub, principal, params.id)
+      const asked = { address: body.address, protocol: body.protocol, channel: body.channel }
+      let result: CameraSnapshotResult
+      try {
+        result = await previewSnapshot(
+          hub.agents.requests,
+          agentConfigKey(hub.secrets, agent.id),
+          agent.id,
+          hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
+          body,
+        )
+      } catch (err) {
+        if (err instanceof AgentRequestError && err.status < 500)
+          await audit(
+            ctx,
+            principal,
+            agent,
+            'device.snapshot',
+            'failure',
+            { ...asked, code: err.code },
+            err.code,
+          )
+        throw agentError(err)
+      }
+      const bytes = Buffer.from(result.base64, 'base64')
+      if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8)
+        throw new HttpError(502, 'bad_agent_answer', 'the agent answered something that is not a JPEG')
+      await audit(ctx, principal, agent, 'device.snapshot', 'success', asked)
+      ctx.status = 200
+      ctx.type = 'image/jpeg'
+      ctx.body = bytes
     },
   })
 

@@ -17,6 +17,7 @@ import { SelectField } from '../common/SelectField.tsx'
 import { useLoaded } from '../common/useLoaded.ts'
 import '../common/admin.css'
 import './add-cameras.css'
+import { ChannelPreview } from './ChannelPreview.tsx'
 
 /** How long a discovery may run: the hub holds the request open meanwhile. */
 const DISCOVER_TIMEOUT_MS = 8000
@@ -506,6 +507,17 @@ export function AddCamerasPage() {
                               required={pick.add}
                             />
                           </label>
+                          {ch.snapshot && p.result && p.result.device.protocol !== 'rtsp' && (
+                            <ChannelPreview
+                              agentId={agentId}
+                              address={p.address}
+                              protocol={p.result.device.protocol}
+                              channel={ch.channel}
+                              label={label}
+                              username={p.username}
+                              password={p.password}
+                            />
+                          )}
                           <span className="small-text">
                             {ch.streams
                               .map((s) => `${s.role}: ${describeStream(s) || 'stream'}`)
