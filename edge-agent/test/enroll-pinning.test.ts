@@ -296,7 +296,9 @@ describe('the doctor of a pinned agent', () => {
       const run = async (name: string) => {
         const check = checks.find((c) => c.name === name)
         if (!check) throw new Error(`no ${name} check`)
-        return check.run()
+        const result = await check.run()
+        if (Array.isArray(result)) throw new Error(`${name}: one result expected`)
+        return result
       }
       return { hub: await run('hub'), certificate: await run('hub certificate') }
     }

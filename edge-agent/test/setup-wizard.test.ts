@@ -255,6 +255,7 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
       .toBe(true)
     await channels.getByLabel(/^Camera name for /).fill('Gate camera')
     await expectAccessible(page)
+    await video.scrollIntoViewIfNeeded()
     await screenshot(page, 'setup-wizard-cameras')
     await channels.getByRole('button', { name: 'Add 1 camera' }).click()
     await cams.getByRole('list', { name: 'Cameras added' }).getByText('Gate camera').waitFor()
@@ -278,8 +279,12 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
     await expect
       .poll(() => table.innerText().catch(() => ''), { timeout: 90_000, interval: 1000 })
       .toMatch(/Gate camera\s+streaming/)
+    // The bitrate is measured over the heartbeats that follow the stream's start.
+    await expect
+      .poll(() => check.innerText(), { timeout: 90_000, interval: 1000 })
+      .toMatch(/Retention the disk gives\s+about [\d.]+ days at the measured bitrates/)
     const facts = await check.innerText()
-    expect(facts).toMatch(/Retention the disk gives\s+about [\d.]+ days at the measured bitrates/)
+    expect(facts).toMatch(/Gate camera\s+streaming, recording\s+[\d.]+ (k|M)bit\/s\s+14 days/)
     expect(facts).toMatch(/Clock against the hub\s+in step/)
     expect(facts).toMatch(/Uplink to the hub\s+\d+ ms round trip/)
     expect(await steps.getByRole('listitem').allInnerTexts()).toEqual([
@@ -291,6 +296,7 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
     ])
     expect(errors).toEqual([])
     await expectAccessible(page)
+    await check.scrollIntoViewIfNeeded()
     await screenshot(page, 'setup-wizard-summary')
 
     // On the hub: the camera, bound to this agent and site, with what steps 3 and 4 set, created

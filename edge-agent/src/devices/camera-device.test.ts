@@ -311,3 +311,16 @@ describe('camera device: no device API', () => {
     expect(cam.moving).toBe(true)
   })
 })
+
+describe('camera device: ONVIF PasswordText only when the camera allows it', () => {
+  it('refuses a firmware that takes nothing but PasswordText, unless allowPasswordText is set', async () => {
+    const textOnly = { acceptTokenDigest: false, acceptHttpDigest: false, acceptTokenText: true }
+    const { url } = await onvif({ password: 'secret', ...textOnly })
+    expect(await failure(cameraDevice({ protocol: 'onvif', address: url }).snapshot())).toMatchObject({
+      status: 422,
+      code: 'DEVICE_AUTH',
+    })
+    const allowed = cameraDevice({ protocol: 'onvif', address: url, allowPasswordText: true })
+    expect((await allowed.snapshot()).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]))
+  })
+})

@@ -149,7 +149,14 @@ export class CameraDevice {
       return { kind: 'none', why: 'the camera has no device API (a plain RTSP stream)' }
     const target = parseProbeAddress(d.address)
     if (d.protocol === 'onvif')
-      return { kind: 'onvif', client: new OnvifClient({ url: target.onvifUrl, ...common }) }
+      return {
+        kind: 'onvif',
+        client: new OnvifClient({
+          url: target.onvifUrl,
+          ...common,
+          allowPasswordText: d.allowPasswordText === true,
+        }),
+      }
     const channel = d.channel === '' ? 1 : Number(d.channel)
     if (!Number.isInteger(channel) || channel < 1 || channel > 9999)
       return { kind: 'none', why: `the device channel ${JSON.stringify(d.channel)} is not a channel number` }

@@ -66,6 +66,8 @@ interface StreamSpec {
   endpoint: string
   username: string
   password: string
+  /** ONVIF PasswordText allowed: any camera of the device saying so (they are one device). */
+  allowPasswordText: boolean
   /** The cameras on this device, in configuration order. */
   cameras: AgentCamera[]
 }
@@ -198,12 +200,13 @@ export class DeviceEventManager {
           { device: g.endpoint, protocol: g.protocol },
           'device events: the cameras of one device name different passwords; the first is used',
         )
-      wanted.set(key, { key, ...g, password })
+      const allowPasswordText = g.cameras.some((c) => c.device?.allowPasswordText === true)
+      wanted.set(key, { key, ...g, password, allowPasswordText })
     }
     // Changed or gone devices first: closing ends their open starts on the cameras that had them.
     for (const [key, s] of this.streams) {
       const w = wanted.get(key)
-      if (w && w.password === s.password) continue
+      if (w && w.password === s.password && w.allowPasswordText === s.allowPasswordText) continue
       this.closeStream(s)
       this.streams.delete(key)
     }
@@ -320,6 +323,7 @@ export class DeviceEventManager {
           url: w.endpoint,
           username: w.username,
           password: w.password,
+          allowPasswordText: w.allowPasswordText,
           ...(this.o.requestTimeoutMs ? { timeoutMs: this.o.requestTimeoutMs } : {}),
         }),
         onChannels: (channels) => {

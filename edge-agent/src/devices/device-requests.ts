@@ -342,6 +342,7 @@ export class DeviceRequests {
           config.channel,
           config.username ?? '',
           password ?? '',
+          config.allowPasswordText === true,
         ]),
       )
       .digest('hex')

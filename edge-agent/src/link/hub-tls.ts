@@ -77,6 +77,8 @@ export interface HubTlsOptions {
  * An https.Agent that accepts a server only when its certificate's SHA-256 is `pin`: the socket is
  * handed to the request only after the handshake and the check.
  */
+const CONNECT_TIMEOUT_MS = 30_000
+
 class PinnedAgent extends https.Agent {
   constructor(readonly pin: Sha256Fingerprint) {
     super({ keepAlive: false })
@@ -106,7 +108,9 @@ class PinnedAgent extends https.Agent {
     }
     const onError = (err: Error) => finish(err)
     socket.once('error', onError)
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => finish(new Error('no TLS handshake with the hub in time')))
     socket.once('secureConnect', () => {
+      socket.setTimeout(0)
       const actual = socket.getPeerCertificate()?.fingerprint256
       finish(actual === this.pin ? null : new HubPinMismatchError(this.pin, actual || undefined))
     })

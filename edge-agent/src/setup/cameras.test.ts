@@ -138,6 +138,8 @@ beforeAll(async () => {
       { name: 'door', codec: 'h264' },
       { name: 'door-sub', codec: 'h264', sub: true },
       { name: 'back1', codec: 'h264' },
+      { name: 'hevc', codec: 'h265' },
+      { name: 'locked', codec: 'h264', auth: { username: 'viewer', password: 'Rtsp-Pw-3310' } },
     ],
   })
   devices = await SimulatedDevices.start({
@@ -393,6 +395,39 @@ describe('setup wizard: cameras, recording, summary', () => {
     expect(Math.abs(sum.json.clockDriftMs)).toBeLessThan(2000)
     expect(sum.json.uplink.roundTripMs).toBeGreaterThanOrEqual(0)
     expect(logLines.join('\n')).not.toContain(CAM.password)
+  }, 30_000)
+
+  it('previews H.265 as a still only, asks for the stream password, and plays one preview at a time', async () => {
+    const { call } = await start(undefined)
+    const base = `rtsp://${sim.host}:${sim.port}`
+    const hevc = await call('POST', '/api/setup/preview', { url: `${base}/hevc`, username: '', password: '' })
+    expect(hevc.status).toBe(200)
+    expect(hevc.json).toMatchObject({ codec: 'h265', video: null })
+    expect(hevc.json.videoNote).toMatch(/H\.265: browsers may not play it/)
+    if (ffmpeg) expect(hevc.json.still).toBeTruthy()
+    expect((await call('GET', '/api/setup/preview.mp4')).status).toBe(404)
+
+    const wrong = await call('POST', '/api/setup/preview', {
+      url: `${base}/locked`,
+      username: 'viewer',
+      password: 'nope',
+    })
+    expect(wrong.status).toBe(422)
+    expect(wrong.json.error.code).toBe('DEVICE_AUTH')
+    const [a, b] = await Promise.all([
+      call('POST', '/api/setup/preview', {
+        url: `${base}/locked`,
+        username: 'viewer',
+        password: 'Rtsp-Pw-3310',
+      }),
+      new Promise((r) => setTimeout(r, 200)).then(() =>
+        call('POST', '/api/setup/preview', { url: `${base}/door`, username: '', password: '' }),
+      ),
+    ])
+    expect(a.status).toBe(200)
+    expect(b.status).toBe(409)
+    expect(b.json.error.code).toBe('PREVIEW_BUSY')
+    expect(logLines.join('\n')).not.toContain('Rtsp-Pw-3310')
   }, 30_000)
 
   it('estimates retention from free and used space, the quota and the bitrates', () => {

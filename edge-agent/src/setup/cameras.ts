@@ -241,7 +241,11 @@ export async function previewStream(
     closeError = err
     done()
   })
-  const timer = setTimeout(() => done(), PREVIEW_DEADLINE_MS)
+  // The whole preview, connecting included, ends by the deadline: closing ends a pending connect too.
+  const timer = setTimeout(() => {
+    done()
+    void client.close().catch(() => {})
+  }, PREVIEW_DEADLINE_MS)
   let info: Awaited<ReturnType<RtspClient['connect']>>
   try {
     try {

@@ -136,9 +136,9 @@ describe('setup wizard server', () => {
     expect(status.json.steps.map((s: { id: string; state: string }) => `${s.id}:${s.state}`)).toEqual([
       'enroll:current',
       'sign-in:waiting',
-      'cameras:later',
-      'recording:later',
-      'finish:later',
+      'cameras:waiting',
+      'recording:waiting',
+      'finish:waiting',
     ])
     const forged = await fetch(`${base}/api/setup/status`, {
       headers: { cookie: `${cookie.split('=')[0]}=${'A'.repeat(43)}` },
@@ -281,7 +281,10 @@ describe('setup wizard server', () => {
     expect(steps['sign-in'].reason).toMatch(
       /The hub cannot be reached \(.*ECONNREFUSED.*\); this step needs it/,
     )
-    expect(steps.recording.state).toBe('later')
+    // Finding and probing cameras needs no hub; adding them does, and the step says so.
+    expect(steps.cameras.state).toBe('unavailable')
+    expect(steps.cameras.reason).toMatch(/can be found, probed and previewed, but not added until it answers/)
+    expect(steps.recording.state).toBe('unavailable')
     const login = await call('POST', '/api/setup/login', { tenant: 't', username: 'u', password: 'p' })
     expect(login.status).toBe(502)
     expect(login.json.error.message).toMatch(/The hub cannot be reached/)

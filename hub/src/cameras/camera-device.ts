@@ -35,6 +35,7 @@ export interface DeviceInput {
   /** A string sets it, null clears it, absent keeps the stored one (same address and agent only). */
   password?: string | null
   events?: boolean
+  allowPasswordText?: boolean
 }
 
 export class DeviceInputError extends Error {
@@ -117,12 +118,21 @@ export function sealDevice(
     ...(username ? { username } : {}),
     ...(passwordSealed ? { passwordSealed } : {}),
     events: input.events ?? existing?.events ?? false,
+    ...((input.allowPasswordText ?? existing?.allowPasswordText) ? { allowPasswordText: true } : {}),
   }
 }
 
 /** The stored device as input that changes nothing (its password kept where allowed). */
 export const unchangedDevice = (d: StoredCameraDevice | null | undefined): DeviceInput | null =>
-  d ? { protocol: d.protocol, address: d.address, channel: d.channel, events: d.events } : null
+  d
+    ? {
+        protocol: d.protocol,
+        address: d.address,
+        channel: d.channel,
+        events: d.events,
+        allowPasswordText: d.allowPasswordText === true,
+      }
+    : null
 
 /** The API's view of a device: never the password, sealed or not. */
 export const deviceView = (d: StoredCameraDevice) => ({
@@ -132,6 +142,7 @@ export const deviceView = (d: StoredCameraDevice) => ({
   username: d.username ?? null,
   hasPassword: Boolean(d.passwordSealed),
   events: d.events,
+  allowPasswordText: d.allowPasswordText === true,
 })
 
 /** The stored password in clear, if it was given for this agent (undefined otherwise). */
@@ -164,6 +175,8 @@ export function deviceForAgent(
     ...(d.username ? { username: d.username } : {}),
     ...(password ? { passwordSealed: agentBox.seal(password, devicePasswordContext(camera.id)) } : {}),
     events: d.events,
+    // Only when set: an agent built before the setting refuses unknown keys.
+    ...(d.allowPasswordText ? { allowPasswordText: true } : {}),
   }
 }
 

@@ -46,6 +46,8 @@ export interface StoredCameraDevice {
   username?: string
   passwordSealed?: string
   events: boolean
+  /** ONVIF PasswordText allowed (old firmware); absent: false. */
+  allowPasswordText?: boolean
 }
 
 export interface Camera {

@@ -152,6 +152,12 @@ export const cameraDeviceInput = z
       .optional()
       .describe('Write-only; sealed at once, never returned (`hasPassword`)'),
     events: z.boolean().optional().describe("Take the device's own events in as device.* events"),
+    allowPasswordText: z
+      .boolean()
+      .optional()
+      .describe(
+        'ONVIF only: allow the password in clear (UsernameToken PasswordText) when neither digest works — old firmware; default false',
+      ),
   })
   .strict()
 
@@ -162,6 +168,7 @@ export const cameraDevice = z.object({
   username: z.string().nullable(),
   hasPassword: z.boolean(),
   events: z.boolean(),
+  allowPasswordText: z.boolean(),
 })
 
 export const cameraStatus = z.object({

@@ -391,6 +391,7 @@ describe('a camera with a device', () => {
       username: 'admin',
       hasPassword: true,
       events: true,
+      allowPasswordText: false,
     })
     expect(res.body.streams).toEqual([
       {
@@ -439,6 +440,51 @@ describe('a camera with a device', () => {
     const shown = api.body.config.cameras.find((c: { id: string }) => c.id === res.body.id)
     expect(shown.device).toBeDefined()
     expect(shown.device).not.toHaveProperty('passwordSealed')
+    // PasswordText is off unless asked for, and then left out of the agent's copy.
+    expect(one.body.device.allowPasswordText).toBe(false)
+    expect(cam?.device).not.toHaveProperty('allowPasswordText')
+  })
+
+  it('allows ONVIF PasswordText only when the camera says so, and sends it to the agent then', async () => {
+    const res = await t.request('POST', '/api/v1/cameras', {
+      token: acme.token,
+      body: {
+        name: 'Old firmware',
+        siteId: ids.North,
+        agentId: north.agentId,
+        streams: [{ role: 'main', url: 'rtsp://10.0.0.44:554/live' }],
+        device: { protocol: 'onvif', address: '10.0.0.44', allowPasswordText: true, password: RIGHT },
+      },
+    })
+    expect(res.status, res.text).toBe(201)
+    expect(res.body.device).toMatchObject({ protocol: 'onvif', allowPasswordText: true, hasPassword: true })
+    const config = await waitFor(
+      () => agent.configs.findLast((c) => c.config.cameras.some((cam) => cam.id === res.body.id))?.config,
+      'the configuration with the camera',
+    )
+    expect(config.cameras.find((c) => c.id === res.body.id)?.device?.allowPasswordText).toBe(true)
+    // Kept by a PATCH that does not name it; turned off by one that does.
+    const kept = await t.request('PATCH', `/api/v1/cameras/${res.body.id}`, {
+      token: acme.token,
+      body: { device: { protocol: 'onvif', address: '10.0.0.44', events: true } },
+    })
+    expect(kept.status, kept.text).toBe(200)
+    expect(kept.body.device).toMatchObject({ allowPasswordText: true, events: true, hasPassword: true })
+    const off = await t.request('PATCH', `/api/v1/cameras/${res.body.id}`, {
+      token: acme.token,
+      body: { device: { protocol: 'onvif', address: '10.0.0.44', allowPasswordText: false } },
+    })
+    expect(off.body.device.allowPasswordText).toBe(false)
+    const bad = await t.request('POST', '/api/v1/cameras', {
+      token: acme.token,
+      body: {
+        name: 'Bad flag',
+        siteId: ids.North,
+        streams: [{ role: 'main', url: 'rtsp://10.0.0.45:554/live' }],
+        device: { protocol: 'onvif', address: '10.0.0.45', allowPasswordText: 'yes' },
+      },
+    })
+    expect(bad.status).toBe(400)
   })
 
   it('answers a probe failure, an NVR without a channel and an unknown channel as 422, creating nothing', async () => {

@@ -79,6 +79,11 @@ export const agentCameraDevice = z.object({
   passwordSealed: z.string().max(4096).optional(),
   /** Take the device's own events (motion, line crossing, ...) in as `device.*` events. */
   events: z.boolean().default(false),
+  /**
+   * ONVIF: the password may go in clear (UsernameToken PasswordText) when neither digest works —
+   * only for the odd old firmware that knows nothing else, and only when the camera says so.
+   */
+  allowPasswordText: z.boolean().optional(),
 })
 export type AgentCameraDevice = z.infer<typeof agentCameraDevice>
 

@@ -57,6 +57,8 @@ export interface CameraDevice {
   username: string | null
   hasPassword: boolean
   events: boolean
+  /** ONVIF: the password may go in clear when neither digest works (old firmware). */
+  allowPasswordText: boolean
 }
 
 export interface BulkResult {

@@ -23,6 +23,7 @@ interface DeviceDraft {
   password: string
   removePassword: boolean
   events: boolean
+  allowPasswordText: boolean
 }
 
 interface Draft {
@@ -71,6 +72,7 @@ const deviceDraft = (d: CameraDevice | null | undefined): DeviceDraft => ({
   password: '',
   removePassword: false,
   events: d?.events ?? false,
+  allowPasswordText: d?.allowPasswordText ?? false,
 })
 
 /** The device as the API takes it (null: none); a password only when typed (null removes it). */
@@ -82,6 +84,7 @@ function deviceBody(d: DeviceDraft) {
     channel: d.channel.trim(),
     username: d.username.trim() || null,
     events: d.events,
+    allowPasswordText: d.protocol === 'onvif' && d.allowPasswordText,
     ...(d.password ? { password: d.password } : d.removePassword ? { password: null } : {}),
   }
 }
@@ -95,6 +98,7 @@ function deviceChanged(camera: Camera, d: DeviceDraft): boolean {
     d.channel.trim() !== before.channel ||
     (d.username.trim() || null) !== before.username ||
     d.events !== before.events ||
+    (d.protocol === 'onvif' && d.allowPasswordText) !== (before.allowPasswordText ?? false) ||
     d.password !== '' ||
     d.removePassword
   )
@@ -468,6 +472,16 @@ function DeviceFields({
               remove={d.removePassword}
               onChange={onChange}
             />
+            {d.protocol === 'onvif' && (
+              <label className="adm-check">
+                <input
+                  type="checkbox"
+                  checked={d.allowPasswordText}
+                  onChange={(e) => onChange({ allowPasswordText: e.target.checked })}
+                />
+                Allow the password in clear (old ONVIF firmware only)
+              </label>
+            )}
             {d.protocol !== 'rtsp' && (
               <label className="adm-check">
                 <input
