@@ -19,6 +19,8 @@ import {
   parsePin,
   probeHubCertificate,
 } from '../src/link/hub-tls.ts'
+import { CSRF_HEADER, SetupWizard } from '../src/setup/server.ts'
+import { ensureSetupUiBuilt } from '../src/setup/setup-build.ts'
 
 /**
  * Enrollment with a hub whose HTTPS certificate is self-signed: refused unless pinned, the pin
@@ -344,4 +346,72 @@ describe('probeHubCertificate', () => {
     await closed.close()
     await expect(probeHubCertificate(closed.url)).rejects.toThrow()
   })
+})
+
+describe('the setup wizard enrolls with a hub whose certificate the installer confirmed', () => {
+  it('shows the fingerprint, refuses another one, pins the confirmed one and reaches the hub with it', async () => {
+    const { dir: distDir } = await ensureSetupUiBuilt()
+    const dataDir = tempDir()
+    const wizard = await SetupWizard.start({
+      dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      distDir,
+      logger: pino({ level: 'silent' }),
+      pin: '24681357',
+    })
+    try {
+      const base = wizard.url.replace(/\/$/, '')
+      let cookie = ''
+      const call = async (method: string, p: string, body?: unknown) => {
+        const res = await fetch(`${base}${p}`, {
+          method,
+          headers: {
+            'content-type': 'application/json',
+            [CSRF_HEADER]: '1',
+            ...(cookie ? { cookie } : {}),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        })
+        const setCookie = res.headers.get('set-cookie')
+        if (setCookie) cookie = setCookie.split(';')[0] ?? ''
+        const text = await res.text()
+        return { status: res.status, json: text ? JSON.parse(text) : undefined }
+      }
+      expect((await call('POST', '/api/setup/unlock', { pin: '24681357' })).status).toBe(204)
+      const enrollsSeen = () => hub.seen.filter((s) => s.url === '/api/v1/enroll').length
+      const before = enrollsSeen()
+
+      const untrusted = await call('POST', '/api/setup/enroll', { hubUrl: hub.url, code: 'WIZ-CODE' })
+      expect(untrusted.status).toBe(422)
+      expect(untrusted.json.error.code).toBe('HUB_CERT_UNTRUSTED')
+      expect(untrusted.json.error.details.fingerprint).toBe(hubTls.fingerprint)
+      const wrong = await call('POST', '/api/setup/enroll', {
+        hubUrl: hub.url,
+        code: 'WIZ-CODE',
+        pin: other.fingerprint,
+      })
+      expect(wrong.status).toBe(422)
+      expect(wrong.json.error.code).toBe('HUB_PIN_MISMATCH')
+      expect(
+        (await call('POST', '/api/setup/enroll', { hubUrl: hub.url, code: 'X', pin: 'nope' })).status,
+      ).toBe(400)
+      // Nothing reached the hub's enrollment until the right certificate was confirmed.
+      expect(enrollsSeen()).toBe(before)
+
+      const ok = await call('POST', '/api/setup/enroll', {
+        hubUrl: hub.url,
+        code: 'WIZ-CODE',
+        pin: hubTls.fingerprint.toLowerCase(),
+      })
+      expect(ok.status).toBe(201)
+      expect(enrollsSeen()).toBe(before + 1)
+      expect(readCredentials(dataDir).hubPinSha256).toBe(hubTls.fingerprint)
+      // The wizard's own calls to the hub hold to the pin (its health check answers).
+      const status = await call('GET', '/api/setup/status')
+      expect(status.json.hub).toMatchObject({ reachable: true })
+    } finally {
+      await wizard.close()
+    }
+  }, 120_000)
 })

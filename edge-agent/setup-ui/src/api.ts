@@ -20,7 +20,14 @@ export interface Installer {
 
 export interface Status {
   locked: false
-  agent: { agentId: string; siteId: string; hubUrl: string; brokerFingerprint: string | null } | null
+  agent: {
+    agentId: string
+    siteId: string
+    hubUrl: string
+    brokerFingerprint: string | null
+    /** Enrolled with the hub certificate's fingerprint confirmed (pinned) rather than verified. */
+    hubPinned?: boolean
+  } | null
   hub: {
     url: string
     reachable: boolean
@@ -120,6 +127,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** What the wizard adds to an error (the hub certificate's fingerprint, tries left). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message)
   }
@@ -148,8 +157,15 @@ async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Pr
     parsed = undefined
   }
   if (!res.ok) {
-    const e = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error
-    throw new ApiError(res.status, e?.code ?? 'ERROR', e?.message ?? `The wizard answered ${res.status}.`)
+    const e = (
+      parsed as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | undefined
+    )?.error
+    throw new ApiError(
+      res.status,
+      e?.code ?? 'ERROR',
+      e?.message ?? `The wizard answered ${res.status}.`,
+      e?.details,
+    )
   }
   return parsed as T
 }
@@ -157,7 +173,8 @@ async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Pr
 export const api = {
   status: () => call<StatusAnswer>('GET', 'status'),
   unlock: (pin: string) => call<void>('POST', 'unlock', { pin }),
-  enroll: (hubUrl: string, code: string) => call<Status>('POST', 'enroll', { hubUrl, code }),
+  enroll: (hubUrl: string, code: string, pin?: string) =>
+    call<Status>('POST', 'enroll', { hubUrl, code, ...(pin ? { pin } : {}) }),
   login: (tenant: string, username: string, password: string) =>
     call<Status>('POST', 'login', { tenant, username, password }),
   logout: () => call<Status>('POST', 'logout'),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
@@ -161,14 +162,14 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 
-async function start(hubUrl: string | undefined) {
+async function start(hubUrl: string | undefined, h: FakeHub = hub) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vms-setup-cam-'))
   dirs.push(dataDir)
   if (hubUrl)
     writeCredentials(dataDir, {
-      agentId: hub.agentId,
-      tenantId: hub.tenantId,
-      siteId: hub.siteId,
+      agentId: h.agentId,
+      tenantId: h.tenantId,
+      siteId: h.siteId,
       hubUrl,
       mqttUrl: 'mqtt://127.0.0.1:1',
       secret: 's'.repeat(43),
@@ -414,20 +415,68 @@ describe('setup wizard: cameras, recording, summary', () => {
     })
     expect(wrong.status).toBe(422)
     expect(wrong.json.error.code).toBe('DEVICE_AUTH')
-    const [a, b] = await Promise.all([
-      call('POST', '/api/setup/preview', {
-        url: `${base}/locked`,
+    // One at a time: a first preview held open by a camera that accepts and never answers, a
+    // second refused while it runs (waiting on the connection, not on a clock).
+    const sockets: net.Socket[] = []
+    const stalled = net.createServer((socket) => sockets.push(socket))
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r))
+    const port = (stalled.address() as net.AddressInfo).port
+    try {
+      const first = call('POST', '/api/setup/preview', {
+        url: `rtsp://127.0.0.1:${port}/stalled`,
         username: 'viewer',
         password: 'Rtsp-Pw-3310',
-      }),
-      new Promise((r) => setTimeout(r, 200)).then(() =>
-        call('POST', '/api/setup/preview', { url: `${base}/door`, username: '', password: '' }),
-      ),
-    ])
-    expect(a.status).toBe(200)
-    expect(b.status).toBe(409)
-    expect(b.json.error.code).toBe('PREVIEW_BUSY')
+      })
+      while (sockets.length === 0) await new Promise((r) => setImmediate(r))
+      const b = await call('POST', '/api/setup/preview', { url: `${base}/door`, username: '', password: '' })
+      expect(b.status).toBe(409)
+      expect(b.json.error.code).toBe('PREVIEW_BUSY')
+      // The stalled camera hangs up: the first preview ends with a readable failure, not a 500.
+      for (const socket of sockets) socket.destroy()
+      const a = await first
+      expect(a.status).toBeGreaterThanOrEqual(400)
+      expect(a.status).toBeLessThan(600)
+      expect(a.status).not.toBe(500)
+    } finally {
+      stalled.close()
+    }
+    // And the next one runs.
+    const c = await call('POST', '/api/setup/preview', {
+      url: `${base}/locked`,
+      username: 'viewer',
+      password: 'Rtsp-Pw-3310',
+    })
+    expect(c.status).toBe(200)
     expect(logLines.join('\n')).not.toContain('Rtsp-Pw-3310')
+  }, 30_000)
+
+  it('says the hub cannot be reached when it goes away after sign-in (502, not 500)', async () => {
+    const gone = await startFakeHub()
+    const { call } = await start(gone.url, gone)
+    expect(
+      (await call('POST', '/api/setup/login', { tenant: 'system', username: 'ivy', password: 'pw' })).status,
+    ).toBe(200)
+    await new Promise<void>((r) => {
+      gone.server.close(() => r())
+      gone.server.closeAllConnections()
+    })
+    const add = await call('POST', '/api/setup/cameras', {
+      cameras: [
+        {
+          name: 'Door',
+          protocol: 'onvif',
+          address: '10.0.0.5',
+          channel: '',
+          username: 'admin',
+          password: CAM.password,
+          streams: [{ role: 'main', url: 'rtsp://10.0.0.5/main' }],
+        },
+      ],
+    })
+    expect(add.status).toBe(502)
+    expect(add.json.error.code).toBe('HUB_UNREACHABLE')
+    expect(add.text).not.toContain(CAM.password)
+    expect((await call('GET', '/api/setup/summary')).status).toBe(502)
   }, 30_000)
 
   it('estimates retention from free and used space, the quota and the bitrates', () => {

@@ -1,5 +1,6 @@
 import { connect as tlsConnect } from 'node:tls'
 import { z } from 'zod'
+import { hubFetch as pinnedFetch } from '../link/hub-tls.ts'
 
 /**
  * The wizard's calls to the hub: is it reachable, what certificate does it show, and the
@@ -36,9 +37,11 @@ export function parseHubUrl(input: unknown): string | { error: string } {
   return url.toString().replace(/\/+$/, '')
 }
 
-async function hubFetch(url: string, init: RequestInit = {}): Promise<Response> {
+/** A call to the hub: verified by this machine's CAs, or only to the pinned certificate when enrolled with a pin. */
+async function hubFetch(url: string, init: RequestInit = {}, pin?: string): Promise<Response> {
+  const send = pin ? pinnedFetch({ hubPinSha256: pin }) : fetch
   try {
-    return await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(TIMEOUT_MS) })
+    return await send(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(TIMEOUT_MS) })
   } catch (err) {
     const cause = (err as { cause?: { message?: string; code?: string } }).cause
     throw new HubError(0, `cannot reach the hub: ${cause?.code ?? cause?.message ?? (err as Error).message}`)
@@ -62,9 +65,9 @@ export interface HubReachability {
 }
 
 /** Whether the hub answers its health check. */
-export async function checkHub(hubUrl: string): Promise<HubReachability> {
+export async function checkHub(hubUrl: string, pin?: string): Promise<HubReachability> {
   try {
-    const res = await hubFetch(`${hubUrl}/healthz`)
+    const res = await hubFetch(`${hubUrl}/healthz`, {}, pin)
     await res.body?.cancel()
     if (res.status >= 500) return { reachable: false, error: `the hub answered ${res.status}` }
     return { reachable: true }
@@ -151,6 +154,8 @@ export class HubSession {
     readonly hubUrl: string,
     t: z.infer<typeof tokens>,
     readonly installer: Installer,
+    /** The hub certificate's pin, when the agent enrolled with one. */
+    private readonly pin: string | undefined,
   ) {
     this.#access = t.accessToken
     this.#refresh = t.refreshToken
@@ -163,21 +168,26 @@ export class HubSession {
    */
   static async login(
     hubUrl: string,
-    agent: { tenantId: string; siteId: string },
+    agent: { tenantId: string; siteId: string; hubPinSha256?: string | null | undefined },
     body: { tenant: string; username: string; password: string },
   ): Promise<HubSession> {
-    const res = await hubFetch(`${hubUrl}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    })
+    const pin = agent.hubPinSha256 ?? undefined
+    const res = await hubFetch(
+      `${hubUrl}/api/v1/auth/login`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      },
+      pin,
+    )
     if (res.status !== 200) throw new HubError(res.status, await hubMessage(res))
     const t = tokens.parse(await res.json())
     const auth = { authorization: `Bearer ${t.accessToken}` }
-    const who = await hubFetch(`${hubUrl}/api/v1/me`, { headers: auth })
+    const who = await hubFetch(`${hubUrl}/api/v1/me`, { headers: auth }, pin)
     if (who.status !== 200) throw new HubError(who.status, await hubMessage(who))
     const m = me.parse(await who.json())
-    const logoutQuietly = () => void HubSession.revoke(hubUrl, t.refreshToken)
+    const logoutQuietly = () => void HubSession.revoke(hubUrl, t.refreshToken, pin)
     if (m.tenantId !== agent.tenantId) {
       logoutQuietly()
       throw new HubError(403, "This account belongs to another tenant than this agent's site.")
@@ -192,40 +202,57 @@ export class HubSession {
         "This account may not set up this agent's site: it needs the installer role (or one that manages cameras) at the site.",
       )
     }
-    const s = await hubFetch(`${hubUrl}/api/v1/sites/${encodeURIComponent(agent.siteId)}`, { headers: auth })
+    const s = await hubFetch(
+      `${hubUrl}/api/v1/sites/${encodeURIComponent(agent.siteId)}`,
+      { headers: auth },
+      pin,
+    )
     if (s.status !== 200) {
       logoutQuietly()
       throw new HubError(s.status, await hubMessage(s))
     }
     const found = site.parse(await s.json())
-    return new HubSession(hubUrl, t, {
-      username: m.username,
-      displayName: m.displayName,
-      tenant: m.tenantSlug,
-      site: { id: found.id, name: found.name },
-      roles: [...new Set(here.map((b) => b.role.name))].sort(),
-    })
+    return new HubSession(
+      hubUrl,
+      t,
+      {
+        username: m.username,
+        displayName: m.displayName,
+        tenant: m.tenantSlug,
+        site: { id: found.id, name: found.name },
+        roles: [...new Set(here.map((b) => b.role.name))].sort(),
+      },
+      pin,
+    )
   }
 
   /** A call to the hub's API as the installer (the token refreshed when it is about to expire). */
   async request(method: string, path: string, body?: unknown): Promise<Response> {
     if (Date.now() > this.#expiresAt - 30_000) await this.#renew()
-    return hubFetch(`${this.hubUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.#access}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    return hubFetch(
+      `${this.hubUrl}${path}`,
+      {
+        method,
+        headers: {
+          authorization: `Bearer ${this.#access}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    })
+      this.pin,
+    )
   }
 
   async #renew(): Promise<void> {
-    const res = await hubFetch(`${this.hubUrl}/api/v1/auth/refresh`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ refreshToken: this.#refresh }),
-    })
+    const res = await hubFetch(
+      `${this.hubUrl}/api/v1/auth/refresh`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refreshToken: this.#refresh }),
+      },
+      this.pin,
+    )
     if (res.status !== 200) throw new HubError(401, 'The hub session ended: sign in again.')
     const t = tokens.parse(await res.json())
     this.#access = t.accessToken
@@ -238,17 +265,21 @@ export class HubSession {
     const refresh = this.#refresh
     this.#access = ''
     this.#refresh = ''
-    await HubSession.revoke(this.hubUrl, refresh)
+    await HubSession.revoke(this.hubUrl, refresh, this.pin)
   }
 
-  static async revoke(hubUrl: string, refreshToken: string): Promise<void> {
+  static async revoke(hubUrl: string, refreshToken: string, pin?: string): Promise<void> {
     if (!refreshToken) return
     try {
-      const res = await hubFetch(`${hubUrl}/api/v1/auth/logout`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ refreshToken }),
-      })
+      const res = await hubFetch(
+        `${hubUrl}/api/v1/auth/logout`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ refreshToken }),
+        },
+        pin,
+      )
       await res.body?.cancel()
     } catch {}
   }

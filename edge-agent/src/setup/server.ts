@@ -12,6 +12,7 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import { type Credentials, hasCredentials, readCredentials } from '../credentials.ts'
 import { enroll } from '../enroll.ts'
+import { parsePin } from '../link/hub-tls.ts'
 import { findFfmpeg } from '../media/ffmpeg.ts'
 import {
   addBody,
@@ -149,6 +150,8 @@ const enrollBody = z
   .object({
     hubUrl: z.string().max(2000),
     code: z.string().trim().min(1, 'Enter the enrollment code.').max(200),
+    /** The hub certificate's SHA-256 the installer confirmed: pinned instead of verified. */
+    pin: z.string().max(200).optional(),
   })
   .strict()
 const loginBody = z
@@ -453,7 +456,8 @@ export class SetupWizard {
 
   async #reachability(hubUrl: string): Promise<HubReachability> {
     if (this.#reach && Date.now() - this.#reach.at < 5000) return this.#reach.value
-    const value = await checkHub(hubUrl)
+    const credentials = hasCredentials(this.#o.dataDir) ? readCredentials(this.#o.dataDir) : undefined
+    const value = await checkHub(hubUrl, credentials?.hubPinSha256 ?? undefined)
     this.#reach = { at: Date.now(), value }
     return value
   }
@@ -506,6 +510,7 @@ export class SetupWizard {
             siteId: credentials.siteId,
             hubUrl: credentials.hubUrl,
             brokerFingerprint: credentials.caFingerprint,
+            hubPinned: Boolean(credentials.hubPinSha256),
           }
         : null,
       hub: hub ? { url: credentials?.hubUrl, ...hub, certificate: this.#hubCert } : null,
@@ -538,21 +543,38 @@ export class SetupWizard {
       } catch (err) {
         throw new ClientError(502, 'HUB_UNREACHABLE', `The hub cannot be reached: ${(err as Error).message}.`)
       }
-      if (cert && !cert.verified) {
+      let pin: string | undefined
+      if (parsed.data.pin !== undefined) {
+        const p = parsePin(parsed.data.pin)
+        if (typeof p !== 'string') throw new ClientError(400, 'BAD_PIN', p.error)
+        pin = p
+      }
+      if (pin && !cert)
+        throw new ClientError(400, 'BAD_PIN', 'A plain http:// hub has no certificate to pin.')
+      if (cert && !cert.verified && !pin) {
         throw new ClientError(
           422,
           'HUB_CERT_UNTRUSTED',
-          `This machine does not trust the hub's certificate (${cert.error ?? 'unverified'}); its SHA-256 fingerprint is ${cert.fingerprint}. Give the hub a certificate from a trusted CA, or add its CA to this machine.`,
+          `This machine does not trust the hub's certificate (${cert.error ?? 'unverified'}); its SHA-256 fingerprint is ${cert.fingerprint}. Give the hub a certificate from a trusted CA, or add its CA to this machine — or, once the hub's administrator confirms this fingerprint, trust it here (the agent then accepts that certificate only).`,
           {},
           { fingerprint: cert.fingerprint },
         )
       }
+      if (cert && pin && parsePin(cert.fingerprint) !== pin)
+        throw new ClientError(
+          422,
+          'HUB_PIN_MISMATCH',
+          `The hub now shows another certificate (${cert.fingerprint}) than the one you confirmed: nothing was sent to it.`,
+          {},
+          { fingerprint: cert.fingerprint },
+        )
       let credentials: Credentials
       try {
         credentials = await enroll({
           hubUrl,
           code: parsed.data.code,
           dataDir: this.#o.dataDir,
+          ...(pin ? { pinSha256: pin } : {}),
           ...(this.#o.agentName ? { name: this.#o.agentName } : {}),
         })
       } catch (err) {

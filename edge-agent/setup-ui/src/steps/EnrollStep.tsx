@@ -1,5 +1,5 @@
 import { type FormEvent, useId, useState } from 'react'
-import { api, type Status, type Step } from '../api.ts'
+import { ApiError, api, type Status, type Step } from '../api.ts'
 import { StepSection } from './StepList.tsx'
 
 interface Props {
@@ -17,6 +17,9 @@ export function EnrollStep({ n, step, status, onStatus, onError }: Props) {
   const [code, setCode] = useState('')
   const [error, setError] = useState<string | undefined>()
   const [busy, setBusy] = useState(false)
+  /** The fingerprint of a hub certificate this machine does not trust, and whether to pin it. */
+  const [untrusted, setUntrusted] = useState<string>()
+  const [trust, setTrust] = useState(false)
 
   if (step.state === 'done' && status.agent) {
     const cert = status.hub?.certificate
@@ -33,7 +36,12 @@ export function EnrollStep({ n, step, status, onStatus, onError }: Props) {
             <>
               <dt>Hub certificate (SHA-256)</dt>
               <dd>
-                <code className="fingerprint">{cert.fingerprint}</code> {cert.verified ? '(verified)' : ''}
+                <code className="fingerprint">{cert.fingerprint}</code>{' '}
+                {cert.verified
+                  ? '(verified)'
+                  : status.agent.hubPinned
+                    ? '(pinned: the agent accepts this certificate only)'
+                    : ''}
               </dd>
             </>
           )}
@@ -50,9 +58,14 @@ export function EnrollStep({ n, step, status, onStatus, onError }: Props) {
     e.preventDefault()
     setBusy(true)
     try {
-      onStatus(await api.enroll(hubUrl, code))
+      onStatus(await api.enroll(hubUrl, code, trust && untrusted ? untrusted : undefined))
       setError(undefined)
     } catch (err) {
+      const fingerprint = err instanceof ApiError ? err.details?.fingerprint : undefined
+      if (err instanceof ApiError && err.code === 'HUB_CERT_UNTRUSTED' && typeof fingerprint === 'string') {
+        setUntrusted(fingerprint)
+        setTrust(false)
+      }
       setError(onError(err) || undefined)
     } finally {
       setBusy(false)
@@ -89,6 +102,20 @@ export function EnrollStep({ n, step, status, onStatus, onError }: Props) {
           <p role="alert" className="error">
             {error}
           </p>
+        )}
+        {untrusted && (
+          <div className="pin">
+            <p>
+              The hub's certificate (SHA-256):{' '}
+              <code className="fingerprint" data-testid="hub-fingerprint">
+                {untrusted}
+              </code>
+            </p>
+            <label className="check">
+              <input type="checkbox" checked={trust} onChange={(e) => setTrust(e.target.checked)} />
+              Trust this certificate: the hub's administrator confirmed this fingerprint
+            </label>
+          </div>
         )}
         <button type="submit" disabled={busy}>
           Enroll
