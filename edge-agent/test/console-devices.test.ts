@@ -157,9 +157,15 @@ describe.skipIf(!chromiumAvailable)('console: devices', () => {
       .first()
       .fill('Gate')
     // A still of a channel before adding it: the device's own snapshot, through the agent.
-    await gateSection.getByRole('button', { name: /^Preview / }).first().click()
+    await gateSection
+      .getByRole('button', { name: /^Preview / })
+      .first()
+      .click()
     await gateSection.getByRole('img', { name: /^Preview of / }).waitFor()
-    await nvrSection.getByRole('button', { name: /^Preview / }).nth(1).click()
+    await nvrSection
+      .getByRole('button', { name: /^Preview / })
+      .nth(1)
+      .click()
     await nvrSection.getByRole('img', { name: /^Preview of / }).waitFor()
     await expectAccessible(page)
 
