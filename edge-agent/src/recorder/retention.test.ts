@@ -93,6 +93,52 @@ describe('retention', () => {
   })
 })
 
+describe('retention on a file another process holds open (Windows sharing rules)', () => {
+  const day = 86_400_000
+  const now = Date.UTC(2026, 10, 24)
+
+  it('keeps a segment it cannot delete (and its index row), removes the next ones instead, and retries it', () => {
+    const { dir, index } = filled(['a'], 10, now - day)
+    const heldOpen = new Set([0, 1].map((i) => path.join(dir, `a-${i}.mp4`)))
+    const removed: string[] = []
+    const removeFile = (p: string) => {
+      if (heldOpen.has(p))
+        throw Object.assign(new Error(`EBUSY: resource busy or locked, unlink '${p}'`), { code: 'EBUSY' })
+      removed.push(p)
+    }
+    const policy = { retentionDays: new Map(), quotaBytes: 5 * 1000, dir }
+    const first = enforceRetention(index, policy, logger, now, undefined, removeFile)
+    // The two held open stay; the quota is met by the next five oldest.
+    expect(first.map((s) => path.basename(s.path))).toEqual([
+      'a-2.mp4',
+      'a-3.mp4',
+      'a-4.mp4',
+      'a-5.mp4',
+      'a-6.mp4',
+    ])
+    expect(index.totalBytes()).toBe(5 * 1000)
+    // Released: the next pass (a new segment pushed the total over) removes the oldest first again.
+    heldOpen.clear()
+    const second = enforceRetention(
+      index,
+      { ...policy, quotaBytes: 3 * 1000 },
+      logger,
+      now,
+      undefined,
+      removeFile,
+    )
+    expect(second.map((s) => path.basename(s.path))).toEqual(['a-0.mp4', 'a-1.mp4'])
+    // Any other failure is not hidden.
+    const broken = () => {
+      throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })
+    }
+    expect(() =>
+      enforceRetention(index, { ...policy, quotaBytes: 0 }, logger, now, undefined, broken),
+    ).toThrow(/EIO/)
+    index.close()
+  })
+})
+
 describe('retention never trusts a time from the camera', () => {
   const day = 86_400_000
   const now = Date.UTC(2026, 10, 24)

@@ -40,19 +40,39 @@ function* oldestFirst(
   }
 }
 
+/** An error that means another process has the file open (Windows sharing rules), not a failure. */
+export function isHeldOpen(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  return code === 'EBUSY' || code === 'EPERM' || code === 'EACCES'
+}
+
 export function enforceRetention(
   index: RecordingIndex,
   policy: RetentionPolicy,
   logger: Logger,
   now = Date.now(),
   free: (dir: string) => number = freeBytes,
+  removeFile: (path: string) => void = (path) => rmSync(path, { force: true }),
 ): SegmentRow[] {
   const deleted: SegmentRow[] = []
-  const remove = (s: SegmentRow, why: string) => {
-    rmSync(s.path, { force: true })
+  const remove = (s: SegmentRow, why: string): boolean => {
+    try {
+      removeFile(s.path)
+    } catch (err) {
+      // Windows refuses to delete a file another process opened without FILE_SHARE_DELETE (an
+      // antivirus scan, a backup tool, someone's player): the segment and its index row stay, and
+      // the next pass tries again. Anything else (a broken disk) is not retention's to hide.
+      if (!isHeldOpen(err)) throw err
+      logger.warn(
+        { camera: s.camera_id, segment: s.path, why, code: (err as { code?: string }).code },
+        'retention could not remove a segment held open; retried next time',
+      )
+      return false
+    }
     index.deleteSegment(s.id)
     deleted.push(s)
     logger.info({ camera: s.camera_id, segment: s.path, why }, 'retention removed a segment')
+    return true
   }
   for (const [cameraId, days] of policy.retentionDays) {
     for (const s of oldestFirst(index, { cameraId, recordedBeforeMs: now - days * 86_400_000 }))
@@ -64,8 +84,7 @@ export function enforceRetention(
       for (const s of oldestFirst(index, {})) {
         if (total <= policy.quotaBytes) break
         if (index.isLocked(s)) continue
-        remove(s, 'over the disk quota')
-        total -= s.bytes
+        if (remove(s, 'over the disk quota')) total -= s.bytes
       }
     }
   }
