@@ -1,3 +1,4 @@
+import { BUILTIN_ROLES } from '@ts-vms/shared'
 import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTenantWithAdmin, startTestHub, type TestHub, USER_PASSWORD } from '../helpers/test-hub.ts'
@@ -133,7 +134,7 @@ describe('row-level security', () => {
   it('keeps built-in roles read-only and signing keys out of reach', async () => {
     await asHubRole(a.tenantId, async (c) => {
       const builtins = await c.query('select count(*)::int as n from roles where builtin')
-      expect(builtins.rows[0]?.n).toBe(6)
+      expect(builtins.rows[0]?.n).toBe(Object.keys(BUILTIN_ROLES).length)
       const upd = await c.query(`update roles set permissions = '{}' where builtin`)
       expect(upd.rowCount).toBe(0)
       await expect(c.query('select * from signing_keys')).rejects.toMatchObject({ code: '42501' })
