@@ -1,8 +1,6 @@
-import { X509Certificate } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import path from 'node:path'
-import { generate } from 'selfsigned'
+import { loadSelfSignedTls, readTls } from '@ts-vms/shared/tls'
 
 /**
  * The MQTT broker's TLS certificate: the operator's (VMS_MQTT_TLS_CERT/_KEY), or one generated
@@ -23,37 +21,13 @@ export async function loadBrokerTls(
 ): Promise<BrokerTls> {
   if (certFile || keyFile) {
     if (!certFile || !keyFile) throw new Error('VMS_MQTT_TLS_CERT and VMS_MQTT_TLS_KEY go together')
-    const cert = readFileSync(certFile, 'utf8')
-    return { cert, key: readFileSync(keyFile, 'utf8'), fingerprint: new X509Certificate(cert).fingerprint256 }
+    return readTls(readFileSync(certFile, 'utf8'), readFileSync(keyFile, 'utf8'))
   }
-  const certPath = path.join(dataDir, 'mqtt-cert.pem')
-  const keyPath = path.join(dataDir, 'mqtt-key.pem')
-  if (!existsSync(certPath) || !existsSync(keyPath)) {
-    const now = new Date()
-    const pems = await generate([{ name: 'commonName', value: `ts-vms-hub ${hostname()}` }], {
-      keyType: 'ec',
-      curve: 'P-256',
-      algorithm: 'sha256',
-      notBeforeDate: new Date(now.getTime() - 3600_000),
-      notAfterDate: new Date(now.getTime() + 20 * 365 * 86_400_000),
-      extensions: [
-        { name: 'basicConstraints', cA: false },
-        { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-        { name: 'extKeyUsage', serverAuth: true },
-        {
-          name: 'subjectAltName',
-          altNames: [
-            { type: 2, value: 'localhost' },
-            { type: 2, value: hostname() },
-            { type: 7, ip: '127.0.0.1' },
-          ],
-        },
-      ],
-    })
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-    writeFileSync(keyPath, pems.private, { mode: 0o600 })
-    writeFileSync(certPath, pems.cert)
-  }
-  const cert = readFileSync(certPath, 'utf8')
-  return { cert, key: readFileSync(keyPath, 'utf8'), fingerprint: new X509Certificate(cert).fingerprint256 }
+  return loadSelfSignedTls({
+    dir: dataDir,
+    certName: 'mqtt-cert.pem',
+    keyName: 'mqtt-key.pem',
+    commonName: `ts-vms-hub ${hostname()}`,
+    validYears: 20,
+  })
 }

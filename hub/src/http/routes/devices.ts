@@ -155,6 +155,14 @@ async function camerasByHost(tx: Tx, siteId: string): Promise<Map<string, string
 
 const cameraAt = (cameras: Map<string, string>, address: string) => cameras.get(deviceHost(address)) ?? null
 
+/** A still's bytes, refused unless they start as a JPEG does (nothing else is served as image/jpeg). */
+function jpegOf(result: CameraSnapshotResult): Buffer {
+  const bytes = Buffer.from(result.base64, 'base64')
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8)
+    throw new HttpError(502, 'bad_agent_answer', 'the agent answered something that is not a JPEG')
+  return bytes
+}
+
 export function registerDeviceRoutes(api: Api, hub: HubContext): void {
   const stills = new RecentKeys(10_000)
   const audit = (
@@ -175,6 +183,28 @@ export function registerDeviceRoutes(api: Api, hub: HubContext): void {
       ...(reason ? { reason } : {}),
       details: { siteId: agent.siteId, ...details },
     })
+
+  /**
+   * A device request through the agent whose refusals (wrong passwords, no answer) are audited
+   * too: passwords tried against a site's devices are worth a record. The agent's or hub's own
+   * failures (5xx) are not the user's doing and are not.
+   */
+  const refusalsAudited = async <T>(
+    ctx: Context,
+    p: Principal,
+    agent: AgentForDevices,
+    action: string,
+    asked: Record<string, unknown>,
+    run: () => Promise<T>,
+  ): Promise<T> => {
+    try {
+      return await run()
+    } catch (err) {
+      if (err instanceof AgentRequestError && err.status < 500)
+        await audit(ctx, p, agent, action, 'failure', { ...asked, code: err.code }, err.code)
+      throw agentError(err)
+    }
+  }
 
   api.route({
     method: 'post',
@@ -259,29 +289,15 @@ export function registerDeviceRoutes(api: Api, hub: HubContext): void {
         username: body.username ?? null,
         withPassword: body.password !== undefined,
       }
-      let result: DeviceProbeResult
-      try {
-        result = await probeDevice(
+      const result = await refusalsAudited(ctx, principal, agent, 'device.probe', asked, () =>
+        probeDevice(
           hub.agents.requests,
           agentConfigKey(hub.secrets, agent.id),
           agent.id,
           hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
           body,
-        )
-      } catch (err) {
-        // A refused probe is worth a record too: wrong passwords tried against a site's devices.
-        if (err instanceof AgentRequestError && err.status < 500)
-          await audit(
-            ctx,
-            principal,
-            agent,
-            'device.probe',
-            'failure',
-            { ...asked, code: err.code },
-            err.code,
-          )
-        throw agentError(err)
-      }
+        ),
+      )
       await audit(ctx, principal, agent, 'device.probe', 'success', {
         ...asked,
         found: result.device.protocol,
@@ -321,31 +337,17 @@ export function registerDeviceRoutes(api: Api, hub: HubContext): void {
     async handler(ctx, { params, body, principal }) {
       const { agent } = await deviceAgent(hub, principal, params.id)
       const asked = { address: body.address, protocol: body.protocol, channel: body.channel }
-      let result: CameraSnapshotResult
-      try {
-        result = await previewSnapshot(
-          hub.agents.requests,
-          agentConfigKey(hub.secrets, agent.id),
-          agent.id,
-          hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
-          body,
-        )
-      } catch (err) {
-        if (err instanceof AgentRequestError && err.status < 500)
-          await audit(
-            ctx,
-            principal,
-            agent,
-            'device.snapshot',
-            'failure',
-            { ...asked, code: err.code },
-            err.code,
-          )
-        throw agentError(err)
-      }
-      const bytes = Buffer.from(result.base64, 'base64')
-      if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8)
-        throw new HttpError(502, 'bad_agent_answer', 'the agent answered something that is not a JPEG')
+      const bytes = jpegOf(
+        await refusalsAudited(ctx, principal, agent, 'device.snapshot', asked, () =>
+          previewSnapshot(
+            hub.agents.requests,
+            agentConfigKey(hub.secrets, agent.id),
+            agent.id,
+            hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
+            body,
+          ),
+        ),
+      )
       await audit(ctx, principal, agent, 'device.snapshot', 'success', asked)
       ctx.status = 200
       ctx.type = 'image/jpeg'
@@ -386,10 +388,7 @@ export function registerDeviceRoutes(api: Api, hub: HubContext): void {
       } catch (err) {
         throw agentError(err)
       }
-      const bytes = Buffer.from(result.base64, 'base64')
-      // JPEG's start-of-image marker: whatever else an agent sends is not served as image/jpeg.
-      if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8)
-        throw new HttpError(502, 'bad_agent_answer', 'the agent answered something that is not a JPEG')
+      const bytes = jpegOf(result)
       if (stills.firstIn(`${principal.userId}/${c.id}`, SNAPSHOT_AUDIT_WINDOW_MS))
         await hub.audit.record({
           action: 'camera.snapshot',
