@@ -2,7 +2,6 @@ import {
   type CameraSnapshotResult,
   cameraSnapshotResult,
   type DeviceDiscoverResult,
-  type DeviceProbeResult,
   deviceAddress,
   deviceChannel,
   deviceDiscoverResult,
