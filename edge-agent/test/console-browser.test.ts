@@ -119,6 +119,7 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
       'Sites',
       'Agents',
       'Cameras',
+      'Models',
       'Users',
       'Audit',
       'License',

@@ -286,7 +286,7 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
     const facts = await check.innerText()
     expect(facts).toMatch(/Gate camera\s+streaming, recording\s+[\d.]+ (k|M)bit\/s\s+14 days/)
     expect(facts).toMatch(/Clock against the hub\s+in step/)
-    expect(facts).toMatch(/Uplink to the hub\s+\d+ ms round trip/)
+    expect(facts).toMatch(/Uplink to the hub\s+\d+ ms round trip, [\d.]+ (kbit|Mbit)\/s up/)
     expect(await steps.getByRole('listitem').allInnerTexts()).toEqual([
       'Connect to the hub (done)',
       'Sign in (done)',

@@ -117,7 +117,8 @@ export interface SummaryAnswer {
   disk: { freeBytes: number; totalBytes: number; recordingBytes: number; quotaBytes: number | null } | null
   retentionEstimateDays: number | null
   clockDriftMs: number | null
-  uplink: { roundTripMs: number } | null
+  /** Round trip to the hub, and the upload speed measured by sending it a probe (null: not measured). */
+  uplink: { roundTripMs: number; uploadKbps: number | null } | null
 }
 
 export type StatusAnswer = { locked: true } | Status

@@ -50,7 +50,10 @@ interface FakeHub {
 async function body(req: IncomingMessage): Promise<any> {
   const chunks: Buffer[] = []
   for await (const c of req) chunks.push(c as Buffer)
-  return chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : undefined
+  const all = Buffer.concat(chunks)
+  // The uplink probe's bytes are counted, as the hub does; everything else is JSON.
+  if (req.headers['content-type'] === 'application/octet-stream') return { probeBytes: all.length }
+  return chunks.length ? JSON.parse(all.toString()) : undefined
 }
 
 async function startFakeHub(): Promise<FakeHub> {
@@ -76,6 +79,8 @@ async function startFakeHub(): Promise<FakeHub> {
         return json(200, { accessToken: 'access-1', refreshToken: 'refresh-1', expiresIn: 900 })
       if (url.pathname === '/api/v1/auth/logout') return json(204, {})
       if (!authed) return json(401, { error: { message: 'no' } })
+      if (url.pathname === '/api/v1/diagnostics/uplink' && req.method === 'POST')
+        return json(200, { bytes: b.probeBytes, receiveMs: 1 })
       if (url.pathname === '/api/v1/me')
         return json(200, {
           id: randomUUID(),
@@ -395,6 +400,8 @@ describe('setup wizard: cameras, recording, summary', () => {
     expect(sum.json.retentionEstimateDays).toBeCloseTo(500e9 / 250_000 / 86_400, 1)
     expect(Math.abs(sum.json.clockDriftMs)).toBeLessThan(2000)
     expect(sum.json.uplink.roundTripMs).toBeGreaterThanOrEqual(0)
+    // The upload speed: the probe's bytes reached the hub whole (how fast is the machine's business).
+    expect(sum.json.uplink.uploadKbps).toBeGreaterThan(0)
     expect(logLines.join('\n')).not.toContain(CAM.password)
   }, 30_000)
 

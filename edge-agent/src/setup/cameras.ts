@@ -487,6 +487,32 @@ export function retentionEstimateDays(o: {
   return Math.round((usable / (bps / 8) / 86_400) * 10) / 10
 }
 
+/** Bytes sent to the hub to measure the uplink: a second or two on a slow store line. */
+export const UPLINK_PROBE_BYTES = 512 * 1024
+
+/**
+ * The uplink's speed to the hub, kbit/s: bytes the hub counts and drops
+ * (`POST /api/v1/diagnostics/uplink`), over the time they took less one round trip. Null when the
+ * hub does not answer it (an older hub) or the measure makes no sense.
+ */
+async function uplinkKbps(hub: HubSession, roundTripMs: number): Promise<number | null> {
+  const bytes = new Uint8Array(UPLINK_PROBE_BYTES)
+  try {
+    const started = performance.now()
+    const res = await hub.request('POST', '/api/v1/diagnostics/uplink', bytes)
+    const ms = performance.now() - started - roundTripMs
+    if (!res.ok) {
+      await res.body?.cancel()
+      return null
+    }
+    const answer = (await res.json()) as { bytes?: unknown }
+    if (answer.bytes !== bytes.length) return null
+    return Math.round((bytes.length * 8) / Math.max(ms, 1))
+  } catch {
+    return null
+  }
+}
+
 /** Step 5: the cameras streaming, the disk and the retention it gives, the clock, the uplink. */
 export async function summary(
   hub: HubSession,
@@ -516,6 +542,8 @@ export async function summary(
     } catch {}
   }
   rtts.sort((a, b) => a - b)
+  const roundTripMs = rtts.length ? (rtts[Math.floor(rtts.length / 2)] as number) : undefined
+  const uploadKbps = roundTripMs === undefined ? null : await uplinkKbps(hub, roundTripMs)
   const a = agentJson as AgentView
   const health = a.health ?? null
   const items = ((camerasJson as { items?: CameraView[] }).items ?? []).filter(Boolean)
@@ -551,6 +579,6 @@ export async function summary(
       : null,
     // The hub's Date header has whole seconds: the drift is known to about a second.
     clockDriftMs: Number.isFinite(hubDate) ? Math.round((t0 + t1) / 2 - hubDate - 500) : null,
-    uplink: rtts.length ? { roundTripMs: Math.round(rtts[Math.floor(rtts.length / 2)] as number) } : null,
+    uplink: roundTripMs === undefined ? null : { roundTripMs: Math.round(roundTripMs), uploadKbps },
   }
 }

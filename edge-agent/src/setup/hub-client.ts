@@ -226,18 +226,26 @@ export class HubSession {
     )
   }
 
-  /** A call to the hub's API as the installer (the token refreshed when it is about to expire). */
+  /**
+   * A call to the hub's API as the installer (the token refreshed when it is about to expire): a
+   * body as JSON, or bytes as they are (application/octet-stream).
+   */
   async request(method: string, path: string, body?: unknown): Promise<Response> {
     if (Date.now() > this.#expiresAt - 30_000) await this.#renew()
+    const raw = body instanceof Uint8Array
     return hubFetch(
       `${this.hubUrl}${path}`,
       {
         method,
         headers: {
           authorization: `Bearer ${this.#access}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(body === undefined
+            ? {}
+            : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }),
         },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(body === undefined
+          ? {}
+          : { body: raw ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body) }),
       },
       this.pin,
     )

@@ -17,6 +17,7 @@ import { registerCameraBulkRoutes } from './routes/camera-bulk.ts'
 import { PtzSequences, registerPtzRoutes } from './routes/camera-ptz.ts'
 import { registerCameraRoutes } from './routes/cameras.ts'
 import { registerDeviceRoutes } from './routes/devices.ts'
+import { isUplinkProbe, registerDiagnosticRoutes } from './routes/diagnostics.ts'
 import { registerEventRoutes } from './routes/events.ts'
 import { registerLicenseRoutes } from './routes/license.ts'
 import { registerLiveRoutes } from './routes/live.ts'
@@ -76,6 +77,7 @@ export function buildApi(hub: HubContext): Api {
   registerEventRoutes(api, hub)
   registerCameraActivityRoutes(api, hub)
   registerModelRoutes(api, hub)
+  registerDiagnosticRoutes(api, hub)
   return api
 }
 
@@ -133,7 +135,8 @@ export function createApp(hub: HubContext): Koa {
       // Analytics models arrive as application/octet-stream (read by their route, never parsed).
       const upload =
         (type === 'video/mp4' && method === 'PUT' && ctx.path.startsWith('/api/v1/agent/uploads/')) ||
-        isModelUpload(method, ctx.path, type)
+        isModelUpload(method, ctx.path, type) ||
+        isUplinkProbe(method, ctx.path, type)
       if (
         type &&
         !upload &&

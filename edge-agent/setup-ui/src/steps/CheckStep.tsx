@@ -97,7 +97,14 @@ export function CheckStep({
                   : `off by ${Math.round(drift / 1000)} s: set this machine's time (NTP)`}
             </dd>
             <dt>Uplink to the hub</dt>
-            <dd>{summary.uplink ? `${summary.uplink.roundTripMs} ms round trip` : 'no answer'}</dd>
+            <dd>
+              {summary.uplink
+                ? `${summary.uplink.roundTripMs} ms round trip` +
+                  (summary.uplink.uploadKbps !== null
+                    ? `, ${summary.uplink.uploadKbps >= 1000 ? `${(summary.uplink.uploadKbps / 1000).toFixed(1)} Mbit/s` : `${summary.uplink.uploadKbps} kbit/s`} up`
+                    : '')
+                : 'no answer'}
+            </dd>
           </dl>
         </>
       )}

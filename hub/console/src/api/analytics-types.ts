@@ -113,3 +113,18 @@ export const COMMON_LABELS = [
   'handbag',
   'suitcase',
 ] as const
+
+export type ModelFormat = 'yolox' | 'yolov8'
+
+/** An analytics model as `GET /api/v1/models` lists it (never its bytes); `default` is built in. */
+export interface AnalyticsModel {
+  id: string
+  format: ModelFormat
+  /** The class names in the model's order. */
+  labels: string[]
+  builtIn: boolean
+  /** Uploaded models only. */
+  sha256?: string
+  bytes?: number
+  createdAt?: string
+}

@@ -241,6 +241,23 @@ export class ApiClient {
     return (await res.json()) as T
   }
 
+  /** A request whose body is raw bytes of their own type (a model upload), with the options in the query. */
+  async sendBytes<T>(
+    method: string,
+    path: string,
+    body: Blob,
+    contentType: string,
+    query?: Query,
+  ): Promise<T> {
+    const res = await this.fetch(withQuery(path, query), {
+      method,
+      headers: { 'content-type': contentType },
+      body,
+    })
+    if (!res.ok) throw await errorFrom(res)
+    return (await res.json()) as T
+  }
+
   get<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
     return this.request<T>('GET', path, { ...(query ? { query } : {}), ...(signal ? { signal } : {}) })
   }

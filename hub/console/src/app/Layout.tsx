@@ -34,6 +34,7 @@ export function Layout() {
     { to: '/admin/sites', label: 'Sites', allowed: can(me, 'site.manage') },
     { to: '/admin/agents', label: 'Agents', allowed: can(me, 'agent.manage') },
     { to: '/admin/cameras', label: 'Cameras', allowed: can(me, 'camera.manage') },
+    { to: '/admin/models', label: 'Models', allowed: can(me, 'camera.manage') },
     { to: '/admin/users', label: 'Users', allowed: can(me, 'user.manage') },
     { to: '/admin/audit', label: 'Audit', allowed: can(me, 'audit.read') },
     { to: '/admin/license', label: 'License', allowed: can(me, 'license.manage') },

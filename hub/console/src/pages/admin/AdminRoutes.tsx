@@ -5,6 +5,7 @@ import { AgentsPage } from './agents/AgentsPage.tsx'
 import { AuditPage } from './audit/AuditPage.tsx'
 import { CamerasPage } from './cameras/CamerasPage.tsx'
 import { LicensePage } from './license/LicensePage.tsx'
+import { ModelsPage } from './models/ModelsPage.tsx'
 import { SitesPage } from './sites/SitesPage.tsx'
 import { TenantsPage } from './tenants/TenantsPage.tsx'
 import { UsersPage } from './users/UsersPage.tsx'
@@ -21,6 +22,7 @@ export function AdminRoutes() {
       <Route path="agents" element={<AgentsPage />} />
       <Route path="agents/:agentId/add-cameras" element={<AddCamerasPage />} />
       <Route path="cameras" element={<CamerasPage />} />
+      <Route path="models" element={<ModelsPage />} />
       <Route path="users/*" element={<UsersPage />} />
       <Route path="audit" element={<AuditPage />} />
       <Route path="license" element={<LicensePage />} />
