@@ -207,10 +207,12 @@ describe.skipIf(!chromiumAvailable)('console models page in Chromium', () => {
     })
     // The form is empty again.
     expect(await page.getByLabel('Model id', { exact: true }).inputValue()).toBe('')
+    expect(await page.getByLabel('Format', { exact: true }).inputValue()).toBe('yolox')
 
     // The same file said to be YOLOX: the hub's shape check, in its words.
     await chooseFile(page, 'tiny.onnx', TINY)
     await page.getByLabel('Model id', { exact: true }).fill('tiny-x')
+    await page.getByLabel('Format', { exact: true }).selectOption('yolox')
     await page.getByLabel('Labels (one per line, blank: COCO)', { exact: true }).fill('cat\ndog')
     await page.getByRole('button', { name: 'Upload model' }).click()
     const alert = page.getByRole('alert').filter({ hasText: 'The hub refused the model' })
@@ -253,7 +255,7 @@ describe.skipIf(!chromiumAvailable)('console models page in Chromium', () => {
     await screenshot(page, 'admin-models')
 
     // In use: the dialog says so, and the hub refuses.
-    await page.getByRole('button', { name: 'Delete model tiny' }).click()
+    await page.getByRole('button', { name: 'Delete model tiny', exact: true }).click()
     const dialog = page.getByRole('dialog', { name: 'Delete model tiny?' })
     await dialog.waitFor()
     expect(await dialog.innerText()).toMatch(/Camera Gate uses this model/)
@@ -270,13 +272,13 @@ describe.skipIf(!chromiumAvailable)('console models page in Chromium', () => {
     await setCameraModel('default', ['person'])
     await page.reload()
     await tiny.getByText('no camera').waitFor()
-    await page.getByRole('button', { name: 'Delete model tiny' }).click()
+    await page.getByRole('button', { name: 'Delete model tiny', exact: true }).click()
     await dialog.getByRole('button', { name: 'Cancel' }).click()
     await dialog.waitFor({ state: 'hidden' })
     expect(await tiny.count()).toBe(1)
 
     // Confirmed: gone.
-    await page.getByRole('button', { name: 'Delete model tiny' }).click()
+    await page.getByRole('button', { name: 'Delete model tiny', exact: true }).click()
     await dialog.getByRole('button', { name: 'Delete model' }).click()
     await page.getByRole('status').filter({ hasText: 'Deleted model tiny.' }).waitFor()
     await tiny.waitFor({ state: 'detached' })
@@ -293,6 +295,12 @@ describe.skipIf(!chromiumAvailable)('console models page in Chromium', () => {
     await signIn(page, t.url, ADMIN, '/admin/models')
     await heading(page).waitFor()
     await row(page, 'default').waitFor()
+    // The table fits too (no sideways scrolling inside its box): the phone shows fewer columns.
+    const table = await page.evaluate(() => {
+      const wrap = document.querySelector('.models-page .table-wrap')
+      return wrap ? wrap.scrollWidth - wrap.clientWidth : -1
+    })
+    expect(table).toBe(0)
     await expectNoHorizontalScroll(page)
     await expectAccessible(page)
     expect(errors).toEqual([])

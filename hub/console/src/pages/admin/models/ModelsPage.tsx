@@ -17,6 +17,7 @@ import './models.css'
 
 /** The hub's limit (hub/src/http/routes/models.ts): checked here too, before sending 64 MiB for nothing. */
 const MAX_MODEL_BYTES = 64 * 1024 * 1024
+const MAX_MODEL_TEXT = '64 MiB'
 /** What an id may be (the hub's rule): letters, digits, ".", "_" and "-", 1..64, not "default". */
 const ID_PATTERN = '[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}'
 const LABELS_SHOWN = 5
@@ -110,7 +111,9 @@ function TenantModels({ tenantId, own }: { tenantId: string; own: boolean }) {
               <th scope="col">Model</th>
               <th scope="col">Format</th>
               <th scope="col">Labels</th>
-              <th scope="col">Size</th>
+              <th scope="col" className="adm-wide-only">
+                Size
+              </th>
               <th scope="col" className="adm-wide-only">
                 SHA-256
               </th>
@@ -133,7 +136,9 @@ function TenantModels({ tenantId, own }: { tenantId: string; own: boolean }) {
                   <td>
                     <LabelSummary labels={m.labels} />
                   </td>
-                  <td>{m.builtIn ? <span className="muted">on each agent</span> : formatBytes(m.bytes)}</td>
+                  <td className="adm-wide-only">
+                    {m.builtIn ? <span className="muted">on each agent</span> : formatBytes(m.bytes)}
+                  </td>
                   <td className="adm-wide-only mono">
                     {m.sha256 ? (
                       <abbr title={m.sha256}>{m.sha256.slice(0, 12)}…</abbr>
@@ -210,7 +215,7 @@ function LabelSummary({ labels }: { labels: string[] }) {
   return (
     <>
       <strong>{labels.length}</strong>
-      <span className="muted">
+      <span className="muted models-label-names">
         : {shown}
         {more > 0 && `, … (${more} more)`}
       </span>
@@ -252,7 +257,7 @@ function UploadForm({
       return
     }
     if (file.size > MAX_MODEL_BYTES) {
-      setError(`This file is ${formatBytes(file.size)}: a model is at most ${formatBytes(MAX_MODEL_BYTES)}.`)
+      setError(`This file is ${formatBytes(file.size)}: a model is at most ${MAX_MODEL_TEXT}.`)
       return
     }
     const names = labels
@@ -274,6 +279,7 @@ function UploadForm({
         { id: id.trim(), format, ...(names.length ? { labels: names.join(',') } : {}), ...query },
       )
       setId('')
+      setFormat('yolox')
       setLabels('')
       setFormKey((k) => k + 1)
       onUploaded(created)
@@ -295,9 +301,9 @@ function UploadForm({
       <h2 id={headingId}>Upload a model</h2>
       <p className="muted small-text">
         An ONNX detection model exported as YOLOX ([1, anchors, 5 + classes]) or YOLOv8 ([1, 4 + classes,
-        anchors]) with a fixed input [1, 3, H, W], at most {formatBytes(MAX_MODEL_BYTES)}. The hub loads it
-        and refuses a file that does not fit its format and labels, saying why; agents download it when one of
-        their cameras names it.
+        anchors]) with a fixed input [1, 3, H, W], at most {MAX_MODEL_TEXT}. The hub loads it and refuses a
+        file that does not fit its format and labels, saying why; agents download it when one of their cameras
+        names it.
       </p>
       <label>
         Model file
@@ -345,10 +351,11 @@ function UploadForm({
           spellCheck={false}
           aria-describedby={labelsHelp}
         />
-        <span id={labelsHelp} className="muted small-text">
-          The class names in the model's order; blank for COCO's 80 (person, bicycle, car, …).
-        </span>
       </label>
+      <p id={labelsHelp} className="muted small-text">
+        The class names in the model's order; blank for COCO's 80 (person, bicycle, car, …). A label cannot
+        contain a comma.
+      </p>
       <ErrorNotice message={error} />
       {busy && (
         <p role="status" className="notice">
