@@ -72,6 +72,8 @@ export class EdgeAgent {
   private heartbeat: NodeJS.Timeout | undefined
   private readonly startedAt = Date.now()
   private stopped = false
+  /** The recordings' disk quota in force (VMS_AGENT_RECORDING_QUOTA_BYTES; the setup wizard may change it). */
+  private quotaBytes: number | undefined
   config: { version: number; config: AgentConfig }
 
   constructor(
@@ -79,6 +81,7 @@ export class EdgeAgent {
     private readonly logger: Logger,
   ) {
     const credentials = readCredentials(settings.VMS_AGENT_DATA_DIR)
+    this.quotaBytes = settings.VMS_AGENT_RECORDING_QUOTA_BYTES
     this.outbox = new Outbox(outboxFile(settings.VMS_AGENT_DATA_DIR), settings.VMS_AGENT_OUTBOX_MAX_BYTES)
     // An agent that starts offline runs on its last applied configuration.
     this.config = savedConfig(this.outbox.getSetting('config'), logger)
@@ -312,7 +315,7 @@ export class EdgeAgent {
         cameras: this.cameraHealth(),
         recording: {
           bytes: this.index.totalBytes(),
-          quotaBytes: this.settings.VMS_AGENT_RECORDING_QUOTA_BYTES ?? null,
+          quotaBytes: this.quotaBytes ?? null,
         },
       })
       if (this.stopped) return // stopped while the sample was being taken
@@ -320,6 +323,18 @@ export class EdgeAgent {
     } catch (err) {
       this.logger.warn({ err }, 'heartbeat failed')
     }
+  }
+
+  /**
+   * A new disk quota for the recordings (null: none), in force at once without a restart:
+   * retention runs with it now, and a heartbeat reports it to the hub.
+   */
+  setRecordingQuota(bytes: number | null): void {
+    if (this.stopped) return
+    this.quotaBytes = bytes ?? undefined
+    this.cameras.setQuotaBytes(this.quotaBytes)
+    this.logger.info({ quotaBytes: bytes }, 'recording disk quota changed')
+    void this.beat()
   }
 
   /**

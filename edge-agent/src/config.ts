@@ -1,8 +1,14 @@
 import path from 'node:path'
 import { hostAddressesSetting, portRangeSetting } from '@ts-vms/shared'
 import { z } from 'zod'
+import {
+  LOCAL_SETTING_KEYS,
+  type LocalSettingKey,
+  localSettingsFile,
+  readLocalSettings,
+} from './local-settings.ts'
 
-/** Agent settings, from the environment; a bad value stops the agent with the key named. */
+/** Agent settings, from the environment (some also from the local settings file); a bad value stops the agent with the key named. */
 const positiveInt = z.coerce.number().int().positive()
 
 export const agentConfigSchema = z.object({
@@ -86,13 +92,36 @@ export const agentConfigSchema = z.object({
   VMS_AGENT_SETUP_HOST: z.string().min(1).default('127.0.0.1'),
 })
 
+/**
+ * The agent's settings: the environment (and `overrides`, for tests and tools) over the installer's
+ * local settings file `<data dir>/agent-settings.json` (see local-settings.ts: the setup wizard's
+ * disk quota) over the defaults. A bad value, in either, throws with the key (and file) named.
+ */
 export function loadAgentSettings(
   env: NodeJS.ProcessEnv = process.env,
   overrides: Record<string, unknown> = {},
 ) {
   const values: Record<string, unknown> = {}
   for (const key of Object.keys(agentConfigSchema.shape)) if (env[key]) values[key] = env[key]
-  const parsed = agentConfigSchema.safeParse({ ...values, ...overrides })
+  const given: Record<string, unknown> = { ...values, ...overrides }
+  // The installer's local settings (<data dir>/agent-settings.json) lie under the environment.
+  const dataDirGiven = given.VMS_AGENT_DATA_DIR
+  const localDir = path.resolve(
+    typeof dataDirGiven === 'string' && dataDirGiven !== ''
+      ? dataDirGiven
+      : (agentConfigSchema.shape.VMS_AGENT_DATA_DIR.parse(undefined) as string),
+  )
+  const local = readLocalSettings(localDir)
+  const sources = {} as Record<LocalSettingKey, 'environment' | 'file' | 'default'>
+  const layered: Record<string, unknown> = { ...given }
+  for (const key of LOCAL_SETTING_KEYS) {
+    if (given[key] !== undefined) sources[key] = 'environment'
+    else if (local[key] !== undefined) {
+      sources[key] = 'file'
+      if (local[key] !== null) layered[key] = local[key]
+    } else sources[key] = 'default'
+  }
+  const parsed = agentConfigSchema.safeParse(layered)
   if (!parsed.success) {
     throw new Error(
       `invalid agent configuration:\n  ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  ')}`,
@@ -110,6 +139,8 @@ export function loadAgentSettings(
       parsed.data.VMS_AGENT_DEFAULT_MODEL === undefined
         ? undefined
         : path.resolve(parsed.data.VMS_AGENT_DEFAULT_MODEL),
+    /** The local settings file, and where each of its keys came from (the environment wins). */
+    localSettings: { file: localSettingsFile(localDir), sources },
   }
 }
 

@@ -77,6 +77,11 @@ async function main(argv: string[]): Promise<number> {
         try {
           wizard = await openSetupWizard(settings, logger, {
             onEnrolled: (c) => recordLocalEnrollment(settings, c.agentId, c.hubUrl, 'setup wizard'),
+            // Step 4's disk quota: in force at once (the agent starts with it if not running yet).
+            onQuotaChanged: (bytes) => {
+              settings.VMS_AGENT_RECORDING_QUOTA_BYTES = bytes ?? undefined
+              agent?.setRecordingQuota(bytes)
+            },
           })
         } catch (err) {
           if (!hasCredentials(dataDir))

@@ -24,7 +24,8 @@ import { waitUntil } from './helpers/wait.ts'
  * hub. Then steps 3 to 5 against the camera simulator's devices: discovery by a unicast
  * WS-Discovery target, a probe (a wrong password first), a still and a few seconds of live video,
  * naming and adding the camera (created on the hub as the installer, audited so), retention and
- * analytics, and the summary with the camera streaming. Driven by labels and roles only.
+ * analytics, the disk quota (in force at once: the summary's estimate and the agent's next heartbeat
+ * carry it), and the summary with the camera streaming. Driven by labels and roles only.
  */
 if (!chromiumAvailable)
   console.warn('SKIPPING setup wizard browser test: /usr/bin/chromium is missing (Debian: chromium)')
@@ -272,6 +273,18 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
       .getByRole('list', { name: 'Recording settings applied' })
       .getByText('Gate camera: saved')
       .waitFor()
+    // The disk quota: a setting of this machine, saved in its local settings file and in force at
+    // once in the running agent (no restart).
+    const quotaForm = rec.getByRole('form', { name: 'Disk quota' })
+    const quotaField = quotaForm.getByLabel('Disk quota for recordings (GB)')
+    expect(await quotaField.inputValue()).toBe('')
+    await quotaField.fill('2')
+    await quotaForm.getByRole('button', { name: 'Save quota' }).click()
+    await quotaForm.getByRole('status').filter({ hasText: 'Quota 2.0 GB saved: in force now.' }).waitFor()
+    await expect(rec.innerText()).resolves.toMatch(/Disk quota for recordings\s+2\.0 GB/)
+    const settingsFile = path.join(dataDir, 'agent-settings.json')
+    expect(JSON.parse(readFileSync(settingsFile, 'utf8'))).toEqual({ VMS_AGENT_RECORDING_QUOTA_BYTES: 2e9 })
+    expect(statSync(settingsFile).mode & 0o777).toBe(0o600)
 
     // Step 5: the summary, the camera streaming (the agent's health through the hub).
     const check = page.getByRole('region', { name: '5. Check and finish' })
@@ -285,6 +298,14 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
       .toMatch(/Retention the disk gives\s+about [\d.]+ days at the measured bitrates/)
     const facts = await check.innerText()
     expect(facts).toMatch(/Gate camera\s+streaming, recording\s+[\d.]+ (k|M)bit\/s\s+14 days/)
+    // The new quota in the disk line and in the retention estimate (2 GB at the measured bitrate).
+    expect(facts).toMatch(/recordings hold [\d.]+ \w?B, quota 2\.0 GB/)
+    const rate = /streaming, recording\s+([\d.]+) (k|M)bit\/s/.exec(facts)
+    const bps = Number(rate?.[1]) * (rate?.[2] === 'M' ? 1e6 : 1e3)
+    const days = Number(/about ([\d.]+) days at the measured bitrates/.exec(facts)?.[1])
+    const capped = 2e9 / (bps / 8) / 86_400
+    expect(days).toBeGreaterThan(capped / 2)
+    expect(days).toBeLessThan(capped * 2)
     expect(facts).toMatch(/Clock against the hub\s+in step/)
     expect(facts).toMatch(/Uplink to the hub\s+\d+ ms round trip, [\d.]+ (kbit|Mbit)\/s up/)
     expect(await steps.getByRole('listitem').allInnerTexts()).toEqual([
@@ -310,6 +331,16 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
       device: { protocol: 'onvif', hasPassword: true },
     })
     expect(cam.analytics?.enabled ?? false).toBe(false)
+    // The agent's next heartbeat reports the quota the wizard set (applied without a restart).
+    await expect
+      .poll(
+        async () =>
+          (await t.request('GET', `/api/v1/agents/${credentials.agentId}`, { token: admin })).body.health
+            ?.recording?.quotaBytes,
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBe(2e9)
+    expect(agentOut).toContain('recording disk quota changed')
     const audit = await t.request('GET', '/api/v1/audit?action=camera.create&limit=10', { token: admin })
     const created = audit.body.items.find((e: { target?: { id?: string } }) => e.target?.id === cam.id)
     expect(created?.actor.name).toBe(INSTALLER)

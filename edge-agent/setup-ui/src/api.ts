@@ -39,7 +39,15 @@ export interface Status {
   secure: boolean
   /** Cameras added in this session. */
   cameras: { id: string; name: string }[]
-  recording: { retentionDays: number; analytics: boolean | null; quotaBytes: number | null }
+  recording: {
+    retentionDays: number
+    analytics: boolean | null
+    quotaBytes: number | null
+    /** The quota is set in the agent's environment (which wins): shown, not editable here. */
+    quotaFixed?: boolean
+    /** A quota saved here is in force at once (else at the agent's next start). */
+    quotaAppliesNow?: boolean
+  }
   ffmpeg: boolean
 }
 
@@ -190,5 +198,6 @@ export const api = {
   addCameras: (cameras: NewCamera[]) => call<AddAnswer>('POST', 'cameras', { cameras }),
   recording: (retentionDays: number, analytics: boolean) =>
     call<RecordingAnswer>('POST', 'recording', { retentionDays, analytics }),
+  quota: (quotaBytes: number | null) => call<Status>('POST', 'quota', { quotaBytes }),
   summary: () => call<SummaryAnswer>('GET', 'summary'),
 }

@@ -130,8 +130,11 @@ export class CameraManager {
   private retentionTimer: NodeJS.Timeout | undefined
   private readonly box: SecretBox | undefined
   private stopped = false
+  /** The recordings' disk quota in force (the setup wizard may change it while running). */
+  private quotaBytes: number | undefined
 
   constructor(private readonly o: CameraManagerOptions) {
+    this.quotaBytes = o.quotaBytes
     this.box = o.configKey ? new SecretBox(Buffer.from(o.configKey, 'base64')) : undefined
     this.retentionTimer = setInterval(() => this.retention(), o.retentionIntervalSeconds * 1000)
     this.retentionTimer.unref()
@@ -488,6 +491,12 @@ export class CameraManager {
     })
   }
 
+  /** A new disk quota (undefined: none), in force at once: retention runs with it now. */
+  setQuotaBytes(bytes: number | undefined): void {
+    this.quotaBytes = bytes
+    this.retention()
+  }
+
   /** Retention for every camera: its age limit, and the agent's quota and free-space floor. */
   retention(): void {
     if (this.stopped) return
@@ -496,7 +505,7 @@ export class CameraManager {
         this.o.index,
         {
           retentionDays: new Map(this.cameras.map((c) => [c.id, c.recording.retentionDays])),
-          ...(this.o.quotaBytes !== undefined ? { quotaBytes: this.o.quotaBytes } : {}),
+          ...(this.quotaBytes !== undefined ? { quotaBytes: this.quotaBytes } : {}),
           minFreeBytes: this.o.minFreeBytes,
           dir: this.o.recordingsDir,
         },

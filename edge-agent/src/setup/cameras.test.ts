@@ -402,6 +402,13 @@ describe('setup wizard: cameras, recording, summary', () => {
     expect(sum.json.uplink.roundTripMs).toBeGreaterThanOrEqual(0)
     // The upload speed: the probe's bytes reached the hub whole (how fast is the machine's business).
     expect(sum.json.uplink.uploadKbps).toBeGreaterThan(0)
+
+    // A quota set in step 4 is what the summary's estimate uses from then on.
+    const quota = await call('POST', '/api/setup/quota', { quotaBytes: 100e9 })
+    expect(quota.status).toBe(200)
+    const after = await call('GET', '/api/setup/summary')
+    expect(after.json.disk.quotaBytes).toBe(100e9)
+    expect(after.json.retentionEstimateDays).toBeCloseTo(100e9 / 250_000 / 86_400, 1)
     expect(logLines.join('\n')).not.toContain(CAM.password)
   }, 30_000)
 

@@ -126,6 +126,22 @@ export const recordingBody = z
   })
   .strict()
 
+/** Bounds of the disk quota step 4 sets: 1 GB to 1 PB (decimal units, as the page shows them). */
+export const QUOTA_MIN_BYTES = 1e9
+export const QUOTA_MAX_BYTES = 1e15
+
+export const quotaBody = z
+  .object({
+    /** Bytes all recordings may take; null: no quota (the free-space floor only). */
+    quotaBytes: z
+      .number()
+      .min(QUOTA_MIN_BYTES, 'The disk quota must be at least 1 GB.')
+      .max(QUOTA_MAX_BYTES, 'The disk quota must be at most 1,000,000 GB.')
+      .refine(Number.isInteger, 'The disk quota must be a whole number of bytes.')
+      .nullable(),
+  })
+  .strict()
+
 export function parsed<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body)
   if (!r.success) throw invalid(r.error)
@@ -518,6 +534,8 @@ export async function summary(
   hub: HubSession,
   agent: { agentId: string; siteId: string },
   localQuotaBytes: number | null,
+  /** The local quota is the one in force (the agent runs in this process): it wins over the hub's last report. */
+  o: { preferLocal?: boolean } = {},
 ) {
   const t0 = Date.now()
   const { json: agentJson, res } = await hubJson(
@@ -562,7 +580,7 @@ export async function summary(
   })
   const disk = health?.disk ?? null
   const recordingBytes = health?.recording?.bytes ?? 0
-  const quotaBytes = health?.recording?.quotaBytes ?? localQuotaBytes
+  const quotaBytes = o.preferLocal ? localQuotaBytes : (health?.recording?.quotaBytes ?? localQuotaBytes)
   return {
     agentOnline: a.status === 'online',
     cameras,

@@ -19,7 +19,12 @@ export function wantsSetupWizard(dataDir: string): boolean {
 export async function openSetupWizard(
   settings: AgentSettings,
   logger: Logger,
-  options: { onEnrolled?: (c: Credentials) => void | Promise<void>; print?: (line: string) => void } = {},
+  options: {
+    onEnrolled?: (c: Credentials) => void | Promise<void>
+    /** The agent in this process applies a quota saved in step 4 at once (see SetupWizardOptions). */
+    onQuotaChanged?: (bytes: number | null) => void | Promise<void>
+    print?: (line: string) => void
+  } = {},
 ): Promise<SetupWizard> {
   const { dir } = await ensureSetupUiBuilt((m) => logger.info(m))
   const wizard = await SetupWizard.start({
@@ -29,7 +34,9 @@ export async function openSetupWizard(
     distDir: dir,
     logger,
     recordingQuotaBytes: settings.VMS_AGENT_RECORDING_QUOTA_BYTES ?? null,
+    recordingQuotaFixed: settings.localSettings.sources.VMS_AGENT_RECORDING_QUOTA_BYTES === 'environment',
     ...(options.onEnrolled ? { onEnrolled: options.onEnrolled } : {}),
+    ...(options.onQuotaChanged ? { onQuotaChanged: options.onQuotaChanged } : {}),
   })
   const print = options.print ?? ((line: string) => console.log(line))
   print('')

@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls'
 import pino from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../test/helpers/agent-harness.ts'
+import { loadAgentSettings } from '../config.ts'
 import { writeCredentials } from '../credentials.ts'
 import { pinFile } from './gate.ts'
 import { CSRF_HEADER, MAX_BODY_BYTES, SetupWizard } from './server.ts'
@@ -38,11 +39,22 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 
-async function start(prepare?: (dataDir: string) => void) {
+async function start(
+  prepare?: (dataDir: string) => void,
+  options: Partial<Parameters<typeof SetupWizard.start>[0]> = {},
+) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vms-setup-'))
   dirs.push(dataDir)
   prepare?.(dataDir)
-  const w = await SetupWizard.start({ dataDir, host: '127.0.0.1', port: 0, distDir, logger, pin: PIN })
+  const w = await SetupWizard.start({
+    dataDir,
+    host: '127.0.0.1',
+    port: 0,
+    distDir,
+    logger,
+    pin: PIN,
+    ...options,
+  })
   wizards.push(w)
   const base = w.url.replace(/\/$/, '')
   let cookie = ''
@@ -303,6 +315,82 @@ describe('setup wizard server', () => {
     expect(res.status).toBe(502)
     expect(res.json.error).toMatchObject({ code: 'HUB_UNREACHABLE' })
     expect(res.json.error.message).toContain(`cannot reach the hub at http://127.0.0.1:${hubPort}`)
+  })
+
+  it('sets the disk quota (step 4) in the local settings file and hands it to the agent at once', async () => {
+    const applied: (number | null)[] = []
+    const { call, unlock, dataDir, w } = await start(undefined, {
+      recordingQuotaBytes: null,
+      onQuotaChanged: (bytes) => void applied.push(bytes),
+    })
+    // The PIN session and the CSRF header, like every other call.
+    expect((await call('POST', '/api/setup/quota', { quotaBytes: 2e9 })).status).toBe(401)
+    await unlock()
+    const noCsrf = await call(
+      'POST',
+      '/api/setup/quota',
+      { quotaBytes: 2e9 },
+      { 'content-type': 'application/json' },
+    )
+    expect(noCsrf.status).toBe(403)
+    expect((await call('GET', '/api/setup/quota')).status).toBe(405)
+    expect((await call('GET', '/api/setup/status')).json.recording).toMatchObject({
+      quotaBytes: null,
+      quotaFixed: false,
+      quotaAppliesNow: true,
+    })
+    // Bounded: 1 GB to 1 PB, whole bytes, or null; nothing else in the body.
+    for (const [body, message] of [
+      [{ quotaBytes: 5e8 }, 'The disk quota must be at least 1 GB.'],
+      [{ quotaBytes: 2e15 }, 'The disk quota must be at most 1,000,000 GB.'],
+      [{ quotaBytes: 1.5e9 + 0.5 }, 'The disk quota must be a whole number of bytes.'],
+      [{ quotaBytes: '2000000000' }, 'quotaBytes: missing or of the wrong type.'],
+      [{}, 'quotaBytes: missing or of the wrong type.'],
+      [{ quotaBytes: 2e9, path: '/etc' }, 'Unexpected field: path.'],
+    ] as const) {
+      const bad = await call('POST', '/api/setup/quota', body)
+      expect(bad.status).toBe(400)
+      expect(bad.json.error.message).toBe(message)
+    }
+    expect(applied).toEqual([])
+    expect(existsSync(path.join(dataDir, 'agent-settings.json'))).toBe(false)
+
+    const set = await call('POST', '/api/setup/quota', { quotaBytes: 250e9 })
+    expect(set.status).toBe(200)
+    expect(set.json.recording).toMatchObject({ quotaBytes: 250e9, quotaFixed: false })
+    expect(applied).toEqual([250e9])
+    expect(w.recordingQuotaBytes).toBe(250e9)
+    const file = path.join(dataDir, 'agent-settings.json')
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ VMS_AGENT_RECORDING_QUOTA_BYTES: 250e9 })
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+    // The agent's next start reads it.
+    expect(loadAgentSettings({ VMS_AGENT_DATA_DIR: dataDir }).VMS_AGENT_RECORDING_QUOTA_BYTES).toBe(250e9)
+
+    // Empty: no quota.
+    const cleared = await call('POST', '/api/setup/quota', { quotaBytes: null })
+    expect(cleared.status).toBe(200)
+    expect(cleared.json.recording.quotaBytes).toBeNull()
+    expect(applied).toEqual([250e9, null])
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ VMS_AGENT_RECORDING_QUOTA_BYTES: null })
+    expect(loadAgentSettings({ VMS_AGENT_DATA_DIR: dataDir }).VMS_AGENT_RECORDING_QUOTA_BYTES).toBeUndefined()
+  })
+
+  it('shows a quota the environment sets as fixed, and refuses to change it', async () => {
+    const { call, unlock, dataDir } = await start(undefined, {
+      recordingQuotaBytes: 100e9,
+      recordingQuotaFixed: true,
+    })
+    await unlock()
+    expect((await call('GET', '/api/setup/status')).json.recording).toMatchObject({
+      quotaBytes: 100e9,
+      quotaFixed: true,
+      quotaAppliesNow: false,
+    })
+    const refused = await call('POST', '/api/setup/quota', { quotaBytes: 2e9 })
+    expect(refused.status).toBe(409)
+    expect(refused.json.error).toMatchObject({ code: 'QUOTA_FIXED' })
+    expect(refused.json.error.message).toContain("set in the agent's environment")
+    expect(existsSync(path.join(dataDir, 'agent-settings.json'))).toBe(false)
   })
 
   it('closes once setup is finished: the PIN file goes, the state says finished', async () => {

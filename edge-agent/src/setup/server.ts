@@ -13,6 +13,7 @@ import { z } from 'zod'
 import { type Credentials, hasCredentials, readCredentials } from '../credentials.ts'
 import { enroll } from '../enroll.ts'
 import { parsePin } from '../link/hub-tls.ts'
+import { writeLocalSettings } from '../local-settings.ts'
 import { findFfmpeg } from '../media/ffmpeg.ts'
 import {
   addBody,
@@ -27,6 +28,7 @@ import {
   previewStream,
   probeBody,
   probeHere,
+  quotaBody,
   recordingBody,
   summary,
 } from './cameras.ts'
@@ -98,6 +100,14 @@ export interface SetupWizardOptions {
   gate?: Omit<GateOptions, 'pin'>
   /** The agent's VMS_AGENT_RECORDING_QUOTA_BYTES (shown in step 4; null: none). */
   recordingQuotaBytes?: number | null
+  /** The quota is set in the agent's environment: shown, not changed here (the environment wins). */
+  recordingQuotaFixed?: boolean
+  /**
+   * Called when step 4 saves a new quota (written to <data dir>/agent-settings.json first): the
+   * agent running in this process applies it at once. Without it the quota applies at the agent's
+   * next start (the wizard alone, `npm run agent -- setup`).
+   */
+  onQuotaChanged?: (bytes: number | null) => void | Promise<void>
   /** ffmpeg, to decode preview stills (default: FFMPEG_PATH or on PATH; null: none). */
   ffmpeg?: string | null
   /** For tests: the discovery run (default the agent's own). */
@@ -189,10 +199,13 @@ export class SetupWizard {
   #closed = false
   #previewing = false
   #previewSeq = 0
+  /** The recordings' disk quota as set now (step 4 may change it). */
+  #quotaBytes: number | null
   readonly #ffmpeg: string | undefined
 
   private constructor(o: SetupWizardOptions) {
     this.#o = o
+    this.#quotaBytes = o.recordingQuotaBytes ?? null
     this.pin = o.pin ?? generatePin()
     this.pinFile = writePinFile(o.dataDir, this.pin)
     this.#gate = new SetupGate<SessionData>({ ...o.gate, pin: this.pin }, () => ({}))
@@ -245,6 +258,11 @@ export class SetupWizard {
 
   get port(): number {
     return this.#port
+  }
+
+  /** The recordings' disk quota as last set (null: none). */
+  get recordingQuotaBytes(): number | null {
+    return this.#quotaBytes
   }
 
   /** Stops serving, ends every session (signing the installers out at the hub) and removes the PIN file. */
@@ -357,6 +375,7 @@ export class SetupWizard {
       'preview.mp4': 'GET',
       cameras: 'POST',
       recording: 'POST',
+      quota: 'POST',
       summary: 'GET',
     }
     const method = pathname.startsWith('/api/setup/') ? routes[route] : undefined
@@ -408,6 +427,8 @@ export class SetupWizard {
         return this.#addCameras(res, session.data, body)
       case 'recording':
         return this.#recording(res, session.data, body)
+      case 'quota':
+        return this.#quota(res, session.data, body)
       case 'summary':
         return this.#summary(res, session.data)
     }
@@ -521,7 +542,11 @@ export class SetupWizard {
       recording: {
         retentionDays: data.retentionDays ?? DEFAULT_RETENTION_DAYS,
         analytics: data.analytics ?? null,
-        quotaBytes: this.#o.recordingQuotaBytes ?? null,
+        quotaBytes: this.#quotaBytes,
+        /** Set in the agent's environment: not changed here. */
+        quotaFixed: this.#o.recordingQuotaFixed === true,
+        /** A quota saved here is in force at once (else at the agent's next start). */
+        quotaAppliesNow: this.#o.onQuotaChanged !== undefined,
       },
       ffmpeg: this.#ffmpeg !== undefined,
     }
@@ -715,9 +740,33 @@ export class SetupWizard {
     sendJson(res, 200, { results, status: { locked: false, ...(await this.#status(data)) } })
   }
 
+  /**
+   * Step 4: the recordings' disk quota, a setting of this machine (not the hub's): saved in
+   * <data dir>/agent-settings.json and handed to the agent running here. Needs the PIN session
+   * only (neither the hub nor the sign-in); refused when the environment sets it (it would win).
+   */
+  async #quota(res: ServerResponse, data: SessionData, body: unknown): Promise<void> {
+    const input = parsed(quotaBody, body)
+    if (this.#o.recordingQuotaFixed)
+      throw new ClientError(
+        409,
+        'QUOTA_FIXED',
+        "The quota is set in the agent's environment (VMS_AGENT_RECORDING_QUOTA_BYTES), which wins: change it there and restart the agent.",
+      )
+    writeLocalSettings(this.#o.dataDir, { VMS_AGENT_RECORDING_QUOTA_BYTES: input.quotaBytes })
+    this.#quotaBytes = input.quotaBytes
+    this.#o.logger.info({ quotaBytes: input.quotaBytes }, 'setup wizard: recording disk quota saved')
+    await this.#o.onQuotaChanged?.(input.quotaBytes)
+    sendJson(res, 200, { locked: false, ...(await this.#status(data)) })
+  }
+
   async #summary(res: ServerResponse, data: SessionData): Promise<void> {
     const { hub, agent } = this.#asInstaller(data)
-    sendJson(res, 200, await summary(hub, agent, this.#o.recordingQuotaBytes ?? null))
+    sendJson(
+      res,
+      200,
+      await summary(hub, agent, this.#quotaBytes, { preferLocal: this.#o.onQuotaChanged !== undefined }),
+    )
   }
 
   async #finish(res: ServerResponse): Promise<void> {
