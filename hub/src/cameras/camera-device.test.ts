@@ -69,6 +69,7 @@ describe('a camera device', () => {
       username: 'admin',
       hasPassword: true,
       events: false,
+      allowPasswordText: false,
     })
     expect(openedBy(agentA, cameraOn(agentA, d))).toBe('pw-1')
     // Assigned to another agent by any path: it arrives without the password.
