@@ -9,6 +9,8 @@ import { Migration20261129000000_site_time_zone } from './Migration2026112900000
 import { Migration20261130000000_analytics } from './Migration20261130000000_analytics.ts'
 import { Migration20261130010000_models } from './Migration20261130010000_models.ts'
 import { Migration20261201000000_camera_device } from './Migration20261201000000_camera_device.ts'
+import { Migration20261202000000_export_keys } from './Migration20261202000000_export_keys.ts'
+import { Migration20261202010000_bookmarks } from './Migration20261202010000_bookmarks.ts'
 
 /**
  * The hub's schema history, in order. Listed explicitly (not discovered from the file system) so
@@ -25,4 +27,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261130000000_analytics', class: Migration20261130000000_analytics },
   { name: 'Migration20261130010000_models', class: Migration20261130010000_models },
   { name: 'Migration20261201000000_camera_device', class: Migration20261201000000_camera_device },
+  { name: 'Migration20261202000000_export_keys', class: Migration20261202000000_export_keys },
+  { name: 'Migration20261202010000_bookmarks', class: Migration20261202010000_bookmarks },
 ]

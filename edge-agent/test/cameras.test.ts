@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseKeysFile, verifyExport } from '../../hub/src/exports/export-manifest.ts'
 import { startTestHub, type TestHub, USER_PASSWORD } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
 import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness.ts'
@@ -235,6 +236,20 @@ describe('cameras from the hub', () => {
       const body = Buffer.from(await res.arrayBuffer())
       const sha = createHash('sha256').update(body).digest('hex')
       expect(res.headers.get('x-content-sha256')).toBe(sha)
+      // Signed: the manifest verifies against the hub's published keys, offline.
+      expect(res.headers.get('x-vms-export-id')).toBe(res.headers.get('x-export-id'))
+      const signed = await t.request(
+        'GET',
+        `/api/v1/exports/${res.headers.get('x-vms-export-id')}/manifest.json`,
+        {
+          token,
+        },
+      )
+      expect(signed.status, signed.text).toBe(200)
+      const keys = await t.request('GET', '/.well-known/export-keys.json')
+      expect(
+        verifyExport(signed.text, { sha256: sha, bytes: body.length }, parseKeysFile(keys.text)).ok,
+      ).toBe(true)
       const file = path.join(a.dataDir, 'export.mp4')
       writeFileSync(file, body)
       const p = probe(file)

@@ -191,4 +191,41 @@ describe.skipIf(!chromiumAvailable)('playback in the console', () => {
     expect(errors).toEqual([])
     await context.close()
   })
+
+  it("adds a bookmark at the player's time and shows it on the timeline", async () => {
+    const first = cams[0] as string
+    const ranges = await recorded(first)
+    const want = (ranges.at(-1)?.from as number) + 2000
+    const { page, context, errors } = await openConsole(browser)
+    await signIn(page, t.url, ADMIN, `/playback/${first}?t=${new Date(want).toISOString()}`)
+    await expect.poll(() => wallClock(page, first), { timeout: 30_000 }).toBeDefined()
+    await page.getByRole('button', { name: 'Pause' }).click()
+    await page.getByRole('button', { name: 'Add bookmark' }).click()
+    await page.getByLabel('Title').fill('Van at the gate')
+    await page.getByLabel('Note').fill('Blue van, no plates')
+    await expectAccessible(page)
+    await page.getByRole('button', { name: 'Save bookmark' }).click()
+    const marker = page.locator(`[data-camera-id="${first}"] .timeline-bookmark[title="Van at the gate"]`)
+    await expect.poll(() => marker.count(), { timeout: 10_000 }).toBe(1)
+    expect(await marker.isVisible()).toBe(true)
+    const id = (await marker.getAttribute('data-bookmark-id')) as string
+    // Stored at the player's time, for 30 s.
+    const stored = await t.request('GET', `/api/v1/bookmarks/${id}`, { token })
+    expect(stored.status, stored.text).toBe(200)
+    expect(stored.body).toMatchObject({
+      cameraId: first,
+      title: 'Van at the gate',
+      note: 'Blue van, no plates',
+    })
+    expect(Date.parse(stored.body.to) - Date.parse(stored.body.from)).toBe(30_000)
+    expect(Math.abs(Date.parse(stored.body.from) - want)).toBeLessThanOrEqual(15_000)
+    await screenshot(page, 'playback-bookmark')
+    // Fetched with the rest of the timeline when the page opens again.
+    await page.reload()
+    await expect
+      .poll(() => page.locator(`.timeline-bookmark[data-bookmark-id="${id}"]`).count(), { timeout: 20_000 })
+      .toBe(1)
+    expect(errors).toEqual([])
+    await context.close()
+  })
 })

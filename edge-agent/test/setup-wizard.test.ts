@@ -121,12 +121,17 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
     expect(code.status).toBe(201)
 
     const url = await startAgent()
-    // Not enrolled: the agent waits for the wizard, and says so.
-    expect(agentOut).toContain('waiting for enrollment in the setup wizard')
+    // Not enrolled: the agent waits for the wizard, and says so (its log line may follow the
+    // banner on another stream: waited for, not expected in the same chunk).
+    await waitUntil(
+      () => agentOut.includes('waiting for enrollment in the setup wizard'),
+      30_000,
+      'the agent to say it waits for enrollment',
+    )
     const pinPath = path.join(dataDir, 'setup-pin')
     expect(statSync(pinPath).mode & 0o777).toBe(0o600)
     const pin = readFileSync(pinPath, 'utf8').trim()
-    expect(agentOut).toContain(`Setup PIN:    ${pin}`)
+    await waitUntil(() => agentOut.includes(`Setup PIN:    ${pin}`), 30_000, 'the PIN printed')
 
     const { page, context, errors } = await openConsole(browser)
     await page.goto(url)
@@ -340,7 +345,11 @@ describe.skipIf(!chromiumAvailable)('agent setup wizard', () => {
         { timeout: 60_000, interval: 500 },
       )
       .toBe(2e9)
-    expect(agentOut).toContain('recording disk quota changed')
+    await waitUntil(
+      () => agentOut.includes('recording disk quota changed'),
+      30_000,
+      'the quota change logged',
+    )
     const audit = await t.request('GET', '/api/v1/audit?action=camera.create&limit=10', { token: admin })
     const created = audit.body.items.find((e: { target?: { id?: string } }) => e.target?.id === cam.id)
     expect(created?.actor.name).toBe(INSTALLER)

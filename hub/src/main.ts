@@ -7,6 +7,7 @@ import { serveHub } from './cli/serve.ts'
 import { ConfigError, loadConfig } from './config/config.ts'
 import { loadMasterKey } from './crypto/master-key.ts'
 import { runHubDoctor } from './doctor/hub-doctor.ts'
+import { VERIFY_EXPORT_USAGE, verifyExportCommand } from './exports/verify-export-cli.ts'
 import { createLogger } from './observability/logger.ts'
 import { openDatabase } from './server.ts'
 
@@ -16,6 +17,7 @@ commands:
   (none)               start the hub (configuration from VMS_* variables and VMS_CONFIG)
   rotate-signing-key   add a new access-token signing key and retire the old ones
   doctor               check this machine and the settings (one line per check; exit 1 if one fails)
+  ${VERIFY_EXPORT_USAGE}
   ${SERVICE_USAGE}
   help                 show this text`
 
@@ -79,6 +81,9 @@ async function main(argv: string[]): Promise<void> {
       return rotateSigningKey()
     case 'doctor':
       process.exitCode = await runHubDoctor(() => loadConfig())
+      return
+    case 'verify-export':
+      process.exitCode = await verifyExportCommand(argv.slice(1))
       return
     case 'service':
       return service(argv.slice(1))

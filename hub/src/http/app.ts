@@ -3,6 +3,7 @@ import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
 import { isStorableText } from '@ts-vms/shared'
 import Koa from 'koa'
+import { registerExportKeyRoutes } from '../exports/export-keys.ts'
 import type { HubContext } from '../hub-context.ts'
 import { Api } from './api.ts'
 import { authenticate, authenticateAgent, authenticateToken } from './authenticate.ts'
@@ -12,6 +13,7 @@ import { errorMiddleware, HttpError } from './errors.ts'
 import { registerAgentRoutes } from './routes/agents.ts'
 import { registerAuditRoutes } from './routes/audit.ts'
 import { registerAuthRoutes } from './routes/auth.ts'
+import { registerBookmarkRoutes } from './routes/bookmarks.ts'
 import { registerCameraActivityRoutes } from './routes/camera-activity.ts'
 import { registerCameraBulkRoutes } from './routes/camera-bulk.ts'
 import { PtzSequences, registerPtzRoutes } from './routes/camera-ptz.ts'
@@ -64,6 +66,7 @@ export function buildApi(hub: HubContext): Api {
   registerDeviceRoutes(api, hub)
   registerPtzRoutes(api, hub, new PtzSequences(hub.config.VMS_PTZ_AUDIT_SEQUENCE_MS))
   registerRecordingRoutes(api, hub)
+  registerBookmarkRoutes(api, hub)
   registerLiveRoutes(api, hub)
   registerLiveObjectRoutes(api, hub)
   registerUserRoutes(api, hub)
@@ -185,6 +188,7 @@ export function createApp(hub: HubContext): Koa {
 
   app.use(consoleMiddleware())
   registerSystemRoutes(router, api, hub, auth)
+  registerExportKeyRoutes(router, hub)
   registerWebAssets(router)
   api.mount(router, { user: auth, token: authenticateToken(hub), agent: authenticateAgent(hub) })
   app.use(router.routes())

@@ -226,3 +226,17 @@ export interface Recordings {
   ranges: RecordedRange[]
   gaps: { stream: StreamRole; from: string; to: string | null; reason: string }[]
 }
+
+/** A named time range on a camera's recording (`/api/v1/bookmarks`), shown on the playback timeline. */
+export interface Bookmark {
+  id: string
+  tenantId: string
+  siteId: string
+  cameraId: string
+  from: string
+  to: string
+  title: string
+  note: string | null
+  createdBy: string | null
+  createdAt: string
+}

@@ -15,6 +15,7 @@ import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
 import { AgentUploadError } from '../../agents/agent-upload.ts'
 import type { Camera } from '../../db/entities.ts'
+import { signAndStoreExport, storedManifest } from '../../exports/signed-exports.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { PlaybackService, parsePartName } from '../../playback/playback-service.ts'
 import { receiveSegment } from '../../playback/segment-upload.ts'
@@ -158,8 +159,8 @@ export async function sendExport(
   }
   const { file, meta } = uploaded
   try {
-    const [row] = (await hub.db.withTenant(scopeOf(principal), (tx) =>
-      tx.execute(
+    const [row] = (await hub.db.withTenant(scopeOf(principal), async (tx) => {
+      const rows = (await tx.execute(
         `insert into exports (id, tenant_id, site_id, camera_id, agent_id, requested_from, requested_to,
            start_at, end_at, sha256, bytes, frames, codec, width, height, truncated_at, created_by)
          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning *`,
@@ -182,8 +183,23 @@ export async function sendExport(
           meta.truncatedAt ? new Date(meta.truncatedAt) : null,
           principal.userId,
         ],
-      ),
-    )) as ExportRow[]
+      )) as ExportRow[]
+      // Signed with the hub's export key in the same transaction: no export without its manifest.
+      const recorded = rows[0] as ExportRow
+      await signAndStoreExport(hub, tx, {
+        exportId,
+        tenantId: c.tenantId,
+        camera: { id: c.id, name: c.name },
+        siteId: c.siteId,
+        from: meta.start,
+        to: meta.end,
+        sha256: meta.sha256,
+        bytes: meta.bytes,
+        exportedBy: { userId: principal.userId, username: principal.username },
+        exportedAt: recorded.created_at,
+      })
+      return rows
+    })) as ExportRow[]
     await auditCamera(hub, ctx, principal, 'camera.export', c, {
       ...details,
       exportId,
@@ -199,6 +215,7 @@ export async function sendExport(
     ctx.length = meta.bytes
     ctx.set('Content-Disposition', `attachment; filename="${fileName(c.name, meta.start)}"`)
     ctx.set('X-Export-Id', exportId)
+    ctx.set('X-VMS-Export-Id', exportId)
     ctx.set('X-Content-SHA256', meta.sha256)
     ctx.set('Repr-Digest', `sha-256=:${Buffer.from(meta.sha256, 'hex').toString('base64')}:`)
     ctx.set('Link', `</api/v1/exports/${row?.id ?? exportId}>; rel="describedby"`)
@@ -461,6 +478,41 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
         if (!can(principal, 'camera.export', resource)) throw notFound('export')
         return manifestDto(row)
       })
+    },
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/exports/:id/manifest.json',
+    tag: 'recordings',
+    auth: 'user',
+    summary: "An export's signed manifest (verify it offline with the keys at /.well-known/export-keys.json)",
+    description:
+      'Canonical JSON of camera, site, range, SHA-256 and size of the MP4, who exported it and when, the hub id ' +
+      'and the key id, with `signature` (Ed25519, base64url). For the exporter and users with camera.export on the camera.',
+    params: idParams,
+    responses: { 200: { description: 'The signed manifest' } },
+    async handler(ctx, { params, principal }) {
+      const manifest = await hub.db.withTenant(scopeOf(principal), async (tx) => {
+        const rows: ExportRow[] = await tx.execute('select * from exports where id = ?', [params.id])
+        const row = rows[0]
+        if (!row) throw notFound('export')
+        const resource = {
+          type: 'camera' as const,
+          tenantId: row.tenant_id,
+          siteId: row.site_id,
+          cameraId: row.camera_id,
+        }
+        const exporter = row.created_by !== null && row.created_by === principal.userId
+        if (!exporter && !can(principal, 'camera.export', resource)) throw notFound('export')
+        const text = await storedManifest(tx, row.id)
+        // Exports from before issue 16 were never signed.
+        if (!text) throw notFound('export manifest')
+        return text
+      })
+      ctx.type = 'application/json'
+      ctx.set('Content-Disposition', `attachment; filename="export-${params.id}.manifest.json"`)
+      ctx.body = manifest
     },
   })
 

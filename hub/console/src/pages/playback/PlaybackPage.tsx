@@ -3,12 +3,13 @@ import { Link, useNavigate, useParams, useSearchParams } from 'react-router'
 import { type CameraActivity, isObjectEvent } from '../../api/analytics-types.ts'
 import { api, describeError } from '../../api/client.ts'
 import { deviceEventLabel, isDeviceEvent } from '../../api/device-events.ts'
-import type { Page, Recordings, VmsEvent } from '../../api/types.ts'
+import type { Bookmark, Page, Recordings, VmsEvent } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
 import { formatTime, fromLocalInput, toLocalInput } from '../../components/format.ts'
 import { siteTimes } from '../../components/site-time.ts'
 import { useCatalog } from '../../components/useCatalog.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
+import { BookmarkPanel } from './BookmarkPanel.tsx'
 import { ExportPanel } from './ExportPanel.tsx'
 import { PlaybackPlayer, type PlaybackState } from './playback-player.ts'
 import { Timeline, type TimelineRow } from './Timeline.tsx'
@@ -18,6 +19,13 @@ const SPEEDS = [0.5, 1, 2, 4, 8]
 const MAX_CAMERAS = 4
 /** How far apart the cameras may drift before the followers are put back on the leader's time. */
 const SYNC_TOLERANCE_MS = 400
+
+const bookmarkMarker = (b: Bookmark) => ({
+  id: b.id,
+  from: Date.parse(b.from),
+  to: Date.parse(b.to),
+  title: b.title,
+})
 
 interface Tile {
   cameraId: string
@@ -127,12 +135,13 @@ export function PlaybackPage() {
       Math.floor(view.from / (bucketSeconds * 1000)) * bucketSeconds * 1000,
     ).toISOString()
     const none: Page<VmsEvent> = { items: [], total: 0 }
+    const noBookmarks: Page<Bookmark> = { items: [], total: 0 }
     Promise.all(
       cameraIds.map(async (id) => {
         // Recordings come from the agent: when it cannot answer, the row still shows what the hub
         // knows (events, motion) and the page says why the recordings are missing.
         let recordingsError: unknown
-        const [rec, events, objects, activity] = await Promise.all([
+        const [rec, events, objects, activity, bookmarks] = await Promise.all([
           api
             .get<Recordings>(`/api/v1/cameras/${id}/recordings`, { from, to }, abort.signal)
             .catch((err: unknown): Pick<Recordings, 'ranges'> => {
@@ -157,6 +166,9 @@ export function PlaybackPage() {
               abort.signal,
             )
             .catch(() => undefined),
+          api
+            .get<Page<Bookmark>>('/api/v1/bookmarks', { cameraId: id, from, to, limit: 200 }, abort.signal)
+            .catch(() => noBookmarks),
         ])
         const row: TimelineRow = {
           cameraId: id,
@@ -178,6 +190,7 @@ export function PlaybackPage() {
             label: e.data.label,
             active: !e.data.endTime,
           })),
+          bookmarks: bookmarks.items.map(bookmarkMarker),
           ...(activity
             ? {
                 activity: {
@@ -205,6 +218,14 @@ export function PlaybackPage() {
     )
     return () => abort.abort()
   }, [viewKey, catalog.cameras])
+
+  // A new bookmark shows at once, without asking the agent for the recordings again.
+  const addBookmark = (b: Bookmark) =>
+    setRows((prev) =>
+      prev.map((r) =>
+        r.cameraId === b.cameraId ? { ...r, bookmarks: [...(r.bookmarks ?? []), bookmarkMarker(b)] } : r,
+      ),
+    )
 
   const seek = useCallback(
     (t: number) => {
@@ -422,6 +443,7 @@ export function PlaybackPage() {
         )}
         <span className="muted">Shortcuts: space play/pause, ← → 10 s, + − zoom.</span>
       </div>
+      <BookmarkPanel cameraId={cameraId} cursor={cursor} onCreated={addBookmark} />
       <ExportPanel cameraId={cameraId} cameraName={nameOf(cameraId)} cursor={cursor} />
     </section>
   )

@@ -1,4 +1,4 @@
-import { type PointerEvent, useRef, useState } from 'react'
+import { type CSSProperties, type PointerEvent, useRef, useState } from 'react'
 import { formatTime } from '../../components/format.ts'
 import { fraction, mergeRanges, motionShare, ticks } from './timeline.ts'
 
@@ -10,6 +10,8 @@ export interface TimelineRow {
   events: { time: number; type: string; label?: string }[]
   /** Object events (analytics): a marker with the object's label at the time it was first seen. */
   objects?: { id: string; time: number; label: string; active: boolean }[]
+  /** Bookmarks (a user's named time ranges): a marker over their range, titled with their title. */
+  bookmarks?: { id: string; from: number; to: number; title: string }[]
   /** Seconds of motion per bucket, drawn as bars under the row. */
   activity?: { bucketSeconds: number; buckets: { start: number; motionSeconds: number }[] }
 }
@@ -22,6 +24,16 @@ interface Props {
   onSeek: (t: number) => void
 }
 
+/** A bookmark: a strip along the top of its camera's row, over its range (styled here, not in the sheet). */
+const BOOKMARK_STYLE: CSSProperties = {
+  position: 'absolute',
+  top: 0,
+  height: '0.4rem',
+  background: 'var(--focus)',
+  borderRadius: '2px',
+  zIndex: 1,
+}
+
 const clock = (t: number, span: number) =>
   new Date(t).toLocaleTimeString(
     undefined,
@@ -29,7 +41,7 @@ const clock = (t: number, span: number) =>
   )
 
 /**
- * Recorded ranges (filled), gaps (empty), event markers, object events with their labels and a
+ * Recorded ranges (filled), gaps (empty), event markers, object events with their labels, bookmarks and a
  * strip of motion activity (a bar per bucket, as high as the share of it with motion) per camera
  * over the view, with the
  * time cursor. Drag to scrub, click to seek; the keyboard works through the page's shortcuts and
@@ -126,6 +138,21 @@ export function Timeline({ from, to, cursor, rows, onSeek }: Props) {
                 >
                   <span className="timeline-object-label">{o.label}</span>
                 </span>
+              ))}
+            {(row.bookmarks ?? [])
+              .filter((b) => b.to >= from && b.from <= to)
+              .map((b) => (
+                <span
+                  key={b.id}
+                  className="timeline-bookmark"
+                  data-bookmark-id={b.id}
+                  title={b.title}
+                  style={{
+                    ...BOOKMARK_STYLE,
+                    left: `${fraction(b.from, from, to) * 100}%`,
+                    width: `max(3px, ${(fraction(b.to, from, to) - fraction(b.from, from, to)) * 100}%)`,
+                  }}
+                />
               ))}
             {row.activity && (
               <ActivityStrip cameraId={row.cameraId} activity={row.activity} from={from} to={to} />
