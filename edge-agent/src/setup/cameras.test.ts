@@ -12,7 +12,7 @@ import { CameraSimulator } from '../../../scripts/camera-sim/simulator.ts'
 import { freePort } from '../../test/helpers/agent-harness.ts'
 import { writeCredentials } from '../credentials.ts'
 import { findFfmpeg } from '../media/ffmpeg.ts'
-import { retentionEstimateDays } from './cameras.ts'
+import { retentionEstimateDays, siteStreamUrl } from './cameras.ts'
 import { CSRF_HEADER, SetupWizard } from './server.ts'
 import { ensureSetupUiBuilt } from './setup-build.ts'
 
@@ -313,6 +313,9 @@ describe('setup wizard: cameras, recording, summary', () => {
       ['/api/setup/preview', { url: 'rtsp://u:p@10.0.0.5/x', username: '', password: '' }],
       ['/api/setup/preview', { url: 'http://10.0.0.5/x', username: '', password: '' }],
       ['/api/setup/preview', { url: 'rtsp://10.0.0.5/x' }],
+      // Only the site's own network: never a public address (this machine is no proxy).
+      ['/api/setup/preview', { url: 'rtsp://8.8.8.8/x', username: '', password: '' }],
+      ['/api/setup/preview', { url: 'rtsp://[2001:db8::1]/x', username: '', password: '' }],
       ['/api/setup/recording', { retentionDays: 0, analytics: true }],
       ['/api/setup/cameras', { cameras: [] }],
     ]
@@ -505,5 +508,39 @@ describe('setup wizard: cameras, recording, summary', () => {
         bitratesBps: [4e6, 4e6],
       }),
     ).toBe(1)
+  })
+})
+
+describe("setup wizard: the preview reaches the site's own network only", () => {
+  const resolving =
+    (answers: Record<string, { address: string; family: number }[]>) => async (host: string) => {
+      const found = answers[host]
+      if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' })
+      return found
+    }
+  it('keeps private, loopback and link-local addresses, and pins a name to the address it resolved to', async () => {
+    const lookup = resolving({
+      'cam.shop.lan': [{ address: '192.168.1.20', family: 4 }],
+      'mixed.example': [
+        { address: '10.0.0.9', family: 4 },
+        { address: '93.184.216.34', family: 4 },
+      ],
+      'v6.lan': [{ address: 'fd00::20', family: 6 }],
+    })
+    expect(await siteStreamUrl('rtsp://10.1.2.3:554/live', lookup)).toBe('rtsp://10.1.2.3:554/live')
+    expect(await siteStreamUrl('rtsp://169.254.7.7/x', lookup)).toBe('rtsp://169.254.7.7/x')
+    expect(await siteStreamUrl('rtsp://cam.shop.lan:8554/a?b=1', lookup)).toBe(
+      'rtsp://192.168.1.20:8554/a?b=1',
+    )
+    expect(await siteStreamUrl('rtsp://v6.lan/x', lookup)).toBe('rtsp://[fd00::20]/x')
+    for (const url of ['rtsp://8.8.8.8/x', 'rtsp://mixed.example/x', 'rtsp://[2001:db8::1]/x'])
+      await expect(siteStreamUrl(url, lookup)).rejects.toMatchObject({
+        status: 400,
+        code: 'NOT_SITE_ADDRESS',
+      })
+    await expect(siteStreamUrl('rtsp://nowhere.lan/x', lookup)).rejects.toMatchObject({
+      status: 422,
+      code: 'DEVICE_UNREACHABLE',
+    })
   })
 })

@@ -1,4 +1,6 @@
+import { lookup as dnsLookup } from 'node:dns/promises'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import {
@@ -13,7 +15,7 @@ import { decodeStill, keyframeAnnexB } from '../cameras/stream-probe.ts'
 import { DeviceError, probeDevice } from '../devices/device-probe.ts'
 import { toDiscoveredDevice } from '../devices/device-requests.ts'
 import { type DiscoverOptions, discoverDetailed } from '../devices/discovery/discover.ts'
-import { DiscoveryTargetError } from '../devices/discovery/targets.ts'
+import { addressScope, DiscoveryTargetError } from '../devices/discovery/targets.ts'
 import type { AccessUnit } from '../media/codec/access-unit.ts'
 import { videoFormat } from '../media/codec/sps.ts'
 import { RtspClient } from '../media/rtsp/client.ts'
@@ -221,12 +223,59 @@ export interface Preview {
  * decoded from that keyframe and, for H.264, the frames muxed into a fragmented MP4 the way the
  * recorder writes its segments (through a private temporary file, read back and removed).
  */
+/** An IPv6 address the site's own network may hold: loopback, link-local, unique local. */
+const siteIpv6 = (a: string) => {
+  const v = a.toLowerCase()
+  return v === '::1' || /^fe[89ab][0-9a-f]:/.test(v) || /^f[cd][0-9a-f]{2}:/.test(v)
+}
+
+/**
+ * The preview's URL with its host resolved once to an address on the site's own network
+ * (private, loopback, link-local or CGNAT, as discovery allows): the wizard must not become a way
+ * to make this machine fetch from the internet, or from a name that resolves elsewhere later
+ * (the connection goes to the address checked here, not to the name again).
+ */
+export async function siteStreamUrl(
+  url: string,
+  lookup: (host: string) => Promise<{ address: string; family: number }[]> = (host) =>
+    dnsLookup(host, { all: true }),
+): Promise<string> {
+  const u = new URL(url)
+  const host = u.hostname.replace(/^\[|\]$/g, '')
+  const refuse = () =>
+    new ClientError(
+      400,
+      'NOT_SITE_ADDRESS',
+      "The preview reaches cameras on the site's own network only (private, loopback or link-local addresses).",
+    )
+  let addresses: { address: string; family: number }[]
+  if (isIP(host)) addresses = [{ address: host, family: isIP(host) }]
+  else {
+    try {
+      addresses = await lookup(host)
+    } catch {
+      throw new ClientError(
+        422,
+        'DEVICE_UNREACHABLE',
+        `The camera's name ${JSON.stringify(host)} does not resolve.`,
+      )
+    }
+  }
+  const ok = (a: { address: string; family: number }) =>
+    a.family === 4 ? addressScope(a.address) !== 'public' : siteIpv6(a.address)
+  if (addresses.length === 0 || !addresses.every(ok)) throw refuse()
+  const first = addresses[0] as { address: string; family: number }
+  u.hostname = first.family === 6 ? `[${first.address}]` : first.address
+  return u.toString()
+}
+
 export async function previewStream(
   body: z.infer<typeof previewBody>,
   ffmpeg: string | undefined,
 ): Promise<Preview> {
+  const url = await siteStreamUrl(body.url)
   const client = new RtspClient({
-    url: body.url,
+    url,
     username: body.username,
     password: body.password,
     transport: 'tcp',
