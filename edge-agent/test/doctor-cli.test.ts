@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Listeners, runDoctor } from '../../hub/test/helpers/doctor-cli.ts'
 import { startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
 import { outboxFile } from '../src/agent.ts'
 import { Outbox } from '../src/outbox/outbox.ts'
@@ -12,35 +11,15 @@ import { enrolledAgent, freePort, type TestAgent } from './helpers/agent-harness
 
 /** `npm run agent -- doctor` as a child process, against a test hub, its cameras a local listener and a closed port. */
 
-const repo = path.resolve(import.meta.dirname, '../..')
 let t: TestHub
 let agent: TestAgent
 let tools: string
 /** Recordings on memory (/dev/shm) where there is one: the disk line's speed bound holds on a loaded machine. */
 let recordings: string
-const servers: net.Server[] = []
+const listeners = new Listeners()
+const listen = () => listeners.listen()
 
-async function listen(): Promise<number> {
-  const server = net.createServer((s) => s.destroy())
-  servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return (server.address() as net.AddressInfo).port
-}
-
-function doctor(env: Record<string, string>): Promise<{ code: number; lines: string[] }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VMS_')))
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'edge-agent/src/main.ts', 'doctor'],
-      { cwd: repo, env: { ...base, ...env }, timeout: 60_000 },
-      (err, stdout) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
-        resolve({ code, lines: stdout.split('\n').filter(Boolean) })
-      },
-    )
-  })
-}
+const doctor = (env: Record<string, string>) => runDoctor('edge-agent/src/main.ts', env)
 
 function saveCameras(ports: Array<[string, number]>) {
   const outbox = new Outbox(outboxFile(agent.dataDir), 1024 * 1024)
@@ -68,7 +47,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const s of servers) await new Promise((r) => s.close(r))
+  await listeners.close()
   await agent?.cleanup()
   await t?.close()
   if (tools) rmSync(tools, { recursive: true, force: true })

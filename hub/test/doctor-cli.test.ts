@@ -1,24 +1,17 @@
-import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Listeners, runDoctor } from './helpers/doctor-cli.ts'
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.ts'
 
 /** `npm run hub -- doctor` as a child process, against a test database (and Redis when the tests have one). */
 
-const repo = path.resolve(import.meta.dirname, '../..')
 let db: TestDatabase
 let dataDir: string
-const servers: net.Server[] = []
-
-async function listen(): Promise<number> {
-  const server = net.createServer((s) => s.destroy())
-  servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return (server.address() as net.AddressInfo).port
-}
+const listeners = new Listeners()
+const listen = () => listeners.listen()
 
 async function freePort(): Promise<number> {
   const server = net.createServer()
@@ -28,20 +21,7 @@ async function freePort(): Promise<number> {
   return port
 }
 
-function doctor(env: Record<string, string>): Promise<{ code: number; lines: string[] }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VMS_')))
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'hub/src/main.ts', 'doctor'],
-      { cwd: repo, env: { ...base, ...env }, timeout: 60_000 },
-      (err, stdout) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
-        resolve({ code, lines: stdout.split('\n').filter(Boolean) })
-      },
-    )
-  })
-}
+const doctor = (env: Record<string, string>) => runDoctor('hub/src/main.ts', env)
 
 const redis = process.env.VMS_TEST_REDIS_URL
 
@@ -52,7 +32,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const s of servers) await new Promise((r) => s.close(r))
+  await listeners.close()
   await db?.drop()
   if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 })
