@@ -1,22 +1,8 @@
 import { type FormEvent, useId, useState } from 'react'
-import {
-  type AddAnswer,
-  api,
-  type FoundDevice,
-  type PreviewAnswer,
-  type ProbeAnswer,
-  type Status,
-  type Step,
-} from '../api.ts'
-import { StepSection } from './StepList.tsx'
+import { type AddAnswer, api, type FoundDevice, type PreviewAnswer, type ProbeAnswer } from '../api.ts'
+import { type StepProps, StepSection } from './StepList.tsx'
 
-interface Props {
-  n: number
-  step: Step
-  status: Status
-  onStatus: (s: Status) => void
-  onError: (err: unknown) => string
-}
+type Props = StepProps
 
 interface Choice {
   add: boolean

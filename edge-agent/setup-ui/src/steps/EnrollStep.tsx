@@ -1,14 +1,8 @@
 import { type FormEvent, useId, useState } from 'react'
-import { ApiError, api, type Status, type Step } from '../api.ts'
-import { StepSection } from './StepList.tsx'
+import { ApiError, api } from '../api.ts'
+import { type StepProps, StepSection } from './StepList.tsx'
 
-interface Props {
-  n: number
-  step: Step
-  status: Status
-  onStatus: (s: Status) => void
-  onError: (err: unknown) => string
-}
+type Props = StepProps
 
 /** Step 1: the hub's address and a one-time enrollment code (made on the hub's Sites page). */
 export function EnrollStep({ n, step, status, onStatus, onError }: Props) {

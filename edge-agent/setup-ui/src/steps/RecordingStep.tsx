@@ -1,15 +1,9 @@
 import { type FormEvent, useId, useState } from 'react'
-import { api, type RecordingAnswer, type Status, type Step } from '../api.ts'
+import { api, type RecordingAnswer } from '../api.ts'
 import { formatBytes } from './format.ts'
-import { StepSection } from './StepList.tsx'
+import { type StepProps, StepSection } from './StepList.tsx'
 
-interface Props {
-  n: number
-  step: Step
-  status: Status
-  onStatus: (s: Status) => void
-  onError: (err: unknown) => string
-}
+type Props = StepProps
 
 /**
  * Step 4: how long the new cameras' video is kept and whether analytics run on them, set on each

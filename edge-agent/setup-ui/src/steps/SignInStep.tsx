@@ -1,14 +1,8 @@
 import { type FormEvent, useId, useState } from 'react'
-import { api, type Status, type Step } from '../api.ts'
-import { StepSection } from './StepList.tsx'
+import { api } from '../api.ts'
+import { type StepProps, StepSection } from './StepList.tsx'
 
-interface Props {
-  n: number
-  step: Step
-  status: Status
-  onStatus: (s: Status) => void
-  onError: (err: unknown) => string
-}
+type Props = StepProps
 
 /**
  * Step 2: the installer signs in to the hub with their own account (the installer role at this

@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react'
-import type { Step, StepState } from '../api.ts'
+import type { Status, Step, StepState } from '../api.ts'
 
 const LABEL: Record<StepState, string> = {
   done: 'done',
@@ -44,4 +44,13 @@ export function StepSection(props: { n: number; step: Step; children?: ReactNode
       {props.children}
     </section>
   )
+}
+
+/** What App gives each step: its number and state, the wizard's status, and how to report. */
+export interface StepProps {
+  n: number
+  step: Step
+  status: Status
+  onStatus: (s: Status) => void
+  onError: (err: unknown) => string
 }
