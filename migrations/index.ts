@@ -11,6 +11,9 @@ import { Migration20261130010000_models } from './Migration20261130010000_models
 import { Migration20261201000000_camera_device } from './Migration20261201000000_camera_device.ts'
 import { Migration20261202000000_export_keys } from './Migration20261202000000_export_keys.ts'
 import { Migration20261202010000_bookmarks } from './Migration20261202010000_bookmarks.ts'
+import { Migration20261203000000_alarms } from './Migration20261203000000_alarms.ts'
+import { Migration20261203010000_evidence_locks } from './Migration20261203010000_evidence_locks.ts'
+import { Migration20261203020000_cases } from './Migration20261203020000_cases.ts'
 
 /**
  * The hub's schema history, in order. Listed explicitly (not discovered from the file system) so
@@ -29,4 +32,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201000000_camera_device', class: Migration20261201000000_camera_device },
   { name: 'Migration20261202000000_export_keys', class: Migration20261202000000_export_keys },
   { name: 'Migration20261202010000_bookmarks', class: Migration20261202010000_bookmarks },
+  { name: 'Migration20261203000000_alarms', class: Migration20261203000000_alarms },
+  { name: 'Migration20261203010000_evidence_locks', class: Migration20261203010000_evidence_locks },
+  { name: 'Migration20261203020000_cases', class: Migration20261203020000_cases },
 ]

@@ -91,6 +91,8 @@ export class EdgeAgent {
     const repaired = repairRecordings(this.index, logger)
     if (repaired.repaired + repaired.removed > 0)
       logger.warn(repaired, 'repaired recordings after an unclean stop')
+    // The evidence locks of the last applied configuration hold before any retention runs.
+    this.syncEvidenceLocks(this.config.config)
     this.cameras = new CameraManager({
       index: this.index,
       recordingsDir: settings.VMS_AGENT_RECORDINGS_DIR,
@@ -316,6 +318,7 @@ export class EdgeAgent {
         recording: {
           bytes: this.index.totalBytes(),
           quotaBytes: this.quotaBytes ?? null,
+          ...this.lockedUsage(),
         },
       })
       if (this.stopped) return // stopped while the sample was being taken
@@ -390,7 +393,7 @@ export class EdgeAgent {
     const cameras = this.config.config.cameras
     const analytics = this.analytics.health(cameras)
     const devices = this.deviceEvents.health(cameras)
-    this.analytics.retention(cameras)
+    this.analytics.retention(cameras, (cameraId, ms) => this.index.isLockedAt(cameraId, ms))
     return this.cameras.health().map((c) => {
       const l = live.get(c.id)
       const a = analytics.get(c.id)
@@ -406,6 +409,40 @@ export class EdgeAgent {
     })
   }
 
+  /**
+   * Makes the recording index's locks those of the configuration (replace-all: a lock removed at
+   * the hub is gone, one past its `until` by this agent's clock is left out), so retention keeps
+   * their ranges whatever the quota. Never fatal: a failure is logged and the next configuration
+   * or restart tries again; the locks already in the index stay.
+   */
+  private syncEvidenceLocks(config: AgentConfig): string | undefined {
+    try {
+      this.index.syncLocks(
+        (config.evidenceLocks ?? []).map((l) => ({
+          id: l.id,
+          cameraIds: l.cameraIds,
+          fromMs: Date.parse(l.from),
+          toMs: Date.parse(l.to),
+          untilMs: Date.parse(l.until),
+        })),
+      )
+      return undefined
+    } catch (err) {
+      this.logger.error({ err }, 'could not apply the evidence locks to the recording index')
+      return `evidence locks not applied: ${(err as Error).message ?? err}`.slice(0, 1000)
+    }
+  }
+
+  /** For the heartbeat: what the locks in force hold (the hub alarms when it crowds the quota). */
+  private lockedUsage(): { lockedBytes?: number; locks?: number } {
+    try {
+      const usage = this.index.lockedUsage()
+      return { lockedBytes: usage.bytes, locks: usage.locks }
+    } catch {
+      return {}
+    }
+  }
+
   /** Applies a desired configuration newer than the one in force, persists it and reports it. */
   applyConfig(desired: DownConfig): void {
     if (desired.version <= this.config.version) return
@@ -413,8 +450,31 @@ export class EdgeAgent {
     this.config = { version: desired.version, config: desired.config }
     this.writer.setSetting('config', JSON.stringify(this.config))
     if (previous.config.heartbeatSeconds !== desired.config.heartbeatSeconds) this.scheduleHeartbeat()
+    // Before the state is reported: the hub shows a lock `applied` once it reads this version.
+    const lockError = this.syncEvidenceLocks(desired.config)
     void this.applyCameras(desired.config).then(() => this.live.camerasChanged())
-    this.writer.write('state', { configVersion: desired.version })
+    // A lock the index could not take is reported, and the hub shows the agent's locks pending.
+    this.writer.write('state', {
+      configVersion: desired.version,
+      ...(lockError ? { configError: lockError } : {}),
+    })
+    const held = new Set((previous.config.evidenceLocks ?? []).map((l) => l.id))
+    for (const l of desired.config.evidenceLocks ?? []) {
+      if (held.has(l.id)) continue
+      this.writer.write('audit', {
+        action: 'evidence-lock.apply',
+        outcome: 'success',
+        actor: { type: 'system', name: 'agent' },
+        target: { type: 'evidence_lock', id: l.id },
+        details: {
+          cameraIds: l.cameraIds,
+          from: l.from,
+          to: l.to,
+          until: l.until,
+          configVersion: desired.version,
+        },
+      })
+    }
     this.writer.write('audit', {
       action: 'agent.config.apply',
       outcome: 'success',

@@ -31,12 +31,14 @@ export async function healthSample(o: {
   // The outbox first: it is synchronous, and the agent may be stopped while statfs runs.
   const full = o.outbox.full()
   const quarantined = o.outbox.quarantined()
+  const oldestAt = o.outbox.oldestAt()
   const outbox = {
     depth: o.outbox.depth(),
     bytes: o.outbox.bytes(),
     full,
     ...(quarantined > 0 ? { quarantined } : {}),
     ...(o.rejected ? { rejected: o.rejected } : {}),
+    ...(oldestAt ? { oldestAgeSeconds: Math.max(0, (Date.now() - Date.parse(oldestAt)) / 1000) } : {}),
   }
   const diskFull = o.storage?.dataDiskFull === true
   const degraded = [

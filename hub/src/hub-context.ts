@@ -2,6 +2,7 @@ import type { BlockList } from 'node:net'
 import type { SecretBox } from '@ts-vms/shared'
 import type { Logger } from 'pino'
 import type { AgentDirectory } from './agents/agent-directory.ts'
+import type { AlarmEngine } from './alarms/alarm-engine.ts'
 import type { AgentRequests } from './agents/agent-requests.ts'
 import type { AgentIngest } from './agents/ingest.ts'
 import type { Presence } from './agents/presence.ts'
@@ -9,6 +10,7 @@ import type { DurableAuditLog } from './audit/durable-audit-log.ts'
 import type { AuditPartitions } from './audit/partitions.ts'
 import type { AccessTokens } from './auth/access-tokens.ts'
 import type { AuthService } from './auth/auth-service.ts'
+import type { Mailer } from './auth/mailer.ts'
 import type { PasswordHasher } from './auth/password-hasher.ts'
 import type { SigningKeyStore } from './auth/signing-keys.ts'
 import type { ExportStore } from './cameras/export-store.ts'
@@ -20,6 +22,7 @@ import type { LiveSessions } from './live/live-sessions.ts'
 import type { UpdateBus } from './live-updates/update-bus.ts'
 import type { AgentBus } from './mqtt/agent-bus.ts'
 import type { BrokerTls } from './mqtt/tls-cert.ts'
+import type { NotificationKicker } from './notifications/notification-dispatcher.ts'
 import type { HubMetrics } from './observability/metrics.ts'
 import type { RateLimits } from './ratelimit/rate-limits.ts'
 import type { Principal } from './rbac/principal.ts'
@@ -57,8 +60,14 @@ export interface HubContext {
   live: LiveSessions
   /** The live overlay's objects, from agents to the consoles following a camera. */
   liveObjects: LiveObjectsRelay
+  /** Fleet alarms: rule evaluation and the transitions people make (issue 16). */
+  alarms: AlarmEngine
   /** What changed, for the consoles watching `GET /api/v1/stream`. */
   updates: UpdateBus
+  /** Mail out (SMTP when VMS_SMTP_URL is set, else the log). */
+  mailer: Mailer
+  /** Alarm notifications: `kick()` after committing queued deliveries (issue 16). */
+  notifications: NotificationKicker
   trustedProxies: BlockList | undefined
   systemTenantId: string
   version: string

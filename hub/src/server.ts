@@ -8,6 +8,7 @@ import type { DestinationStream, Logger } from 'pino'
 import { AgentDirectory } from './agents/agent-directory.ts'
 import { AgentRequests } from './agents/agent-requests.ts'
 import { AgentIngest } from './agents/ingest.ts'
+import { AlarmEngine } from './alarms/alarm-engine.ts'
 import { Presence } from './agents/presence.ts'
 import { DurableAuditLog } from './audit/durable-audit-log.ts'
 import { startAuditMaintenance } from './audit/maintenance.ts'
@@ -42,6 +43,7 @@ import type { AgentBus } from './mqtt/agent-bus.ts'
 import { EmbeddedBroker } from './mqtt/embedded-broker.ts'
 import { ExternalBroker } from './mqtt/external-broker.ts'
 import { loadBrokerTls } from './mqtt/tls-cert.ts'
+import { NotificationDispatcher } from './notifications/notification-dispatcher.ts'
 import { createLogger } from './observability/logger.ts'
 import { HubMetrics } from './observability/metrics.ts'
 import { MemoryRateLimitStore } from './ratelimit/memory-store.ts'
@@ -318,6 +320,14 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       frigate.start()
       closers.unshift(() => frigate.close())
     }
+    const alarms = new AlarmEngine({
+      db,
+      audit,
+      logger: logger.child({ component: 'alarms' }),
+      updates,
+      // Made below; woken only after a commit, by which time it exists.
+      notifications: { kick: () => notifications.kick() },
+    })
     const liveObjects = new LiveObjectsRelay({ db, logger })
     const ingest = new AgentIngest({
       liveObjects,
@@ -331,8 +341,13 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       logger: agentLogger,
       updates,
       onFeatures: (agentId, features) => live?.setAgentFeatures(agentId, features),
-      onObjectEvent: frigate ? (e) => frigate.publishObjectEvent(e) : undefined,
-      onEvent: (agent, type, data) => {
+      onObjectEvent: (e) => {
+        frigate?.publishObjectEvent(e)
+        alarms.onObjectEvent(e.agent, e.cameraId, e.data)
+      },
+      onEvent: (agent, type, data, cameraId) => {
+        if (type === 'recording.gap' && cameraId && typeof data.durationMs === 'number')
+          alarms.onRecordingGap(agent, cameraId, data.durationMs)
         if (type === 'live.peer.closed' && typeof data.peerId === 'string')
           void live?.endByAgentPeer(
             agent.id,
@@ -353,7 +368,17 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       await bus.close()
       await ingest.idle()
       await presence.idle()
+      await alarms.close()
     })
+    alarms.start(config.VMS_ALARM_EVAL_MS)
+    metrics.alarmSource = {
+      counts: () =>
+        db.withSystem((tx) =>
+          tx.execute(
+            `select state, priority, count(*)::int as n from alarms where state <> 'closed' group by state, priority`,
+          ),
+        ),
+    }
     bus.onMessage((m) => ingest.handle(m))
     bus.onPresence((agentId, connected) => {
       if (!connected) {
@@ -373,6 +398,33 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
         requestHost.includes(':') && !requestHost.startsWith('[') ? `[${requestHost}]` : requestHost
       return `${mqttTls ? 'mqtts' : 'mqtt'}://${host}:${brokerPort}`
     }
+    // Alarm notifications: deliveries left by a previous run are taken at once (issue 16).
+    const notifications = new NotificationDispatcher({
+      db,
+      box,
+      mailer,
+      logger: logger.child({ component: 'notifications' }),
+      maxAttempts: config.VMS_NOTIFY_MAX_ATTEMPTS,
+      retryBaseMs: config.VMS_NOTIFY_RETRY_BASE_MS,
+      pollMs: config.VMS_NOTIFY_POLL_MS,
+      timeoutMs: config.VMS_WEBHOOK_TIMEOUT_MS,
+      allowPrivate: config.VMS_WEBHOOK_ALLOW_PRIVATE,
+      metrics: {
+        delivered: (type) => metrics.notificationsDelivered.inc({ type }),
+        failed: (type) => metrics.notificationsFailed.inc({ type }),
+      },
+    })
+    metrics.notificationSource = {
+      dead: async () =>
+        db.withSystem(async (tx) => {
+          const rows: { n: number }[] = await tx.execute(
+            "select count(*)::int as n from notification_deliveries where state = 'dead'",
+          )
+          return rows[0]?.n ?? 0
+        }),
+    }
+    closers.unshift(() => notifications.close())
+    notifications.start()
     const context: HubContext = {
       config,
       logger,
@@ -391,7 +443,10 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       agents: { bus, directory, presence, ingest, requests, tls: mqttTls, publicUrl: publicMqttUrl },
       live: liveSessions,
       liveObjects,
+      alarms,
       updates,
+      mailer,
+      notifications,
       trustedProxies: parseTrustedProxies(config.VMS_TRUST_PROXY),
       systemTenantId: boot.systemTenantId,
       version: packageVersion(),

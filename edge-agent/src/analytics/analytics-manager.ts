@@ -247,12 +247,20 @@ export class AnalyticsManager {
     )
   }
 
-  /** Snapshot retention: the cameras' retention days (30 for cameras no longer here). */
-  retention(cameras: readonly AgentCamera[]): void {
+  /**
+   * Snapshot retention: the cameras' retention days (30 for cameras no longer here); a snapshot
+   * whose frame an evidence lock covers (`locked`) is kept, as its recording is.
+   */
+  retention(
+    cameras: readonly AgentCamera[],
+    locked?: (cameraId: string, frameTime: number) => boolean,
+  ): void {
     try {
       const removed = this.o.snapshots.enforceRetention(
         new Map(cameras.map((c) => [c.id, c.recording.retentionDays])),
         30,
+        Date.now(),
+        locked,
       )
       if (removed > 0) this.o.logger.info({ removed }, 'analytics: snapshots past retention removed')
     } catch (err) {

@@ -132,6 +132,8 @@ export class CameraManager {
   private stopped = false
   /** The recordings' disk quota in force (the setup wizard may change it while running). */
   private quotaBytes: number | undefined
+  /** Per camera: when retention last removed its recordings for space rather than age (agent clock). */
+  private readonly evictedForSpace = new Map<string, number>()
 
   constructor(private readonly o: CameraManagerOptions) {
     this.quotaBytes = o.quotaBytes
@@ -463,6 +465,12 @@ export class CameraManager {
 
   /** Per camera and stream, for the heartbeat. */
   health(): CameraHealth[] {
+    let oldest = new Map<string, number>()
+    try {
+      oldest = this.o.index.oldestStartByCamera()
+    } catch (err) {
+      this.o.logger.warn({ err }, 'could not read the oldest recordings for the heartbeat')
+    }
     return this.cameras.map((camera) => {
       const p = this.pipelines.get(camera.id)
       const s = p?.source?.stats()
@@ -484,11 +492,26 @@ export class CameraManager {
                 reconnects: s?.reconnects ?? 0,
                 recording: p.recorder?.recording ?? false,
                 ...p.recorder?.timeHealth,
+                ...(p.recorder?.lastWrittenAt ? { lastWrittenAt: p.recorder.lastWrittenAt } : {}),
               },
             ]
           : [],
+        ...this.retentionHealth(camera.id, oldest),
       }
     })
+  }
+
+  /** The camera's oldest recording and when retention last removed some of it for space. */
+  private retentionHealth(cameraId: string, oldest: Map<string, number>): Pick<CameraHealth, 'retention'> {
+    const oldestMs = oldest.get(cameraId)
+    const evictedMs = this.evictedForSpace.get(cameraId)
+    if (oldestMs === undefined && evictedMs === undefined) return {}
+    return {
+      retention: {
+        ...(oldestMs !== undefined ? { oldestAt: new Date(oldestMs).toISOString() } : {}),
+        ...(evictedMs !== undefined ? { evictedForSpaceAt: new Date(evictedMs).toISOString() } : {}),
+      },
+    }
   }
 
   /** A new disk quota (undefined: none), in force at once: retention runs with it now. */
@@ -500,17 +523,27 @@ export class CameraManager {
   /** Retention for every camera: its age limit, and the agent's quota and free-space floor. */
   retention(): void {
     if (this.stopped) return
+    const retentionDays = new Map(this.cameras.map((c) => [c.id, c.recording.retentionDays]))
     try {
-      enforceRetention(
+      const now = Date.now()
+      const deleted = enforceRetention(
         this.o.index,
         {
-          retentionDays: new Map(this.cameras.map((c) => [c.id, c.recording.retentionDays])),
+          retentionDays,
           ...(this.quotaBytes !== undefined ? { quotaBytes: this.quotaBytes } : {}),
           minFreeBytes: this.o.minFreeBytes,
           dir: this.o.recordingsDir,
         },
         this.o.logger,
+        now,
       )
+      // A segment removed while younger than its camera's retention went for space (the quota or
+      // the free-space floor), not for age: the camera keeps less than it is configured to.
+      for (const s of deleted) {
+        const days = retentionDays.get(s.camera_id)
+        if (days !== undefined && s.recorded_ms > now - days * 86_400_000)
+          this.evictedForSpace.set(s.camera_id, now)
+      }
     } catch (err) {
       this.o.logger.error({ err }, 'retention failed; it runs again shortly')
     }

@@ -19,10 +19,15 @@ export interface EncodableRow {
   body: string
 }
 
-const BATCH_HEAD = `{"v":${PROTOCOL_VERSION},"messages":[`
+/**
+ * The batch's head carries the agent's clock at publication (`sentAt`), from which the hub
+ * measures the agent's clock offset. An ISO instant of years 0000-9999 is always 24 characters, so
+ * the envelope's size is fixed.
+ */
+const batchHead = (sentAt: Date) => `{"v":${PROTOCOL_VERSION},"sentAt":"${sentAt.toISOString()}","messages":[`
 const BATCH_TAIL = ']}'
 /** Bytes of a batch around its rows. */
-export const BATCH_OVERHEAD_BYTES = Buffer.byteLength(BATCH_HEAD + BATCH_TAIL)
+export const BATCH_OVERHEAD_BYTES = Buffer.byteLength(batchHead(new Date(0)) + BATCH_TAIL)
 
 /** One row as it appears in a batch. */
 export function encodeRow(r: EncodableRow): string {
@@ -30,8 +35,8 @@ export function encodeRow(r: EncodableRow): string {
 }
 
 /** A batch's payload; its byte length is `BATCH_OVERHEAD_BYTES` plus each row's plus the commas. */
-export function encodeBatch(rows: readonly EncodableRow[]): string {
-  return `${BATCH_HEAD}${rows.map(encodeRow).join(',')}${BATCH_TAIL}`
+export function encodeBatch(rows: readonly EncodableRow[], sentAt: Date = new Date()): string {
+  return `${batchHead(sentAt)}${rows.map(encodeRow).join(',')}${BATCH_TAIL}`
 }
 
 /** The bytes a row adds to a batch (its encoding, and a comma unless it is the first). */

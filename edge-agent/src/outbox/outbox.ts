@@ -72,6 +72,14 @@ export class Outbox {
     return (this.db.prepare('select count(*) as n from outbox').get() as { n: number }).n
   }
 
+  /** When the oldest record still held was made (the agent's clock), undefined when empty. */
+  oldestAt(): string | undefined {
+    const row = this.db.prepare('select at from outbox order by seq limit 1').get() as
+      | { at: string }
+      | undefined
+    return row?.at
+  }
+
   acked(): number {
     return this.meta('acked')
   }

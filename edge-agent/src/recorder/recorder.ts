@@ -46,6 +46,7 @@ export class Recorder implements Consumer {
   readonly name = 'recorder'
   private info: StreamInfo | undefined
   private writer: SegmentWriter | undefined
+  private lastWrittenMs: number | undefined
   private segmentId = 0
   private format: VideoFormat | undefined
   private lastWallMs: number | undefined
@@ -64,6 +65,15 @@ export class Recorder implements Consumer {
 
   get recording(): boolean {
     return this.writer !== undefined
+  }
+
+  /**
+   * When a fragment last became durable (the agent's clock), for `recording.stopped`: a writer
+   * open but failing, or a stream that streams with nothing reaching the disk, shows as this
+   * falling behind.
+   */
+  get lastWrittenAt(): string | undefined {
+    return this.lastWrittenMs === undefined ? undefined : new Date(this.lastWrittenMs).toISOString()
   }
 
   /**
@@ -170,7 +180,10 @@ export class Recorder implements Consumer {
         file,
         format,
         first,
-        (f) => this.o.index.addFragment(id, f),
+        (f) => {
+          this.o.index.addFragment(id, f)
+          this.lastWrittenMs = Date.now()
+        },
         this.info?.audio,
       )
       await writer.start()

@@ -95,17 +95,41 @@ export class RecordingIndex {
         reason text not null
       );
       create index if not exists gaps_time on gaps (camera_id, stream, from_ms);
-      create table if not exists locks (
-        id text primary key,
-        camera_id text not null,
-        from_ms real not null,
-        to_ms real not null,
-        reason text,
-        created_ms real not null
-      );
     `)
+    this.migrateLocks()
     this.migrateRecordedMs()
     this.db.pragma('foreign_keys = ON')
+  }
+
+  /**
+   * Evidence locks: one row per (lock, camera), kept until `until_ms` by the agent's clock (null:
+   * until unlocked). Indexes from before the hub's locks had one camera per lock id and no
+   * `until_ms`: the table is rebuilt with its rows, once.
+   */
+  private migrateLocks(): void {
+    const columns = this.db.pragma('table_info(locks)') as { name: string }[]
+    if (columns.some((c) => c.name === 'until_ms')) return
+    this.db.transaction(() => {
+      this.db.exec(`
+        create table locks_v2 (
+          id text not null,
+          camera_id text not null,
+          from_ms real not null,
+          to_ms real not null,
+          until_ms real,
+          reason text,
+          created_ms real not null,
+          primary key (id, camera_id)
+        );
+        create index locks_camera on locks_v2 (camera_id, from_ms);
+      `)
+      if (columns.length > 0) {
+        this.db.exec(`insert into locks_v2 (id, camera_id, from_ms, to_ms, reason, created_ms)
+                      select id, camera_id, from_ms, to_ms, reason, created_ms from locks`)
+        this.db.exec('drop table locks')
+      }
+      this.db.exec('alter table locks_v2 rename to locks')
+    })()
   }
 
   /**
@@ -231,24 +255,101 @@ export class RecordingIndex {
       .all(cameraId, fromMs, toMs) as GapRow[]
   }
 
-  lock(l: { id: string; cameraId: string; fromMs: number; toMs: number; reason?: string }): void {
+  lock(l: {
+    id: string
+    cameraId: string
+    fromMs: number
+    toMs: number
+    untilMs?: number
+    reason?: string
+  }): void {
     this.db
       .prepare(
-        'insert or replace into locks (id, camera_id, from_ms, to_ms, reason, created_ms) values (?, ?, ?, ?, ?, ?)',
+        `insert or replace into locks (id, camera_id, from_ms, to_ms, until_ms, reason, created_ms)
+         values (?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(l.id, l.cameraId, l.fromMs, l.toMs, l.reason ?? null, Date.now())
+      .run(l.id, l.cameraId, l.fromMs, l.toMs, l.untilMs ?? null, l.reason ?? null, Date.now())
   }
 
   unlock(id: string): void {
     this.db.prepare('delete from locks where id = ?').run(id)
   }
 
-  isLocked(segment: SegmentRow): boolean {
+  /**
+   * Makes the index's locks exactly these (the hub's, from the configuration): one row per camera,
+   * those already past `until` left out. In one transaction, so retention never sees a moment with
+   * a lock missing.
+   */
+  syncLocks(
+    locks: readonly {
+      id: string
+      cameraIds: readonly string[]
+      fromMs: number
+      toMs: number
+      untilMs: number
+    }[],
+    now = this.now(),
+  ): void {
+    const insert = this.db.prepare(
+      `insert or replace into locks (id, camera_id, from_ms, to_ms, until_ms, reason, created_ms)
+       values (?, ?, ?, ?, ?, null, ?)`,
+    )
+    this.db.transaction(() => {
+      this.db.prepare('delete from locks').run()
+      for (const l of locks) {
+        if (l.untilMs <= now) continue
+        for (const cameraId of l.cameraIds) insert.run(l.id, cameraId, l.fromMs, l.toMs, l.untilMs, now)
+      }
+    })()
+  }
+
+  /** Removes locks whose `until` has passed (by the agent's clock); returns how many rows. */
+  dropExpiredLocks(now = this.now()): number {
+    return this.db.prepare('delete from locks where until_ms is not null and until_ms <= ?').run(now).changes
+  }
+
+  /** Whether a lock in force at `now` overlaps the segment. */
+  isLocked(segment: SegmentRow, now = this.now()): boolean {
     return Boolean(
       this.db
-        .prepare('select 1 from locks where camera_id = ? and to_ms > ? and from_ms < ? limit 1')
-        .get(segment.camera_id, segment.start_ms, segment.end_ms),
+        .prepare(
+          `select 1 from locks where camera_id = ? and to_ms > ? and from_ms < ?
+             and (until_ms is null or until_ms > ?) limit 1`,
+        )
+        .get(segment.camera_id, segment.start_ms, segment.end_ms, now),
     )
+  }
+
+  /** Whether a lock in force at `now` covers the instant `ms` of a camera (snapshots). */
+  isLockedAt(cameraId: string, ms: number, now = this.now()): boolean {
+    return Boolean(
+      this.db
+        .prepare(
+          `select 1 from locks where camera_id = ? and from_ms <= ? and to_ms > ?
+             and (until_ms is null or until_ms > ?) limit 1`,
+        )
+        .get(cameraId, ms, ms, now),
+    )
+  }
+
+  /**
+   * What the locks in force hold: the bytes of the segments they overlap (each counted once) and
+   * how many locks there are. The heartbeat reports both, so the hub can alarm when locked
+   * footage crowds the quota.
+   */
+  lockedUsage(now = this.now()): { bytes: number; locks: number } {
+    const bytes = this.db
+      .prepare(
+        `select coalesce(sum(bytes), 0) as b from segments where id in (
+           select s.id from locks l join segments s on s.camera_id = l.camera_id
+             and s.start_ms < l.to_ms and s.end_ms > l.from_ms
+            where l.until_ms is null or l.until_ms > ?)`,
+      )
+      .get(now) as { b: number }
+    const locks = this.db
+      .prepare('select count(distinct id) as n from locks where until_ms is null or until_ms > ?')
+      .get(now) as { n: number }
+    return { bytes: bytes.b, locks: locks.n }
   }
 
   /** Closed segments, oldest first: retention's candidates. */
@@ -322,6 +423,14 @@ export class RecordingIndex {
   /** Empties the WAL into the database (see durable-sqlite.ts). */
   checkpoint(): void {
     checkpoint(this.db)
+  }
+
+  /** Per camera, the start of its oldest segment kept (wall clock, ms). */
+  oldestStartByCamera(): Map<string, number> {
+    const rows = this.db
+      .prepare('select camera_id, min(start_ms) as start_ms from segments group by camera_id')
+      .all() as { camera_id: string; start_ms: number }[]
+    return new Map(rows.map((r) => [r.camera_id, r.start_ms]))
   }
 
   totalBytes(): number {

@@ -4,8 +4,9 @@ import type { RecordingIndex, SegmentRow } from './recording-index.ts'
 
 /**
  * Retention: per camera by age, and for the whole disk by a quota and a free-space floor, always
- * oldest first. Evidence-locked ranges and open segments are never deleted. Run before every new
- * segment and periodically, so the disk never fills and recording never stops for lack of space.
+ * oldest first. Evidence-locked ranges (until their `until`, by the agent's clock) and open
+ * segments are never deleted, whatever the quota or the floor. Run before every new segment and
+ * periodically, so the disk never fills and recording never stops for lack of space.
  *
  * No time from a camera decides: age is the agent's clock when it wrote the segment
  * (`recorded_ms`), and "oldest" is the order the agent recorded segments in. A camera whose clock
@@ -55,6 +56,8 @@ export function enforceRetention(
   removeFile: (path: string) => void = (path) => rmSync(path, { force: true }),
 ): SegmentRow[] {
   const deleted: SegmentRow[] = []
+  // A lock past its `until` (by the agent's clock) protects nothing any more: it leaves the index.
+  index.dropExpiredLocks(now)
   const remove = (s: SegmentRow, why: string): boolean => {
     try {
       removeFile(s.path)
@@ -76,14 +79,14 @@ export function enforceRetention(
   }
   for (const [cameraId, days] of policy.retentionDays) {
     for (const s of oldestFirst(index, { cameraId, recordedBeforeMs: now - days * 86_400_000 }))
-      if (!index.isLocked(s)) remove(s, `older than ${days} days`)
+      if (!index.isLocked(s, now)) remove(s, `older than ${days} days`)
   }
   if (policy.quotaBytes !== undefined) {
     let total = index.totalBytes()
     if (total > policy.quotaBytes) {
       for (const s of oldestFirst(index, {})) {
         if (total <= policy.quotaBytes) break
-        if (index.isLocked(s)) continue
+        if (index.isLocked(s, now)) continue
         if (remove(s, 'over the disk quota')) total -= s.bytes
       }
     }
@@ -91,7 +94,7 @@ export function enforceRetention(
   if (policy.minFreeBytes !== undefined && free(policy.dir) < policy.minFreeBytes) {
     for (const s of oldestFirst(index, {})) {
       if (free(policy.dir) >= policy.minFreeBytes) break
-      if (index.isLocked(s)) continue
+      if (index.isLocked(s, now)) continue
       remove(s, 'below the free-space floor')
     }
   }

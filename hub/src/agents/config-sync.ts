@@ -10,6 +10,7 @@ import {
 import { cameraForAgent } from '../cameras/camera-streams.ts'
 import type { Database, Tx } from '../db/database.ts'
 import { type Camera, CameraSchema } from '../db/entities.ts'
+import { locksForAgent } from '../evidence/lock-store.ts'
 import type { AgentBus } from '../mqtt/agent-bus.ts'
 
 /**
@@ -24,6 +25,9 @@ import type { AgentBus } from '../mqtt/agent-bus.ts'
  * resealing a password for an agent is disclosing it to them; a camera that reached an agent by any
  * other path arrives without its passwords. A new agent has a fresh id no camera refers to.
  *
+ * Evidence locks in force on the agent's recordings (evidence/lock-store.ts) travel in it too: a
+ * lock made or removed bumps the version of the agents it concerns.
+ *
  * It flows down retained on `down/config`, so an agent gets the latest version whenever it
  * (re)subscribes, and again each time it comes online.
  */
@@ -34,10 +38,15 @@ export async function desiredConfig(
   settings: Record<string, unknown>,
 ): Promise<AgentConfig> {
   const cameras: Camera[] = await tx.find(CameraSchema, { agentId }, { orderBy: { name: 'asc', id: 'asc' } })
+  // Evidence locks come from the hub's lock store only, never from the settings someone PUT.
+  const { evidenceLocks: _ignored, ...rest } = settings
+  const locks = await locksForAgent(tx, agentId)
   return agentConfig.parse({
-    ...settings,
+    ...rest,
     cameras: cameras.map((c) => cameraForAgent(box, agentId, c)),
     models: await modelsForAgent(tx, cameras),
+    // Only when there are any: a configuration without locks stays what it was before locks.
+    ...(locks.length > 0 ? { evidenceLocks: locks } : {}),
   })
 }
 

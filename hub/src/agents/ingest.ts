@@ -53,6 +53,7 @@ export type BatchEntry = { seq: number; message: OutboxMessage } | { seq: number
 
 const batchEnvelope = z.object({
   v: z.literal(PROTOCOL_VERSION),
+  sentAt: z.iso.datetime({ offset: true }).optional(),
   messages: z.array(z.unknown()).min(1).max(MAX_BATCH),
 })
 const sequenced = z.object({ seq: z.number().int().positive() })
@@ -66,7 +67,7 @@ const sequenced = z.object({ seq: z.number().int().positive() })
  */
 export function parseBatch(
   payload: Buffer | string,
-): { ok: true; entries: BatchEntry[]; unsequenced: number } | { ok: false; error: string } {
+): { ok: true; entries: BatchEntry[]; unsequenced: number; sentAt?: string } | { ok: false; error: string } {
   const envelope = decode(batchEnvelope, payload)
   if (!envelope.ok) return envelope
   const entries: BatchEntry[] = []
@@ -100,7 +101,12 @@ export function parseBatch(
     }
     entries.push({ seq: seq.data.seq, message: clean })
   }
-  return { ok: true, entries, unsequenced }
+  return {
+    ok: true,
+    entries,
+    unsequenced,
+    ...(envelope.value.sentAt ? { sentAt: envelope.value.sentAt } : {}),
+  }
 }
 
 /**
@@ -172,7 +178,13 @@ export class AgentIngest {
       box: SecretBox
       requests: AgentRequests
       /** Called once per agent event after it is committed (services react to some: live view). */
-      onEvent?: (agent: AgentRecord, type: string, data: Record<string, unknown>) => void
+      onEvent?: (
+        agent: AgentRecord,
+        type: string,
+        data: Record<string, unknown>,
+        /** The camera it names, when that camera is of the agent's site. */
+        cameraId: string | undefined,
+      ) => void
       /** An agent came online announcing what it can do (`up/status` features). */
       onFeatures?: (agentId: string, features: readonly string[]) => void
       /** Where committed changes are announced to the consoles watching. */
@@ -285,6 +297,13 @@ export class AgentIngest {
       )
     }
     const entries = batch.entries
+    // The agent's clock minus the hub's (publication to receipt adds the network's delay, a few
+    // milliseconds; `clock.drift` waits for a drift to persist before it alarms). Clamped to what
+    // the column holds: a clock years off is reported as about 24 days off, which alarms all the same.
+    const clockOffsetMs =
+      batch.sentAt && message.receivedAt !== undefined
+        ? Math.max(-2e9, Math.min(2e9, Math.round(Date.parse(batch.sentAt) - message.receivedAt)))
+        : null
 
     // Audit records first (they go to the audit trail's own writer), with ids derived from the
     // sequence so that a batch processed twice (crash, or two hubs) records each one once. A
@@ -346,10 +365,13 @@ export class AgentIngest {
         applied = valid
         rejected = run.flatMap((e) => ('rejected' in e ? [{ seq: e.seq, reason: e.rejected }] : []))
         const last = run.at(-1)?.seq ?? current
-        await tx.execute('update agents set acked_seq = ?, last_seen_at = now() where id = ?', [
-          last,
-          agent.id,
-        ])
+        await tx.execute(
+          `update agents set acked_seq = ?, last_seen_at = now(),
+             clock_offset_ms = coalesce(?::int, clock_offset_ms),
+             clock_measured_at = case when ?::int is null then clock_measured_at else now() end
+           where id = ?`,
+          [last, clockOffsetMs, clockOffsetMs, agent.id],
+        )
         return { newAcked: last, wasOffline: row?.status === 'offline' }
       },
     )
@@ -365,10 +387,15 @@ export class AgentIngest {
       JSON.stringify({ v: PROTOCOL_VERSION, seq: newAcked, ...(rejected.length > 0 ? { rejected } : {}) }),
     )
     this.announce(agent, applied, stored, assigned)
+    const storedCamera = new Map(
+      stored.flatMap((e) => (e.seq !== null && e.camera_id ? [[Number(e.seq), e.camera_id] as const] : [])),
+    )
     for (const m of applied) {
       if (m.type !== 'event') continue
       try {
-        this.deps.onEvent?.(agent, m.body.type, m.body.data ?? {})
+        // The camera as stored: named by the agent and of its site (else null).
+        const cameraId = storedCamera.get(m.seq) ?? undefined
+        this.deps.onEvent?.(agent, m.body.type, m.body.data ?? {}, cameraId)
       } catch (err) {
         this.deps.logger.warn({ err, agentId: agent.id, type: m.body.type }, 'an event handler failed')
       }

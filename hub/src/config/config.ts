@@ -151,6 +151,8 @@ export const configSchema = z.object({
   VMS_AGENT_REQUEST_TIMEOUT_MS: positiveInt.min(100).default(15_000),
   /** PTZ moves by one user on one camera this close together are one audited sequence. */
   VMS_PTZ_AUDIT_SEQUENCE_MS: positiveInt.min(1000).max(3_600_000).default(10_000),
+  /** How often alarm rules are evaluated against the fleet (occurrences are handled at once). */
+  VMS_ALARM_EVAL_MS: positiveInt.min(100).max(600_000).default(5000),
   /** How long the hub waits for an agent to build and upload an export. */
   VMS_EXPORT_TIMEOUT_MS: positiveInt.min(1000).default(10 * 60_000),
   /** Largest export file the hub accepts from an agent. */
@@ -194,6 +196,19 @@ export const configSchema = z.object({
   VMS_LIVE_MAX_SESSIONS: positiveInt.default(500),
   /** Live view: how long the hub waits for an agent to answer a live offer. */
   VMS_LIVE_REQUEST_TIMEOUT_MS: positiveInt.min(1000).default(20_000),
+  /**
+   * Notifications (issue 16): let webhooks and MQTT brokers be on loopback, private or link-local
+   * addresses (a lab, tests). Off: such targets are refused when saved and when delivering (SSRF).
+   */
+  VMS_WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  /** Notifications: deadline of each webhook call, broker publish or SMTP send. */
+  VMS_WEBHOOK_TIMEOUT_MS: positiveInt.min(100).max(120_000).default(10_000),
+  /** Notifications: attempts per delivery before it is dead (a dead letter, retried by hand). */
+  VMS_NOTIFY_MAX_ATTEMPTS: positiveInt.max(100).default(8),
+  /** Notifications: the first retry's delay; each next one doubles it (with jitter, at most 1 h). */
+  VMS_NOTIFY_RETRY_BASE_MS: positiveInt.min(10).default(5000),
+  /** Notifications: how often a hub looks for due deliveries besides the alarms' own kicks. */
+  VMS_NOTIFY_POLL_MS: positiveInt.min(20).default(5000),
 })
 
 export type HubConfig = z.infer<typeof configSchema>

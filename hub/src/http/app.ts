@@ -11,6 +11,8 @@ import { clientIp } from './client-ip.ts'
 import { consoleMiddleware } from './console-assets.ts'
 import { errorMiddleware, HttpError } from './errors.ts'
 import { registerAgentRoutes } from './routes/agents.ts'
+import { registerAlarmRuleRoutes } from './routes/alarm-rules.ts'
+import { registerAlarmRoutes } from './routes/alarms.ts'
 import { registerAuditRoutes } from './routes/audit.ts'
 import { registerAuthRoutes } from './routes/auth.ts'
 import { registerBookmarkRoutes } from './routes/bookmarks.ts'
@@ -18,14 +20,17 @@ import { registerCameraActivityRoutes } from './routes/camera-activity.ts'
 import { registerCameraBulkRoutes } from './routes/camera-bulk.ts'
 import { PtzSequences, registerPtzRoutes } from './routes/camera-ptz.ts'
 import { registerCameraRoutes } from './routes/cameras.ts'
+import { registerCaseRoutes } from './routes/cases.ts'
 import { registerDeviceRoutes } from './routes/devices.ts'
 import { isUplinkProbe, registerDiagnosticRoutes } from './routes/diagnostics.ts'
 import { registerEventRoutes } from './routes/events.ts'
+import { registerEvidenceLockRoutes } from './routes/evidence-locks.ts'
 import { registerLicenseRoutes } from './routes/license.ts'
 import { registerLiveRoutes } from './routes/live.ts'
 import { registerLiveObjectRoutes } from './routes/live-objects.ts'
 import { registerMeRoutes } from './routes/me.ts'
 import { isModelUpload, registerModelRoutes } from './routes/models.ts'
+import { registerNotificationRoutes } from './routes/notification-channels.ts'
 import { registerRecordingRoutes } from './routes/recordings.ts'
 import { registerRoleBindingRoutes } from './routes/role-bindings.ts'
 import { registerRoleRoutes } from './routes/roles.ts'
@@ -67,6 +72,8 @@ export function buildApi(hub: HubContext): Api {
   registerPtzRoutes(api, hub, new PtzSequences(hub.config.VMS_PTZ_AUDIT_SEQUENCE_MS))
   registerRecordingRoutes(api, hub)
   registerBookmarkRoutes(api, hub)
+  registerCaseRoutes(api, hub)
+  registerEvidenceLockRoutes(api, hub)
   registerLiveRoutes(api, hub)
   registerLiveObjectRoutes(api, hub)
   registerUserRoutes(api, hub)
@@ -81,6 +88,9 @@ export function buildApi(hub: HubContext): Api {
   registerCameraActivityRoutes(api, hub)
   registerModelRoutes(api, hub)
   registerDiagnosticRoutes(api, hub)
+  registerAlarmRuleRoutes(api, hub)
+  registerAlarmRoutes(api, hub)
+  registerNotificationRoutes(api, hub)
   return api
 }
 

@@ -1,4 +1,4 @@
-import { canSee, type Resource, visibility } from '../rbac/authorize.ts'
+import { can, canSee, type Resource, visibility } from '../rbac/authorize.ts'
 import type { Principal } from '../rbac/principal.ts'
 
 /**
@@ -41,6 +41,15 @@ export type Update =
         receivedAt: string
         data: Record<string, unknown>
       }
+    }
+  | {
+      /**
+       * An alarm opened, acknowledged, closed or reopened (issue 16): for those who may handle
+       * alarms on what it is about (`alarm.handle` on its camera, site or tenant).
+       */
+      type: 'alarm'
+      resource: Resource
+      data: { event: 'opened' | 'acknowledged' | 'closed' | 'reopened'; alarm: Record<string, unknown> }
     }
   | {
       /** A live session the hub ended (not its viewer): for that viewer alone. */
@@ -125,6 +134,8 @@ export function eventResource(e: {
  */
 export function mayReceive(principal: Principal, update: Update): boolean {
   if (update.type === 'live') return !principal.disabled && principal.userId === update.viewer.userId
+  if (update.type === 'alarm')
+    return !principal.disabled && canSee(principal, update.resource) && can(principal, 'alarm.handle', update.resource)
   if (update.type !== 'event') return canSee(principal, update.resource)
   const e = update.data
   if (principal.disabled) return false

@@ -7,6 +7,8 @@ export interface AgentMessage {
   /** The `up/<kind>` of the topic. */
   kind: string
   payload: Buffer
+  /** When this hub received it (ms): against an agent's `sentAt`, the agent's clock offset. */
+  receivedAt?: number
 }
 
 export interface AgentBus {

@@ -117,7 +117,12 @@ export class EmbeddedBroker implements AgentBus {
       const topic = parseTopic(packet.topic)
       if (topic?.direction !== 'up') return
       self
-        .handler({ agentId: topic.agentId, kind: topic.kind, payload: Buffer.from(packet.payload) })
+        .handler({
+          agentId: topic.agentId,
+          kind: topic.kind,
+          payload: Buffer.from(packet.payload),
+          receivedAt: Date.now(),
+        })
         .catch((err) => logger.error({ err, agentId: topic.agentId }, 'mqtt: handling a message failed'))
     })
     aedes.on('clientReady', (client: Client) => self?.presence(client.id, true))

@@ -98,7 +98,7 @@ export class ExternalBroker implements AgentBus {
     const topic = parseTopic(packet.topic)
     if (topic?.direction !== 'up') return
     this.logger.trace({ topic: packet.topic, bytes: payload.length }, 'mqtt: message')
-    await this.handler({ agentId: topic.agentId, kind: topic.kind, payload })
+    await this.handler({ agentId: topic.agentId, kind: topic.kind, payload, receivedAt: Date.now() })
   }
 
   /** Sends a dynamic-security command and waits for its answer. */

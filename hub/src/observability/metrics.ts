@@ -225,6 +225,77 @@ export class HubMetrics {
     registers: [this.registry],
   })
 
+  readonly notificationsDelivered = new Counter({
+    name: 'vms_notifications_delivered_total',
+    help: 'Notification deliveries that succeeded, by channel type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  })
+
+  readonly notificationsFailed = new Counter({
+    name: 'vms_notifications_failed_total',
+    help: 'Notification delivery attempts that failed (retried or dead), by channel type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  })
+
+  /** Alarms not closed, per state and priority (issue 16); set once the database is there. */
+  alarmSource: { counts: () => Promise<{ state: string; priority: number; n: number }[]> } | undefined
+
+  /** Collects the alarm gauges of one state from the one query of a scrape. */
+  private alarmGauge(name: string, help: string, state: string): Gauge<string> {
+    const metrics = this
+    return new Gauge({
+      name,
+      help,
+      labelNames: ['priority'] as const,
+      registers: [this.registry],
+      async collect() {
+        const source = metrics.alarmSource
+        if (!source) return
+        try {
+          const rows = await source.counts()
+          for (const p of ['1', '2', '3']) this.set({ priority: p }, 0)
+          for (const r of rows) if (r.state === state) this.set({ priority: String(r.priority) }, r.n)
+        } catch {
+          // keep the previous values rather than fail the scrape
+        }
+      },
+    })
+  }
+
+  readonly alarmsOpen = this.alarmGauge(
+    'vms_alarms_open',
+    'Alarms open (not yet acknowledged), by priority (1 highest)',
+    'open',
+  )
+  readonly alarmsAcknowledged = this.alarmGauge(
+    'vms_alarms_acknowledged',
+    'Alarms acknowledged and not closed, by priority',
+    'acknowledged',
+  )
+
+  /** Where the dead-letter count comes from; set once the database is there. */
+  notificationSource: { dead: () => Promise<number> } | undefined
+
+  readonly notificationsDead = (() => {
+    const metrics = this
+    return new Gauge({
+      name: 'vms_notifications_dead',
+      help: 'Notification deliveries dead after their last attempt, waiting for a retry by hand',
+      registers: [this.registry],
+      async collect() {
+        const source = metrics.notificationSource
+        if (!source) return
+        try {
+          this.set(await source.dead())
+        } catch {
+          // keep the previous value rather than fail the scrape
+        }
+      },
+    })
+  })()
+
   /** Where the per-site gauges come from; set once the database is there. */
   siteSource: { query: () => Promise<SiteHealth[]>; logger: Logger } | undefined
   private siteQuery:

@@ -60,7 +60,8 @@ export interface FakeAgent {
   /** Every `down/request` received. */
   requests: DownRequest[]
   /** Publishes a batch on `up/messages` and waits for the ack covering `until` (its last seq by default). */
-  publishBatch(messages: Record<string, unknown>[], until?: number): Promise<DownAck>
+  /** `sentAt`: the agent's clock to claim for the batch (a skewed clock), absent: none sent. */
+  publishBatch(messages: Record<string, unknown>[], until?: number, sentAt?: Date): Promise<DownAck>
   close(): Promise<void>
 }
 
@@ -102,10 +103,10 @@ export async function connectFakeAgent(e: Enrolled, options: FakeAgentOptions = 
     acks,
     configs,
     requests,
-    async publishBatch(messages, until) {
+    async publishBatch(messages, until, sentAt) {
       const last = until ?? Math.max(...messages.map((m) => Number(m.seq)))
       const from = acks.length
-      await publish('messages', { v: 1, messages })
+      await publish('messages', { v: 1, ...(sentAt ? { sentAt: sentAt.toISOString() } : {}), messages })
       return waitFor(() => acks.slice(from).find((a) => a.seq >= last), `ack ${last}`)
     },
     close: () => client.endAsync(),

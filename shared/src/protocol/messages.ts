@@ -65,6 +65,11 @@ export const streamHealth = z.object({
   clockDriftMs: z.number().optional(),
   /** Jumps in the camera's RTP timestamps that cut a recording segment short, since the agent started. */
   timestampJumps: z.number().int().nonnegative().optional(),
+  /**
+   * When the recorder last made something durable from this stream (the agent's clock): with
+   * `state` streaming and this old, the camera streams but nothing is written (`recording.stopped`).
+   */
+  lastWrittenAt: isoTime.optional(),
 })
 /** Live view of a camera on the agent: its connections (the hub's upstreams and direct viewers). */
 export const cameraLiveHealth = z.object({
@@ -137,6 +142,12 @@ export const cameraHealth = z.object({
   analytics: cameraAnalyticsHealth.optional(),
   device: cameraDeviceHealth.optional(),
   probe: cameraProbeHealth.optional(),
+  /**
+   * The camera's recordings on the agent's disk (issue 16, `retention.short`): the oldest kept and
+   * when retention last had to remove some of them for space (the quota or the free-space floor)
+   * rather than for age; absent: never since the agent started.
+   */
+  retention: z.object({ oldestAt: isoTime.optional(), evictedForSpaceAt: isoTime.optional() }).optional(),
 })
 export type CameraHealth = z.infer<typeof cameraHealth>
 
@@ -153,6 +164,8 @@ export const healthBody = z.object({
     quarantined: z.number().int().nonnegative().optional(),
     /** Records the hub acknowledged without applying them (invalid), since the agent started. */
     rejected: z.number().int().nonnegative().optional(),
+    /** How long the oldest record not yet acknowledged has waited, by the agent's clock (`outbox.backlog`). */
+    oldestAgeSeconds: z.number().nonnegative().optional(),
   }),
   /** The agent's data disk (outbox): full means records wait in memory (heartbeats coalesced). */
   storage: z
@@ -173,7 +186,18 @@ export const healthBody = z.object({
   /** Per camera: each stream's state and whether it is being recorded. */
   cameras: z.array(cameraHealth).max(256).optional(),
   recording: z
-    .object({ bytes: z.number().nonnegative(), quotaBytes: z.number().nonnegative().nullable() })
+    .object({
+      bytes: z.number().nonnegative(),
+      quotaBytes: z.number().nonnegative().nullable(),
+      /**
+       * Bytes of recordings under an evidence lock still in force (retention may not take them):
+       * the hub alarms when they crowd the quota (`lockedBytes` vs `quotaBytes`). Absent from
+       * agents that predate evidence locks.
+       */
+      lockedBytes: z.number().nonnegative().optional(),
+      /** Evidence locks in force on the agent (one per lock, whatever its cameras). */
+      locks: z.number().int().nonnegative().optional(),
+    })
     .optional(),
 })
 
@@ -288,6 +312,11 @@ export type OutboxType = OutboxMessage['type']
 /** `up/messages`: a batch of outbox rows, in sequence order. */
 export const upMessages = z.object({
   v: z.literal(PROTOCOL_VERSION),
+  /**
+   * The agent's clock when it published the batch: against the hub's when it arrives, the agent's
+   * clock offset (`clock.drift`). Absent from older agents.
+   */
+  sentAt: isoTime.optional(),
   messages: z.array(outboxMessage).min(1).max(MAX_BATCH),
 })
 export type UpMessages = z.infer<typeof upMessages>
@@ -406,12 +435,35 @@ export const agentModel = z.object({
 })
 export type AgentModel = z.infer<typeof agentModel>
 
+/**
+ * An evidence lock as an agent holds it (issue 16): the recordings of `cameraIds` (those of the
+ * lock this agent records) overlapping [from, to) are kept until `until` by the agent's clock,
+ * whatever its quota, age limit or free-space floor.
+ */
+export const agentEvidenceLock = z.object({
+  id: z.uuid(),
+  cameraIds: z.array(z.uuid()).min(1).max(64),
+  from: isoTime,
+  to: isoTime,
+  until: isoTime,
+})
+export type AgentEvidenceLock = z.infer<typeof agentEvidenceLock>
+
+/** At most this many locks in one agent's configuration (the whole message stays under 256 KiB). */
+export const MAX_AGENT_EVIDENCE_LOCKS = 1000
+
 /** The agent's desired configuration: its settings and the cameras it serves. */
 export const agentConfig = z.object({
   heartbeatSeconds: z.number().int().min(2).max(300).default(10),
   cameras: z.array(agentCamera).max(256).default([]),
   /** The hub's models its cameras name (absent from older hubs: none). */
   models: z.array(agentModel).max(32).default([]),
+  /**
+   * Evidence locks in force on this agent's recordings. Optional without a default (absent: none)
+   * so a configuration without locks reads and compares as it did before locks existed; an agent
+   * that predates them ignores the field.
+   */
+  evidenceLocks: z.array(agentEvidenceLock).max(MAX_AGENT_EVIDENCE_LOCKS).optional(),
 })
 export type AgentConfig = z.infer<typeof agentConfig>
 

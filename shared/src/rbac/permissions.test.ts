@@ -12,7 +12,10 @@ describe('permission catalogue', () => {
     expect([...PERMISSIONS].sort()).toEqual(
       [
         'agent.manage',
+        'alarm.handle',
+        'alarm.manage',
         'audit.read',
+        'evidence.manage',
         'camera.export',
         'camera.live',
         'camera.manage',

@@ -19,6 +19,12 @@ export const PERMISSIONS = [
   'license.manage',
   'agent.manage',
   'tenant.manage',
+  /** See the alarms of the sites and cameras in scope; acknowledge and close them. */
+  'alarm.handle',
+  /** Alarm rules in scope; notification channels (tenant scope only: see routes). */
+  'alarm.manage',
+  /** Evidence locks (making and removing) and cases. */
+  'evidence.manage',
 ] as const
 
 export type Permission = (typeof PERMISSIONS)[number]
@@ -73,11 +79,15 @@ export const BUILTIN_ROLES: Record<BuiltinRoleName, { description: string; permi
       'camera.manage',
       'site.manage',
       'agent.manage',
+      'alarm.handle',
+      'alarm.manage',
+      'evidence.manage',
     ],
   },
   operator: {
-    description: 'Watches, reviews and exports video and steers PTZ cameras in scope.',
-    permissions: ['camera.live', 'camera.playback', 'camera.export', 'camera.ptz'],
+    description:
+      'Watches, reviews and exports video, steers PTZ cameras and handles alarms in scope.',
+    permissions: ['camera.live', 'camera.playback', 'camera.export', 'camera.ptz', 'alarm.handle'],
   },
   viewer: {
     description: 'Watches live video in scope.',

@@ -22,7 +22,8 @@ import type { RelativeBox } from './snapshot.ts'
  * Each file is written to a temporary name, synced and renamed, so a crash or power cut leaves the
  * old snapshot or the new one, never half of one. Retention removes snapshots by their frame time
  * with the camera's retention days, as it does recordings (a snapshot shows what a recording
- * showed; keeping one longer than the video would keep footage the site said to delete).
+ * showed; keeping one longer than the video would keep footage the site said to delete), and keeps
+ * those an evidence lock covers, as it does recordings.
  */
 export interface SnapshotMeta {
   cameraId: string
@@ -87,6 +88,8 @@ export class SnapshotStore {
     retentionDays: ReadonlyMap<string, number>,
     defaultDays: number,
     now = Date.now(),
+    /** Whether an evidence lock covers a camera's frame time: such a snapshot is kept. */
+    locked?: (cameraId: string, frameTime: number) => boolean,
   ): number {
     let removed = 0
     for (const cameraId of safeList(this.dir)) {
@@ -110,6 +113,7 @@ export class SnapshotStore {
         const eventId = name.slice(0, -5)
         const snapshot = this.read(cameraId, eventId)
         if (snapshot && snapshot.meta.frameTime >= cutoff) continue
+        if (snapshot && locked?.(cameraId, snapshot.meta.frameTime)) continue
         rmSync(path.join(dir, `${eventId}.jpg`), { force: true })
         rmSync(file, { force: true })
         removed++

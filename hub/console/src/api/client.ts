@@ -1,3 +1,21 @@
+import type {
+  Alarm,
+  AlarmPage,
+  AlarmQuery,
+  AlarmRule,
+  AlarmRuleCreate,
+  AlarmRuleUpdate,
+} from './alarm-types.ts'
+import type { Case, CaseChange, CaseNote, CasePage, NewCase } from './case-types.ts'
+import type { EvidenceLock, EvidenceLockPage, EvidenceLockState, NewEvidenceLock } from './evidence-types.ts'
+import type {
+  NotificationChannel,
+  NotificationChannelCreate,
+  NotificationChannelUpdate,
+  NotificationDelivery,
+  NotificationDeliveryState,
+} from './notification-types.ts'
+
 /**
  * The console's one way to the hub: a small typed client around fetch. It holds the session
  * (access and refresh tokens, kept in sessionStorage so a reload of the tab keeps the user signed
@@ -276,3 +294,96 @@ export class ApiClient {
 }
 
 export const api = new ApiClient()
+
+// Alarms and alarm rules (issue 16).
+
+export const alarmsApi = {
+  list: (query: AlarmQuery, signal?: AbortSignal) =>
+    api.get<AlarmPage>('/api/v1/alarms', { ...query }, signal),
+  acknowledge: (id: string, comment: string) =>
+    api.post<Alarm>(`/api/v1/alarms/${id}/acknowledge`, { comment }),
+  close: (id: string, comment: string) => api.post<Alarm>(`/api/v1/alarms/${id}/close`, { comment }),
+  rules: (signal?: AbortSignal) =>
+    api.get<{ items: AlarmRule[]; total: number }>('/api/v1/alarm-rules', { limit: 500 }, signal),
+  createRule: (body: AlarmRuleCreate) => api.post<AlarmRule>('/api/v1/alarm-rules', body),
+  updateRule: (id: string, body: AlarmRuleUpdate) =>
+    api.patch<AlarmRule>(`/api/v1/alarm-rules/${id}`, body),
+  deleteRule: (id: string) => api.delete(`/api/v1/alarm-rules/${id}`),
+}
+
+// Alarm notifications (issue 16): channels and their deliveries.
+
+export const notificationsApi = {
+  channels: (signal?: AbortSignal) =>
+    api.get<{ items: NotificationChannel[]; total: number }>(
+      '/api/v1/notification-channels',
+      { limit: 500 },
+      signal,
+    ),
+  createChannel: (body: NotificationChannelCreate) =>
+    api.post<NotificationChannel>('/api/v1/notification-channels', body),
+  updateChannel: (id: string, body: NotificationChannelUpdate) =>
+    api.patch<NotificationChannel>(`/api/v1/notification-channels/${id}`, body),
+  deleteChannel: (id: string) => api.delete(`/api/v1/notification-channels/${id}`),
+  testChannel: (id: string) => api.post<{ deliveryId: string }>(`/api/v1/notification-channels/${id}/test`),
+  deliveries: (
+    query: { state?: NotificationDeliveryState; channelId?: string; limit?: number; offset?: number },
+    signal?: AbortSignal,
+  ) =>
+    api.get<{ items: NotificationDelivery[]; total: number }>(
+      '/api/v1/notification-deliveries',
+      query,
+      signal,
+    ),
+  retryDelivery: (id: string) =>
+    api.post<NotificationDelivery>(`/api/v1/notification-deliveries/${id}/retry`),
+}
+
+/**
+ * Downloads what the hub answers at `path` (with the session's token, which a plain link cannot
+ * send) as a file: the name from Content-Disposition, else `fallbackName`.
+ */
+export async function downloadFile(
+  path: string,
+  fallbackName: string,
+): Promise<{ file: string; bytes: number }> {
+  const res = await api.fetch(path)
+  if (!res.ok) throw await errorFrom(res)
+  const blob = await res.blob()
+  const disposition = res.headers.get('content-disposition') ?? ''
+  const file = /filename="?([^";]+)"?/.exec(disposition)?.[1] ?? fallbackName
+  const url = URL.createObjectURL(blob)
+  const a = document.createElement('a')
+  a.href = url
+  a.download = file
+  document.body.append(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 60_000)
+  return { file, bytes: blob.size }
+}
+
+/** Cases (issue 16): clips and notes kept together as evidence. */
+export const casesApi = {
+  list: (signal?: AbortSignal) => api.get<CasePage>('/api/v1/cases', { limit: 500 }, signal),
+  get: (id: string, signal?: AbortSignal) => api.get<Case>(`/api/v1/cases/${id}`, undefined, signal),
+  create: (body: NewCase) => api.post<Case>('/api/v1/cases', body),
+  update: (id: string, change: CaseChange) => api.patch<Case>(`/api/v1/cases/${id}`, change),
+  addNote: (id: string, text: string) => api.post<CaseNote>(`/api/v1/cases/${id}/notes`, { text }),
+  retryClip: (id: string, clipId: string) => api.post<Case>(`/api/v1/cases/${id}/clips/${clipId}/retry`),
+  remove: (id: string) => api.delete(`/api/v1/cases/${id}`),
+  zipPath: (id: string) => `/api/v1/cases/${id}/download.zip`,
+  downloadZip: (id: string) => downloadFile(`/api/v1/cases/${id}/download.zip`, `case-${id}.zip`),
+}
+
+/** Evidence locks (issue 16): recordings kept at the sites until a date, whatever the quota. */
+export const evidenceApi = {
+  list: (
+    query: { cameraId?: string; state?: EvidenceLockState; limit?: number; offset?: number } = {},
+    signal?: AbortSignal,
+  ) => api.get<EvidenceLockPage>('/api/v1/evidence-locks', { limit: 500, ...query }, signal),
+  get: (id: string, signal?: AbortSignal) =>
+    api.get<EvidenceLock>(`/api/v1/evidence-locks/${id}`, undefined, signal),
+  create: (body: NewEvidenceLock) => api.post<EvidenceLock>('/api/v1/evidence-locks', body),
+  remove: (id: string) => api.delete(`/api/v1/evidence-locks/${id}`),
+}

@@ -1,5 +1,7 @@
 import { Navigate, Route, Routes, useLocation } from 'react-router'
 import { AdminRoutes } from '../pages/admin/AdminRoutes.tsx'
+import { CaseDetailPage } from '../pages/cases/CaseDetailPage.tsx'
+import { CasesPage } from '../pages/cases/CasesPage.tsx'
 import { EventsPage } from '../pages/events/EventsPage.tsx'
 import { HealthPage } from '../pages/health/HealthPage.tsx'
 import { LivePage } from '../pages/live/LivePage.tsx'
@@ -25,6 +27,8 @@ export function App() {
         <Route path="/playback/:cameraId" element={<PlaybackPage />} />
         <Route path="/events" element={<EventsPage />} />
         <Route path="/health" element={<HealthPage />} />
+        <Route path="/cases" element={<CasesPage />} />
+        <Route path="/cases/:caseId" element={<CaseDetailPage />} />
         <Route path="/admin/*" element={<AdminRoutes />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>

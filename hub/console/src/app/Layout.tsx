@@ -36,6 +36,8 @@ export function Layout() {
     { to: '/admin/cameras', label: 'Cameras', allowed: can(me, 'camera.manage') },
     { to: '/admin/models', label: 'Models', allowed: can(me, 'camera.manage') },
     { to: '/admin/users', label: 'Users', allowed: can(me, 'user.manage') },
+    { to: '/admin/notifications', label: 'Notifications', allowed: can(me, 'alarm.manage') },
+    { to: '/admin/evidence', label: 'Evidence', allowed: can(me, 'evidence.manage') },
     { to: '/admin/audit', label: 'Audit', allowed: can(me, 'audit.read') },
     { to: '/admin/license', label: 'License', allowed: can(me, 'license.manage') },
   ]
@@ -66,6 +68,11 @@ export function Layout() {
             <li>
               <NavLink to="/health">Health</NavLink>
             </li>
+            {can(me, 'evidence.manage') && (
+              <li>
+                <NavLink to="/cases">Cases</NavLink>
+              </li>
+            )}
             {admin
               .filter((a) => a.allowed)
               .map((a) => (

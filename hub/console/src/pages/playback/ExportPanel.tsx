@@ -1,17 +1,18 @@
 import { type FormEvent, useEffect, useRef, useState } from 'react'
-import { api, describeError, errorFrom } from '../../api/client.ts'
+import { api, describeError, downloadFile, errorFrom } from '../../api/client.ts'
 import { formatBytes, fromLocalInput, toLocalInput } from '../../components/format.ts'
 
 type Phase =
   | { kind: 'idle' }
   | { kind: 'preparing' }
   | { kind: 'downloading'; received: number; total: number | undefined }
-  | { kind: 'done'; file: string; bytes: number }
+  | { kind: 'done'; file: string; bytes: number; exportId: string | null }
   | { kind: 'failed'; message: string }
 
 /**
  * Export of a time range as one MP4 (the hub asks the site's agent, which remuxes and uploads it;
- * the hub then streams it here). Progress: waiting for the site, then bytes received.
+ * the hub then streams it here). Progress: waiting for the site, then bytes received. Once done,
+ * the export's signed manifest (named by `X-VMS-Export-Id`) can be downloaded to go with the file.
  */
 export function ExportPanel({
   cameraId,
@@ -25,6 +26,7 @@ export function ExportPanel({
   const [from, setFrom] = useState(() => toLocalInput(new Date(cursor - 30_000).toISOString()))
   const [to, setTo] = useState(() => toLocalInput(new Date(cursor + 30_000).toISOString()))
   const [phase, setPhase] = useState<Phase>({ kind: 'idle' })
+  const [manifestStatus, setManifestStatus] = useState<string>()
   const abort = useRef<AbortController>(undefined)
   useEffect(() => () => abort.current?.abort(), [])
 
@@ -40,6 +42,7 @@ export function ExportPanel({
     const controller = new AbortController()
     abort.current = controller
     setPhase({ kind: 'preparing' })
+    setManifestStatus(undefined)
     try {
       const res = await api.fetch(
         `/api/v1/cameras/${cameraId}/export.mp4?from=${encodeURIComponent(f)}&to=${encodeURIComponent(t)}`,
@@ -68,10 +71,24 @@ export function ExportPanel({
       a.click()
       a.remove()
       setTimeout(() => URL.revokeObjectURL(url), 60_000)
-      setPhase({ kind: 'done', file, bytes: received })
+      const exportId = res.headers.get('x-vms-export-id') ?? res.headers.get('x-export-id')
+      setPhase({ kind: 'done', file, bytes: received, exportId })
     } catch (err) {
       if (controller.signal.aborted) return
       setPhase({ kind: 'failed', message: describeError(err) })
+    }
+  }
+
+  /** The signed manifest beside the MP4: `<file>.manifest.json`, checked with `verify-export`. */
+  const saveManifest = async (exportId: string, file: string) => {
+    try {
+      const saved = await downloadFile(
+        `/api/v1/exports/${exportId}/manifest.json`,
+        `${file.replace(/\.mp4$/, '')}.manifest.json`,
+      )
+      setManifestStatus(`Saved ${saved.file}.`)
+    } catch (err) {
+      setManifestStatus(`Could not download the manifest: ${describeError(err)}`)
     }
   }
 
@@ -112,9 +129,21 @@ export function ExportPanel({
           </>
         )}
         {phase.kind === 'done' && (
-          <span role="status">
-            Exported {phase.file} ({formatBytes(phase.bytes)}).
-          </span>
+          <>
+            <span role="status">
+              Exported {phase.file} ({formatBytes(phase.bytes)}).
+            </span>
+            {phase.exportId && (
+              <button
+                type="button"
+                className="ghost"
+                onClick={() => void saveManifest(phase.exportId as string, phase.file)}
+              >
+                Download manifest
+              </button>
+            )}
+            {manifestStatus && <span> {manifestStatus}</span>}
+          </>
         )}
         {phase.kind === 'failed' && (
           <span role="alert" className="error">
