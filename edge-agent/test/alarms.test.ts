@@ -90,6 +90,42 @@ describe('alarms on real conditions', () => {
     expect(Number(gap?.details.lastGapMs)).toBeGreaterThan(1000)
   })
 
+  it('evidence locks filling the recording quota open disk.full; removing the lock closes it', async () => {
+    await rule('disk.full', { percent: 90 })
+    expect(await alarms('disk.full')).toEqual([])
+    const made = await t.request('POST', '/api/v1/evidence-locks', {
+      token: site.token,
+      body: {
+        cameraIds: [doorId],
+        from: new Date(Date.now() - 3_600_000).toISOString(),
+        to: new Date().toISOString(),
+        reason: 'Incident at the till',
+        until: new Date(Date.now() + 86_400_000).toISOString(),
+      },
+    })
+    expect(made.status, made.text).toBe(201)
+    await expect
+      .poll(
+        async () =>
+          (await t.request('GET', `/api/v1/evidence-locks/${made.body.id}`, { token: site.token })).body
+            .state,
+        { timeout: 30_000, interval: 200 },
+      )
+      .toBe('applied')
+    // The quota filled: a thousand bytes, far less than what the lock holds.
+    site.agent.agent?.setRecordingQuota(1000)
+    await expect.poll(() => alarms('disk.full'), { timeout: 30_000, interval: 200 }).toHaveLength(1)
+    const [full] = await alarms('disk.full')
+    expect(full).toMatchObject({ agentId: site.agent.agentId })
+    expect(full?.details).toMatchObject({
+      reason: 'evidence locks fill the recording quota',
+      quotaBytes: 1000,
+    })
+    const removed = await t.request('DELETE', `/api/v1/evidence-locks/${made.body.id}`, { token: site.token })
+    expect(removed.status, removed.text).toBe(204)
+    await expect.poll(() => alarms('disk.full'), { timeout: 30_000, interval: 200 }).toEqual([])
+  })
+
   it('a stopped agent opens agent.offline; started again, it closes', async () => {
     await rule('agent.offline', { seconds: 1 })
     expect(await alarms('agent.offline')).toEqual([])

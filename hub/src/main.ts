@@ -7,6 +7,7 @@ import { serveHub } from './cli/serve.ts'
 import { ConfigError, loadConfig } from './config/config.ts'
 import { loadMasterKey } from './crypto/master-key.ts'
 import { runHubDoctor } from './doctor/hub-doctor.ts'
+import { ExportKeyStore } from './exports/export-keys.ts'
 import { VERIFY_EXPORT_USAGE, verifyExportCommand } from './exports/verify-export-cli.ts'
 import { createLogger } from './observability/logger.ts'
 import { openDatabase } from './server.ts'
@@ -16,6 +17,7 @@ const USAGE = `usage: npm run hub [-- <command>]
 commands:
   (none)               start the hub (configuration from VMS_* variables and VMS_CONFIG)
   rotate-signing-key   add a new access-token signing key and retire the old ones
+  rotate-export-key    add a new export-signing key (the old ones stay published: their manifests verify)
   doctor               check this machine and the settings (one line per check; exit 1 if one fails)
   ${VERIFY_EXPORT_USAGE}
   ${SERVICE_USAGE}
@@ -36,6 +38,23 @@ async function rotateSigningKey(): Promise<void> {
     await keys.init()
     const kid = await keys.rotate()
     console.log(`new signing key ${kid}; tokens signed by the old key stay valid until they expire`)
+  } finally {
+    await db.close()
+    await embedded?.close()
+  }
+}
+
+async function rotateExportKey(): Promise<void> {
+  const config = loadConfig()
+  const logger = createLogger(config.VMS_LOG_LEVEL)
+  const { db, embedded } = await openDatabase(config, logger)
+  try {
+    await db.migrateUp()
+    const box = new SecretBox(loadMasterKey(config.VMS_DATA_DIR, config.VMS_MASTER_KEY).key)
+    const keyId = await new ExportKeyStore(db, box, logger).rotate()
+    console.log(
+      `new export-signing key ${keyId}; it signs new exports (running hubs take it up within a minute); manifests signed by the old keys still verify`,
+    )
   } finally {
     await db.close()
     await embedded?.close()
@@ -79,6 +98,8 @@ async function main(argv: string[]): Promise<void> {
       return serve()
     case 'rotate-signing-key':
       return rotateSigningKey()
+    case 'rotate-export-key':
+      return rotateExportKey()
     case 'doctor':
       process.exitCode = await runHubDoctor(() => loadConfig())
       return

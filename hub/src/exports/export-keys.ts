@@ -35,10 +35,17 @@ interface KeyRow {
 
 const sealContext = (keyId: string) => `export-signing-key:${keyId}`
 
+/**
+ * How long a hub signs with the keys it loaded before looking again: a key added by
+ * `rotate-export-key` (another process) is taken up by every running hub within this.
+ */
+const RELOAD_MS = 60_000
+
 export class ExportKeyStore {
   private keys: LoadedKey[] = []
   private installation: string | undefined
   private loading: Promise<void> | undefined
+  private loadedAt = 0
 
   constructor(
     private readonly db: Database,
@@ -48,7 +55,7 @@ export class ExportKeyStore {
 
   /** Creates the first key and the hub id when missing (once, across instances), then loads. */
   private async ensure(): Promise<void> {
-    if (this.keys.length > 0 && this.installation) return
+    if (this.keys.length > 0 && this.installation && Date.now() - this.loadedAt < RELOAD_MS) return
     this.loading ??= this.load().finally(() => {
       this.loading = undefined
     })
@@ -79,6 +86,7 @@ export class ExportKeyStore {
       return { rows, hubId }
     })
     this.installation = hubId
+    this.loadedAt = Date.now()
     this.keys = rows.map((row) => {
       const der = this.box.open(row.private_key_sealed, sealContext(row.key_id))
       const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
@@ -89,6 +97,29 @@ export class ExportKeyStore {
         createdAt: new Date(row.created_at),
       }
     })
+  }
+
+  /**
+   * Adds a new export-signing key, which signs from now on (within a minute on every running hub).
+   * The old keys stay published forever: what they signed keeps verifying. For a key that may have
+   * leaked, rotate, then tell whoever verifies which key id to distrust from when.
+   */
+  async rotate(): Promise<string> {
+    await this.ensure()
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+    const keyId = await calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK, 'sha256')
+    const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' })
+    await this.db.withSystem(async (tx) => {
+      await tx.execute(`select pg_advisory_xact_lock(hashtext('vms.export_signing_keys'))`)
+      await tx.execute(
+        'insert into export_signing_keys (key_id, public_key, private_key_sealed) values (?, ?, ?)',
+        [keyId, rawPublicKey(publicKey), this.box.seal(pkcs8, sealContext(keyId))],
+      )
+    })
+    this.loadedAt = 0
+    await this.ensure()
+    this.logger?.info({ keyId }, 'added an export-signing key; it signs new exports from now on')
+    return keyId
   }
 
   /** This hub installation's stable id. */
@@ -105,14 +136,20 @@ export class ExportKeyStore {
     return { keyId: newest.keyId, privateKey: newest.privateKey }
   }
 
-  /** Every export key ever created: public halves only. */
+  /**
+   * Every export key ever created, public halves only, read from the database each time: a key
+   * another hub (or `rotate-export-key`) added is published at once.
+   */
   async publicKeys(): Promise<{ keys: ExportPublicKey[] }> {
     await this.ensure()
+    const rows: { key_id: string; public_key: string; created_at: Date }[] = await this.db.withSystem((tx) =>
+      tx.execute('select key_id, public_key, created_at from export_signing_keys order by created_at asc'),
+    )
     return {
-      keys: this.keys.map((k) => ({
-        keyId: k.keyId,
-        publicKey: k.publicKey,
-        createdAt: k.createdAt.toISOString(),
+      keys: rows.map((k) => ({
+        keyId: k.key_id,
+        publicKey: k.public_key,
+        createdAt: new Date(k.created_at).toISOString(),
       })),
     }
   }

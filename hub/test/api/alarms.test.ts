@@ -21,7 +21,6 @@ let south: string
 let enrolled: Enrolled
 let agent: FakeAgent
 let door: string
-let dock: string
 let seq = 0
 let operator: { id: string; token: string }
 let southOperator: { id: string; token: string }
@@ -37,6 +36,9 @@ interface Delivery {
 }
 const received: Delivery[] = []
 let receiver: http.Server
+/** While set, the receiver answers 503 and notes the delivery ids it refused. */
+let receiverDown = false
+const refused: string[] = []
 
 const now = () => Date.now()
 const iso = (ms = now()) => new Date(ms).toISOString()
@@ -126,6 +128,11 @@ beforeAll(async () => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
+      if (receiverDown) {
+        refused.push(String(req.headers['x-vms-delivery']))
+        res.writeHead(503).end()
+        return
+      }
       const raw = Buffer.concat(chunks).toString('utf8')
       received.push({
         body: JSON.parse(raw),
@@ -167,7 +174,7 @@ beforeAll(async () => {
     return res.body.id as string
   }
   door = await made('Door', north, enrolled.agentId)
-  dock = await made('Dock', south)
+  await made('Dock', south) // South has a camera (without an agent: nothing is known of it)
   operator = await userWithRole(t, 'acme-alarms', acme.token, 'alarm-op', 'operator', { type: 'tenant' })
   southOperator = await userWithRole(t, 'acme-alarms', acme.token, 'south-op', 'operator', {
     type: 'site',
@@ -705,5 +712,44 @@ describe('alarms', () => {
     const kept = await t.request('GET', `/api/v1/alarms/${a.id}`, { token: acme.token })
     expect(kept.body).toMatchObject({ id: a.id, ruleId: null, state: 'closed' })
     await beat()
+  })
+  it('a hub restart between an alarm and its delivery loses nothing; a redelivery repeats its id', async () => {
+    // The first retry ten minutes after a failure: the restart comes first.
+    await t.restart({ VMS_NOTIFY_RETRY_BASE_MS: 600_000 })
+    receiverDown = true
+    const id = await rule({ name: 'Licence this year', kind: 'license.expiring', params: { days: 365 } })
+    await evaluate()
+    const [a] = await active(id)
+    expect(a?.kind).toBe('license.expiring')
+    const row = await until(
+      async () =>
+        (
+          await t.db.adminQuery(
+            'select id, state, attempts from notification_deliveries where alarm_id = $1',
+            [a.id],
+          )
+        ).rows[0],
+      (r) => Number(r?.attempts) >= 1,
+      'the first, failed attempt',
+    )
+    expect(row).toMatchObject({ state: 'pending' })
+    expect(refused).toContain(row.id)
+    await t.restart()
+    receiverDown = false
+    // Its retry time comes (set here: it is ten minutes away), on the new hub.
+    await t.db.adminQuery(`update notification_deliveries set next_attempt_at = now() where id = $1`, [
+      row.id,
+    ])
+    const hook = await delivered(a.id, 'opened')
+    expect(hook.delivery).toBe(row.id)
+    expect(hook.signature).toBe(`sha256=${createHmac('sha256', SECRET).update(hook.raw).digest('hex')}`)
+    await until(
+      async () =>
+        (await t.db.adminQuery('select state from notification_deliveries where id = $1', [row.id])).rows[0]
+          ?.state,
+      (state) => state === 'delivered',
+      'the delivery recorded',
+    )
+    await deleteRule(id)
   })
 })

@@ -213,4 +213,42 @@ describe('signed exports', () => {
     expect(res.status).toBe(200)
     expect(res.body).toMatchObject({ hubId, keyId: before.keys[0].keyId })
   })
+
+  it('rotate-export-key adds a key that signs from then on; old manifests keep verifying', async () => {
+    const before = (await t.request('GET', '/.well-known/export-keys.json')).body
+    const config = t.hub.context.config
+    const out = await new Promise<{ code: number; text: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', path.join(repoRoot, 'hub/src/main.ts'), 'rotate-export-key'],
+        {
+          cwd: repoRoot,
+          timeout: 60_000,
+          env: {
+            ...process.env,
+            VMS_DATA_DIR: config.VMS_DATA_DIR,
+            VMS_DATABASE_URL: config.VMS_DATABASE_URL,
+            VMS_MASTER_KEY: config.VMS_MASTER_KEY,
+            VMS_LOG_LEVEL: 'warn',
+          },
+        },
+        (err, stdout, stderr) => resolve({ code: err ? 1 : 0, text: `${stdout}${stderr}` }),
+      )
+    })
+    expect(out.text).toMatch(/new export-signing key \S+/)
+    expect(out.code).toBe(0)
+    const newKeyId = /new export-signing key (\S+);/.exec(out.text)?.[1]
+    // Published at once, beside the old one.
+    const after = (await t.request('GET', '/.well-known/export-keys.json')).body
+    expect(after.keys.map((k: { keyId: string }) => k.keyId)).toEqual([
+      ...before.keys.map((k: { keyId: string }) => k.keyId),
+      newKeyId,
+    ])
+    expect(verifyExport(manifestText, { sha256, bytes: clip.length }, after.keys).ok).toBe(true)
+    // New exports are signed with it (a restarted hub at once, a running one within a minute).
+    await t.restart()
+    const fresh = await recordExport(acme.adminId, 'acme-signed-admin')
+    const res = await t.request('GET', `/api/v1/exports/${fresh}/manifest.json`, { token: acme.token })
+    expect(res.body.keyId).toBe(newKeyId)
+  })
 })

@@ -306,8 +306,7 @@ export const alarmsApi = {
   rules: (signal?: AbortSignal) =>
     api.get<{ items: AlarmRule[]; total: number }>('/api/v1/alarm-rules', { limit: 500 }, signal),
   createRule: (body: AlarmRuleCreate) => api.post<AlarmRule>('/api/v1/alarm-rules', body),
-  updateRule: (id: string, body: AlarmRuleUpdate) =>
-    api.patch<AlarmRule>(`/api/v1/alarm-rules/${id}`, body),
+  updateRule: (id: string, body: AlarmRuleUpdate) => api.patch<AlarmRule>(`/api/v1/alarm-rules/${id}`, body),
   deleteRule: (id: string) => api.delete(`/api/v1/alarm-rules/${id}`),
 }
 

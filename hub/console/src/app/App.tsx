@@ -1,5 +1,7 @@
 import { Navigate, Route, Routes, useLocation } from 'react-router'
 import { AdminRoutes } from '../pages/admin/AdminRoutes.tsx'
+import { AlarmRulesPage } from '../pages/alarms/AlarmRulesPage.tsx'
+import { AlarmsPage } from '../pages/alarms/AlarmsPage.tsx'
 import { CaseDetailPage } from '../pages/cases/CaseDetailPage.tsx'
 import { CasesPage } from '../pages/cases/CasesPage.tsx'
 import { EventsPage } from '../pages/events/EventsPage.tsx'
@@ -27,6 +29,8 @@ export function App() {
         <Route path="/playback/:cameraId" element={<PlaybackPage />} />
         <Route path="/events" element={<EventsPage />} />
         <Route path="/health" element={<HealthPage />} />
+        <Route path="/alarms" element={<AlarmsPage />} />
+        <Route path="/alarms/rules" element={<AlarmRulesPage />} />
         <Route path="/cases" element={<CasesPage />} />
         <Route path="/cases/:caseId" element={<CaseDetailPage />} />
         <Route path="/admin/*" element={<AdminRoutes />} />

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react'
 import { NavLink, Outlet, useNavigate } from 'react-router'
 import { api } from '../api/client.ts'
+import { useOpenAlarms } from '../components/useOpenAlarms.ts'
 import { can, useMe } from '../session/session.tsx'
 
 type Theme = 'dark' | 'light'
@@ -21,6 +22,8 @@ function initialTheme(): Theme {
 export function Layout() {
   const me = useMe()
   const navigate = useNavigate()
+  const handlesAlarms = can(me, 'alarm.handle')
+  const openAlarms = useOpenAlarms(handlesAlarms)
   const [theme, setTheme] = useState<Theme>(initialTheme)
   useEffect(() => {
     document.documentElement.dataset.theme = theme
@@ -68,6 +71,22 @@ export function Layout() {
             <li>
               <NavLink to="/health">Health</NavLink>
             </li>
+            {handlesAlarms && (
+              <li>
+                <NavLink to="/alarms">
+                  Alarms{' '}
+                  {openAlarms ? (
+                    <span
+                      className="badge nav-alarm-badge"
+                      role="img"
+                      aria-label={`${openAlarms} open alarm${openAlarms === 1 ? '' : 's'}`}
+                    >
+                      {openAlarms}
+                    </span>
+                  ) : null}
+                </NavLink>
+              </li>
+            )}
             {can(me, 'evidence.manage') && (
               <li>
                 <NavLink to="/cases">Cases</NavLink>

@@ -53,7 +53,10 @@ export function setAlarmSound(on: boolean): void {
     else localStorage.removeItem(SOUND_KEY)
   } catch {}
   // Turned on by a click: a browser lets audio start only after a gesture, so start it now.
-  if (on) void audio()?.resume().catch(() => {})
+  if (on)
+    void audio()
+      ?.resume()
+      .catch(() => {})
 }
 
 let context: AudioContext | undefined

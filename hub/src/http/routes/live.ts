@@ -492,8 +492,17 @@ export function registerLiveRoutes(api: Api, hub: HubContext): void {
     params: sessionParams,
     responses: { 200: { description: 'The new expiry', schema: z.object({ expiresAt: z.iso.datetime() }) } },
     async handler(ctx, { params, principal }) {
-      ownSession(principal, params.sessionId)
+      const s = ownSession(principal, params.sessionId)
       const expiresAt = hub.live.renew(params.sessionId, ctx.state.tokenExpiresAt as number)
+      // Watching longer is watching: audited like the start (spooled when the database is away).
+      await hub.audit.record({
+        action: 'camera.live.renew',
+        outcome: 'success',
+        tenantId: s.camera.tenantId,
+        target: { type: 'camera', id: s.camera.id },
+        ...auditSource(ctx, principal),
+        details: { sessionId: s.id, camera: s.camera.name, expiresAt: new Date(expiresAt).toISOString() },
+      })
       ctx.body = { expiresAt: new Date(expiresAt).toISOString() }
     },
   })

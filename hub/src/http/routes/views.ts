@@ -1,3 +1,4 @@
+import type { Context } from 'koa'
 import { z } from 'zod'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import type { Principal } from '../../rbac/principal.ts'
@@ -10,6 +11,7 @@ import {
   updateView,
 } from '../../views/saved-views.ts'
 import type { Api } from '../api.ts'
+import { auditSource } from '../authenticate.ts'
 import { conflict, HttpError, notFound } from '../errors.ts'
 import { idParams } from '../schemas.ts'
 
@@ -53,6 +55,22 @@ export function registerViewRoutes(api: Api, hub: HubContext): void {
     }
   }
 
+  /** Saving, changing and deleting a view are audited (`view.create|update|delete`, issue 16). */
+  const audit = (
+    ctx: Context,
+    p: Principal,
+    action: string,
+    v: { id: string; name: string; layout: string; cameraIds: (string | null)[] },
+  ) =>
+    hub.audit.record({
+      action,
+      outcome: 'success',
+      tenantId: p.tenantId,
+      target: { type: 'view', id: v.id },
+      ...auditSource(ctx, p),
+      details: { name: v.name, layout: v.layout, cameraIds: v.cameraIds },
+    })
+
   api.route({
     method: 'get',
     path: '/api/v1/views',
@@ -74,8 +92,10 @@ export function registerViewRoutes(api: Api, hub: HubContext): void {
     body: viewCreate,
     responses: { 201: { description: 'Saved', schema: view } },
     async handler(ctx, { body, principal }) {
+      const saved = await run(principal, (tx) => createView(tx, owner(principal), body))
+      await audit(ctx, principal, 'view.create', saved)
       ctx.status = 201
-      ctx.body = await run(principal, (tx) => createView(tx, owner(principal), body))
+      ctx.body = saved
     },
   })
 
@@ -89,7 +109,9 @@ export function registerViewRoutes(api: Api, hub: HubContext): void {
     body: viewUpdate,
     responses: { 200: { description: 'Changed', schema: view } },
     async handler(ctx, { params, body, principal }) {
-      ctx.body = await run(principal, (tx) => updateView(tx, owner(principal), params.id, body))
+      const changed = await run(principal, (tx) => updateView(tx, owner(principal), params.id, body))
+      await audit(ctx, principal, 'view.update', changed)
+      ctx.body = changed
     },
   })
 
@@ -103,6 +125,13 @@ export function registerViewRoutes(api: Api, hub: HubContext): void {
     responses: { 204: { description: 'Deleted' } },
     async handler(ctx, { params, principal }) {
       await run(principal, (tx) => deleteView(tx, owner(principal), params.id))
+      await hub.audit.record({
+        action: 'view.delete',
+        outcome: 'success',
+        tenantId: principal.tenantId,
+        target: { type: 'view', id: params.id },
+        ...auditSource(ctx, principal),
+      })
       ctx.status = 204
     },
   })

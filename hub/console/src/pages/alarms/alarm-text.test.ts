@@ -15,7 +15,9 @@ describe('alarm text', () => {
     expect(text('clock.drift', { offsetMs: 10_200 })).toBe('Clock 10.2 s ahead')
     expect(text('clock.drift', { offsetMs: -3_000 })).toBe('Clock 3 s behind')
     expect(text('object.zone', { label: 'person', zone: 'stockroom' })).toBe('person in stockroom')
-    expect(text('object.zone', { label: 'car', zone: 'gate', loitering: true })).toBe('car in gate, loitering')
+    expect(text('object.zone', { label: 'car', zone: 'gate', loitering: true })).toBe(
+      'car in gate, loitering',
+    )
     expect(text('license.expiring', { daysLeft: 5 })).toBe('License expires in 5 days')
     expect(text('license.expiring', { daysLeft: 1 })).toBe('License expires in 1 day')
     expect(text('license.expiring', { daysLeft: 0 })).toBe('License expired')
@@ -39,8 +41,17 @@ describe('alarm text', () => {
   })
 
   it('says where: site and camera, or site and agent, or the tenant', () => {
-    const base = { siteName: null, cameraName: null, agentName: null, cameraId: null, agentId: null, details: {} }
-    expect(describeWhere({ ...base, siteName: 'North', cameraName: 'Door', agentName: 'pc' })).toBe('North / Door')
+    const base = {
+      siteName: null,
+      cameraName: null,
+      agentName: null,
+      cameraId: null,
+      agentId: null,
+      details: {},
+    }
+    expect(describeWhere({ ...base, siteName: 'North', cameraName: 'Door', agentName: 'pc' })).toBe(
+      'North / Door',
+    )
     expect(describeWhere({ ...base, siteName: 'North', agentName: 'pc' })).toBe('North / pc')
     expect(describeWhere({ ...base, details: { cameraName: 'Gone camera' } })).toBe('Gone camera')
     expect(describeWhere(base)).toBe('Tenant')

@@ -11,7 +11,9 @@ describe('alarm rule parameters', () => {
     d.numbers.seconds = ' 1 '
     expect(paramsOf('camera.offline', d)).toEqual({ seconds: 1 })
     expect(paramsOf('retention.short', draftOf('retention.short'))).toEqual({})
-    expect(paramsOf('disk.full', { ...draftOf('disk.full'), numbers: { percent: '' } })).toEqual({ percent: 90 })
+    expect(paramsOf('disk.full', { ...draftOf('disk.full'), numbers: { percent: '' } })).toEqual({
+      percent: 90,
+    })
     // Text that is no number goes as it is, for the hub to refuse with the field's name.
     expect(paramsOf('disk.full', { ...draftOf('disk.full'), numbers: { percent: 'lots' } })).toEqual({
       percent: 'lots',

@@ -168,7 +168,9 @@ export function describeParams(rule: Pick<AlarmRule, 'kind' | 'params'>): string
   if (rule.kind === 'object.zone') {
     const windows = Array.isArray(p.schedule) ? (p.schedule as ScheduleWindow[]) : []
     const when = windows.length
-      ? windows.map((w) => `${(w.days ?? []).map((d) => DAY_NAMES[d] ?? d).join(' ')} ${w.from}–${w.to}`).join('; ')
+      ? windows
+          .map((w) => `${(w.days ?? []).map((d) => DAY_NAMES[d] ?? d).join(' ')} ${w.from}–${w.to}`)
+          .join('; ')
       : 'always'
     return `${String(p.label ?? '')} in ${String(p.zone ?? '')}${p.loitering === true ? ', loitering only' : ''}; ${when}`
   }
