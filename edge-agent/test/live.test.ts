@@ -195,9 +195,15 @@ describe('live view through the hub relay', () => {
       20_000,
       'the session ended',
     )
-    const stop = (await audit('camera.live.stop')).find((e) => e.details.sessionId === res.body.sessionId)
-    expect(stop?.details).toMatchObject({ reason: 'viewer connection not-connected', mode: 'direct' })
-    expect(a.agent?.live.peerCount).toBe(0)
+    // The stop record is written as the session ends, just after it leaves the sessions.
+    const stopOf = async () =>
+      (await audit('camera.live.stop')).find((e) => e.details.sessionId === res.body.sessionId)
+    await expect.poll(stopOf, { timeout: 20_000, interval: 100 }).toBeDefined()
+    expect((await stopOf())?.details).toMatchObject({
+      reason: 'viewer connection not-connected',
+      mode: 'direct',
+    })
+    await expect.poll(() => a.agent?.live.peerCount, { timeout: 20_000, interval: 100 }).toBe(0)
   })
 
   it('sends a grid tile the sub-stream and a single view the main, each on its own upstream', async () => {

@@ -206,6 +206,7 @@ describe.skipIf(!chromiumAvailable)('console alarms in Chromium', () => {
       }),
     ])
     await expectAccessible(page)
+    await screenshot(page, 'alarm-rules')
 
     // The camera goes down; the engine opens the alarm after its second.
     await beat({ state: 'backoff', error: 'connection refused', recording: false })
@@ -253,6 +254,10 @@ describe.skipIf(!chromiumAvailable)('console alarms in Chromium', () => {
     await alarmsLink(page, 'Alarms').waitFor()
     await expectAccessible(page)
     await screenshot(page, 'alarms')
+    // The light theme keeps the priority chips and states readable too.
+    await page.getByRole('button', { name: 'Use the light theme' }).click()
+    await expectAccessible(page)
+    await page.getByRole('button', { name: 'Use the dark theme' }).click()
 
     // The camera is back: the alarm closes by itself and leaves the active list.
     await beat()
@@ -267,6 +272,31 @@ describe.skipIf(!chromiumAvailable)('console alarms in Chromium', () => {
     )
     expect(await row.getByRole('button').count()).toBe(0)
     expect(await alarmsLink(page, 'Alarms').count()).toBe(1)
+
+    // The rule is edited (only what changed is sent), disabled, and deleted behind a confirmation.
+    await page.getByRole('link', { name: 'Alarm rules' }).click()
+    await page.getByRole('button', { name: 'Edit rule Cameras down' }).click()
+    const edit = page.getByRole('form', { name: 'Edit rule Cameras down' })
+    expect(await edit.getByLabel('Seconds', { exact: true }).inputValue()).toBe('1')
+    expect(await edit.getByLabel('Kind', { exact: true }).isDisabled()).toBe(true)
+    await edit.getByLabel('Name', { exact: true }).fill('Front door down')
+    await edit.getByRole('button', { name: 'Save rule' }).click()
+    await status(page, 'Saved rule Front door down.').waitFor()
+    await page.getByRole('button', { name: 'Disable rule Front door down' }).click()
+    await status(page, 'Disabled rule Front door down.').waitFor()
+    const saved = await t.request('GET', '/api/v1/alarm-rules', { token: acme.token })
+    expect(saved.body.items[0]).toMatchObject({
+      name: 'Front door down',
+      enabled: false,
+      params: { seconds: 1 },
+    })
+    await page.getByRole('button', { name: 'Delete rule Front door down' }).click()
+    await page
+      .getByRole('dialog', { name: 'Delete rule Front door down?' })
+      .getByRole('button', { name: 'Delete rule' })
+      .click()
+    await status(page, 'Deleted rule Front door down.').waitFor()
+    await page.getByText('No alarm rules yet.').waitFor()
     // The one failed request is the rule refused on purpose.
     expect(errors).toEqual([expect.stringMatching(/^http 400: POST .*\/api\/v1\/alarm-rules$/)])
     await context.close()
@@ -284,7 +314,7 @@ describe.skipIf(!chromiumAvailable)('console alarms in Chromium', () => {
     await op.context.close()
 
     const viewer = await openConsole(browser)
-    await signIn(viewer.page, t.url, VIEWER, '/health')
+    await signIn(viewer.page, t.url, VIEWER, '/events')
     expect(await navLinks(viewer.page)).toEqual(['Live', 'Playback', 'Events', 'Health'])
     expect(viewer.errors).toEqual([])
     await viewer.context.close()

@@ -29,7 +29,8 @@ export const ROUTE_AUDIT: Readonly<Record<string, RouteAudit>> = {
   // Authentication (audited by the auth service, hub/src/auth/auth-service.ts)
   'POST /api/v1/auth/login': { audited: 'auth.login.success', note: 'failures: auth.login.failure, lockout' },
   'POST /api/v1/auth/refresh': {
-    unaudited: 'token rotation of a signed-in session; a replayed refresh token is audited (auth.refresh.reuse)',
+    unaudited:
+      'token rotation of a signed-in session; a replayed refresh token is audited (auth.refresh.reuse)',
   },
   'POST /api/v1/auth/logout': { audited: 'auth.logout' },
   'POST /api/v1/auth/password-reset': {
@@ -59,7 +60,8 @@ export const ROUTE_AUDIT: Readonly<Record<string, RouteAudit>> = {
   'GET /api/v1/agents/:id/config': read("an agent's desired configuration"),
   'PUT /api/v1/agents/:id/config': { audited: 'agent.config.update' },
   'GET /api/v1/agent/models/:id': {
-    unaudited: "an agent downloading a model its configuration names (agent plumbing; the model's upload is audited)",
+    unaudited:
+      "an agent downloading a model its configuration names (agent plumbing; the model's upload is audited)",
   },
   'PUT /api/v1/agent/uploads/:id': {
     unaudited:
@@ -125,7 +127,10 @@ export const ROUTE_AUDIT: Readonly<Record<string, RouteAudit>> = {
     audited: 'camera.snapshot.view',
     note: "one record per user and event within 10 s (a page's refreshes)",
   },
-  'GET /api/v1/events/:id/clip.mp4': { audited: 'camera.export', note: 'an export of the event (details.eventId)' },
+  'GET /api/v1/events/:id/clip.mp4': {
+    audited: 'camera.export',
+    note: 'an export of the event (details.eventId)',
+  },
   'GET /api/v1/bookmarks': read('bookmarks'),
   'POST /api/v1/bookmarks': { audited: 'bookmark.create' },
   'GET /api/v1/bookmarks/:id': read('a bookmark'),

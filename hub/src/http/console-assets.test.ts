@@ -52,6 +52,9 @@ describe('console assets', () => {
       '/live',
       '/playback/0b7c7e9e-3f5e-4a51-9c55-0c7a4e1e2f10?t=2026-01-01T00:00:00Z',
       '/admin/users/x',
+      '/alarms/rules',
+      '/cases/0b7c7e9e-3f5e-4a51-9c55-0c7a4e1e2f10',
+      '/admin/evidence',
     ]) {
       const res = await fetch(`${base}${p}`)
       expect(res.status, p).toBe(200)

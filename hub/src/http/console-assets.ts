@@ -12,7 +12,7 @@ import { PAGE_CSP } from './web-assets.ts'
  * strict CSP: scripts, styles, media and connections only from the hub itself.
  */
 /** Console routes (the app's own router takes it from there); everything else passes by. */
-const PAGE = /^\/(?:|sign-in|live|playback|events|health|admin)(?:\/[^\0]*)?$/
+const PAGE = /^\/(?:|sign-in|live|playback|events|health|alarms|cases|admin)(?:\/[^\0]*)?$/
 const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',

@@ -135,7 +135,11 @@ export function eventResource(e: {
 export function mayReceive(principal: Principal, update: Update): boolean {
   if (update.type === 'live') return !principal.disabled && principal.userId === update.viewer.userId
   if (update.type === 'alarm')
-    return !principal.disabled && canSee(principal, update.resource) && can(principal, 'alarm.handle', update.resource)
+    return (
+      !principal.disabled &&
+      canSee(principal, update.resource) &&
+      can(principal, 'alarm.handle', update.resource)
+    )
   if (update.type !== 'event') return canSee(principal, update.resource)
   const e = update.data
   if (principal.disabled) return false

@@ -732,6 +732,7 @@ describe('alarms', () => {
       (r) => Number(r?.attempts) >= 1,
       'the first, failed attempt',
     )
+    if (!row) throw new Error('no delivery')
     expect(row).toMatchObject({ state: 'pending' })
     expect(refused).toContain(row.id)
     await t.restart()

@@ -85,8 +85,7 @@ export const BUILTIN_ROLES: Record<BuiltinRoleName, { description: string; permi
     ],
   },
   operator: {
-    description:
-      'Watches, reviews and exports video, steers PTZ cameras and handles alarms in scope.',
+    description: 'Watches, reviews and exports video, steers PTZ cameras and handles alarms in scope.',
     permissions: ['camera.live', 'camera.playback', 'camera.export', 'camera.ptz', 'alarm.handle'],
   },
   viewer: {
