@@ -1,14 +1,5 @@
 import { Migration } from '@mikro-orm/migrations'
-
-const tenantTable = (table: string) => [
-  `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`,
-  `ALTER TABLE ${table} FORCE ROW LEVEL SECURITY`,
-  `CREATE POLICY tenant_isolation ON ${table} FOR ALL TO vms_app
-      USING (tenant_id = vms_current_tenant() OR vms_cross_tenant())
-      WITH CHECK (tenant_id = vms_current_tenant() OR vms_cross_tenant())`,
-  `CREATE POLICY system_all ON ${table} FOR ALL TO vms_system USING (true) WITH CHECK (true)`,
-  `GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO vms_app, vms_system`,
-]
+import { tenantTableSql } from './tenant-table.ts'
 
 /**
  * Fleet alarms and their notifications (issue 16).
@@ -133,7 +124,7 @@ export class Migration20261203000000_alarms extends Migration {
       'notification_channels',
       'notification_deliveries',
     ])
-      for (const sql of tenantTable(table)) this.addSql(sql)
+      for (const sql of tenantTableSql(table)) this.addSql(sql)
   }
 
   override async down(): Promise<void> {

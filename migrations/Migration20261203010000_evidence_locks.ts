@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations'
+import { tenantTableSql } from './tenant-table.ts'
 
 /**
  * Evidence locks (issue 16): a time range of some cameras' recordings that the sites must keep
@@ -36,15 +37,8 @@ export class Migration20261203010000_evidence_locks extends Migration {
       FOREIGN KEY (tenant_id, agent_id) REFERENCES agents (tenant_id, id) ON DELETE CASCADE
     )`)
     this.addSql('CREATE INDEX evidence_lock_agents_agent_idx ON evidence_lock_agents (agent_id)')
-    for (const table of ['evidence_locks', 'evidence_lock_agents']) {
-      this.addSql(`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`)
-      this.addSql(`ALTER TABLE ${table} FORCE ROW LEVEL SECURITY`)
-      this.addSql(`CREATE POLICY tenant_isolation ON ${table} FOR ALL TO vms_app
-        USING (tenant_id = vms_current_tenant() OR vms_cross_tenant())
-        WITH CHECK (tenant_id = vms_current_tenant() OR vms_cross_tenant())`)
-      this.addSql(`CREATE POLICY system_all ON ${table} FOR ALL TO vms_system USING (true) WITH CHECK (true)`)
-      this.addSql(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO vms_app, vms_system`)
-    }
+    for (const table of ['evidence_locks', 'evidence_lock_agents'])
+      for (const sql of tenantTableSql(table)) this.addSql(sql)
   }
 
   override async down(): Promise<void> {

@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations'
+import { tenantTableSql } from './tenant-table.ts'
 
 /**
  * Cases (issue 16): clips and notes kept together as evidence, downloaded as one zip. A clip's MP4
@@ -62,15 +63,8 @@ export class Migration20261203020000_cases extends Migration {
       FOREIGN KEY (tenant_id, case_id) REFERENCES cases (tenant_id, id) ON DELETE CASCADE
     )`)
     this.addSql('CREATE INDEX case_notes_case_idx ON case_notes (case_id, created_at)')
-    for (const table of ['cases', 'case_clips', 'case_notes']) {
-      this.addSql(`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`)
-      this.addSql(`ALTER TABLE ${table} FORCE ROW LEVEL SECURITY`)
-      this.addSql(`CREATE POLICY tenant_isolation ON ${table} FOR ALL TO vms_app
-        USING (tenant_id = vms_current_tenant() OR vms_cross_tenant())
-        WITH CHECK (tenant_id = vms_current_tenant() OR vms_cross_tenant())`)
-      this.addSql(`CREATE POLICY system_all ON ${table} FOR ALL TO vms_system USING (true) WITH CHECK (true)`)
-      this.addSql(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO vms_app, vms_system`)
-    }
+    for (const table of ['cases', 'case_clips', 'case_notes'])
+      for (const sql of tenantTableSql(table)) this.addSql(sql)
   }
 
   override async down(): Promise<void> {

@@ -1,7 +1,7 @@
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
 import {
-  consoleBuilt,
+  consoleSuite,
   expectAccessible,
   expectNoHorizontalScroll,
   navLinks,
@@ -17,7 +17,7 @@ import {
   userWithRole,
 } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
-import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
+import { chromiumAvailable } from '../../scripts/lib/chromium.ts'
 import { freePort, type TestAgent } from './helpers/agent-harness.ts'
 import { siteWithAgent } from './helpers/site.ts'
 
@@ -26,55 +26,55 @@ import { siteWithAgent } from './helpers/site.ts'
  * simulator: sign-in, the main navigation per permission, the live grid playing cameras, the
  * single view, saved views, and a session that ends and comes back to the same page.
  */
-if (!chromiumAvailable)
-  console.warn('SKIPPING console browser tests: /usr/bin/chromium is missing (Debian: chromium)')
 
 const ADMIN = { tenant: 'system', username: 'admin', password: ADMIN_PASSWORD }
 let t: TestHub
 let a: TestAgent
 let sim: CameraSimulator
-let browser: Browser
 let lobby: string
 let yard: string
 let addCamera: Awaited<ReturnType<typeof siteWithAgent>>['addCamera']
 
-beforeAll(async () => {
-  if (!chromiumAvailable) return
-  await consoleBuilt()
-  sim = await CameraSimulator.start({
-    streams: [
-      { name: 'lobby', codec: 'h264' },
-      { name: 'yard', codec: 'h264' },
-      { name: 'yard-sub', codec: 'h264', sub: true },
-    ],
-  })
-  t = await startTestHub(
-    { VMS_MQTT_PORT: await freePort(), VMS_LIVE_HOST_ADDRESSES: '127.0.0.1', VMS_LIVE_UPSTREAM_LINGER_MS: 0 },
-    { systemLicense: true },
-  )
-  const site = await siteWithAgent(t, {
-    VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
-    VMS_AGENT_MIN_FREE_BYTES: 0,
-  })
-  a = site.agent
-  addCamera = site.addCamera
-  lobby = await site.addCamera({ name: 'Lobby', streams: [{ role: 'main', url: sim.url('lobby') }] })
-  yard = await site.addCamera({
-    name: 'Yard',
-    streams: [
-      { role: 'main', url: sim.url('yard') },
-      { role: 'sub', url: sim.url('yard-sub') },
-    ],
-  })
-  browser = await launchChromium()
-}, 120_000)
-
-afterAll(async () => {
-  await browser?.close()
-  await a?.cleanup()
-  await t?.close()
-  await sim?.close()
-})
+const suite = consoleSuite(
+  'browser',
+  async () => {
+    sim = await CameraSimulator.start({
+      streams: [
+        { name: 'lobby', codec: 'h264' },
+        { name: 'yard', codec: 'h264' },
+        { name: 'yard-sub', codec: 'h264', sub: true },
+      ],
+    })
+    t = await startTestHub(
+      {
+        VMS_MQTT_PORT: await freePort(),
+        VMS_LIVE_HOST_ADDRESSES: '127.0.0.1',
+        VMS_LIVE_UPSTREAM_LINGER_MS: 0,
+      },
+      { systemLicense: true },
+    )
+    const site = await siteWithAgent(t, {
+      VMS_AGENT_LIVE_HOST_ADDRESSES: '127.0.0.1',
+      VMS_AGENT_MIN_FREE_BYTES: 0,
+    })
+    a = site.agent
+    addCamera = site.addCamera
+    lobby = await site.addCamera({ name: 'Lobby', streams: [{ role: 'main', url: sim.url('lobby') }] })
+    yard = await site.addCamera({
+      name: 'Yard',
+      streams: [
+        { role: 'main', url: sim.url('yard') },
+        { role: 'sub', url: sim.url('yard-sub') },
+      ],
+    })
+  },
+  async () => {
+    await a?.cleanup()
+    await t?.close()
+    await sim?.close()
+  },
+  120_000,
+)
 
 /** Waits until the tile's video has a size and decodes frames that keep coming. */
 async function expectPlaying(page: Page, cameraId: string): Promise<void> {
@@ -103,7 +103,7 @@ async function expectPlaying(page: Page, cameraId: string): Promise<void> {
 
 describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
   it('signs in by label, shows every link to an admin, and plays two cameras in the grid', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await page.goto(`${t.url}/`)
     await page.getByLabel('Tenant').waitFor()
     await screenshot(page, 'sign-in')
@@ -171,7 +171,7 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
   })
 
   it('keeps a saved view on the hub and brings it back', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/live')
     await page.getByLabel('Layout').selectOption('1')
     await page.getByRole('button', { name: 'Yard', exact: true }).click()
@@ -194,7 +194,7 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
   })
 
   it('shows a camera an administrator adds or removes at once, the other tiles playing on', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/live')
     await expectPlaying(page, lobby)
     // The tile's element survives the catalog's reload: its connection is not restarted.
@@ -215,7 +215,7 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
   })
 
   it('returns to sign-in when the session ends, then back to the same page', async () => {
-    const { page, context } = await openConsole(browser)
+    const { page, context } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/live?layout=1')
     // The session ends on the hub (signed out elsewhere): the refresh token is revoked.
     await page.evaluate(async () => {
@@ -241,7 +241,7 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
   it('shows a camera-scoped viewer only that camera and no administration', async () => {
     const admin = await t.adminToken()
     await userWithRole(t, 'system', admin, 'lobby-viewer', 'viewer', { type: 'camera', id: lobby })
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, { tenant: 'system', username: 'lobby-viewer', password: USER_PASSWORD })
     expect(await navLinks(page)).toEqual(['Live', 'Playback', 'Events', 'Health'])
     await expectPlaying(page, lobby)
@@ -277,7 +277,7 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
   })
 
   it('lists events newest first, filtered, and shows health from the agents', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/events')
     // The agent's coming online is an event.
     await page.getByRole('list', { name: 'Events, newest first' }).getByText('agent.online').first().waitFor()
@@ -302,7 +302,7 @@ describe.skipIf(!chromiumAvailable)('web console in Chromium', () => {
   })
 
   it('fits a phone: one column, no sideways scrolling', async () => {
-    const { page, context, errors } = await openConsole(browser, { width: 390, height: 844 })
+    const { page, context, errors } = await openConsole(suite.browser, { width: 390, height: 844 })
     await signIn(page, t.url, ADMIN, '/live')
     await expectPlaying(page, lobby)
     await expectNoHorizontalScroll(page)

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
 import { toLocalInput } from '../../hub/console/src/components/format.ts'
 import { parseKeysFile, verifyExport } from '../../hub/src/exports/export-manifest.ts'
 import {
-  consoleBuilt,
+  consoleSuite,
   expectAccessible,
   openConsole,
   screenshot,
@@ -14,7 +14,7 @@ import {
 } from '../../hub/test/helpers/console-browser.ts'
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
-import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
+import { chromiumAvailable } from '../../scripts/lib/chromium.ts'
 import { freePort, type TestAgent } from './helpers/agent-harness.ts'
 import { siteWithAgent } from './helpers/site.ts'
 import { waitUntil } from './helpers/wait.ts'
@@ -24,14 +24,11 @@ import { waitUntil } from './helpers/wait.ts'
  * one clip made through the form becomes ready, takes a note and downloads as a zip; and the
  * playback export panel offers the export's signed manifest once the MP4 is saved.
  */
-if (!chromiumAvailable)
-  console.warn('SKIPPING console cases tests: /usr/bin/chromium is missing (Debian: chromium)')
 
 const ADMIN = { tenant: 'system', username: 'admin', password: ADMIN_PASSWORD }
 let t: TestHub
 let a: TestAgent
 let sim: CameraSimulator
-let browser: Browser
 let cam: string
 /** A recorded stretch of the camera (epoch ms). */
 let recorded: { from: number; to: number }
@@ -43,35 +40,34 @@ async function downloaded(page: Page, act: () => Promise<void>) {
   return { name: download.suggestedFilename(), bytes: readFileSync(file), file }
 }
 
-beforeAll(async () => {
-  if (!chromiumAvailable) return
-  await consoleBuilt()
-  sim = await CameraSimulator.start({ streams: [{ name: 'door', codec: 'h264' }] })
-  t = await startTestHub({ VMS_MQTT_PORT: await freePort() }, { systemLicense: true })
-  const site = await siteWithAgent(t, { VMS_AGENT_MIN_FREE_BYTES: 0, VMS_AGENT_SEGMENT_SECONDS: 2 })
-  a = site.agent
-  cam = await site.addCamera({ name: 'Back Door', streams: [{ role: 'main', url: sim.url('door') }] })
-  await waitUntil(
-    () => {
-      const segments = a.agent?.index.closedSegmentsOldestFirst(cam) ?? []
-      const first = segments[0]
-      const last = segments.at(-1)
-      if (!first || !last || last.end_ms - first.start_ms < 6_000) return false
-      recorded = { from: first.start_ms, to: last.end_ms }
-      return true
-    },
-    60_000,
-    '6 s recorded',
-  )
-  browser = await launchChromium()
-}, 120_000)
-
-afterAll(async () => {
-  await browser?.close()
-  await a?.cleanup()
-  await t?.close()
-  await sim?.close()
-})
+const suite = consoleSuite(
+  'cases',
+  async () => {
+    sim = await CameraSimulator.start({ streams: [{ name: 'door', codec: 'h264' }] })
+    t = await startTestHub({ VMS_MQTT_PORT: await freePort() }, { systemLicense: true })
+    const site = await siteWithAgent(t, { VMS_AGENT_MIN_FREE_BYTES: 0, VMS_AGENT_SEGMENT_SECONDS: 2 })
+    a = site.agent
+    cam = await site.addCamera({ name: 'Back Door', streams: [{ role: 'main', url: sim.url('door') }] })
+    await waitUntil(
+      () => {
+        const segments = a.agent?.index.closedSegmentsOldestFirst(cam) ?? []
+        const first = segments[0]
+        const last = segments.at(-1)
+        if (!first || !last || last.end_ms - first.start_ms < 6_000) return false
+        recorded = { from: first.start_ms, to: last.end_ms }
+        return true
+      },
+      60_000,
+      '6 s recorded',
+    )
+  },
+  async () => {
+    await a?.cleanup()
+    await t?.close()
+    await sim?.close()
+  },
+  120_000,
+)
 
 /** Whole seconds inside the recording, as a datetime-local input takes them. */
 const inside = (offsetMs: number) =>
@@ -79,7 +75,7 @@ const inside = (offsetMs: number) =>
 
 describe.skipIf(!chromiumAvailable)('cases in the console', () => {
   it('creates a case of one clip through the form, sees it ready, adds a note, downloads the zip', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/live')
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cases' }).click()
     await page.getByRole('heading', { name: 'Cases', level: 1 }).waitFor()
@@ -129,7 +125,7 @@ describe.skipIf(!chromiumAvailable)('cases in the console', () => {
   })
 
   it('offers the signed manifest after an export in playback, and it verifies the MP4', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     const at = new Date(recorded.from + 3000).toISOString()
     await signIn(page, t.url, ADMIN, `/playback/${cam}?t=${at}`)
     const panel = page.getByRole('form', { name: 'Export' })

@@ -1,8 +1,8 @@
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
 import { toLocalInput } from '../../hub/console/src/components/format.ts'
 import {
-  consoleBuilt,
+  consoleSuite,
   expectAccessible,
   openConsole,
   screenshot,
@@ -10,7 +10,7 @@ import {
 } from '../../hub/test/helpers/console-browser.ts'
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from '../../hub/test/helpers/test-hub.ts'
 import { CameraSimulator } from '../../scripts/camera-sim/simulator.ts'
-import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
+import { chromiumAvailable } from '../../scripts/lib/chromium.ts'
 import { freePort, type TestAgent } from './helpers/agent-harness.ts'
 import { siteWithAgent } from './helpers/site.ts'
 import { waitUntil } from './helpers/wait.ts'
@@ -20,14 +20,11 @@ import { waitUntil } from './helpers/wait.ts'
  * serves their recordings as HLS (the agent uploads segments on request), and the page plays
  * them. The proof is the player's `data-wall-clock`: the recorded time of the frame on screen.
  */
-if (!chromiumAvailable)
-  console.warn('SKIPPING console playback tests: /usr/bin/chromium is missing (Debian: chromium)')
 
 const ADMIN = { tenant: 'system', username: 'admin', password: ADMIN_PASSWORD }
 let t: TestHub
 let a: TestAgent
 let sim: CameraSimulator
-let browser: Browser
 const cams: string[] = []
 let token: string
 /** The gap made in the first camera's recording: recording off, then on again. */
@@ -49,73 +46,72 @@ async function recorded(cameraId: string): Promise<{ from: number; to: number }[
     .map((r) => ({ from: Date.parse(r.from), to: Date.parse(r.to) }))
 }
 
-beforeAll(async () => {
-  if (!chromiumAvailable) return
-  await consoleBuilt()
-  sim = await CameraSimulator.start({
-    streams: ['a', 'b', 'c', 'd'].map((name) => ({ name, codec: 'h264' as const })),
-  })
-  t = await startTestHub({ VMS_MQTT_PORT: await freePort() }, { systemLicense: true })
-  const site = await siteWithAgent(t, { VMS_AGENT_MIN_FREE_BYTES: 0, VMS_AGENT_SEGMENT_SECONDS: 2 })
-  a = site.agent
-  token = site.token
-  // The store is in Tokyo: the playback clock shows its time on hover.
-  const zoned = await t.request('PATCH', `/api/v1/sites/${site.siteId}`, {
-    token,
-    body: { timeZone: 'Asia/Tokyo' },
-  })
-  expect(zoned.status).toBe(200)
-  for (const name of ['a', 'b', 'c', 'd'])
-    cams.push(
-      await site.addCamera({
-        name: `Camera ${name.toUpperCase()}`,
-        streams: [{ role: 'main', url: sim.url(name) }],
-      }),
+const suite = consoleSuite(
+  'playback',
+  async () => {
+    sim = await CameraSimulator.start({
+      streams: ['a', 'b', 'c', 'd'].map((name) => ({ name, codec: 'h264' as const })),
+    })
+    t = await startTestHub({ VMS_MQTT_PORT: await freePort() }, { systemLicense: true })
+    const site = await siteWithAgent(t, { VMS_AGENT_MIN_FREE_BYTES: 0, VMS_AGENT_SEGMENT_SECONDS: 2 })
+    a = site.agent
+    token = site.token
+    // The store is in Tokyo: the playback clock shows its time on hover.
+    const zoned = await t.request('PATCH', `/api/v1/sites/${site.siteId}`, {
+      token,
+      body: { timeZone: 'Asia/Tokyo' },
+    })
+    expect(zoned.status).toBe(200)
+    for (const name of ['a', 'b', 'c', 'd'])
+      cams.push(
+        await site.addCamera({
+          name: `Camera ${name.toUpperCase()}`,
+          streams: [{ role: 'main', url: sim.url(name) }],
+        }),
+      )
+    const first = cams[0] as string
+    // About 12 s recorded, a gap of recording switched off, then recording again.
+    await waitUntil(
+      async () => (await recorded(first)).some((r) => r.to - r.from > 12_000),
+      60_000,
+      'a first range',
     )
-  const first = cams[0] as string
-  // About 12 s recorded, a gap of recording switched off, then recording again.
-  await waitUntil(
-    async () => (await recorded(first)).some((r) => r.to - r.from > 12_000),
-    60_000,
-    'a first range',
-  )
-  const off = await t.request('PATCH', `/api/v1/cameras/${first}`, {
-    token,
-    body: { recording: { enabled: false, retentionDays: 1 } },
-  })
-  expect(off.status).toBe(200)
-  await waitUntil(
-    async () => {
-      const r = await recorded(first)
-      return r.length > 0 && r.every((x) => Date.now() - x.to > 8_000)
-    },
-    60_000,
-    'recording stopped for 8 s',
-  )
-  const on = await t.request('PATCH', `/api/v1/cameras/${first}`, {
-    token,
-    body: { recording: { enabled: true, retentionDays: 1 } },
-  })
-  expect(on.status).toBe(200)
-  await waitUntil(
-    async () => {
-      const r = await recorded(first)
-      return r.length >= 2 && (r.at(-1)?.to ?? 0) - (r.at(-1)?.from ?? 0) > 10_000
-    },
-    60_000,
-    'a second range of 10 s',
-  )
-  const r = await recorded(first)
-  gap = { from: r.at(-2)?.to as number, to: r.at(-1)?.from as number }
-  browser = await launchChromium()
-}, 240_000)
-
-afterAll(async () => {
-  await browser?.close()
-  await a?.cleanup()
-  await t?.close()
-  await sim?.close()
-})
+    const off = await t.request('PATCH', `/api/v1/cameras/${first}`, {
+      token,
+      body: { recording: { enabled: false, retentionDays: 1 } },
+    })
+    expect(off.status).toBe(200)
+    await waitUntil(
+      async () => {
+        const r = await recorded(first)
+        return r.length > 0 && r.every((x) => Date.now() - x.to > 8_000)
+      },
+      60_000,
+      'recording stopped for 8 s',
+    )
+    const on = await t.request('PATCH', `/api/v1/cameras/${first}`, {
+      token,
+      body: { recording: { enabled: true, retentionDays: 1 } },
+    })
+    expect(on.status).toBe(200)
+    await waitUntil(
+      async () => {
+        const r = await recorded(first)
+        return r.length >= 2 && (r.at(-1)?.to ?? 0) - (r.at(-1)?.from ?? 0) > 10_000
+      },
+      60_000,
+      'a second range of 10 s',
+    )
+    const r = await recorded(first)
+    gap = { from: r.at(-2)?.to as number, to: r.at(-1)?.from as number }
+  },
+  async () => {
+    await a?.cleanup()
+    await t?.close()
+    await sim?.close()
+  },
+  240_000,
+)
 
 const wallClock = (page: Page, cameraId: string) =>
   page
@@ -128,7 +124,7 @@ describe.skipIf(!chromiumAvailable)('playback in the console', () => {
     const first = cams[0] as string
     const ranges = await recorded(first)
     const want = (ranges[0]?.from as number) + 3000
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, `/playback/${first}?t=${new Date(want).toISOString()}`)
     await expect.poll(() => wallClock(page, first), { timeout: 30_000 }).toBeDefined()
     const shown = (await wallClock(page, first)) as number
@@ -164,7 +160,7 @@ describe.skipIf(!chromiumAvailable)('playback in the console', () => {
     const [lead, ...rest] = cams as [string, ...string[]]
     const ranges = await recorded(lead)
     const want = (ranges.at(-1)?.from as number) + 2000
-    const { page, context, errors } = await openConsole(browser, { width: 1400, height: 1000 })
+    const { page, context, errors } = await openConsole(suite.browser, { width: 1400, height: 1000 })
     await signIn(
       page,
       t.url,
@@ -196,7 +192,7 @@ describe.skipIf(!chromiumAvailable)('playback in the console', () => {
     const first = cams[0] as string
     const ranges = await recorded(first)
     const want = (ranges.at(-1)?.from as number) + 2000
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, `/playback/${first}?t=${new Date(want).toISOString()}`)
     await expect.poll(() => wallClock(page, first), { timeout: 30_000 }).toBeDefined()
     await page.getByRole('button', { name: 'Pause' }).click()

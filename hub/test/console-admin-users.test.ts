@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { chromiumAvailable } from '../../scripts/lib/chromium.ts'
 import {
-  consoleBuilt,
+  consoleSuite,
   expectAccessible,
   expectNoHorizontalScroll,
   navLinks,
@@ -20,41 +20,36 @@ import { ADMIN_PASSWORD, startTestHub, type TestHub, USER_PASSWORD } from './hel
  * for a binding). Driven by labels and roles, as a person would; every page is checked for
  * console errors, axe-core's serious and critical violations and a phone's width.
  */
-if (!chromiumAvailable)
-  console.warn('SKIPPING console admin tests: /usr/bin/chromium is missing (Debian: chromium)')
 
 const ADMIN = { tenant: 'system', username: 'admin', password: ADMIN_PASSWORD }
 const NEW_PASSWORD = 'Copper-Harbour-Lantern-5820'
 /** Created with USER_PASSWORD from the page, which then sets NEW_PASSWORD. */
 const VIEWER = { tenant: 'system', username: 'gate-viewer', password: NEW_PASSWORD }
 let t: TestHub
-let browser: Browser
 let adminToken: string
 let siteId: string
 let cameraId: string
 let viewerId: string
 
-beforeAll(async () => {
-  if (!chromiumAvailable) return
-  await consoleBuilt()
-  t = await startTestHub({}, { systemLicense: true })
-  adminToken = await t.adminToken()
-  const site = await t.request('POST', '/api/v1/sites', { token: adminToken, body: { name: 'Depot' } })
-  expect(site.status, site.text).toBe(201)
-  siteId = site.body.id
-  const camera = await t.request('POST', '/api/v1/cameras', {
-    token: adminToken,
-    body: { name: 'Gate', siteId },
-  })
-  expect(camera.status, camera.text).toBe(201)
-  cameraId = camera.body.id
-  browser = await launchChromium()
-}, 180_000)
-
-afterAll(async () => {
-  await browser?.close()
-  await t?.close()
-})
+const suite = consoleSuite(
+  'admin',
+  async () => {
+    t = await startTestHub({}, { systemLicense: true })
+    adminToken = await t.adminToken()
+    const site = await t.request('POST', '/api/v1/sites', { token: adminToken, body: { name: 'Depot' } })
+    expect(site.status, site.text).toBe(201)
+    siteId = site.body.id
+    const camera = await t.request('POST', '/api/v1/cameras', {
+      token: adminToken,
+      body: { name: 'Gate', siteId },
+    })
+    expect(camera.status, camera.text).toBe(201)
+    cameraId = camera.body.id
+  },
+  async () => {
+    await t?.close()
+  },
+)
 
 const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { name, level: 1 })
 
@@ -70,7 +65,7 @@ async function apiUser(username: string): Promise<string> {
 
 describe.skipIf(!chromiumAvailable)('console administration in Chromium', () => {
   it('creates a user and gives it a camera-scoped viewer binding from the Users page', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/admin/users')
     await heading(page, 'Users').waitFor()
     await page
@@ -126,7 +121,7 @@ describe.skipIf(!chromiumAvailable)('console administration in Chromium', () => 
   })
 
   it('lists built-in and custom roles and defines a custom role', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/admin/users/roles')
     await heading(page, 'Roles').waitFor()
     const viewerPerms = page.getByRole('list', { name: 'Permissions of viewer' })
@@ -180,7 +175,7 @@ describe.skipIf(!chromiumAvailable)('console administration in Chromium', () => 
     expect(bound.status, bound.text).toBe(201)
     const targetId = await apiUser('new-starter')
 
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(
       page,
       t.url,
@@ -203,7 +198,7 @@ describe.skipIf(!chromiumAvailable)('console administration in Chromium', () => 
   })
 
   it('shows the viewer no administration, and a disabled user cannot sign in', async () => {
-    const viewer = await openConsole(browser)
+    const viewer = await openConsole(suite.browser)
     // A deep link to administration opens, but shows only what the API allows: their own account.
     await signIn(viewer.page, t.url, VIEWER, '/admin/users')
     expect(await navLinks(viewer.page)).toEqual(['Live', 'Playback', 'Events', 'Health'])
@@ -219,7 +214,7 @@ describe.skipIf(!chromiumAvailable)('console administration in Chromium', () => 
     expect(viewer.errors).toEqual([])
     await viewer.context.close()
 
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/admin/users')
     await page
       .getByRole('table', { name: 'Users', exact: true })
@@ -236,7 +231,7 @@ describe.skipIf(!chromiumAvailable)('console administration in Chromium', () => 
     expect(user.body.disabled).toBe(true)
     expect(errors).toEqual([])
 
-    const refused = await openConsole(browser)
+    const refused = await openConsole(suite.browser)
     await refused.page.goto(`${t.url}/sign-in`)
     await refused.page.getByLabel('Tenant').fill(VIEWER.tenant)
     await refused.page.getByLabel('Username', { exact: true }).fill(VIEWER.username)
@@ -257,7 +252,7 @@ describe.skipIf(!chromiumAvailable)('console administration in Chromium', () => 
 
   it('deletes a user only after confirmation', async () => {
     const id = await apiUser('leaver')
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, `/admin/users/${id}`)
     await heading(page, /User leaver/).waitFor()
     // Cancelling keeps the user.
@@ -282,7 +277,7 @@ describe.skipIf(!chromiumAvailable)('console administration in Chromium', () => 
   })
 
   it('searches the audit trail, exports it as CSV and verifies the chain', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/admin/audit')
     await heading(page, 'Audit').waitFor()
     await page.getByLabel('Action', { exact: true }).fill('user.create')
@@ -327,7 +322,7 @@ describe.skipIf(!chromiumAvailable)('console administration in Chromium', () => 
   })
 
   it('shows license usage against its limits and installs a license file', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/admin/license')
     await heading(page, 'License').waitFor()
     const usage = page.getByRole('table', { name: 'Usage against limits' })
@@ -365,7 +360,7 @@ describe.skipIf(!chromiumAvailable)('console administration in Chromium', () => 
   })
 
   it('fits a phone: no sideways scrolling on the administration pages', async () => {
-    const { page, context, errors } = await openConsole(browser, { width: 390, height: 844 })
+    const { page, context, errors } = await openConsole(suite.browser, { width: 390, height: 844 })
     await signIn(page, t.url, ADMIN, '/admin/users')
     const pages: [string, (p: Page) => ReturnType<Page['getByRole']>][] = [
       ['/admin/users', (p) => p.getByRole('link', { name: 'gate-viewer', exact: true })],

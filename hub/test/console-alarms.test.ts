@@ -1,8 +1,8 @@
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { chromiumAvailable } from '../../scripts/lib/chromium.ts'
 import {
-  consoleBuilt,
+  consoleSuite,
   expectAccessible,
   expectNoHorizontalScroll,
   navLinks,
@@ -12,6 +12,7 @@ import {
 } from './helpers/console-browser.ts'
 import { enrollAgentAt } from './helpers/enrollment.ts'
 import { connectFakeAgent, type FakeAgent } from './helpers/fake-agent.ts'
+import { camera, heartbeat } from './helpers/heartbeats.ts'
 import {
   createTenantWithAdmin,
   startTestHub,
@@ -29,8 +30,6 @@ import {
  * acknowledged with a comment, then closed by the camera coming back. And who sees what: an
  * operator handles alarms but has no rule editor, a viewer has no Alarms at all.
  */
-if (!chromiumAvailable)
-  console.warn('SKIPPING console alarms tests: /usr/bin/chromium is missing (Debian: chromium)')
 
 const SLUG = 'acme-console-alarms'
 const ADMIN = { tenant: SLUG, username: `${SLUG}-admin`, password: USER_PASSWORD }
@@ -38,44 +37,13 @@ const OPERATOR = { tenant: SLUG, username: 'alarm-operator', password: USER_PASS
 const VIEWER = { tenant: SLUG, username: 'alarm-viewer', password: USER_PASSWORD }
 
 let t: TestHub
-let browser: Browser
 let acme: Awaited<ReturnType<typeof createTenantWithAdmin>>
 let agent: FakeAgent
 let door: string
 let seq = 0
 
-const iso = (ms = Date.now()) => new Date(ms).toISOString()
-
-function stream(over: Record<string, unknown> = {}) {
-  return {
-    role: 'main',
-    state: 'streaming',
-    bitrateBps: 1_000_000,
-    fps: 15,
-    lostPackets: 0,
-    reconnects: 0,
-    recording: true,
-    lastWrittenAt: iso(),
-    ...over,
-  }
-}
-
 /** A heartbeat as the agent sends it, with the door camera's stream as given. */
-function health(streamOver: Record<string, unknown> = {}) {
-  return {
-    seq: ++seq,
-    type: 'health',
-    at: iso(),
-    body: {
-      uptimeSeconds: 100,
-      version: 'test',
-      outbox: { depth: 0, bytes: 0, full: false },
-      configVersion: 1,
-      disk: { freeBytes: 500, totalBytes: 1000 },
-      cameras: [{ id: door, streams: [stream(streamOver)] }],
-    },
-  }
-}
+const health = (streamOver: Record<string, unknown> = {}) => heartbeat(++seq, [camera(door, {}, streamOver)])
 
 const beat = (streamOver: Record<string, unknown> = {}) => agent.publishBatch([health(streamOver)])
 
@@ -96,43 +64,41 @@ async function alarms(state: string): Promise<{ id: string; state: string }[]> {
   return res.body.items
 }
 
-beforeAll(async () => {
-  if (!chromiumAvailable) return
-  await consoleBuilt()
-  t = await startTestHub({ VMS_ALARM_EVAL_MS: 600_000 })
-  acme = await createTenantWithAdmin(t, SLUG)
-  const site = await t.request('POST', '/api/v1/sites', { token: acme.token, body: { name: 'North' } })
-  expect(site.status, site.text).toBe(201)
-  const enrolled = await enrollAgentAt(t, site.body.id, acme.token, 'north-pc')
-  const camera = await t.request('POST', '/api/v1/cameras', {
-    token: acme.token,
-    body: {
-      name: 'Front door',
-      siteId: site.body.id,
-      agentId: enrolled.agentId,
-      streams: [{ role: 'main', url: 'rtsp://10.0.0.1/front' }],
-    },
-  })
-  expect(camera.status, camera.text).toBe(201)
-  door = camera.body.id
-  // A channel for the rule's picker, disabled: nothing is sent anywhere.
-  const channel = await t.request('POST', '/api/v1/notification-channels', {
-    token: acme.token,
-    body: { type: 'email', name: 'Night shift', to: ['night@example.com'], enabled: false },
-  })
-  expect(channel.status, channel.text).toBe(201)
-  await userWithRole(t, SLUG, acme.token, OPERATOR.username, 'operator', { type: 'tenant' })
-  await userWithRole(t, SLUG, acme.token, VIEWER.username, 'viewer', { type: 'tenant' })
-  agent = await connectFakeAgent(enrolled)
-  await beat()
-  browser = await launchChromium()
-}, 180_000)
-
-afterAll(async () => {
-  await browser?.close()
-  await agent?.close()
-  await t?.close()
-})
+const suite = consoleSuite(
+  'alarms',
+  async () => {
+    t = await startTestHub({ VMS_ALARM_EVAL_MS: 600_000 })
+    acme = await createTenantWithAdmin(t, SLUG)
+    const site = await t.request('POST', '/api/v1/sites', { token: acme.token, body: { name: 'North' } })
+    expect(site.status, site.text).toBe(201)
+    const enrolled = await enrollAgentAt(t, site.body.id, acme.token, 'north-pc')
+    const camera = await t.request('POST', '/api/v1/cameras', {
+      token: acme.token,
+      body: {
+        name: 'Front door',
+        siteId: site.body.id,
+        agentId: enrolled.agentId,
+        streams: [{ role: 'main', url: 'rtsp://10.0.0.1/front' }],
+      },
+    })
+    expect(camera.status, camera.text).toBe(201)
+    door = camera.body.id
+    // A channel for the rule's picker, disabled: nothing is sent anywhere.
+    const channel = await t.request('POST', '/api/v1/notification-channels', {
+      token: acme.token,
+      body: { type: 'email', name: 'Night shift', to: ['night@example.com'], enabled: false },
+    })
+    expect(channel.status, channel.text).toBe(201)
+    await userWithRole(t, SLUG, acme.token, OPERATOR.username, 'operator', { type: 'tenant' })
+    await userWithRole(t, SLUG, acme.token, VIEWER.username, 'viewer', { type: 'tenant' })
+    agent = await connectFakeAgent(enrolled)
+    await beat()
+  },
+  async () => {
+    await agent?.close()
+    await t?.close()
+  },
+)
 
 const nav = (page: Page) => page.getByRole('navigation', { name: 'Main' })
 const alarmsLink = (page: Page, name: string | RegExp) => nav(page).getByRole('link', { name, exact: true })
@@ -142,7 +108,7 @@ const alarmRow = (page: Page, text: string) =>
 
 describe.skipIf(!chromiumAvailable)('console alarms in Chromium', () => {
   it('makes a rule, shows the alarm live with its badge and sound, acknowledges it, and sees it close', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/events')
     await alarmsLink(page, 'Alarms').click()
     await page.getByRole('heading', { name: 'Alarms', level: 1 }).waitFor()
@@ -303,7 +269,7 @@ describe.skipIf(!chromiumAvailable)('console alarms in Chromium', () => {
   })
 
   it('gives an operator alarms without the rule editor, a viewer no alarms, and fits a phone', async () => {
-    const op = await openConsole(browser, { width: 390, height: 844 })
+    const op = await openConsole(suite.browser, { width: 390, height: 844 })
     await signIn(op.page, t.url, OPERATOR, '/alarms?state=closed')
     await op.page.getByRole('heading', { name: 'Alarms', level: 1 }).waitFor()
     await alarmRow(op.page, 'Front door').waitFor()
@@ -313,7 +279,7 @@ describe.skipIf(!chromiumAvailable)('console alarms in Chromium', () => {
     expect(op.errors).toEqual([])
     await op.context.close()
 
-    const viewer = await openConsole(browser)
+    const viewer = await openConsole(suite.browser)
     await signIn(viewer.page, t.url, VIEWER, '/events')
     expect(await navLinks(viewer.page)).toEqual(['Live', 'Playback', 'Events', 'Health'])
     expect(viewer.errors).toEqual([])

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import type { Browser, Locator, Page } from 'playwright-core'
+import type { Locator, Page } from 'playwright-core'
 import sharp from 'sharp'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
+import { describe, expect, it } from 'vitest'
+import { chromiumAvailable } from '../../scripts/lib/chromium.ts'
 import {
-  consoleBuilt,
+  consoleSuite,
   expectAccessible,
   expectNoHorizontalScroll,
   openConsole,
@@ -28,12 +28,9 @@ import {
  * the hub's refusal shown next to the form), who sees the editor, and the playback timeline's
  * object markers and motion bars.
  */
-if (!chromiumAvailable)
-  console.warn('SKIPPING console analytics tests: /usr/bin/chromium is missing (Debian: chromium)')
 
 const ADMIN = { tenant: 'system', username: 'admin', password: ADMIN_PASSWORD }
 let t: TestHub
-let browser: Browser
 let adminToken: string
 let tenantId: string
 let siteId: string
@@ -97,72 +94,70 @@ async function insertSnapshots(eventId: string, colour: [number, number, number]
   }
 }
 
-beforeAll(async () => {
-  if (!chromiumAvailable) return
-  await consoleBuilt()
-  t = await startTestHub({}, { systemLicense: true })
-  adminToken = await t.adminToken()
-  const code = await enrollmentCode(t, 'Depot')
-  siteId = code.siteId
-  const enrolled = await t.request('POST', '/api/v1/enroll', {
-    body: { code: code.code, name: 'depot-agent' },
-  })
-  expect(enrolled.status, enrolled.text).toBe(201)
-  agentId = enrolled.body.agentId
-  const camera = await t.request('POST', '/api/v1/cameras', {
-    token: adminToken,
-    body: { name: 'Gate', siteId, agentId, streams: [{ role: 'main', url: 'rtsp://10.0.0.1/gate' }] },
-  })
-  expect(camera.status, camera.text).toBe(201)
-  cameraId = camera.body.id
-  tenantId = camera.body.tenantId
+const suite = consoleSuite(
+  'analytics',
+  async () => {
+    t = await startTestHub({}, { systemLicense: true })
+    adminToken = await t.adminToken()
+    const code = await enrollmentCode(t, 'Depot')
+    siteId = code.siteId
+    const enrolled = await t.request('POST', '/api/v1/enroll', {
+      body: { code: code.code, name: 'depot-agent' },
+    })
+    expect(enrolled.status, enrolled.text).toBe(201)
+    agentId = enrolled.body.agentId
+    const camera = await t.request('POST', '/api/v1/cameras', {
+      token: adminToken,
+      body: { name: 'Gate', siteId, agentId, streams: [{ role: 'main', url: 'rtsp://10.0.0.1/gate' }] },
+    })
+    expect(camera.status, camera.text).toBe(201)
+    cameraId = camera.body.id
+    tenantId = camera.body.tenantId
 
-  // A person still in view at the entrance, a car that left the driveway, an older person
-  // without a snapshot, and an event of another type.
-  eventIds.person = await insertEvent(
-    'object',
-    minutesAgo(10),
-    objectData('person', { score: 0.91, zones: ['entrance'], startTime: minutesAgo(10) }),
-  )
-  eventIds.car = await insertEvent(
-    'object',
-    minutesAgo(20),
-    objectData('car', {
-      score: 0.78,
-      zones: ['driveway'],
-      startTime: minutesAgo(20),
-      endTime: minutesAgo(18),
-    }),
-  )
-  eventIds.walker = await insertEvent(
-    'object',
-    minutesAgo(30),
-    objectData('person', {
-      score: 0.66,
-      startTime: minutesAgo(30),
-      endTime: minutesAgo(29),
-      hasSnapshot: false,
-    }),
-  )
-  await insertEvent('camera.offline', minutesAgo(40), { reason: 'timeout' })
-  await insertSnapshots(eventIds.person, [200, 60, 60])
-  await insertSnapshots(eventIds.car, [60, 60, 200])
+    // A person still in view at the entrance, a car that left the driveway, an older person
+    // without a snapshot, and an event of another type.
+    eventIds.person = await insertEvent(
+      'object',
+      minutesAgo(10),
+      objectData('person', { score: 0.91, zones: ['entrance'], startTime: minutesAgo(10) }),
+    )
+    eventIds.car = await insertEvent(
+      'object',
+      minutesAgo(20),
+      objectData('car', {
+        score: 0.78,
+        zones: ['driveway'],
+        startTime: minutesAgo(20),
+        endTime: minutesAgo(18),
+      }),
+    )
+    eventIds.walker = await insertEvent(
+      'object',
+      minutesAgo(30),
+      objectData('person', {
+        score: 0.66,
+        startTime: minutesAgo(30),
+        endTime: minutesAgo(29),
+        hasSnapshot: false,
+      }),
+    )
+    await insertEvent('camera.offline', minutesAgo(40), { reason: 'timeout' })
+    await insertSnapshots(eventIds.person, [200, 60, 60])
+    await insertSnapshots(eventIds.car, [60, 60, 200])
 
-  // Motion in the 10 s buckets around the events: a burst per event, full at its peak.
-  const bucket = (ms: number) => new Date(Math.floor(ms / 10_000) * 10_000).toISOString()
-  for (const m of [10, 20, 30])
-    for (let i = -3; i <= 3; i++)
-      await t.db.adminQuery(
-        'insert into camera_activity (tenant_id, camera_id, bucket_start, motion_seconds) values ($1, $2, $3, $4)',
-        [tenantId, cameraId, bucket(NOW - m * 60_000 + i * 10_000), 10 - Math.abs(i) * 3],
-      )
-  browser = await launchChromium()
-}, 180_000)
-
-afterAll(async () => {
-  await browser?.close()
-  await t?.close()
-})
+    // Motion in the 10 s buckets around the events: a burst per event, full at its peak.
+    const bucket = (ms: number) => new Date(Math.floor(ms / 10_000) * 10_000).toISOString()
+    for (const m of [10, 20, 30])
+      for (let i = -3; i <= 3; i++)
+        await t.db.adminQuery(
+          'insert into camera_activity (tenant_id, camera_id, bucket_start, motion_seconds) values ($1, $2, $3, $4)',
+          [tenantId, cameraId, bucket(NOW - m * 60_000 + i * 10_000), 10 - Math.abs(i) * 3],
+        )
+  },
+  async () => {
+    await t?.close()
+  },
+)
 
 const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { name, level: 1 })
 
@@ -189,7 +184,7 @@ async function applyFilters(page: Page, fill: { label?: string; zone?: string; a
 
 describe.skipIf(!chromiumAvailable)('console analytics in Chromium', () => {
   it('lists object events with snapshots, filters them by label, zone and activity, and opens one', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/events')
     await heading(page, 'Events').waitFor()
     await page.getByText('4 events', { exact: true }).waitFor()
@@ -255,7 +250,7 @@ describe.skipIf(!chromiumAvailable)('console analytics in Chromium', () => {
   })
 
   it('edits a camera’s analytics: zone drawn on the picture, saved, refused input shown', async () => {
-    const { page, context, errors } = await openConsole(browser, { width: 1366, height: 1000 })
+    const { page, context, errors } = await openConsole(suite.browser, { width: 1366, height: 1000 })
     await signIn(page, t.url, ADMIN, '/admin/cameras')
     await heading(page, 'Cameras').waitFor()
     const card = page.getByRole('article', { name: 'Gate' })
@@ -379,7 +374,7 @@ describe.skipIf(!chromiumAvailable)('console analytics in Chromium', () => {
   })
 
   it('draws on a still from the camera when the agent gives one, and fits a phone', async () => {
-    const { page, context, errors } = await openConsole(browser, { width: 390, height: 844 })
+    const { page, context, errors } = await openConsole(suite.browser, { width: 390, height: 844 })
     // The agent never connects in this test: the page is told it is online and the still is
     // answered here, as the agent's camera.probe would (a 640x360 JPEG).
     const still = (await jpeg(640, 360, 40, 120, 40)).toString('base64')
@@ -444,7 +439,7 @@ describe.skipIf(!chromiumAvailable)('console analytics in Chromium', () => {
 
   it('shows no Analytics button to a viewer without camera.manage', async () => {
     await userWithRole(t, 'system', adminToken, 'gate-viewer', 'viewer', { type: 'tenant' })
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(
       page,
       t.url,
@@ -473,7 +468,7 @@ describe.skipIf(!chromiumAvailable)('console analytics in Chromium', () => {
     })
     expect(created.status, created.text).toBe(201)
     const porchId = created.body.id as string
-    const { page, context, errors } = await openConsole(browser, { width: 1366, height: 1000 })
+    const { page, context, errors } = await openConsole(suite.browser, { width: 1366, height: 1000 })
     await signIn(page, t.url, ADMIN, '/admin/cameras')
     await heading(page, 'Cameras').waitFor()
 
@@ -509,7 +504,7 @@ describe.skipIf(!chromiumAvailable)('console analytics in Chromium', () => {
   })
 
   it('draws motion and object events on the playback timeline', async () => {
-    const { page, context, errors } = await openConsole(browser, { width: 1100, height: 1000 })
+    const { page, context, errors } = await openConsole(suite.browser, { width: 1100, height: 1000 })
     await signIn(page, t.url, ADMIN, `/playback/${cameraId}?t=${encodeURIComponent(minutesAgo(15))}`)
     await heading(page, 'Playback').waitFor()
     const row = page.locator(`.timeline-row[data-camera-id="${cameraId}"]`)

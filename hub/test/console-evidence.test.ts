@@ -1,8 +1,8 @@
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { chromiumAvailable } from '../../scripts/lib/chromium.ts'
 import {
-  consoleBuilt,
+  consoleSuite,
   expectAccessible,
   navLinks,
   openConsole,
@@ -24,43 +24,40 @@ import {
  * (pending: the agent never connects here), and removing it behind a confirmation. An operator
  * (no evidence.manage) has no Evidence link.
  */
-if (!chromiumAvailable)
-  console.warn('SKIPPING console evidence tests: /usr/bin/chromium is missing (Debian: chromium)')
 
 const ADMIN = { tenant: 'system', username: 'admin', password: ADMIN_PASSWORD }
 const OPERATOR = { tenant: 'system', username: 'evidence-operator', password: USER_PASSWORD }
 let t: TestHub
-let browser: Browser
 let adminToken: string
 
-beforeAll(async () => {
-  if (!chromiumAvailable) return
-  await consoleBuilt()
-  t = await startTestHub({}, { systemLicense: true })
-  adminToken = await t.adminToken()
-  const code = await enrollmentCode(t, 'Store 12')
-  const enrolled = await t.request('POST', '/api/v1/enroll', { body: { code: code.code, name: 'store-12' } })
-  expect(enrolled.status, enrolled.text).toBe(201)
-  for (const name of ['Till', 'Back door']) {
-    const camera = await t.request('POST', '/api/v1/cameras', {
-      token: adminToken,
-      body: {
-        name,
-        siteId: code.siteId,
-        agentId: enrolled.body.agentId,
-        streams: [{ role: 'main', url: 'rtsp://10.0.0.1/stream' }],
-      },
+const suite = consoleSuite(
+  'evidence',
+  async () => {
+    t = await startTestHub({}, { systemLicense: true })
+    adminToken = await t.adminToken()
+    const code = await enrollmentCode(t, 'Store 12')
+    const enrolled = await t.request('POST', '/api/v1/enroll', {
+      body: { code: code.code, name: 'store-12' },
     })
-    expect(camera.status, camera.text).toBe(201)
-  }
-  await userWithRole(t, 'system', adminToken, OPERATOR.username, 'operator', { type: 'tenant' })
-  browser = await launchChromium()
-}, 180_000)
-
-afterAll(async () => {
-  await browser?.close()
-  await t?.close()
-})
+    expect(enrolled.status, enrolled.text).toBe(201)
+    for (const name of ['Till', 'Back door']) {
+      const camera = await t.request('POST', '/api/v1/cameras', {
+        token: adminToken,
+        body: {
+          name,
+          siteId: code.siteId,
+          agentId: enrolled.body.agentId,
+          streams: [{ role: 'main', url: 'rtsp://10.0.0.1/stream' }],
+        },
+      })
+      expect(camera.status, camera.text).toBe(201)
+    }
+    await userWithRole(t, 'system', adminToken, OPERATOR.username, 'operator', { type: 'tenant' })
+  },
+  async () => {
+    await t?.close()
+  },
+)
 
 /** A `datetime-local` value (the browser's zone) `ms` from now, to the minute. */
 const local = (offsetMs: number) => {
@@ -77,7 +74,7 @@ const row = (page: Page, reason: string) =>
 
 describe.skipIf(!chromiumAvailable)('console evidence page in Chromium', () => {
   it('locks evidence through the form, lists it with its state per agent, and removes it', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/live')
     expect(await navLinks(page)).toContain('Evidence')
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Evidence' }).click()
@@ -135,7 +132,7 @@ describe.skipIf(!chromiumAvailable)('console evidence page in Chromium', () => {
   })
 
   it('shows an operator no Evidence link', async () => {
-    const { page, context } = await openConsole(browser)
+    const { page, context } = await openConsole(suite.browser)
     await signIn(page, t.url, OPERATOR, '/live')
     expect(await navLinks(page)).not.toContain('Evidence')
     await context.close()

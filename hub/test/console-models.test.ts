@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { chromiumAvailable } from '../../scripts/lib/chromium.ts'
 import {
-  consoleBuilt,
+  consoleSuite,
   expectAccessible,
   expectNoHorizontalScroll,
   navLinks,
@@ -29,8 +29,6 @@ import {
  * graph whose one Reshape turns the image input [1, 3, 32, 32] into a YOLOv8 output [1, 6, 512]
  * (4 + 2 classes, 512 anchors).
  */
-if (!chromiumAvailable)
-  console.warn('SKIPPING console models tests: /usr/bin/chromium is missing (Debian: chromium)')
 
 // A minimal protobuf writer, enough for an ONNX ModelProto (onnx/onnx.proto field numbers).
 const varint = (n: number | bigint): number[] => {
@@ -105,39 +103,36 @@ const TINY_SHA = createHash('sha256').update(TINY).digest('hex')
 const ADMIN = { tenant: 'system', username: 'admin', password: ADMIN_PASSWORD }
 const VIEWER = { tenant: 'system', username: 'model-viewer', password: USER_PASSWORD }
 let t: TestHub
-let browser: Browser
 let adminToken: string
 let cameraId: string
 
-beforeAll(async () => {
-  if (!chromiumAvailable) return
-  await consoleBuilt()
-  t = await startTestHub({}, { systemLicense: true })
-  adminToken = await t.adminToken()
-  const code = await enrollmentCode(t, 'Depot')
-  const enrolled = await t.request('POST', '/api/v1/enroll', {
-    body: { code: code.code, name: 'depot-agent' },
-  })
-  expect(enrolled.status, enrolled.text).toBe(201)
-  const camera = await t.request('POST', '/api/v1/cameras', {
-    token: adminToken,
-    body: {
-      name: 'Gate',
-      siteId: code.siteId,
-      agentId: enrolled.body.agentId,
-      streams: [{ role: 'main', url: 'rtsp://10.0.0.1/gate' }],
-    },
-  })
-  expect(camera.status, camera.text).toBe(201)
-  cameraId = camera.body.id
-  await userWithRole(t, 'system', adminToken, VIEWER.username, 'viewer', { type: 'tenant' })
-  browser = await launchChromium()
-}, 180_000)
-
-afterAll(async () => {
-  await browser?.close()
-  await t?.close()
-})
+const suite = consoleSuite(
+  'models',
+  async () => {
+    t = await startTestHub({}, { systemLicense: true })
+    adminToken = await t.adminToken()
+    const code = await enrollmentCode(t, 'Depot')
+    const enrolled = await t.request('POST', '/api/v1/enroll', {
+      body: { code: code.code, name: 'depot-agent' },
+    })
+    expect(enrolled.status, enrolled.text).toBe(201)
+    const camera = await t.request('POST', '/api/v1/cameras', {
+      token: adminToken,
+      body: {
+        name: 'Gate',
+        siteId: code.siteId,
+        agentId: enrolled.body.agentId,
+        streams: [{ role: 'main', url: 'rtsp://10.0.0.1/gate' }],
+      },
+    })
+    expect(camera.status, camera.text).toBe(201)
+    cameraId = camera.body.id
+    await userWithRole(t, 'system', adminToken, VIEWER.username, 'viewer', { type: 'tenant' })
+  },
+  async () => {
+    await t?.close()
+  },
+)
 
 const heading = (page: Page) => page.getByRole('heading', { name: 'Models', level: 1 })
 const table = (page: Page) => page.getByRole('table', { name: 'Models' })
@@ -164,7 +159,7 @@ async function setCameraModel(model: string, objects: string[]) {
 
 describe.skipIf(!chromiumAvailable)('console models page in Chromium', () => {
   it('lists the built-in model, uploads a model, and shows the hub’s refusals readably', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/live')
     const links = await navLinks(page)
     expect(links.slice(links.indexOf('Cameras'), links.indexOf('Cameras') + 2)).toEqual(['Cameras', 'Models'])
@@ -246,7 +241,7 @@ describe.skipIf(!chromiumAvailable)('console models page in Chromium', () => {
 
   it('shows which cameras use a model, refuses to delete it then, and deletes it after confirmation', async () => {
     await setCameraModel('tiny', ['cat'])
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/admin/models')
     await heading(page).waitFor()
     const tiny = row(page, 'tiny')
@@ -291,7 +286,7 @@ describe.skipIf(!chromiumAvailable)('console models page in Chromium', () => {
   })
 
   it('fits a phone', async () => {
-    const { page, context, errors } = await openConsole(browser, { width: 390, height: 844 })
+    const { page, context, errors } = await openConsole(suite.browser, { width: 390, height: 844 })
     await signIn(page, t.url, ADMIN, '/admin/models')
     await heading(page).waitFor()
     await row(page, 'default').waitFor()
@@ -314,7 +309,7 @@ describe.skipIf(!chromiumAvailable)('console models page in Chromium', () => {
       body: new Uint8Array(TINY),
     })
     expect(upload.status, await upload.text()).toBe(201)
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, VIEWER, '/admin/models')
     expect(await navLinks(page)).toEqual(['Live', 'Playback', 'Events', 'Health'])
     await heading(page).waitFor()

@@ -1,10 +1,10 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromiumAvailable, launchChromium } from '../../scripts/lib/chromium.ts'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { chromiumAvailable } from '../../scripts/lib/chromium.ts'
 import {
-  consoleBuilt,
+  consoleSuite,
   expectAccessible,
   expectNoHorizontalScroll,
   openConsole,
@@ -25,15 +25,12 @@ import {
  * fails it until it is dead), the dead letter shown and retried once the receiver answers 200,
  * then the channel edited and deleted. Driven by labels and accessible names.
  */
-if (!chromiumAvailable)
-  console.warn('SKIPPING console notifications tests: /usr/bin/chromium is missing (Debian: chromium)')
 
 const ADMIN = { tenant: 'system', username: 'admin', password: ADMIN_PASSWORD }
 const OPERATOR = { tenant: 'system', username: 'notify-operator', password: USER_PASSWORD }
 const SECRET = 'console-Secret-Value-4417'
 
 let t: TestHub
-let browser: Browser
 let adminToken: string
 let receiverStatus = 500
 const received: { delivery: string; status: number }[] = []
@@ -53,35 +50,33 @@ async function until<T>(
   }
 }
 
-beforeAll(async () => {
-  if (!chromiumAvailable) return
-  await consoleBuilt()
-  receiver = http.createServer((req, res) => {
-    req.resume()
-    req.on('end', () => {
-      received.push({ delivery: String(req.headers['x-vms-delivery']), status: receiverStatus })
-      res.statusCode = receiverStatus
-      res.end()
+const suite = consoleSuite(
+  'notifications',
+  async () => {
+    receiver = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        received.push({ delivery: String(req.headers['x-vms-delivery']), status: receiverStatus })
+        res.statusCode = receiverStatus
+        res.end()
+      })
     })
-  })
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
-  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/console-hook`
-  t = await startTestHub({
-    VMS_WEBHOOK_ALLOW_PRIVATE: true,
-    VMS_NOTIFY_MAX_ATTEMPTS: 2,
-    VMS_NOTIFY_RETRY_BASE_MS: 20,
-    VMS_NOTIFY_POLL_MS: 50,
-  })
-  adminToken = await t.adminToken()
-  await userWithRole(t, 'system', adminToken, OPERATOR.username, 'operator', { type: 'tenant' })
-  browser = await launchChromium()
-}, 180_000)
-
-afterAll(async () => {
-  await browser?.close()
-  await t?.close()
-  await new Promise<void>((r) => (receiver ? receiver.close(() => r()) : r()))
-})
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
+    receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/console-hook`
+    t = await startTestHub({
+      VMS_WEBHOOK_ALLOW_PRIVATE: true,
+      VMS_NOTIFY_MAX_ATTEMPTS: 2,
+      VMS_NOTIFY_RETRY_BASE_MS: 20,
+      VMS_NOTIFY_POLL_MS: 50,
+    })
+    adminToken = await t.adminToken()
+    await userWithRole(t, 'system', adminToken, OPERATOR.username, 'operator', { type: 'tenant' })
+  },
+  async () => {
+    await t?.close()
+    await new Promise<void>((r) => (receiver ? receiver.close(() => r()) : r()))
+  },
+)
 
 const channels = (page: Page) => page.getByRole('table', { name: 'Notification channels' })
 const deadLetters = (page: Page) => page.getByRole('table', { name: 'Dead letters' })
@@ -95,7 +90,7 @@ async function dead(): Promise<{ id: string; channelName: string }[]> {
 
 describe.skipIf(!chromiumAvailable)('console notifications page in Chromium', () => {
   it('creates a webhook channel, sends a test, shows the dead letter and retries it', async () => {
-    const { page, context, errors } = await openConsole(browser)
+    const { page, context, errors } = await openConsole(suite.browser)
     await signIn(page, t.url, ADMIN, '/live')
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Notifications' }).click()
     await page.getByRole('heading', { name: 'Notifications', level: 1 }).waitFor()
@@ -168,14 +163,14 @@ describe.skipIf(!chromiumAvailable)('console notifications page in Chromium', ()
   })
 
   it('fits a phone, and is not offered to an operator', async () => {
-    const phone = await openConsole(browser, { width: 390, height: 844 })
+    const phone = await openConsole(suite.browser, { width: 390, height: 844 })
     await signIn(phone.page, t.url, ADMIN, '/admin/notifications')
     await phone.page.getByRole('heading', { name: 'Notifications', level: 1 }).waitFor()
     await expectNoHorizontalScroll(phone.page)
     expect(phone.errors).toEqual([])
     await phone.context.close()
 
-    const op = await openConsole(browser)
+    const op = await openConsole(suite.browser)
     await signIn(op.page, t.url, OPERATOR, '/live')
     const links = await op.page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts()
     expect(links).not.toContain('Notifications')

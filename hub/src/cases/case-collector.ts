@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises'
 import { cleanText, type ExportMeta } from '@ts-vms/shared'
 import { AgentRequestError } from '../agents/agent-requests.ts'
 import { CameraSchema } from '../db/entities.ts'
-import { signAndStoreExport } from '../exports/signed-exports.ts'
+import { recordSignedExport } from '../exports/signed-exports.ts'
 import type { HubContext } from '../hub-context.ts'
 import type { CaseFiles } from './case-files.ts'
 import type { ClipRow } from './case-store.ts'
@@ -186,41 +186,13 @@ export class CaseCollector {
     }
     try {
       await this.hub.db.withTenant(scope, async (tx) => {
-        const rows: { created_at: Date }[] = await tx.execute(
-          `insert into exports (id, tenant_id, site_id, camera_id, agent_id, requested_from, requested_to,
-             start_at, end_at, sha256, bytes, frames, codec, width, height, truncated_at, created_by)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning created_at`,
-          [
-            exportId,
-            camera.tenantId,
-            camera.siteId,
-            camera.id,
-            agentId,
-            clip.from,
-            clip.to,
-            new Date(meta.start),
-            new Date(meta.end),
-            meta.sha256,
-            meta.bytes,
-            meta.frames,
-            meta.codec,
-            meta.width,
-            meta.height,
-            meta.truncatedAt ? new Date(meta.truncatedAt) : null,
-            by.userId,
-          ],
-        )
-        await signAndStoreExport(this.hub, tx, {
+        await recordSignedExport(this.hub, tx, {
           exportId,
-          tenantId: camera.tenantId,
-          camera: { id: camera.id, name: camera.name },
-          siteId: camera.siteId,
-          from: meta.start,
-          to: meta.end,
-          sha256: meta.sha256,
-          bytes: meta.bytes,
+          camera,
+          agentId,
+          requested: { from: clip.from, to: clip.to },
+          meta,
           exportedBy: { userId: by.userId, username: by.username },
-          exportedAt: rows[0]?.created_at ?? new Date(),
         })
         // Ours still (not deleted, not claimed by a retry): otherwise roll the export back.
         const done: { id: string }[] = await tx.execute(

@@ -69,8 +69,13 @@ export class CaseFiles {
     await rm(this.clipFile(caseId, clipId), { force: true })
   }
 
+  /**
+   * Removes a case's folder. A clip still being collected may land a file in it meanwhile
+   * (ENOTEMPTY while the folder is emptied): retried, and the collector removes what it kept for a
+   * case that is gone.
+   */
   async removeCase(caseId: string): Promise<void> {
-    await rm(this.caseDir(caseId), { recursive: true, force: true })
+    await rm(this.caseDir(caseId), { recursive: true, force: true, maxRetries: 5, retryDelay: 50 })
   }
 }
 

@@ -1,3 +1,4 @@
+import type { ExportMeta } from '@ts-vms/shared'
 import type { Tx } from '../db/database.ts'
 import type { HubContext } from '../hub-context.ts'
 import { exportKeysOf } from './export-keys.ts'
@@ -65,4 +66,63 @@ export async function storedManifest(tx: Tx, exportId: string): Promise<string |
     [exportId],
   )
   return rows[0]?.manifest
+}
+
+/**
+ * Records an export the agent delivered (`exports`: the range asked for, what the file holds) and
+ * signs its manifest, in the caller's transaction: no export without its manifest. Returns the
+ * row as stored. The export route and case collection both go through here.
+ */
+export async function recordSignedExport<Row extends { created_at: Date }>(
+  hub: HubContext,
+  tx: Tx,
+  e: {
+    exportId: string
+    camera: { id: string; name: string; tenantId: string; siteId: string }
+    agentId: string
+    /** The range asked for. */
+    requested: { from: Date; to: Date }
+    meta: ExportMeta
+    exportedBy: { userId: string; username: string }
+  },
+): Promise<Row> {
+  const { meta } = e
+  const [row]: Row[] = await tx.execute(
+    `insert into exports (id, tenant_id, site_id, camera_id, agent_id, requested_from, requested_to,
+       start_at, end_at, sha256, bytes, frames, codec, width, height, truncated_at, created_by)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning *`,
+    [
+      e.exportId,
+      e.camera.tenantId,
+      e.camera.siteId,
+      e.camera.id,
+      e.agentId,
+      e.requested.from,
+      e.requested.to,
+      new Date(meta.start),
+      new Date(meta.end),
+      meta.sha256,
+      meta.bytes,
+      meta.frames,
+      meta.codec,
+      meta.width,
+      meta.height,
+      meta.truncatedAt ? new Date(meta.truncatedAt) : null,
+      e.exportedBy.userId,
+    ],
+  )
+  if (!row) throw new Error('the export was not recorded')
+  await signAndStoreExport(hub, tx, {
+    exportId: e.exportId,
+    tenantId: e.camera.tenantId,
+    camera: { id: e.camera.id, name: e.camera.name },
+    siteId: e.camera.siteId,
+    from: meta.start,
+    to: meta.end,
+    sha256: meta.sha256,
+    bytes: meta.bytes,
+    exportedBy: e.exportedBy,
+    exportedAt: row.created_at,
+  })
+  return row
 }

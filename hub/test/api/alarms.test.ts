@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Enrolled, enrollAgentAt } from '../helpers/enrollment.ts'
 import { connectFakeAgent, type FakeAgent, waitFor } from '../helpers/fake-agent.ts'
+import { camera, heartbeat } from '../helpers/heartbeats.ts'
 import { issueTestLicense } from '../helpers/licenses.ts'
 import { createTenantWithAdmin, startTestHub, type TestHub, userWithRole } from '../helpers/test-hub.ts'
 
@@ -43,41 +44,8 @@ const refused: string[] = []
 const now = () => Date.now()
 const iso = (ms = now()) => new Date(ms).toISOString()
 
-function stream(over: Record<string, unknown> = {}) {
-  return {
-    role: 'main',
-    state: 'streaming',
-    bitrateBps: 1_000_000,
-    fps: 15,
-    lostPackets: 0,
-    reconnects: 0,
-    recording: true,
-    lastWrittenAt: iso(),
-    ...over,
-  }
-}
-
-function camera(id: string, over: Record<string, unknown> = {}, streamOver: Record<string, unknown> = {}) {
-  return { id, streams: [stream(streamOver)], ...over }
-}
-
 /** A heartbeat as the agent sends it; each call a new outbox record. */
-function health(over: Record<string, unknown> = {}) {
-  return {
-    seq: ++seq,
-    type: 'health',
-    at: iso(),
-    body: {
-      uptimeSeconds: 100,
-      version: 'test',
-      outbox: { depth: 0, bytes: 0, full: false },
-      configVersion: 1,
-      disk: { freeBytes: 500, totalBytes: 1000 },
-      cameras: [camera(door)],
-      ...over,
-    },
-  }
-}
+const health = (over: Record<string, unknown> = {}) => heartbeat(++seq, [camera(door)], over)
 
 const beat = (over: Record<string, unknown> = {}) => agent.publishBatch([health(over)])
 const evaluate = (atMs = now()) => t.hub.context.alarms.evaluate(atMs)

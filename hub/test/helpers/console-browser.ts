@@ -3,7 +3,8 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { expect } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
+import { chromiumAvailable, launchChromium } from '../../../scripts/lib/chromium.ts'
 import { ensureConsoleBuilt } from '../../src/console/console-build.ts'
 
 /**
@@ -18,6 +19,40 @@ export const SCREENSHOTS = path.join(ROOT, 'docs/ui')
 /** Builds the console if its sources changed (tests start hubs without the CLI that does it). */
 export async function consoleBuilt(): Promise<void> {
   await ensureConsoleBuilt()
+}
+
+/**
+ * The frame every console browser suite shares, registered as the file's beforeAll and afterAll:
+ * a warning when Chromium is missing (the suite's `describe.skipIf(!chromiumAvailable)` skips it),
+ * the console built, then `setup` (the hub and whatever else the suite needs), then Chromium
+ * launched. Afterwards the browser closes first, then `teardown` (agents, the hub, servers, in the
+ * suite's own order). `what` names the suite in the warning.
+ */
+export function consoleSuite(
+  what: string,
+  setup: () => Promise<void>,
+  teardown: () => Promise<void>,
+  timeout = 180_000,
+): { readonly browser: Browser } {
+  if (!chromiumAvailable)
+    console.warn(`SKIPPING console ${what} tests: /usr/bin/chromium is missing (Debian: chromium)`)
+  let browser: Browser | undefined
+  beforeAll(async () => {
+    if (!chromiumAvailable) return
+    await consoleBuilt()
+    await setup()
+    browser = await launchChromium()
+  }, timeout)
+  afterAll(async () => {
+    await browser?.close()
+    await teardown()
+  })
+  return {
+    get browser(): Browser {
+      if (!browser) throw new Error('Chromium is not running (beforeAll failed or was skipped)')
+      return browser
+    },
+  }
 }
 
 export interface ConsolePage {

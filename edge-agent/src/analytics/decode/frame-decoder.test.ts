@@ -474,7 +474,17 @@ describe.skipIf(!ffmpeg)('FrameDecoder with ffmpeg', () => {
     // No parameter sets in the SDP: the size comes from the keyframe's own SPS.
     d.start({ ...streamInfo(clip), parameterSets: [] })
     await feed(d, accessUnits(clip, 0, 30))
-    await waitFor(() => frames.length === 29, '29 frames')
+    // Every access unit decoded (ffmpeg holds the last one back) or skipped: a loaded machine makes
+    // the decoder skip to the next keyframe while ffmpeg is behind, which is its job, not a failure.
+    await waitFor(
+      () =>
+        d.stats.framesFed + d.stats.framesSkipped === 30 &&
+        d.stats.framesDecoded >= d.stats.framesFed - 1 &&
+        frames.length > 0,
+      'every access unit decoded or skipped',
+      60_000,
+    )
+    if (d.stats.framesSkipped === 0) expect(frames).toHaveLength(29)
     for (const f of frames) {
       expect([f.width, f.height]).toEqual([1280, 720])
       expect(f.data).toHaveLength(1280 * 720 * 1.5)

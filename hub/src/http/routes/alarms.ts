@@ -256,37 +256,32 @@ export function registerAlarmRoutes(api: Api, hub: HubContext): void {
     },
   })
 
-  api.route({
-    method: 'post',
-    path: '/api/v1/alarms/:id/acknowledge',
-    tag: 'alarms',
-    auth: 'user',
-    summary: 'Acknowledge an open alarm, with a comment (an acknowledged or closed one is returned as it is)',
-    params: idParams,
-    body: comment,
-    responses: {
-      200: { description: 'The alarm', schema: alarm },
-      404: { description: 'No such alarm (or the caller may not handle it)' },
-    },
-    async handler(ctx, { params, body, principal }) {
-      await transition(ctx, principal, params.id, body.comment, acknowledge)
-    },
-  })
-
-  api.route({
-    method: 'post',
-    path: '/api/v1/alarms/:id/close',
-    tag: 'alarms',
-    auth: 'user',
-    summary: 'Close an alarm by hand, with a comment (if its condition still holds, a new alarm opens)',
-    params: idParams,
-    body: comment,
-    responses: {
-      200: { description: 'The alarm', schema: alarm },
-      404: { description: 'No such alarm (or the caller may not handle it)' },
-    },
-    async handler(ctx, { params, body, principal }) {
-      await transition(ctx, principal, params.id, body.comment, closeByHand)
-    },
-  })
+  for (const [action, act, summary] of [
+    [
+      'acknowledge',
+      acknowledge,
+      'Acknowledge an open alarm, with a comment (an acknowledged or closed one is returned as it is)',
+    ],
+    [
+      'close',
+      closeByHand,
+      'Close an alarm by hand, with a comment (if its condition still holds, a new alarm opens)',
+    ],
+  ] as const)
+    api.route({
+      method: 'post',
+      path: `/api/v1/alarms/:id/${action}`,
+      tag: 'alarms',
+      auth: 'user',
+      summary,
+      params: idParams,
+      body: comment,
+      responses: {
+        200: { description: 'The alarm', schema: alarm },
+        404: { description: 'No such alarm (or the caller may not handle it)' },
+      },
+      async handler(ctx, { params, body, principal }) {
+        await transition(ctx, principal, params.id, body.comment, act)
+      },
+    })
 }

@@ -15,7 +15,7 @@ import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
 import { AgentUploadError } from '../../agents/agent-upload.ts'
 import type { Camera } from '../../db/entities.ts'
-import { signAndStoreExport, storedManifest } from '../../exports/signed-exports.ts'
+import { recordSignedExport, storedManifest } from '../../exports/signed-exports.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { PlaybackService, parsePartName } from '../../playback/playback-service.ts'
 import { receiveSegment } from '../../playback/segment-upload.ts'
@@ -159,47 +159,16 @@ export async function sendExport(
   }
   const { file, meta } = uploaded
   try {
-    const [row] = (await hub.db.withTenant(scopeOf(principal), async (tx) => {
-      const rows = (await tx.execute(
-        `insert into exports (id, tenant_id, site_id, camera_id, agent_id, requested_from, requested_to,
-           start_at, end_at, sha256, bytes, frames, codec, width, height, truncated_at, created_by)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning *`,
-        [
-          exportId,
-          c.tenantId,
-          c.siteId,
-          c.id,
-          c.agentId,
-          from,
-          to,
-          new Date(meta.start),
-          new Date(meta.end),
-          meta.sha256,
-          meta.bytes,
-          meta.frames,
-          meta.codec,
-          meta.width,
-          meta.height,
-          meta.truncatedAt ? new Date(meta.truncatedAt) : null,
-          principal.userId,
-        ],
-      )) as ExportRow[]
-      // Signed with the hub's export key in the same transaction: no export without its manifest.
-      const recorded = rows[0] as ExportRow
-      await signAndStoreExport(hub, tx, {
+    const row = await hub.db.withTenant(scopeOf(principal), (tx) =>
+      recordSignedExport<ExportRow>(hub, tx, {
         exportId,
-        tenantId: c.tenantId,
-        camera: { id: c.id, name: c.name },
-        siteId: c.siteId,
-        from: meta.start,
-        to: meta.end,
-        sha256: meta.sha256,
-        bytes: meta.bytes,
+        camera: c,
+        agentId: c.agentId as string,
+        requested: { from, to },
+        meta,
         exportedBy: { userId: principal.userId, username: principal.username },
-        exportedAt: recorded.created_at,
-      })
-      return rows
-    })) as ExportRow[]
+      }),
+    )
     await auditCamera(hub, ctx, principal, 'camera.export', c, {
       ...details,
       exportId,
