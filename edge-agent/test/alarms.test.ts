@@ -90,8 +90,9 @@ describe('alarms on real conditions', () => {
     expect(Number(gap?.details.lastGapMs)).toBeGreaterThan(1000)
   })
 
-  it('evidence locks filling the recording quota open disk.full; removing the lock closes it', async () => {
+  it('evidence locks filling the recording quota open disk.full (and retention.short); removing the lock closes it', async () => {
     await rule('disk.full', { percent: 90 })
+    await rule('retention.short', {})
     expect(await alarms('disk.full')).toEqual([])
     const made = await t.request('POST', '/api/v1/evidence-locks', {
       token: site.token,
@@ -121,6 +122,12 @@ describe('alarms on real conditions', () => {
       reason: 'evidence locks fill the recording quota',
       quotaBytes: 1000,
     })
+    // The quota made retention remove recordings far younger than the camera's retention (a day).
+    await expect.poll(() => alarms('retention.short'), { timeout: 30_000, interval: 200 }).toHaveLength(1)
+    const [short] = await alarms('retention.short')
+    expect(short).toMatchObject({ cameraId: doorId })
+    expect(short?.details).toMatchObject({ retentionDays: 1 })
+    expect(Number(short?.details.keptDays)).toBeLessThan(1)
     const removed = await t.request('DELETE', `/api/v1/evidence-locks/${made.body.id}`, { token: site.token })
     expect(removed.status, removed.text).toBe(204)
     await expect.poll(() => alarms('disk.full'), { timeout: 30_000, interval: 200 }).toEqual([])

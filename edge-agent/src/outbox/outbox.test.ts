@@ -32,6 +32,19 @@ describe('Outbox', () => {
     again.close()
   })
 
+  it('knows when its oldest unacknowledged record was made (the backlog alarm reads it)', () => {
+    const { outbox } = open()
+    expect(outbox.oldestAt()).toBeUndefined()
+    outbox.append('event', { type: 'test' }, new Date('2026-11-30T10:00:00.000Z'))
+    outbox.append('event', { type: 'test' }, new Date('2026-11-30T10:05:00.000Z'))
+    expect(outbox.oldestAt()).toBe('2026-11-30T10:00:00.000Z')
+    outbox.ack(1)
+    expect(outbox.oldestAt()).toBe('2026-11-30T10:05:00.000Z')
+    outbox.ack(2)
+    expect(outbox.oldestAt()).toBeUndefined()
+    outbox.close()
+  })
+
   it('reads in order after a sequence, bounded by rows and bytes', () => {
     const { outbox } = open()
     for (let i = 0; i < 10; i++) outbox.append('event', { type: 'test', data: { i } })
