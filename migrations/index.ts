@@ -14,6 +14,9 @@ import { Migration20261202010000_bookmarks } from './Migration20261202010000_boo
 import { Migration20261203000000_alarms } from './Migration20261203000000_alarms.ts'
 import { Migration20261203010000_evidence_locks } from './Migration20261203010000_evidence_locks.ts'
 import { Migration20261203020000_cases } from './Migration20261203020000_cases.ts'
+import { Migration20261204000000_event_indexes } from './Migration20261204000000_event_indexes.ts'
+import { Migration20261204050000_agent_health_history } from './Migration20261204050000_agent_health_history.ts'
+import { Migration20261204090000_principal_changes } from './Migration20261204090000_principal_changes.ts'
 
 /**
  * The hub's schema history, in order. Listed explicitly (not discovered from the file system) so
@@ -35,4 +38,10 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203000000_alarms', class: Migration20261203000000_alarms },
   { name: 'Migration20261203010000_evidence_locks', class: Migration20261203010000_evidence_locks },
   { name: 'Migration20261203020000_cases', class: Migration20261203020000_cases },
+  { name: 'Migration20261204000000_event_indexes', class: Migration20261204000000_event_indexes },
+  {
+    name: 'Migration20261204050000_agent_health_history',
+    class: Migration20261204050000_agent_health_history,
+  },
+  { name: 'Migration20261204090000_principal_changes', class: Migration20261204090000_principal_changes },
 ]

@@ -450,6 +450,12 @@ export async function benchRecord(): Promise<BenchResult[]> {
           opsPerSec: 60 / reference.cpuPerStreamMinute,
         },
         ratio: ours.cpuPerStreamMinute / reference.cpuPerStreamMinute,
+        goals: [
+          {
+            text: "CPU per stream-minute <= ffmpeg -c copy's",
+            met: ours.cpuPerStreamMinute <= reference.cpuPerStreamMinute,
+          },
+        ],
         notes:
           `CPU per stream-minute at N=${ratioStreams}: recorder ${ours.cpuPerStreamMinute.toFixed(2)} s, ` +
           `ffmpeg ${reference.cpuPerStreamMinute.toFixed(2)} s; recorded: recorder ${describe(ours)}, ` +

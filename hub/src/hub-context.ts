@@ -26,6 +26,7 @@ import type { NotificationKicker } from './notifications/notification-dispatcher
 import type { HubMetrics } from './observability/metrics.ts'
 import type { RateLimits } from './ratelimit/rate-limits.ts'
 import type { Principal } from './rbac/principal.ts'
+import type { PrincipalCache } from './rbac/principal-cache.ts'
 
 /** The hub's services, as route modules see them. */
 export interface HubContext {
@@ -40,6 +41,8 @@ export interface HubContext {
   auditPartitions: AuditPartitions
   metrics: HubMetrics
   limits: RateLimits
+  /** Principals by user, kept true by the database's change announcements (issue 17). */
+  principals: PrincipalCache
   licensing: Licensing
   /** Secrets at rest (camera passwords, signing keys) under the master key. */
   secrets: SecretBox

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis'
 import type { DestinationStream, Logger } from 'pino'
 import { AgentDirectory } from './agents/agent-directory.ts'
 import { AgentRequests } from './agents/agent-requests.ts'
+import { startHealthHistoryRetention } from './agents/health-history.ts'
 import { AgentIngest } from './agents/ingest.ts'
 import { Presence } from './agents/presence.ts'
 import { AlarmEngine } from './alarms/alarm-engine.ts'
@@ -21,16 +22,12 @@ import { PasswordHasher } from './auth/password-hasher.ts'
 import { SigningKeyStore } from './auth/signing-keys.ts'
 import { ExportStore } from './cameras/export-store.ts'
 import type { HubConfig } from './config/config.ts'
+import { parseTrustedProxies } from './config/trusted-proxies.ts'
 import { loadMasterKey } from './crypto/master-key.ts'
 import { Database } from './db/database.ts'
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded-postgres.ts'
+import { PrincipalChangeListener } from './db/principal-change-listener.ts'
 import { createApp } from './http/app.ts'
-import { parseTrustedProxies } from './http/client-ip.ts'
-import {
-  isUploadRequest,
-  limitConnectionsPerAddress,
-  limitRequestBodyTime,
-} from './http/connection-limits.ts'
 import type { HubContext } from './hub-context.ts'
 import { FrigateBridge } from './integrations/frigate-bridge.ts'
 import { loadTrustedKeys } from './license/license-format.ts'
@@ -43,6 +40,7 @@ import type { AgentBus } from './mqtt/agent-bus.ts'
 import { EmbeddedBroker } from './mqtt/embedded-broker.ts'
 import { ExternalBroker } from './mqtt/external-broker.ts'
 import { loadBrokerTls } from './mqtt/tls-cert.ts'
+import { isUploadRequest, limitConnectionsPerAddress, limitRequestBodyTime } from './net/connection-limits.ts'
 import { NotificationDispatcher } from './notifications/notification-dispatcher.ts'
 import { createLogger } from './observability/logger.ts'
 import { HubMetrics } from './observability/metrics.ts'
@@ -51,6 +49,7 @@ import { RateLimits } from './ratelimit/rate-limits.ts'
 import { connectRedis, untilReady } from './ratelimit/redis-client.ts'
 import { RedisRateLimitStore } from './ratelimit/redis-store.ts'
 import { ResilientRateLimitStore } from './ratelimit/resilient-store.ts'
+import { PrincipalCache, parsePrincipalChange } from './rbac/principal-cache.ts'
 import { type BootstrapResult, bootstrap } from './services/bootstrap.ts'
 
 export interface StartHubOptions {
@@ -106,6 +105,45 @@ export async function openDatabase(
   } catch (err) {
     await embedded?.close()
     throw err
+  }
+}
+
+/**
+ * The principal cache and what keeps it true: this hub's own changes arrive as notices on its
+ * pooled sessions; on a shared PostgreSQL, everyone else's by LISTEN (until that connection is up,
+ * and whenever it is down, nothing is served from the cache). PGlite (embedded, or served to tests
+ * by URL) is one session serving one hub, so its notices are the whole story.
+ */
+async function startPrincipalCache(
+  config: HubConfig,
+  db: Database,
+  embedded: EmbeddedPostgres | undefined,
+  logger: Logger,
+): Promise<{ cache: PrincipalCache; close(): Promise<void> }> {
+  const cache = new PrincipalCache({
+    maxEntries: config.VMS_PRINCIPAL_CACHE_MAX,
+    maxAgeMs: config.VMS_PRINCIPAL_CACHE_SECONDS * 1000,
+  })
+  if (config.VMS_PRINCIPAL_CACHE_SECONDS === 0) {
+    cache.suspend()
+    return { cache, close: async () => {} }
+  }
+  const unsubscribe = db.onPrincipalChange((payload) => cache.invalidate(parsePrincipalChange(payload)))
+  if (embedded || (await db.servedByPglite())) return { cache, close: async () => unsubscribe() }
+  cache.suspend()
+  const listener = await PrincipalChangeListener.start({
+    connection: config.VMS_DATABASE_URL ?? '',
+    logger,
+    onChange: (payload) => cache.invalidate(parsePrincipalChange(payload)),
+    onUp: () => cache.resume(),
+    onDown: () => cache.suspend(),
+  })
+  return {
+    cache,
+    close: async () => {
+      unsubscribe()
+      await listener.close()
+    },
   }
 }
 
@@ -174,6 +212,8 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       },
       (limiter) => metrics.rateLimitRejections.inc({ limiter }),
     )
+    const principals = await startPrincipalCache(config, db, embedded, logger)
+    closers.unshift(() => principals.close())
     const auditPartitions = new AuditPartitions(db)
     const audit = new DurableAuditLog({
       db,
@@ -201,6 +241,12 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       retentionDays: config.VMS_AUDIT_RETENTION_DAYS,
     })
     closers.unshift(() => maintenance.stop())
+    const healthRetention = startHealthHistoryRetention({
+      db,
+      logger: logger.child({ component: 'agents' }),
+      days: config.VMS_HEALTH_HISTORY_DAYS,
+    })
+    closers.unshift(() => healthRetention.stop())
     let mailer: Mailer
     if (config.VMS_SMTP_URL) {
       const smtp = new SmtpMailer(config.VMS_SMTP_URL, config.VMS_SMTP_FROM)
@@ -360,6 +406,8 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
         received: (kind) => metrics.mqttMessages.inc({ kind }),
         rejected: (reason) => metrics.mqttRejected.inc({ reason }),
         stored: (type, n) => metrics.ingestStored.inc({ type }, n),
+        committed: (seconds, health) =>
+          metrics.ingestCommitLag.observe({ health: health ? 'true' : 'false' }, seconds),
       },
     })
     // Shutdown: no new traffic, then let what is in hand finish before audit and database close.
@@ -437,6 +485,7 @@ export async function startHub(options: StartHubOptions): Promise<RunningHub> {
       auditPartitions,
       metrics,
       limits,
+      principals: principals.cache,
       licensing,
       secrets: box,
       exports: new ExportStore(path.join(config.VMS_DATA_DIR, 'exports')),

@@ -529,4 +529,45 @@ describe.skipIf(!chromiumAvailable)('console analytics in Chromium', () => {
     )
     await context.close()
   })
+
+  it('shows a capped count as "10,000+" and loads older pages by cursor, each event once', async () => {
+    // More events than the hub counts, days before the others, in runs sharing one time.
+    await t.db.adminQuery(
+      `insert into events (tenant_id, site_id, type, time, data)
+       select $1, $2, 'bulk.tick', $3::timestamptz - (g / 3) * interval '1 second', jsonb_build_object('n', g)
+       from generate_series(1, 10050) g`,
+      [tenantId, siteId, new Date(NOW - 3 * 86_400_000).toISOString()],
+    )
+    const { page, context, errors } = await openConsole(suite.browser)
+    try {
+      await signIn(page, t.url, ADMIN, '/events')
+      await page.getByText('10,000+ events', { exact: true }).waitFor()
+      await expect.poll(() => eventItems(page).count()).toBe(50)
+      await page.getByRole('button', { name: 'Load more events' }).click()
+      await expect.poll(() => eventItems(page).count()).toBeGreaterThanOrEqual(100)
+      await page.getByRole('button', { name: 'Load more events' }).click()
+      await expect.poll(() => eventItems(page).count()).toBeGreaterThanOrEqual(150)
+      // Newest first, and no event twice across the pages (each bulk event says its number).
+      const times = await eventItems(page)
+        .locator('time')
+        .evaluateAll((els) => els.map((el) => el.getAttribute('datetime') ?? ''))
+      expect(times).toEqual([...times].sort().reverse())
+      const numbers = (await eventItems(page).allInnerTexts()).flatMap(
+        (text) => /\bn: (\d+)/.exec(text)?.[1] ?? [],
+      )
+      expect(numbers.length).toBeGreaterThanOrEqual(146)
+      expect(new Set(numbers).size).toBe(numbers.length)
+      // Equal times: the later insert (the higher id) first.
+      expect(numbers.slice(0, 5)).toEqual(['2', '1', '5', '4', '3'])
+      // A filter that matches fewer counts exactly again.
+      await page.getByLabel('Type', { exact: true }).fill('camera.offline')
+      await page.getByRole('button', { name: 'Apply filters' }).click()
+      await page.getByText('1 event', { exact: true }).waitFor()
+      await expectAccessible(page)
+      expect(errors).toEqual([])
+    } finally {
+      await context.close()
+      await t.db.adminQuery(`delete from events where type = 'bulk.tick'`)
+    }
+  })
 })

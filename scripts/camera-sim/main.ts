@@ -2,6 +2,7 @@
  * `npm run camera-sim`: simulated cameras for development and demos (cam1 also has AAC audio).
  *   VMS_SIM_PORT (8554), VMS_SIM_HOST (127.0.0.1), VMS_SIM_USERNAME/VMS_SIM_PASSWORD (Digest auth on
  *   every stream when set).
+ *   --gop <s>              seconds between keyframes on every stream (1; other values need ffmpeg)
  *
  * Simulated network devices in front of those streams (none by default; see devices.ts):
  *   npm run camera-sim -- --onvif cam1 --isapi-nvr 4 --dahua cam2 --device-password s3cret
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     'discovery-port': { type: 'string' },
     'discovery-multicast': { type: 'boolean' },
     'motion-every': { type: 'string' },
+    gop: { type: 'string' },
   },
 })
 
@@ -57,15 +59,16 @@ const auth =
   process.env.VMS_SIM_USERNAME && process.env.VMS_SIM_PASSWORD
     ? { username: process.env.VMS_SIM_USERNAME, password: process.env.VMS_SIM_PASSWORD }
     : undefined
+const gopSeconds = int('gop', args.gop, 1)
+const common = { ...(auth ? { auth } : {}), ...(gopSeconds !== undefined ? { gopSeconds } : {}) }
 const streams: SimStreamOptions[] = [
-  { name: 'cam1', codec: 'h264', audio: true, ...(auth ? { auth } : {}) },
-  { name: 'cam2', codec: 'h264', ...(auth ? { auth } : {}) },
-  { name: 'cam3-h265', codec: 'h265', ...(auth ? { auth } : {}) },
+  { name: 'cam1', codec: 'h264', audio: true, ...common },
+  { name: 'cam2', codec: 'h264', ...common },
+  { name: 'cam3-h265', codec: 'h265', ...common },
 ]
 // Devices name a sub stream per camera; without devices the simulator serves what it always did.
 if (wantDevices)
-  for (const name of NAMES)
-    streams.push({ name: `${name}-sub`, codec: 'h264', sub: true, ...(auth ? { auth } : {}) })
+  for (const name of NAMES) streams.push({ name: `${name}-sub`, codec: 'h264', sub: true, ...common })
 
 const host = process.env.VMS_SIM_HOST ?? '127.0.0.1'
 const sim = await CameraSimulator.start({ host, port: Number(process.env.VMS_SIM_PORT ?? 8554), streams })

@@ -9,6 +9,7 @@ import { verifyDigest } from '../../edge-agent/src/media/rtsp/auth.ts'
 import { parseTransport } from '../../edge-agent/src/media/rtsp/headers.ts'
 import { RtspStreamParser } from '../../edge-agent/src/media/rtsp/message.ts'
 import { type AudioClip, type Clip, loadAdtsClip, loadClip } from './clip.ts'
+import { gopClip, gopFrames } from './gop-clip.ts'
 import { packetizeAac, packetizeNal } from './packetize.ts'
 
 /**
@@ -29,6 +30,11 @@ export interface SimStreamOptions {
   sub?: boolean
   /** The clip's frame rate (the bundled clips are 15 fps). */
   fps?: number
+  /**
+   * Seconds between keyframes, as a camera's GOP setting (the bundled clips: 1). Another value
+   * plays the same pattern encoded by ffmpeg at that interval (`gop-clip.ts`); not with `clipFile`.
+   */
+  gopSeconds?: number
   /** An AAC audio track (trackID=1, 16 kHz mono, RFC 3640 AAC-hbr) looping with the video. */
   audio?: boolean
 }
@@ -95,6 +101,8 @@ class SimStream {
   readonly sessions = new Set<Session>()
   stalledUntil = 0
   refusingUntil = 0
+  /** What the stream played (to whichever sessions were playing): frames, keyframes, the last keyframe's time. */
+  readonly sent = { frames: 0, keyframes: 0, lastKeyframeAt: 0 }
 
   constructor(
     readonly options: SimStreamOptions,
@@ -149,6 +157,11 @@ class SimStream {
     this.lastTickAt = Date.now()
     if (Date.now() < this.stalledUntil) return
     const now = Date.now()
+    this.sent.frames++
+    if (frame.keyframe) {
+      this.sent.keyframes++
+      this.sent.lastKeyframeAt = now
+    }
     const payloads = frame.nalus.flatMap((n) => packetizeNal(n, this.clip.codec))
     for (const s of this.sessions) {
       if (!s.playing || !s.transport) continue
@@ -320,7 +333,22 @@ export class CameraSimulator {
       server.listen(options.port ?? 0, host, resolve)
     })
     sim = new CameraSimulator(server, host, (server.address() as net.AddressInfo).port, udp)
-    for (const s of options.streams) {
+    for (const given of options.streams) {
+      const s =
+        // The bundled clips have a keyframe every 15 frames.
+        given.gopSeconds !== undefined &&
+        gopFrames(given.fps ?? 15, given.gopSeconds) !== 15 &&
+        !given.clipFile
+          ? {
+              ...given,
+              clipFile: await gopClip({
+                codec: given.codec ?? 'h264',
+                sub: given.sub === true,
+                fps: given.fps ?? 15,
+                gopSeconds: given.gopSeconds,
+              }),
+            }
+          : given
       const stream = new SimStream(s, (session, t, rtp, rtcp) => sim?.deliver(session, t, rtp, rtcp))
       sim.streams.set(s.name, stream)
       stream.start()
@@ -376,6 +404,13 @@ export class CameraSimulator {
       if (fault === 'drop') s.socket.destroy()
       if (fault === 'garbage') s.socket.write(randomBytes(512))
     }
+  }
+
+  /** Frames and keyframes a stream has sent so far (what a test proves a viewer's first frame against). */
+  sent(name: string): { frames: number; keyframes: number; lastKeyframeAt: number } {
+    const stream = this.streams.get(name)
+    if (!stream) throw new Error(`no stream ${name}`)
+    return { ...stream.sent }
   }
 
   sessionCount(name: string): number {

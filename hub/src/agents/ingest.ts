@@ -16,6 +16,7 @@ import {
 } from '@ts-vms/shared'
 import type { Logger } from 'pino'
 import { z } from 'zod'
+import { alarmHealth } from '../alarms/alarm-health.ts'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { Database, Tx } from '../db/database.ts'
 import { eventResource, type UpdateBus } from '../live-updates/update-bus.ts'
@@ -23,12 +24,18 @@ import type { AgentBus, AgentMessage } from '../mqtt/agent-bus.ts'
 import type { AgentDirectory, AgentRecord } from './agent-directory.ts'
 import type { AgentRequests } from './agent-requests.ts'
 import { publishDesiredConfig } from './config-sync.ts'
+import { healthSample, recordHealthSample } from './health-history.ts'
 import type { Presence } from './presence.ts'
 
 export interface IngestMetrics {
   received(kind: string): void
   rejected(reason: string): void
   stored(type: string, n: number): void
+  /**
+   * A batch committed, `seconds` after the agent published it (its `sentAt`; the agent's clock, so
+   * a drifting clock shifts it). `health`: the batch held a heartbeat.
+   */
+  committed?(seconds: number, health: boolean): void
 }
 
 /** A stable audit event id for an agent's outbox message, so redelivery never duplicates it. */
@@ -308,10 +315,16 @@ export class AgentIngest {
     // Audit records first (they go to the audit trail's own writer), with ids derived from the
     // sequence so that a batch processed twice (crash, or two hubs) records each one once. A
     // message the hub cannot apply is recorded too (as `agent.message.rejected`, same id scheme).
-    const acked = await this.deps.db.withTenant({ tenantId: agent.tenantId }, (tx) =>
-      this.ackedSeq(tx, agent.id),
-    )
-    for (const e of contiguousRun(entries, acked)) {
+    // Only a batch holding something to audit reads where the agent stands first: a fleet's
+    // heartbeats and events (nearly every batch) skip that transaction.
+    const audits = entries.some((e) => 'rejected' in e || e.message.type === 'audit')
+    const toAudit = audits
+      ? contiguousRun(
+          entries,
+          await this.deps.db.withTenant({ tenantId: agent.tenantId }, (tx) => this.ackedSeq(tx, agent.id)),
+        )
+      : []
+    for (const e of toAudit) {
       if ('rejected' in e) {
         await this.deps.audit.record({
           eventId: agentAuditEventId(agent.id, e.seq),
@@ -375,6 +388,11 @@ export class AgentIngest {
         return { newAcked: last, wasOffline: row?.status === 'offline' }
       },
     )
+    if (batch.sentAt && applied.length > 0)
+      metrics.committed?.(
+        Math.max(0, (Date.now() - Date.parse(batch.sentAt)) / 1000),
+        applied.some((m) => m.type === 'health'),
+      )
     for (const r of rejected) {
       metrics.rejected(`message_${r.reason}`)
       this.deps.logger.warn(
@@ -580,15 +598,20 @@ export class AgentIngest {
     if (activity.length > 0) await this.addActivity(tx, agent, activity, ownCameras)
     const health = run.filter((m) => m.type === 'health').at(-1)
     if (health) {
+      // The latest report whole (one row per agent, overwritten), the alarm engine's part of it,
+      // and one upsert into the agent's 5-minute history bucket: never a row per camera.
       await tx.execute(
-        `update agents set last_health = ?::jsonb, version = ?, hostname = coalesce(?, hostname) where id = ?`,
+        `update agents set last_health = ?::jsonb, alarm_health = ?::jsonb, version = ?,
+           hostname = coalesce(?, hostname) where id = ?`,
         [
           JSON.stringify({ ...health.body, at: health.at }),
+          JSON.stringify(alarmHealth(health.body, health.at)),
           health.body.version,
           health.body.hostname ?? null,
           agent.id,
         ],
       )
+      await recordHealthSample(tx, agent, healthSample(health.body, new Date()))
       this.deps.metrics.stored('health', 1)
     }
     const state = run.filter((m) => m.type === 'state').at(-1)

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { Database, Tx } from '../db/database.ts'
 import type { UpdateBus } from '../live-updates/update-bus.ts'
-import { type AlarmRule, paramsOf } from './alarm-rule.ts'
+import { type AlarmKind, type AlarmRule, paramsOf } from './alarm-rule.ts'
 import {
   type AlarmChange,
   type AlarmRow,
@@ -27,7 +27,20 @@ import {
   type FleetAgent,
   type FleetCamera,
 } from './conditions.ts'
+import { AlarmRuleCache } from './rule-cache.ts'
 import { inSchedule } from './weekly-schedule.ts'
+
+/** Rule kinds whose conditions read the agents' last heartbeats (the others need no health read). */
+const READS_HEALTH: ReadonlySet<AlarmKind> = new Set([
+  'camera.offline',
+  'recording.stopped',
+  'retention.short',
+  'disk.full',
+  'outbox.backlog',
+])
+
+/** Longest an occurrence trusts the cached rules without a pass having refreshed them. */
+const RULE_CACHE_TTL_MS = 30_000
 
 /**
  * The alarm engine: evaluates every enabled rule against the fleet every few seconds (state
@@ -83,8 +96,25 @@ export class AlarmEngine {
   private running: Promise<void> | undefined
   private readonly inflight = new Set<Promise<unknown>>()
   private closed = false
+  private readonly rules: AlarmRuleCache
 
-  constructor(private readonly deps: AlarmEngineDeps) {}
+  constructor(private readonly deps: AlarmEngineDeps) {
+    this.rules = new AlarmRuleCache((tenantId) => this.loadRules(tenantId), RULE_CACHE_TTL_MS)
+  }
+
+  /** A tenant's alarm rule was created, changed or deleted on this hub: forget the cached ones. */
+  rulesChanged(tenantId: string): void {
+    this.rules.invalidate(tenantId)
+  }
+
+  private loadRules(tenantId: string): Promise<AlarmRule[]> {
+    return this.deps.db.withSystem(async (tx) => {
+      const rows: RuleRow[] = await tx.execute('select * from alarm_rules where tenant_id = ? and enabled', [
+        tenantId,
+      ])
+      return rows.map(ruleOf)
+    })
+  }
 
   start(everyMs: number): void {
     this.timer = setInterval(() => {
@@ -157,14 +187,20 @@ export class AlarmEngine {
 
   private async pass(nowMs?: number): Promise<void> {
     if (this.closed) return
+    const generation = this.rules.currentGeneration()
+    const startedAt = Date.now()
     const rules = await this.deps.db.withSystem(async (tx) => {
       const rows: RuleRow[] = await tx.execute(
         'select * from alarm_rules where enabled order by tenant_id, created_at, id',
       )
       return rows.map(ruleOf)
     })
+    this.rules.fill(rules, startedAt, generation)
     if (rules.length === 0) return
-    const fleet = await this.loadFleet([...new Set(rules.map((r) => r.tenantId))])
+    const fleet = await this.loadFleet(
+      [...new Set(rules.map((r) => r.tenantId))],
+      rules.some((r) => READS_HEALTH.has(r.kind)),
+    )
     for (const rule of rules) {
       if (this.closed) return
       try {
@@ -237,8 +273,12 @@ export class AlarmEngine {
     return changes
   }
 
-  /** The fleet of these tenants as the hub knows it now. */
-  private loadFleet(tenantIds: readonly string[]): Promise<Fleet> {
+  /**
+   * The fleet of these tenants as the hub knows it now. The agents' health is the stored alarm
+   * part of their last heartbeat (`alarm_health`, a few hundred bytes; `last_health` for a report
+   * stored before it existed), read only when a rule needs it.
+   */
+  private loadFleet(tenantIds: readonly string[], withHealth: boolean): Promise<Fleet> {
     return this.deps.db.withSystem(async (tx) => {
       const agents: {
         id: string
@@ -251,7 +291,9 @@ export class AlarmEngine {
         clock_offset_ms: number | null
         clock_measured_at: Date | null
       }[] = await tx.execute(
-        `select id, tenant_id, site_id, name, status, last_seen_at, last_health, clock_offset_ms, clock_measured_at
+        `select id, tenant_id, site_id, name, status, last_seen_at,
+                ${withHealth ? 'coalesce(alarm_health, last_health)' : 'null::jsonb'} as last_health,
+                clock_offset_ms, clock_measured_at
            from agents where tenant_id in (?) and revoked_at is null`,
         [tenantIds],
       )
@@ -395,12 +437,9 @@ export class AlarmEngine {
       timeZone: string,
     ) => Promise<AlarmChange | undefined>,
   ): Promise<void> {
+    const rules = await this.rules.enabled(tenantId, kind)
+    if (rules.length === 0) return
     const found = await this.deps.db.withSystem(async (tx) => {
-      const rules: RuleRow[] = await tx.execute(
-        'select * from alarm_rules where tenant_id = ? and kind = ? and enabled',
-        [tenantId, kind],
-      )
-      if (rules.length === 0) return undefined
       const cameras: {
         id: string
         tenant_id: string
@@ -414,7 +453,7 @@ export class AlarmEngine {
         [tenantId, cameraId],
       )
       const c = cameras[0]
-      return c ? { rules: rules.map(ruleOf), camera: c } : undefined
+      return c ? { rules, camera: c } : undefined
     })
     if (!found) return
     const { camera: c } = found

@@ -33,7 +33,15 @@ export interface AgentHealth {
   disk?: { freeBytes: number; totalBytes: number }
   outbox?: { depth?: number; oldestAgeSeconds?: number }
   recording?: { bytes?: number; quotaBytes?: number | null; lockedBytes?: number }
-  cameras?: CameraHealth[]
+  cameras?: AlarmCameraHealth[]
+}
+
+/** What the conditions read of a camera's report (alarm-health.ts stores exactly this). */
+export interface AlarmCameraHealth {
+  id: string
+  streams: Pick<CameraHealth['streams'][number], 'role' | 'state' | 'recording' | 'error' | 'lastWrittenAt'>[]
+  probe?: { error?: string | undefined }
+  retention?: CameraHealth['retention']
 }
 
 export interface FleetCamera {
@@ -132,7 +140,7 @@ function reported(
   fleet: Fleet,
   c: FleetCamera,
   nowMs: number,
-): { health: CameraHealth; at: number } | undefined {
+): { health: AlarmCameraHealth; at: number } | undefined {
   const agent = c.agentId ? fleet.agents.get(c.agentId) : undefined
   if (!agent?.online || !agent.health) return undefined
   const at = agent.health.at ? Date.parse(agent.health.at) - (agent.clockOffsetMs ?? 0) : Number.NaN

@@ -58,6 +58,7 @@ export const ROUTE_AUDIT: Readonly<Record<string, RouteAudit>> = {
   'PATCH /api/v1/agents/:id': { audited: 'agent.update' },
   'DELETE /api/v1/agents/:id': { audited: 'agent.revoke' },
   'GET /api/v1/agents/:id/config': read("an agent's desired configuration"),
+  'GET /api/v1/agents/:id/health-history': read("an agent's downsampled health history"),
   'PUT /api/v1/agents/:id/config': { audited: 'agent.config.update' },
   'GET /api/v1/agent/models/:id': {
     unaudited:

@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { Database, Tx } from '../db/database.ts'
 import { type User, UserSchema } from '../db/entities.ts'
-import { conflict, forbidden, gone, HttpError, unauthorized, unprocessable } from '../http/errors.ts'
+import { conflict, DomainError, forbidden, gone, unauthenticated, unprocessable } from '../errors.ts'
 import type { RateLimits } from '../ratelimit/rate-limits.ts'
 import type { AccessTokens } from './access-tokens.ts'
 import type { Mailer } from './mailer.ts'
@@ -164,7 +164,7 @@ export class AuthService {
       : null
     const fail = async (
       reason: string,
-      error: HttpError = unauthorized(INVALID_CREDENTIALS, 'invalid_credentials'),
+      error: DomainError = unauthenticated(INVALID_CREDENTIALS, 'invalid_credentials'),
     ) => {
       this.metrics.login(reason)
       const exhausted =
@@ -227,7 +227,10 @@ export class AuthService {
   }
 
   async refresh(token: string, meta: ClientMeta): Promise<TokenPair> {
-    const invalid = unauthorized('the refresh token is invalid, expired or revoked', 'invalid_refresh_token')
+    const invalid = unauthenticated(
+      'the refresh token is invalid, expired or revoked',
+      'invalid_refresh_token',
+    )
     const tenantId = opaqueTokenTenant(token)
     if (!tenantId) throw invalid
     type Outcome =
@@ -404,7 +407,7 @@ export class AuthService {
 
   async confirmPasswordReset(input: { token: string; password: string }, meta: ClientMeta): Promise<void> {
     const tenantId = opaqueTokenTenant(input.token)
-    const invalid = new HttpError(400, 'invalid_token', 'the reset token is not valid')
+    const invalid = new DomainError('invalid', 'invalid_token', 'the reset token is not valid')
     if (!tenantId) throw invalid
     const hash = hashOpaqueToken(input.token)
     const lookup = async (tx: Tx, lock: boolean) => {

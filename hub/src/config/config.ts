@@ -3,7 +3,7 @@ import path from 'node:path'
 import { hostAddressesSetting, iceServer, portRangeSetting } from '@ts-vms/shared'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
-import { parseTrustedProxies } from '../http/client-ip.ts'
+import { parseTrustedProxies } from './trusted-proxies.ts'
 
 /**
  * Hub configuration. Every setting has one name, the environment variable's, and the same name is
@@ -29,6 +29,9 @@ export const configSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
   VMS_DATABASE_POOL_MAX: positiveInt.max(200).default(10),
+  /** How long a cached principal may be served without a change announcement (0: no cache). */
+  VMS_PRINCIPAL_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
+  VMS_PRINCIPAL_CACHE_MAX: positiveInt.max(1_000_000).default(10_000),
   VMS_REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
@@ -145,6 +148,8 @@ export const configSchema = z.object({
   VMS_ENROLLMENT_TTL_SECONDS: positiveInt.default(24 * 3600),
   VMS_ENROLL_PER_HOUR_PER_IP: positiveInt.default(30),
   VMS_AUDIT_RETENTION_DAYS: positiveInt.default(2557),
+  /** Days of agents' downsampled health history kept (5-minute buckets; hub/src/agents/health-history.ts). */
+  VMS_HEALTH_HISTORY_DAYS: positiveInt.max(3650).default(30),
   VMS_AUDIT_CHECKPOINT_SECONDS: positiveInt.default(3600),
   VMS_AUDIT_DB_TIMEOUT_MS: positiveInt.min(100).default(5000),
   /** How long the hub waits for an agent to answer a question (recordings list). */

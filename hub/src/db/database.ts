@@ -28,7 +28,20 @@ export interface DatabaseOptions {
   logger: Logger
 }
 
+/** How many recent principal-change notices are kept to replay after their transaction commits. */
+const NOTICES_KEPT = 1024
+
+interface PgNotice {
+  message?: string
+  detail?: string
+}
+
 export class Database {
+  private readonly principalListeners = new Set<(payload: string) => void>()
+  /** Principal-change notices seen on any pooled connection, newest last, numbered by `noticeSeq`. */
+  private readonly principalNotices: { seq: number; payload: string }[] = []
+  private noticeSeq = 0
+
   private constructor(
     readonly orm: MikroORM,
     private readonly logger: Logger,
@@ -36,6 +49,7 @@ export class Database {
 
   static async open(options: DatabaseOptions): Promise<Database> {
     const log = options.logger.child({ component: 'db' })
+    let database: Database | undefined
     const orm = await MikroORM.init({
       driver: PostgreSqlDriver,
       ...(options.connection
@@ -56,7 +70,18 @@ export class Database {
         snapshot: false,
         silent: true,
       },
-      pool: { min: 0, max: options.poolMax },
+      pool: {
+        min: 0,
+        max: options.poolMax,
+        // Triggers announce principal changes with a NOTICE to the session that made them.
+        afterCreate: (
+          connection: { on(event: 'notice', listener: (notice: PgNotice) => void): void },
+          done: (err: Error | null, connection: unknown) => void,
+        ) => {
+          connection.on('notice', (notice) => database?.notice(notice))
+          done(null, connection)
+        },
+      },
       driverOptions: { connection: { application_name: 'ts-vms-hub' } },
       allowGlobalContext: false,
       forceUtcTimezone: true,
@@ -64,7 +89,52 @@ export class Database {
       logger: (message) => log.debug(message),
       discovery: { warnWhenNoEntities: false },
     })
-    return new Database(orm, log)
+    database = new Database(orm, log)
+    return database
+  }
+
+  /**
+   * Calls `listener` with each principal change this hub's own sessions make (the payload of the
+   * principal_changes triggers): once when the trigger fires, and again once the transaction has
+   * ended, so a principal loaded concurrently from data not yet committed is dropped too. Changes
+   * other processes make arrive by LISTEN instead (see principal-change-listener.ts).
+   */
+  onPrincipalChange(listener: (payload: string) => void): () => void {
+    this.principalListeners.add(listener)
+    return () => this.principalListeners.delete(listener)
+  }
+
+  private notice(notice: PgNotice): void {
+    if (notice.message !== 'vms_principal_changed') return
+    const payload = notice.detail ?? '*'
+    this.principalNotices.push({ seq: ++this.noticeSeq, payload })
+    if (this.principalNotices.length > NOTICES_KEPT) this.principalNotices.shift()
+    this.announce(payload)
+  }
+
+  private announce(payload: string): void {
+    for (const listener of this.principalListeners) {
+      try {
+        listener(payload)
+      } catch (err) {
+        this.logger.error({ err }, 'a principal-change listener failed')
+      }
+    }
+  }
+
+  /** Runs a transaction, then replays the principal changes noticed while it ran. */
+  private async replayingNotices<T>(run: () => Promise<T>): Promise<T> {
+    const from = this.noticeSeq
+    try {
+      return await run()
+    } finally {
+      if (this.noticeSeq !== from) {
+        const since = this.principalNotices.filter((n) => n.seq > from)
+        // More than the kept notices happened: announce everything rather than a partial list.
+        if ((this.principalNotices[0]?.seq ?? 0) > from + 1) this.announce('*')
+        else for (const payload of new Set(since.map((n) => n.payload))) this.announce(payload)
+      }
+    }
   }
 
   async migrateUp(): Promise<string[]> {
@@ -86,22 +156,26 @@ export class Database {
   }
 
   withTenant<T>(scope: TenantScope, work: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.orm.em.fork().transactional(async (tx) => {
-      await tx.execute(
-        `select set_config('role', 'vms_app', true), set_config('vms.tenant_id', ?, true), set_config('vms.cross_tenant', ?, true)`,
-        [scope.tenantId, scope.crossTenant ? 'on' : 'off'],
-      )
-      return work(tx)
-    })
+    return this.replayingNotices(() =>
+      this.orm.em.fork().transactional(async (tx) => {
+        await tx.execute(
+          `select set_config('role', 'vms_app', true), set_config('vms.tenant_id', ?, true), set_config('vms.cross_tenant', ?, true)`,
+          [scope.tenantId, scope.crossTenant ? 'on' : 'off'],
+        )
+        return work(tx)
+      }),
+    )
   }
 
   withSystem<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.orm.em.fork().transactional(async (tx) => {
-      await tx.execute(
-        `select set_config('role', 'vms_system', true), set_config('vms.tenant_id', '', true), set_config('vms.cross_tenant', 'off', true)`,
-      )
-      return work(tx)
-    })
+    return this.replayingNotices(() =>
+      this.orm.em.fork().transactional(async (tx) => {
+        await tx.execute(
+          `select set_config('role', 'vms_system', true), set_config('vms.tenant_id', '', true), set_config('vms.cross_tenant', 'off', true)`,
+        )
+        return work(tx)
+      }),
+    )
   }
 
   /**
@@ -109,7 +183,13 @@ export class Database {
    * (audit partitions). Never for request traffic.
    */
   withOwner<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.orm.em.fork().transactional(work)
+    return this.replayingNotices(() => this.orm.em.fork().transactional(work))
+  }
+
+  /** True when the server is PGlite (one backend session however many clients it admits). */
+  async servedByPglite(): Promise<boolean> {
+    const [row]: { version: string }[] = await this.orm.em.fork().execute('select version() as version')
+    return /\bPGlite\b/.test(row?.version ?? '')
   }
 
   /** True when the database answers a trivial query. */

@@ -8,11 +8,6 @@ import { unauthorized } from './errors.ts'
 
 const BEARER = /^Bearer +([A-Za-z0-9\-_.~+/]+=*) *$/i
 
-/**
- * Resolves the caller from a bearer access token. The token proves who they are; their current
- * roles, disabled flag and session version come from the database on every request, so disabling
- * a user or changing a binding takes effect at once.
- */
 /** The bearer access token's verified claims; 401 when it is missing or not valid. */
 async function bearerClaims(hub: HubContext, ctx: Context): Promise<AccessTokenClaims> {
   const match = BEARER.exec(ctx.get('authorization'))
@@ -26,12 +21,33 @@ async function bearerClaims(hub: HubContext, ctx: Context): Promise<AccessTokenC
   }
 }
 
+/** The principal from the database, kept in the cache for the next requests. */
+async function loadCurrentPrincipal(
+  hub: HubContext,
+  claims: AccessTokenClaims,
+): Promise<Principal | undefined> {
+  const generation = hub.principals.begin()
+  const principal = await hub.db.withTenant({ tenantId: claims.tid }, (tx) =>
+    loadPrincipal(tx, claims.sub, hub.systemTenantId),
+  )
+  if (principal) hub.principals.store(principal, generation)
+  return principal
+}
+
+/**
+ * Resolves the caller from a bearer access token. The token proves who they are; their current
+ * roles, disabled flag and session version come from the principal cache, which database triggers
+ * keep true (see rbac/principal-cache.ts), else from the database: disabling a user or changing a
+ * binding takes effect at once, on every hub.
+ */
 export function authenticate(hub: HubContext): Middleware {
   return async (ctx, next) => {
     const claims = await bearerClaims(hub, ctx)
-    const principal = await hub.db.withTenant({ tenantId: claims.tid }, (tx) =>
-      loadPrincipal(tx, claims.sub, hub.systemTenantId),
-    )
+    let principal = hub.principals.get(claims.sub)
+    // A token newer than the cached principal (a session version bumped since it was stored)
+    // must not be refused on stale data: read it again.
+    if (!principal || principal.tenantId !== claims.tid || principal.sessionVersion !== claims.sv)
+      principal = await loadCurrentPrincipal(hub, claims)
     if (!principal || principal.tenantId !== claims.tid)
       throw unauthorized('the user no longer exists', 'invalid_token')
     if (principal.disabled) throw unauthorized('the account is disabled', 'invalid_token')

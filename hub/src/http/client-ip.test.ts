@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { clientIp, parseTrustedProxies } from './client-ip.ts'
+import { parseTrustedProxies } from '../config/trusted-proxies.ts'
+import { clientIp } from './client-ip.ts'
 
 describe('clientIp', () => {
   it('uses the socket address when no proxy is trusted', () => {
@@ -16,10 +17,5 @@ describe('clientIp', () => {
     expect(clientIp('10.0.0.1', '6.6.6.6, 1.2.3.4, 10.0.0.2', trusted)).toBe('1.2.3.4')
     expect(clientIp('::1', '203.0.113.7', trusted)).toBe('203.0.113.7')
     expect(clientIp('10.0.0.1', 'garbage, 10.0.0.3', trusted)).toBe('10.0.0.3')
-  })
-
-  it('refuses a malformed proxy list', () => {
-    expect(() => parseTrustedProxies('10.0.0.0/99')).toThrow(/VMS_TRUST_PROXY/)
-    expect(() => parseTrustedProxies('proxy.example')).toThrow(/VMS_TRUST_PROXY/)
   })
 })

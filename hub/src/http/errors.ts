@@ -2,6 +2,8 @@ import type { Context, Next } from 'koa'
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { isDatabaseUnavailable } from '../db/errors.ts'
+import { DomainError, type DomainErrorKind } from '../errors.ts'
+import { rateLimitHeaders } from '../ratelimit/rate-limits.ts'
 
 /**
  * The API's one error shape: `{ "error": { "code", "message", "details"?, "requestId" } }`.
@@ -23,8 +25,10 @@ export class HttpError extends Error {
 
 export const badRequest = (message: string, details?: unknown) =>
   new HttpError(400, 'bad_request', message, details)
+/** Every 401 names the scheme to authenticate with (RFC 9110 §11.6.1). */
+const WWW_AUTHENTICATE = { 'WWW-Authenticate': 'Bearer realm="ts-vms"' } as const
 export const unauthorized = (message = 'authentication required', code = 'unauthorized') =>
-  new HttpError(401, code, message, undefined, { 'WWW-Authenticate': 'Bearer realm="ts-vms"' })
+  new HttpError(401, code, message, undefined, { ...WWW_AUTHENTICATE })
 export const forbidden = (message = 'you do not have permission to do this', code = 'forbidden') =>
   new HttpError(403, code, message)
 export const notFound = (what = 'resource') => new HttpError(404, 'not_found', `${what} not found`)
@@ -62,9 +66,31 @@ interface PgLikeError {
   message?: string
 }
 
+const STATUS_OF_KIND: Record<DomainErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  gone: 410,
+  unprocessable: 422,
+  rate_limited: 429,
+  unavailable: 503,
+}
+
+/** A domain module's refusal as the API answers it: the status of its kind, its code and message. */
+export function httpErrorOf(err: DomainError): HttpError {
+  const status = STATUS_OF_KIND[err.kind]
+  const headers: Record<string, string> = status === 401 ? { ...WWW_AUTHENTICATE } : {}
+  if (err.retryAfterSeconds !== undefined) headers['Retry-After'] = String(err.retryAfterSeconds)
+  if (err.quota) Object.assign(headers, rateLimitHeaders(err.quota))
+  return new HttpError(status, err.code, err.message, err.details, headers)
+}
+
 /** Maps a thrown value to a status, code and message that are safe to show. */
 export function describeError(err: unknown): HttpError | undefined {
   if (err instanceof HttpError) return err
+  if (err instanceof DomainError) return httpErrorOf(err)
   if (err instanceof z.ZodError) return badRequest('the request is invalid', zodDetails(err))
   const e = (err ?? {}) as PgLikeError
   // Errors from koa and its body parser carry a 4xx status of their own.

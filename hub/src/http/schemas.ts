@@ -28,6 +28,25 @@ export function page<T extends z.ZodType>(item: T) {
   return z.object({ items: z.array(item), total: z.number().int() })
 }
 
+/**
+ * Most rows a list that may grow without bound counts (issue 17): counting every row of a large
+ * table on each page costs more than the page. Past it `total` is this cap and `totalExact` false.
+ */
+export const COUNT_CAP = 10_000
+
+/** A page of a large list: `page`'s fields plus whether `total` is exact and a keyset cursor. */
+export function cursorPage<T extends z.ZodType>(item: T) {
+  return page(item).extend({
+    totalExact: z
+      .boolean()
+      .describe(`false when more than ${COUNT_CAP} items match: total is then ${COUNT_CAP}, a floor`),
+    nextBefore: z
+      .string()
+      .nullable()
+      .describe('Pass as `before` for the next (older) page; null on the last page'),
+  })
+}
+
 const name = z.string().trim().min(1).max(200)
 const slug = z
   .string()

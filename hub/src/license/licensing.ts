@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto'
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Database, Tx } from '../db/database.ts'
-import { HttpError, unprocessable } from '../http/errors.ts'
+import { forbidden, unprocessable } from '../errors.ts'
 import {
   extractLicense,
   LicenseError,
@@ -37,8 +37,8 @@ export interface LicenseView {
   warnings: string[]
 }
 
-export const licenseLimit = (message: string) => new HttpError(403, 'LICENSE_LIMIT', message)
-export const licenseFeature = (message: string) => new HttpError(403, 'LICENSE_FEATURE', message)
+export const licenseLimit = (message: string) => forbidden(message, 'LICENSE_LIMIT')
+export const licenseFeature = (message: string) => forbidden(message, 'LICENSE_FEATURE')
 
 interface LicenseRow {
   license_id: string

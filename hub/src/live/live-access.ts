@@ -1,6 +1,6 @@
+import { cameraResource, visibleCamera } from '../cameras/camera-access.ts'
 import type { Database } from '../db/database.ts'
-import { HttpError } from '../http/errors.ts'
-import { cameraResource, visibleCamera } from '../http/routes/cameras.ts'
+import { DomainError } from '../errors.ts'
 import { can } from '../rbac/authorize.ts'
 import { loadPrincipal } from '../rbac/principal.ts'
 import type { LiveSession, Recheck } from './live-sessions.ts'
@@ -27,7 +27,7 @@ export function liveAccessCheck(db: Database, systemTenantId: string) {
             ? 'ok'
             : 'revoked'
         } catch (err) {
-          if (err instanceof HttpError && err.status === 404) return 'revoked'
+          if (err instanceof DomainError && err.kind === 'not_found') return 'revoked'
           throw err
         }
       },

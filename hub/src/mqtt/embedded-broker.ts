@@ -7,7 +7,7 @@ import {
   type AddressCounter,
   limitConnectionsPerAddress,
   normaliseAddress,
-} from '../http/connection-limits.ts'
+} from '../net/connection-limits.ts'
 import type { AgentBus, AgentMessage } from './agent-bus.ts'
 import { GuardedConnection, MAX_CONNECT_BYTES, MAX_PACKET_BYTES } from './packet-guard.ts'
 import type { BrokerTls } from './tls-cert.ts'

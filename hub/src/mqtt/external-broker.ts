@@ -16,6 +16,8 @@ import type { AgentBus, AgentMessage } from './agent-bus.ts'
  */
 const CONTROL = '$CONTROL/dynamic-security/v1'
 const HUB_ROLE = 'vms-hub'
+/** Agent messages one hub handles at once before it stops reading from the broker. */
+const MAX_IN_FLIGHT = 256
 
 interface DynsecResponse {
   command: string
@@ -55,15 +57,25 @@ export class ExternalBroker implements AgentBus {
       `external MQTT broker at ${url.protocol}//${url.host}`,
     )
     client.on('error', (err) => options.logger.warn({ err: err.message }, 'mqtt: broker connection error'))
-    // Hold the PUBACK until the message is handled: backpressure, and redelivery if this hub dies.
+    // mqtt.js reads the next message only once `done` is called: holding it until each message is
+    // committed would handle the whole fleet's messages one at a time (issue 17, fleet bench). So
+    // up to MAX_IN_FLIGHT messages are handled at once (ingest keeps each agent's in order: they
+    // are handed over in arrival order), and past that the PUBACK waits: backpressure. A message a
+    // dying hub took but did not commit is not lost: the agent resends what the hub did not
+    // acknowledge (its outbox, `down/ack`), and ingest applies each sequence number once.
+    let inFlight = 0
+    const held: (() => void)[] = []
     client.handleMessage = (packet: IPublishPacket, done: (err?: Error) => void) => {
-      self.dispatch(packet).then(
-        () => done(),
-        (err: unknown) => {
-          options.logger.error({ err }, 'mqtt: handling a message failed')
-          done()
-        },
-      )
+      inFlight++
+      void self
+        .dispatch(packet)
+        .catch((err: unknown) => options.logger.error({ err }, 'mqtt: handling a message failed'))
+        .finally(() => {
+          inFlight--
+          held.shift()?.()
+        })
+      if (inFlight <= MAX_IN_FLIGHT) done()
+      else held.push(() => done())
     }
     await client.subscribeAsync(`$CONTROL/dynamic-security/v1/response`, { qos: 1 })
     // Messages and status are shared among hubs (each handled once, by any of them); responses go

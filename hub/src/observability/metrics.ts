@@ -225,6 +225,14 @@ export class HubMetrics {
     registers: [this.registry],
   })
 
+  readonly ingestCommitLag = new Histogram({
+    name: 'vms_ingest_commit_lag_seconds',
+    help: "Agent batches from the agent's publication (its sentAt) to their commit, by whether the batch held a heartbeat",
+    labelNames: ['health'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  })
+
   readonly notificationsDelivered = new Counter({
     name: 'vms_notifications_delivered_total',
     help: 'Notification deliveries that succeeded, by channel type',

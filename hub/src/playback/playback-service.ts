@@ -8,8 +8,8 @@ import {
 } from '@ts-vms/shared'
 import { Counter, Gauge } from 'prom-client'
 import { AgentRequestError } from '../agents/agent-requests.ts'
-import { conflict, forbidden, HttpError, unauthorized } from '../http/errors.ts'
-import { cameraResource, visibleCamera } from '../http/routes/cameras.ts'
+import { cameraResource, visibleCamera } from '../cameras/camera-access.ts'
+import { conflict, forbidden, unauthenticated, unavailable } from '../errors.ts'
 import { type HubContext, scopeOf } from '../hub-context.ts'
 import { can } from '../rbac/authorize.ts'
 import { loadPrincipal } from '../rbac/principal.ts'
@@ -60,9 +60,6 @@ export function parsePartName(kind: 'init' | 'media', name: string): PlaybackPar
   return parsed.success ? parsed.data : undefined
 }
 
-const asHttp = (err: unknown) =>
-  err instanceof AgentRequestError ? new HttpError(err.status, err.code, err.message) : err
-
 export class PlaybackService {
   readonly tokens: PlaybackTokens
   readonly cache: SegmentCache
@@ -106,34 +103,33 @@ export class PlaybackService {
     })
   }
 
-  /** The agent's media segments of a camera over [from, to), all pages. */
+  /** The agent's media segments of a camera over [from, to), all pages (AgentRequestError when it fails). */
   async segments(camera: PlaybackCamera, from: Date, to: Date): Promise<RecordingSegmentsResult['files']> {
     const files: RecordingSegmentsResult['files'] = []
     let after: PlaybackCursor | undefined
     for (let page = 0; page < MAX_PAGES; page++) {
-      let answer: RecordingSegmentsResult
-      try {
-        answer = await this.hub.agents.requests.callParsed(
-          camera.agentId,
-          this.hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
-          () => ({
-            op: 'recordings.segments',
-            cameraId: camera.id,
-            from: from.toISOString(),
-            to: to.toISOString(),
-            targetMs: this.hub.config.VMS_PLAYBACK_SEGMENT_SECONDS * 1000,
-            ...(after ? { after } : {}),
-          }),
-          recordingSegmentsResult,
-        )
-      } catch (err) {
-        throw asHttp(err)
-      }
+      const answer: RecordingSegmentsResult = await this.hub.agents.requests.callParsed(
+        camera.agentId,
+        this.hub.config.VMS_AGENT_REQUEST_TIMEOUT_MS,
+        () => ({
+          op: 'recordings.segments',
+          cameraId: camera.id,
+          from: from.toISOString(),
+          to: to.toISOString(),
+          targetMs: this.hub.config.VMS_PLAYBACK_SEGMENT_SECONDS * 1000,
+          ...(after ? { after } : {}),
+        }),
+        recordingSegmentsResult,
+      )
       files.push(...answer.files)
       after = answer.next
       if (!after) return files
     }
-    throw new HttpError(502, 'bad_agent_answer', 'the agent listed more segments than a playlist may hold')
+    throw new AgentRequestError(
+      502,
+      'bad_agent_answer',
+      'the agent listed more segments than a playlist may hold',
+    )
   }
 
   /**
@@ -176,10 +172,10 @@ export class PlaybackService {
       loadPrincipal(tx, claims.userId, this.hub.systemTenantId),
     )
     if (!principal || principal.tenantId !== claims.tenantId)
-      throw unauthorized('the user no longer exists', 'invalid_token')
-    if (principal.disabled) throw unauthorized('the account is disabled', 'invalid_token')
+      throw unauthenticated('the user no longer exists', 'invalid_token')
+    if (principal.disabled) throw unauthenticated('the account is disabled', 'invalid_token')
     if (principal.sessionVersion !== claims.sessionVersion)
-      throw unauthorized('the session has ended', 'invalid_token')
+      throw unauthenticated('the session has ended', 'invalid_token')
     const camera = await this.hub.db.withTenant(scopeOf(principal), async (tx) => {
       const c = await visibleCamera(tx, principal, claims.cameraId)
       if (!can(principal, 'camera.playback', cameraResource(c))) throw forbidden()
@@ -198,7 +194,7 @@ export class PlaybackService {
   /** Verifies a segment token for this camera; 401 when missing, forged or expired, 403 for another camera. */
   verifyToken(token: string | undefined, cameraId: string): PlaybackClaims {
     if (!token)
-      throw unauthorized(
+      throw unauthenticated(
         'a playback token is required (segment addresses from the playlist carry one)',
         'invalid_token',
       )
@@ -207,11 +203,14 @@ export class PlaybackService {
     } catch (err) {
       if (!(err instanceof PlaybackTokenError)) throw err
       if (err.reason === 'wrong_camera') throw forbidden(err.message, 'wrong_camera')
-      throw unauthorized(err.message, err.reason === 'expired' ? 'token_expired' : 'invalid_token')
+      throw unauthenticated(err.message, err.reason === 'expired' ? 'token_expired' : 'invalid_token')
     }
   }
 
-  /** Opens a segment: from the cache, or fetched once from the camera's agent. */
+  /**
+   * Opens a segment: from the cache, or fetched once from the camera's agent (AgentRequestError
+   * when that fails; 503 `agent_offline` when the agent is not connected).
+   */
   async open(camera: PlaybackCamera, part: PlaybackPart): Promise<OpenedSegment> {
     const key =
       part.kind === 'init'
@@ -227,10 +226,9 @@ export class PlaybackService {
       tx.execute('select status from agents where id = ?', [camera.agentId]),
     )
     if (rows[0]?.status !== 'online')
-      throw new HttpError(
-        503,
-        'agent_offline',
+      throw unavailable(
         "the camera's agent is not connected to the hub; its video is available when it returns",
+        'agent_offline',
       )
     let requestId = ''
     try {
@@ -252,7 +250,7 @@ export class PlaybackService {
       return file
     } catch (err) {
       this.fetches.inc({ kind: part.kind, outcome: 'error' })
-      throw asHttp(err)
+      throw err
     } finally {
       this.expected.delete(requestId)
     }

@@ -1,5 +1,5 @@
 import { canonicalEmail, canonicalUsername } from '../auth/usernames.ts'
-import { HttpError } from '../http/errors.ts'
+import { type DomainError, type QuotaState, rateLimited } from '../errors.ts'
 import type { Decision, RateLimitRule, RateLimitStore } from './sliding-window.ts'
 
 export interface RateLimitConfig {
@@ -13,7 +13,7 @@ export interface RateLimitConfig {
   enrollmentsPerHourPerIp: number
 }
 
-export function rateLimitHeaders(d: Decision): Record<string, string> {
+export function rateLimitHeaders(d: QuotaState): Record<string, string> {
   return {
     'RateLimit-Limit': String(d.limit),
     'RateLimit-Remaining': String(d.remaining),
@@ -21,10 +21,11 @@ export function rateLimitHeaders(d: Decision): Record<string, string> {
   }
 }
 
-export function tooManyRequests(d: Decision, message: string): HttpError {
-  return new HttpError(429, 'rate_limited', message, undefined, {
-    'Retry-After': String(Math.max(1, d.retryAfterSeconds)),
-    ...rateLimitHeaders(d),
+/** A refusal by a limit: when to try again (never "now") and the limit's state. */
+export function tooManyRequests(d: Decision, message: string): DomainError {
+  return rateLimited(message, {
+    retryAfterSeconds: Math.max(1, d.retryAfterSeconds),
+    quota: { limit: d.limit, remaining: d.remaining, resetSeconds: d.resetSeconds },
   })
 }
 

@@ -1,5 +1,5 @@
 import { isPermission, type Permission, TENANT_ONLY_PERMISSIONS } from '@ts-vms/shared'
-import { forbidden } from '../http/errors.ts'
+import { forbidden } from '../errors.ts'
 import { permissionsAt, type Resource } from './authorize.ts'
 import type { Grant, Principal } from './principal.ts'
 

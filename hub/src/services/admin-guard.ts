@@ -1,6 +1,6 @@
 import { SYSTEM_ADMIN_ROLE, TENANT_ADMIN_ROLE } from '@ts-vms/shared'
 import type { Tx } from '../db/database.ts'
-import { conflict } from '../http/errors.ts'
+import { conflict } from '../errors.ts'
 
 /**
  * Keeps every tenant administrable: the last active tenant-admin of a tenant, and the last active

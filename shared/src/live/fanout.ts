@@ -43,13 +43,14 @@ export class FanoutViewer {
   }
 
   /**
-   * A PLI or FIR from the viewer. Replays are limited to one a second: a decoder that keeps
+   * A PLI or FIR from the viewer. Replays are limited to one a second, and none while the last is
+   * still going out (`replaying`: a paced replay of a long GOP takes longer): a decoder that keeps
    * asking while the replay is still arriving would otherwise get the GOP again and again.
    */
-  pictureLoss(): void {
+  pictureLoss(replaying = false): void {
     this.pliReceived++
     const now = this.now()
-    if (now - this.lastReplayAt < 1000) return
+    if (replaying || now - this.lastReplayAt < 1000) return
     this.lastReplayAt = now
     this.timeline.resync(this.fanout.gop())
   }

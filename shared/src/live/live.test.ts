@@ -215,6 +215,12 @@ describe('live fanout', () => {
     expect(ts.slice(1).every((t, i) => (t - (ts[i] as number)) >>> 0 < 0x8000_0000)).toBe(true)
     expect(seqsContinuous(a.out)).toBe(true)
     expect(viewer.stats).toMatchObject({ replays: 1, pliReceived: 2 })
+    // Later, but while its paced replay is still going out: counted, not replayed again.
+    now += 2000
+    viewer.pictureLoss(true)
+    expect(viewer.stats).toMatchObject({ replays: 1, pliReceived: 3 })
+    viewer.pictureLoss()
+    expect(viewer.stats).toMatchObject({ replays: 2, pliReceived: 4 })
   })
 
   it('after input loss a viewer waits for the next keyframe (with the frame packets before it)', () => {

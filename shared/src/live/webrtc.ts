@@ -10,6 +10,7 @@ import type { FanoutViewer, LiveFanout } from './fanout.ts'
 import { type H264Profile, parseProfileLevelId } from './h264-profile.ts'
 import { disableDefaultStun } from './no-default-stun.ts'
 import { narrowOfferToH264, narrowVideoSections } from './offer.ts'
+import { ReplayPacer } from './replay-pacer.ts'
 import { enlargeUdpReceiveBuffers } from './udp-receive-buffer.ts'
 
 disableDefaultStun()
@@ -181,10 +182,12 @@ export interface SendingSource {
 }
 
 /**
- * A connection's GOP replays go out at most this many bytes per `REPLAY_WINDOW_MS`: a grid's
- * sixteen replays at once (some 200 KB in a few milliseconds) overflow a receiver's UDP buffer
- * (Linux's default is 208 KB of kernel memory, about 90 full packets) or a router's queue, and a
- * tile whose keyframe is lost waits for the camera's next one (seconds, on real cameras).
+ * A connection's GOP replays go out at most this many bytes per `REPLAY_WINDOW_MS` (about
+ * 38 Mbit/s; `replay-pacer.ts`): a grid's sixteen replays at once (some 200 KB in a few
+ * milliseconds), or one camera's 10 s GOP (megabytes), overflow a receiver's UDP buffer (Linux's
+ * default is 208 KB of kernel memory, about 90 full packets) or a router's queue, and a tile whose
+ * keyframe is lost waits for the camera's next one (seconds, on real cameras). The keyframe goes
+ * first, so the first picture is not held back; the frames after it follow within milliseconds.
  */
 const REPLAY_BURST_BYTES = 48 * 1024
 const REPLAY_WINDOW_MS = 10
@@ -192,11 +195,12 @@ const REPLAY_WINDOW_MS = 10
 /** One sendonly H.264 track of a sending peer, fed by one fanout viewer. */
 class Output {
   viewer: FanoutViewer | undefined
-  fanout: LiveFanout | undefined
   payloadType = 0
   ready: Promise<unknown> = Promise.resolve()
   started = false
   detached = false
+  /** Set while the viewer replays its GOP: what it sends then is paced. */
+  replaying = false
 
   constructor(
     readonly track: MediaStreamTrack,
@@ -211,8 +215,7 @@ class Output {
  */
 export class SendingPeer extends Peer {
   private readonly outputs: Output[] = []
-  private replayWindowAt = 0
-  private replayWindowBytes = 0
+  private readonly pacer = new ReplayPacer<Output>(REPLAY_BURST_BYTES, REPLAY_WINDOW_MS)
   answerSdp = ''
 
   private constructor(o: PeerOptions, tracks: number) {
@@ -294,26 +297,29 @@ export class SendingPeer extends Peer {
 
   private attach(out: Output, fanout: LiveFanout): void {
     const viewer = fanout.addViewer((p) => {
-      out.track.writeRtp(
-        new RtpPacket(
-          new RtpHeader({
-            payloadType: out.payloadType,
-            sequenceNumber: p.sequenceNumber,
-            timestamp: p.timestamp,
-            marker: p.marker,
-          }),
-          p.payload,
-        ),
-      )
+      const write = () =>
+        out.track.writeRtp(
+          new RtpPacket(
+            new RtpHeader({
+              payloadType: out.payloadType,
+              sequenceNumber: p.sequenceNumber,
+              timestamp: p.timestamp,
+              marker: p.marker,
+            }),
+            p.payload,
+          ),
+        )
+      if (out.replaying) this.pacer.replay(out, p.payload.length, write)
+      else this.pacer.live(out, p.payload.length, write)
     })
     out.viewer = viewer
-    out.fanout = fanout
     const sender = out.transceiver.sender
-    sender.onPictureLossIndication.subscribe(() => viewer.pictureLoss())
+    const pictureLoss = () => this.replaying(out, () => viewer.pictureLoss(this.pacer.hasQueued(out)))
+    sender.onPictureLossIndication.subscribe(pictureLoss)
     sender.onRtcp.subscribe((packet) => {
       // FIR (RFC 5104): payload-specific feedback, format 4.
       const fb = packet as { type?: number; feedback?: { count?: number } }
-      if (fb.type === 206 && fb.feedback?.count === 4) viewer.pictureLoss()
+      if (fb.type === 206 && fb.feedback?.count === 4) pictureLoss()
     })
     if (this.pc.connectionState === 'connected') this.startOutput(out)
   }
@@ -322,26 +328,23 @@ export class SendingPeer extends Peer {
     if (out.started) return
     out.started = true
     void out.ready.then(
-      () => this.paced(out),
+      () => {
+        if (this.isClosed || out.detached) return
+        const viewer = out.viewer
+        if (viewer) this.replaying(out, () => viewer.start())
+      },
       () => {},
     )
   }
 
-  /** Starts a track's viewer (its GOP replay) once the connection's replay budget allows. */
-  private paced(out: Output): void {
-    if (this.isClosed || out.detached) return
-    const bytes = out.fanout?.cacheStats.bytes ?? 0
-    const now = Date.now()
-    if (now - this.replayWindowAt >= REPLAY_WINDOW_MS) {
-      this.replayWindowAt = now
-      this.replayWindowBytes = 0
+  /** Runs what may replay a track's GOP (its start, a PLI or FIR), pacing what it sends. */
+  private replaying(out: Output, run: () => void): void {
+    out.replaying = true
+    try {
+      run()
+    } finally {
+      out.replaying = false
     }
-    if (this.replayWindowBytes > 0 && this.replayWindowBytes + bytes > REPLAY_BURST_BYTES) {
-      setTimeout(() => this.paced(out), this.replayWindowAt + REPLAY_WINDOW_MS - now).unref()
-      return
-    }
-    this.replayWindowBytes += bytes
-    out.viewer?.start()
   }
 
   /**
@@ -365,6 +368,7 @@ export class SendingPeer extends Peer {
     const out = this.outputs[index]
     if (out && !out.detached) {
       out.detached = true
+      this.pacer.drop(out)
       out.viewer?.close()
       out.track.stop()
     }
@@ -372,6 +376,7 @@ export class SendingPeer extends Peer {
   }
 
   protected released(): void {
+    this.pacer.close()
     for (const out of this.outputs) {
       out.viewer?.close()
       out.track.stop()

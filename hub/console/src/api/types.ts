@@ -5,6 +5,15 @@ export interface Page<T> {
   total: number
 }
 
+/**
+ * A page of a list that may be very long (events): `total` is capped (`totalExact` false past
+ * the cap: "10,000+"), and `nextBefore` is the cursor of the next older page (null on the last).
+ */
+export interface CursorPage<T> extends Page<T> {
+  totalExact: boolean
+  nextBefore: string | null
+}
+
 export interface Scope {
   type: 'tenant' | 'site' | 'camera'
   id?: string

@@ -16,6 +16,7 @@ import type { Api } from '../api.ts'
 import { auditSource, clientMeta } from '../authenticate.ts'
 import { forbidden, gone, HttpError, notFound } from '../errors.ts'
 import { idParams, page, paginationQuery } from '../schemas.ts'
+import { registerAgentHealthRoutes } from './agent-health.ts'
 import { visibleSite } from './sites.ts'
 
 const agent = z.object({
@@ -136,6 +137,7 @@ const enrollResponse = z.object({
 })
 
 export function registerAgentRoutes(api: Api, hub: HubContext): void {
+  registerAgentHealthRoutes(api, hub)
   /** Records an administrator's change, and tells the consoles watching the agent's site. */
   const audit = async (
     ctx: Context,

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { lockRule } from '../../alarms/alarm-engine.ts'
 import { ALARM_KINDS, checkParams, type RuleScope, ruleName, ruleScope } from '../../alarms/alarm-rule.ts'
 import { type AlarmChange, activeAlarms, clear, type RuleRow, ruleOf } from '../../alarms/alarm-store.ts'
+import { cameraResource, visibleCamera } from '../../cameras/camera-access.ts'
 import type { Tx } from '../../db/database.ts'
 import { pgTextArray } from '../../db/sql.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
@@ -13,7 +14,6 @@ import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { badRequest, forbidden, notFound } from '../errors.ts'
 import { idParams, page, paginationQuery } from '../schemas.ts'
-import { cameraResource, visibleCamera } from './cameras.ts'
 import { siteResource, visibleSite } from './sites.ts'
 
 /**
@@ -212,6 +212,7 @@ export function registerAlarmRuleRoutes(api: Api, hub: HubContext): void {
         if (!made) throw notFound('alarm rule')
         return made
       })
+      hub.alarms.rulesChanged(row.tenant_id)
       await audit(ctx, principal, 'alarm-rule.create', row)
       ctx.status = 201
       ctx.body = ruleDto(row)
@@ -334,6 +335,7 @@ export function registerAlarmRuleRoutes(api: Api, hub: HubContext): void {
         if (!updated) throw notFound('alarm rule')
         return { updated, changes }
       })
+      hub.alarms.rulesChanged(result.updated.tenant_id)
       await audit(ctx, principal, 'alarm-rule.update', result.updated, { changed: Object.keys(body) })
       await hub.alarms.publish(result.changes)
       ctx.body = ruleDto(result.updated)
@@ -364,6 +366,7 @@ export function registerAlarmRuleRoutes(api: Api, hub: HubContext): void {
         await tx.execute('delete from alarm_rules where id = ?', [r.id])
         return { r, changes }
       })
+      hub.alarms.rulesChanged(result.r.tenant_id)
       await audit(ctx, principal, 'alarm-rule.delete', result.r)
       await hub.alarms.publish(result.changes)
       ctx.status = 204

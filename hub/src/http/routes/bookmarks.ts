@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { cleanText } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { z } from 'zod'
+import { cameraResource, visibleCamera } from '../../cameras/camera-access.ts'
 import type { Tx } from '../../db/database.ts'
 import { CameraSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
@@ -11,7 +12,6 @@ import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { forbidden, notFound } from '../errors.ts'
 import { idParams, page, paginationQuery } from '../schemas.ts'
-import { cameraResource, visibleCamera } from './cameras.ts'
 
 /**
  * Bookmarks (issue 16): a named time range on a camera's recording, shown on the playback

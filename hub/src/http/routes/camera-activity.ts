@@ -1,8 +1,8 @@
 import { z } from 'zod'
+import { visibleCamera } from '../../cameras/camera-access.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import type { Api } from '../api.ts'
 import { idParams } from '../schemas.ts'
-import { visibleCamera } from './cameras.ts'
 
 /**
  * A camera's activity over time for the playback timeline (issue 13): per bucket, the seconds of

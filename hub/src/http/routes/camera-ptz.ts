@@ -7,6 +7,7 @@ import {
   ptzPresetsResult,
   ptzResult,
 } from '@ts-vms/shared'
+import { cameraResource, visibleCamera } from '../../cameras/camera-access.ts'
 import type { Camera } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { can } from '../../rbac/authorize.ts'
@@ -15,7 +16,7 @@ import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { forbidden, HttpError } from '../errors.ts'
 import { idParams } from '../schemas.ts'
-import { agentError, cameraResource, reachableCamera, visibleCamera } from './cameras.ts'
+import { agentError, reachableCamera } from './cameras.ts'
 
 /**
  * PTZ through the camera's agent (issue 14). The agent steers the device and stops a move by

@@ -18,6 +18,7 @@ import type { Context } from 'koa'
 import { z } from 'zod'
 import { AgentRequestError } from '../../agents/agent-requests.ts'
 import { bumpConfigVersion, publishDesiredConfig } from '../../agents/config-sync.ts'
+import { cameraResource, visibleCamera } from '../../cameras/camera-access.ts'
 import {
   channelFor,
   type DeviceInput,
@@ -39,7 +40,7 @@ import type { Tx } from '../../db/database.ts'
 import { type Camera, CameraSchema } from '../../db/entities.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { cameraChange } from '../../live-updates/update-bus.ts'
-import { can, canSee, type Resource, visibility } from '../../rbac/authorize.ts'
+import { can, canSee, visibility } from '../../rbac/authorize.ts'
 import type { Principal } from '../../rbac/principal.ts'
 import { lockTenant } from '../../services/admin-guard.ts'
 import type { Api } from '../api.ts'
@@ -58,19 +59,6 @@ import {
 } from '../schemas.ts'
 import { tenantModelLabels } from './models.ts'
 import { siteResource, visibleSite } from './sites.ts'
-
-export const cameraResource = (c: Camera): Resource => ({
-  type: 'camera',
-  tenantId: c.tenantId,
-  siteId: c.siteId,
-  cameraId: c.id,
-})
-
-export async function visibleCamera(tx: Tx, principal: Principal, id: string): Promise<Camera> {
-  const found = await tx.findOne(CameraSchema, { id })
-  if (!found || !canSee(principal, cameraResource(found))) throw notFound('camera')
-  return found
-}
 
 /**
  * A camera the principal may act on with `permission`, whose agent can answer now: 409 when no

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { cleanText } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { z } from 'zod'
+import { cameraResource, visibleCamera } from '../../cameras/camera-access.ts'
 import { mayManageCase, mayViewCase } from '../../cases/case-access.ts'
 import {
   type CaseRow,
@@ -32,7 +33,6 @@ import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { badRequest, conflict, forbidden, notFound } from '../errors.ts'
 import { idParams, page, paginationQuery } from '../schemas.ts'
-import { cameraResource, visibleCamera } from './cameras.ts'
 
 /**
  * Cases (issue 16): several clips and notes kept together as evidence and downloaded as one zip

@@ -8,7 +8,8 @@ import type { Principal } from '../../rbac/principal.ts'
 import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { badRequest, forbidden, HttpError, notFound } from '../errors.ts'
-import { page, paginationQuery } from '../schemas.ts'
+import { cursorTimeParams, decodeEventCursor, encodeEventCursor } from '../event-cursor.ts'
+import { COUNT_CAP, cursorPage, paginationQuery } from '../schemas.ts'
 import { reachableCamera } from './cameras.ts'
 import { sendExport } from './recordings.ts'
 
@@ -72,6 +73,10 @@ const eventsQuery = paginationQuery.extend({
     .enum(['true', 'false'])
     .optional()
     .describe('Object events still in view (true: no endTime yet) or over (false)'),
+  before: z
+    .string()
+    .optional()
+    .describe("The events after this cursor (a page's `nextBefore`); not with a non-zero `offset`"),
 })
 
 /** Event ids are bigserial: digits within a signed 64-bit integer; anything else names nothing (404). */
@@ -157,6 +162,50 @@ const cameraOf = (r: ObjectEventRow): Resource => ({
   cameraId: r.camera_id,
 })
 
+/**
+ * The list's WHERE clause: the query's filters and what the principal may see. The tenant is named
+ * even though row-level security adds it: the policy's `or vms_cross_tenant()` keeps the planner
+ * from using it in an index, and every index of the list leads with what a query names.
+ */
+function eventFilter(
+  query: z.infer<typeof eventsQuery>,
+  principal: Principal,
+): { where: string; params: unknown[] } {
+  const clauses: string[] = []
+  const params: unknown[] = []
+  const add = (sql: string, ...values: unknown[]) => {
+    clauses.push(sql)
+    params.push(...values)
+  }
+  const tenantId = query.tenantId ?? (principal.isSystemAdmin ? undefined : principal.tenantId)
+  if (tenantId) add('tenant_id = ?', tenantId)
+  if (query.agentId) add('agent_id = ?', query.agentId)
+  if (query.siteId) add('site_id = ?', query.siteId)
+  if (query.cameraId) add('camera_id = ?', query.cameraId)
+  if (query.type) add('type = ?', query.type)
+  if (query.from) add('time >= ?', query.from)
+  if (query.to) add('time < ?', query.to)
+  if (query.label) add("type = 'object' and data->>'label' = ?", query.label)
+  // Containment rather than the `?` operator, which the driver would take for a placeholder.
+  if (query.zone) add("type = 'object' and data->'zones' @> ?::jsonb", JSON.stringify([query.zone]))
+  if (query.active)
+    add(`type = 'object' and data->>'endTime' is ${query.active === 'true' ? '' : 'not '}null`)
+  const vis = visibility(principal)
+  if (!vis.all) {
+    const sites = [...vis.siteIds]
+    // A camera grant shows that camera's events from its own site: an agent elsewhere that
+    // names the camera tells nothing about it, and its events are its site's.
+    const cams = [...vis.cameraSites]
+    const parts = [
+      sites.length ? `site_id in (${sites.map(() => '?').join(', ')})` : 'false',
+      cams.length ? `(camera_id, site_id) in (${cams.map(() => '(?::uuid, ?::uuid)').join(', ')})` : 'false',
+    ]
+    clauses.push(`(${parts.join(' or ')})`)
+    params.push(...sites, ...cams.flat())
+  }
+  return { where: clauses.length ? `where ${clauses.join(' and ')}` : '', params }
+}
+
 export function registerEventRoutes(api: Api, hub: HubContext): void {
   const snapshotViews = new RecentKeys(10_000)
   api.route({
@@ -167,53 +216,63 @@ export function registerEventRoutes(api: Api, hub: HubContext): void {
     summary: 'Events from agents (and agent.online/offline), newest first',
     description:
       'Object events (`type` object, issue 13) are one event per tracked object, updated in place until ' +
-      'it ends; `label`, `zone` and `active` filter them (and only them).',
+      'it ends; `label`, `zone` and `active` filter them (and only them). Pages either by `offset` or, ' +
+      "for any depth at the same cost, by `before` (the previous page's `nextBefore`). `total` counts " +
+      `at most ${COUNT_CAP} events: past that it is ${COUNT_CAP} and \`totalExact\` is false.`,
     query: eventsQuery,
-    responses: { 200: { description: 'Events', schema: page(eventItem) } },
+    responses: {
+      200: { description: 'Events', schema: cursorPage(eventItem) },
+      400: { description: 'A malformed `before` cursor, or `before` with a non-zero `offset`' },
+    },
     async handler(ctx, { query, principal }) {
-      const clauses: string[] = []
-      const params: unknown[] = []
-      const add = (sql: string, ...values: unknown[]) => {
-        clauses.push(sql)
-        params.push(...values)
-      }
-      if (query.agentId) add('agent_id = ?', query.agentId)
-      if (query.siteId) add('site_id = ?', query.siteId)
-      if (query.cameraId) add('camera_id = ?', query.cameraId)
-      if (query.type) add('type = ?', query.type)
-      if (query.from) add('time >= ?', query.from)
-      if (query.to) add('time < ?', query.to)
-      if (query.tenantId) add('tenant_id = ?', query.tenantId)
-      if (query.label) add("type = 'object' and data->>'label' = ?", query.label)
-      // Containment rather than the `?` operator, which the driver would take for a placeholder.
-      if (query.zone) add("type = 'object' and data->'zones' @> ?::jsonb", JSON.stringify([query.zone]))
-      if (query.active)
-        add(`type = 'object' and data->>'endTime' is ${query.active === 'true' ? '' : 'not '}null`)
-      const vis = visibility(principal)
-      if (!vis.all) {
-        const sites = [...vis.siteIds]
-        // A camera grant shows that camera's events from its own site: an agent elsewhere that
-        // names the camera tells nothing about it, and its events are its site's.
-        const cams = [...vis.cameraSites]
-        const parts = [
-          sites.length ? `site_id in (${sites.map(() => '?').join(', ')})` : 'false',
-          cams.length
-            ? `(camera_id, site_id) in (${cams.map(() => '(?::uuid, ?::uuid)').join(', ')})`
-            : 'false',
-        ]
-        clauses.push(`(${parts.join(' or ')})`)
-        params.push(...sites, ...cams.flat())
-      }
-      const where = clauses.length ? `where ${clauses.join(' and ')}` : ''
-      const { rows, total } = await hub.db.withTenant(scopeOf(principal), async (tx) => {
-        const [count]: { n: string }[] = await tx.execute(`select count(*) as n from events ${where}`, params)
-        const list: EventRow[] = await tx.execute(
-          `select * from events ${where} order by time desc, id desc limit ${query.limit} offset ${query.offset}`,
+      const cursor = query.before === undefined ? undefined : decodeEventCursor(query.before)
+      if (query.before !== undefined && !cursor)
+        throw badRequest('before is not a cursor of this list: pass a nextBefore as the API gave it', [
+          { path: 'before', message: 'not a cursor of this list' },
+        ])
+      if (cursor && query.offset !== 0)
+        throw badRequest('before and offset page the same list two ways: send one of them', [
+          { path: 'offset', message: 'must be 0 (or absent) with before' },
+        ])
+      const { where, params } = eventFilter(query, principal)
+      // The cursor narrows the page, never the count: `total` is the filter's, on every page.
+      const page = cursor
+        ? {
+            where: `${where ? `${where} and` : 'where'} (time, id) < (timestamptz 'epoch' + ?::float8 * interval '1 second' + ?::float8 * interval '1 microsecond', ?::bigint)`,
+            params: [...params, ...cursorTimeParams(cursor.timeUs), cursor.id],
+          }
+        : { where, params }
+      // The count reads the newest COUNT_CAP + 1 in the list's order: that makes the planner walk
+      // the list's own index, an index-only scan (unordered, it picks a table scan that is several
+      // times slower). Not with the object filters: their jsonb operators are not leakproof, so
+      // row-level security keeps them out of every index and the planner misjudges how many match;
+      // ordered, it would sort them all.
+      const objectFilter = Boolean(query.label || query.zone || query.active)
+      const countOrder = objectFilter ? '' : 'order by time desc, id desc'
+      const { rows, counted } = await hub.db.withTenant(scopeOf(principal), async (tx) => {
+        const [count]: { n: number }[] = await tx.execute(
+          `select count(*)::int as n from (select 1 from events ${where} ${countOrder} limit ${COUNT_CAP + 1}) capped`,
           params,
         )
-        return { rows: list, total: Number(count?.n ?? 0) }
+        // One more than the page: whether an older page exists, without another query.
+        const list: (EventRow & { time_us: string })[] = await tx.execute(
+          `select *, (extract(epoch from time) * 1000000)::bigint::text as time_us from events ${page.where}
+           order by time desc, id desc limit ${query.limit + 1} offset ${cursor ? 0 : query.offset}`,
+          page.params,
+        )
+        return { rows: list, counted: Number(count?.n ?? 0) }
       })
-      ctx.body = { items: rows.map(eventDto), total }
+      const items = rows.slice(0, query.limit)
+      const last = items.at(-1)
+      ctx.body = {
+        items: items.map(eventDto),
+        total: Math.min(counted, COUNT_CAP),
+        totalExact: counted <= COUNT_CAP,
+        nextBefore:
+          rows.length > query.limit && last
+            ? encodeEventCursor({ timeUs: BigInt(last.time_us), id: String(last.id) })
+            : null,
+      }
     },
   })
 

@@ -1,6 +1,7 @@
 import { cleanText } from '@ts-vms/shared'
 import type { Context } from 'koa'
 import { z } from 'zod'
+import { cameraResource, visibleCamera } from '../../cameras/camera-access.ts'
 import type { Tx } from '../../db/database.ts'
 import { type Camera, CameraSchema } from '../../db/entities.ts'
 import {
@@ -18,7 +19,7 @@ import type { Api } from '../api.ts'
 import { auditSource } from '../authenticate.ts'
 import { badRequest, conflict, forbidden, notFound } from '../errors.ts'
 import { idParams, page, paginationQuery } from '../schemas.ts'
-import { cameraResource, pushConfig, visibleCamera } from './cameras.ts'
+import { pushConfig } from './cameras.ts'
 
 /**
  * Evidence locks (issue 16): a time range of some cameras' recordings kept at the sites until

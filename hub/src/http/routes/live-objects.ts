@@ -1,12 +1,12 @@
 import type { LiveObjects } from '@ts-vms/shared'
 import { z } from 'zod'
+import { cameraResource, visibleCamera } from '../../cameras/camera-access.ts'
 import { type HubContext, scopeOf } from '../../hub-context.ts'
 import { can } from '../../rbac/authorize.ts'
 import type { Api } from '../api.ts'
 import { forbidden, HttpError } from '../errors.ts'
 import { idParams } from '../schemas.ts'
 import { openServerSentEvents, type ServerSentEvents } from '../server-sent-events.ts'
-import { cameraResource, visibleCamera } from './cameras.ts'
 
 /**
  * `GET /api/v1/cameras/{id}/objects`: the live view's overlay as server-sent events — an `objects`

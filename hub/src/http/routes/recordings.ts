@@ -351,7 +351,9 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
       const to = new Date(query.to)
       const c = await reachableCamera(hub, principal, params.id, 'camera.playback')
       const camera = { id: c.id, tenantId: c.tenantId, agentId: c.agentId }
-      const files = await playback.segments(camera, from, to)
+      const files = await playback.segments(camera, from, to).catch((err: unknown) => {
+        throw asHttpError(err)
+      })
       const { token } = playback.tokens.sign({
         cameraId: c.id,
         userId: principal.userId,
@@ -413,7 +415,9 @@ export function registerRecordingRoutes(api: Api, hub: HubContext): void {
         const part = parsePartName(kind, params.name)
         if (!part) throw notFound('segment')
         const camera = await playback.authorize(claims)
-        const opened = await playback.open(camera, part)
+        const opened = await playback.open(camera, part).catch((err: unknown) => {
+          throw asHttpError(err)
+        })
         ctx.status = 200
         ctx.type = kind === 'media' ? 'video/iso.segment' : 'video/mp4'
         ctx.length = opened.bytes

@@ -9,7 +9,7 @@ import {
   deviceEventState,
   isDeviceEvent,
 } from '../../api/device-events.ts'
-import type { Page, VmsEvent } from '../../api/types.ts'
+import type { CursorPage, VmsEvent } from '../../api/types.ts'
 import { ErrorNotice } from '../../components/ErrorNotice.tsx'
 import { formatTime, fromLocalInput } from '../../components/format.ts'
 import { SnapshotImage } from '../../components/SnapshotImage.tsx'
@@ -18,6 +18,7 @@ import { useCatalog } from '../../components/useCatalog.ts'
 import { useLiveUpdates } from '../../components/useLiveUpdates.ts'
 import { usePageTitle } from '../../components/usePageTitle.ts'
 import { EventDetail, objectState, percent } from './EventDetail.tsx'
+import { eventCount } from './event-count.ts'
 
 const PAGE_SIZE = 50
 const KNOWN_TYPES = [
@@ -41,9 +42,10 @@ function summary(e: VmsEvent): string {
 
 /**
  * Events from every site the user may see, newest first, filtered by site, camera, type and time.
- * More load as the list scrolls to its end (and with a button, for keyboards). New events that
- * match the filters arrive live from the hub's stream. An event with a camera opens its playback
- * at the event's time.
+ * More load as the list scrolls to its end (and with a button, for keyboards), each page after the
+ * last one shown by the hub's cursor, so events arriving meanwhile never shift or repeat a page.
+ * New events that match the filters arrive live from the hub's stream. An event with a camera
+ * opens its playback at the event's time.
  */
 export function EventsPage() {
   usePageTitle('Events')
@@ -63,7 +65,10 @@ export function EventsPage() {
   const objectFilter = Boolean(filters.label || filters.zone || filters.active)
   const key = JSON.stringify(filters)
   const [items, setItems] = useState<VmsEvent[]>([])
-  const [total, setTotal] = useState(0)
+  /** How many match: exact, or a floor when the hub stopped counting at its cap. */
+  const [count, setCount] = useState({ total: 0, exact: true })
+  /** The cursor of the next older page; null when the last page is shown. */
+  const [nextBefore, setNextBefore] = useState<string | null>(null)
   const [loading, setLoading] = useState(false)
   const [error, setError] = useState<string>()
   const [detail, setDetail] = useState<ObjectEvent>()
@@ -73,16 +78,16 @@ export function EventsPage() {
   const generation = useRef(0)
 
   const load = useCallback(
-    async (offset: number) => {
-      if (offset > 0 && loadingRef.current) return
-      const mine = offset === 0 ? ++generation.current : generation.current
+    async (before?: string) => {
+      if (before && loadingRef.current) return
+      const mine = before ? generation.current : ++generation.current
       loadingRef.current = true
       setLoading(true)
       try {
         const f = JSON.parse(key) as typeof filters
-        const page = await api.get<Page<VmsEvent>>('/api/v1/events', {
+        const page = await api.get<CursorPage<VmsEvent>>('/api/v1/events', {
           limit: PAGE_SIZE,
-          offset,
+          before,
           siteId: f.siteId,
           cameraId: f.cameraId,
           type: f.label || f.zone || f.active ? 'object' : f.type,
@@ -93,8 +98,14 @@ export function EventsPage() {
           to: f.to,
         })
         if (mine !== generation.current) return
-        setItems((prev) => (offset === 0 ? page.items : [...prev, ...page.items]))
-        setTotal(page.total)
+        // A live event may already be on screen: a page never shows it twice.
+        setItems((prev) => {
+          if (!before) return page.items
+          const shown = new Set(prev.map((e) => e.id))
+          return [...prev, ...page.items.filter((e) => !shown.has(e.id))]
+        })
+        setCount({ total: page.total, exact: page.totalExact })
+        setNextBefore(page.nextBefore)
         setError(undefined)
       } catch (err) {
         if (mine === generation.current) setError(describeError(err))
@@ -110,19 +121,20 @@ export function EventsPage() {
 
   useEffect(() => {
     setItems([])
-    void load(0)
+    setNextBefore(null)
+    void load()
   }, [load])
 
-  const more = items.length < total
+  const more = nextBefore !== null
   useEffect(() => {
     const el = sentinel.current
-    if (!el || !more) return
+    if (!el || !nextBefore) return
     const observer = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) void load(items.length)
+      if (entries.some((e) => e.isIntersecting)) void load(nextBefore)
     })
     observer.observe(el)
     return () => observer.disconnect()
-  }, [more, items.length, load])
+  }, [nextBefore, load])
 
   /** The list as on screen, for the live handler (an object event updates its row in place). */
   const shownRef = useRef(items)
@@ -147,14 +159,14 @@ export function EventsPage() {
       if (matches) setItems((prev) => prev.map((p) => (p.id === e.id ? e : p)))
       else {
         setItems((prev) => prev.filter((p) => p.id !== e.id))
-        setTotal((n) => Math.max(0, n - 1))
+        setCount((c) => (c.exact ? { ...c, total: Math.max(0, c.total - 1) } : c))
       }
       if (isObjectEvent(e)) setDetail((d) => (d?.id === e.id ? e : d))
       return
     }
     if (!matches || filters.to) return
     setItems((prev) => (prev.some((p) => p.id === e.id) ? prev : [e, ...prev]))
-    setTotal((n) => n + 1)
+    setCount((c) => (c.exact ? { ...c, total: c.total + 1 } : c))
   })
 
   const apply = (e: FormEvent<HTMLFormElement>) => {
@@ -239,9 +251,12 @@ export function EventsPage() {
           Clear filters
         </button>
       </form>
-      <ErrorNotice message={error} onRetry={() => void load(items.length)} />
+      <ErrorNotice
+        message={error}
+        onRetry={() => void load(items.length > 0 ? (nextBefore ?? undefined) : undefined)}
+      />
       <p className="muted" aria-live="polite">
-        {loading && items.length === 0 ? 'Loading events…' : `${total} event${total === 1 ? '' : 's'}`}
+        {loading && items.length === 0 ? 'Loading events…' : eventCount(count.total, count.exact)}
       </p>
       <ol className="event-list" aria-label="Events, newest first">
         {items.map((e) =>
@@ -304,7 +319,12 @@ export function EventsPage() {
       {!loading && items.length === 0 && !error && <p>No events match.</p>}
       {more && (
         <div ref={sentinel}>
-          <button type="button" className="ghost" disabled={loading} onClick={() => void load(items.length)}>
+          <button
+            type="button"
+            className="ghost"
+            disabled={loading}
+            onClick={() => nextBefore && void load(nextBefore)}
+          >
             {loading ? 'Loading…' : 'Load more events'}
           </button>
         </div>

@@ -14,6 +14,7 @@ import { tenantSlug, useTenants } from '../common/tenants.ts'
 import { useLoaded } from '../common/useLoaded.ts'
 import '../common/admin.css'
 import { isAdminChange, isAgentStatus, useReloadOnUpdates } from '../../../components/useLiveUpdates.ts'
+import { AgentHealthHistory } from './AgentHealthHistory.tsx'
 
 /** What the hub says of an agent beyond api/types' Agent: its last reported state. */
 type AgentView = Agent & {
@@ -282,6 +283,7 @@ function AgentCard({
           ))}
         </ul>
       )}
+      {!a.revokedAt && <AgentHealthHistory agentId={a.id} agentName={a.name} />}
       {addCameras && !a.revokedAt && (
         <p>
           <Link

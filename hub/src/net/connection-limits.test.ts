@@ -1,7 +1,7 @@
 import type http from 'node:http'
 import net from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { parseTrustedProxies } from './client-ip.ts'
+import { parseTrustedProxies } from '../config/trusted-proxies.ts'
 import {
   AddressCounter,
   isUploadRequest,
